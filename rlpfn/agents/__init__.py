@@ -1,0 +1,65 @@
+"""The agent registry: every agent by name, with defaults chosen by `rlpfn tune`."""
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from functools import lru_cache
+from pathlib import Path
+
+from .base import Agent, AgentSpec, OfflineAgent
+from .offline import VILCB, BehaviourCloning, CertaintyEquivalence
+from .psrl import PSRL
+from .qlearning import EpsGreedyQL, OptQL
+from .simple import OptimalAgent, RandomAgent
+from .ucbvi import UCBVI
+
+AGENTS: dict[str, type[Agent]] = {
+    cls.name: cls
+    for cls in (RandomAgent, OptimalAgent, UCBVI, PSRL, OptQL, EpsGreedyQL, VILCB, CertaintyEquivalence, BehaviourCloning)
+}
+ONLINE_AGENTS = [n for n, c in AGENTS.items() if not c.offline]
+OFFLINE_AGENTS = [n for n, c in AGENTS.items() if c.offline]
+TUNED_PATH = Path(__file__).with_name("tuned.json")
+
+
+class AgentError(ValueError):
+    pass
+
+
+@lru_cache(maxsize=1)
+def tuned_defaults() -> dict:
+    """Hyperparameters chosen by `rlpfn tune` on prior-sampled MDPs (never on the benchmarks)."""
+    if not TUNED_PATH.exists():
+        return {}
+    return {name: entry["hparams"] for name, entry in json.loads(TUNED_PATH.read_text())["agents"].items()}
+
+
+def make_agent(name: str, **overrides) -> Agent:
+    """An agent by registry name; tuned defaults, then `overrides`, fill its hyperparameters."""
+    if name not in AGENTS:
+        raise AgentError(f"unknown agent {name!r}; choose from: {', '.join(AGENTS)}")
+    cls = AGENTS[name]
+    valid = {f.name: f for f in fields(cls)}
+    for key in overrides:
+        if key not in valid:
+            raise AgentError(f"agent {name!r} has no hyperparameter {key!r}" +
+                             (f" (it has: {', '.join(valid)})" if valid else " (it has none)"))
+    return cls(**{**tuned_defaults().get(name, {}), **overrides})
+
+
+def parse_hparams(items: list[str] | None) -> dict:
+    """['scale=0.3', 'bonus=bernstein'] -> {'scale': 0.3, 'bonus': 'bernstein'}."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise AgentError(f"hyperparameter {item!r} is not of the form key=value")
+        key, value = item.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+__all__ = ["AGENTS", "ONLINE_AGENTS", "OFFLINE_AGENTS", "Agent", "AgentSpec", "OfflineAgent",
+           "AgentError", "make_agent", "parse_hparams", "tuned_defaults"]

@@ -1,0 +1,74 @@
+"""The one agent protocol, batched over N independent runs.
+
+An agent is told only what a user would know (`AgentSpec`: S, A, H, reward bounds) and sees
+only the transitions it generated. Rewards reach agents rescaled to [0, 1] with the known
+bounds (REFERENCE.md, "Setting throughout"), so value bounds are H - h and bonuses are
+comparable across MDPs; the harness reports returns in the MDP's own units.
+
+Online agents: `reset(spec, n_runs, seed)`, then per step `act(states, h)` and
+`observe(states, actions, rewards, next_states, h)`. Every run is at the same step h, since
+every episode lasts exactly H steps. Offline agents: `fit(spec, stats, seed) -> π [N,H,S,A]`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+from ..planning import DTYPE
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    n_states: int
+    n_actions: int
+    horizon: int
+    r_min: float = 0.0
+    r_max: float = 1.0
+
+    @classmethod
+    def of(cls, mdp) -> "AgentSpec":
+        return cls(mdp.n_states, mdp.n_actions, mdp.horizon, mdp.r_min, mdp.r_max)
+
+    def rescale(self, r: torch.Tensor) -> torch.Tensor:
+        """Rewards in the MDP's units -> [0, 1] (a constant-reward MDP maps to 0)."""
+        span = self.r_max - self.r_min
+        return (r - self.r_min) / span if span > 0 else torch.zeros_like(r)
+
+
+@dataclass
+class Agent:
+    """Base of every agent; subclasses are dataclasses whose fields are their hyperparameters."""
+
+    name = "agent"
+    offline = False
+    needs_mdp = False  # oracle references only: the harness then passes the true MDP
+
+    def hparams(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def reset(self, spec: AgentSpec, n_runs: int, seed: int, mdp=None) -> None:
+        self.spec, self.n_runs = spec, n_runs
+        self.gen = torch.Generator().manual_seed(int(seed))
+
+    def act(self, states: torch.Tensor, h: int) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def observe(self, states, actions, rewards, next_states, h: int) -> None:
+        pass
+
+    # shared helpers -----------------------------------------------------------------------
+    def argmax_random_ties(self, q: torch.Tensor) -> torch.Tensor:
+        """argmax over the last axis, ties broken uniformly at random (seeded): greedy agents
+        that start with all-equal values must not all march along action 0."""
+        best = q == q.max(-1, keepdim=True).values
+        noise = torch.rand(q.shape, dtype=DTYPE, generator=self.gen)
+        return torch.where(best, noise, torch.full_like(noise, -1.0)).argmax(-1)
+
+
+@dataclass
+class OfflineAgent(Agent):
+    offline = True
+
+    def fit(self, spec: AgentSpec, stats, seed: int) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError

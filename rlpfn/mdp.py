@@ -1,0 +1,172 @@
+"""TabularMDP: the one MDP type every part of rlpfn reads.
+
+Finite horizon H; every episode lasts exactly H steps. Terminal states are
+absorbing zero-reward states, so "the episode ended" is just "the agent sits in
+a state where nothing happens any more".
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ROW_SUM_TOL = 1e-6
+
+
+class MDPError(ValueError):
+    """An MDP (or a file that should hold one) is malformed; the message names the entry."""
+
+
+@dataclass(eq=False)
+class TabularMDP:
+    P: np.ndarray  # [S, A, S] transition probabilities P(s' | s, a)
+    R: np.ndarray  # [S, A] mean reward for acting a in s
+    mu0: np.ndarray  # [S] initial-state distribution
+    horizon: int  # H: steps per episode
+    R_std: np.ndarray | None = None  # [S, A] Gaussian reward noise; 0 = deterministic
+    r_min: float | None = None  # bounds on the mean reward, known to agents
+    r_max: float | None = None
+    name: str = "mdp"
+    meta: dict = field(default_factory=dict)  # free-form provenance (not saved)
+
+    def __post_init__(self):
+        self.P = _as_float_array(self.P, "P")
+        self.R = _as_float_array(self.R, "R")
+        self.mu0 = _as_float_array(self.mu0, "mu0")
+        self.R_std = np.zeros_like(self.R) if self.R_std is None else _as_float_array(self.R_std, "R_std")
+        if self.r_min is None:
+            self.r_min = float(self.R.min()) if self.R.size else 0.0
+        if self.r_max is None:
+            self.r_max = float(self.R.max()) if self.R.size else 0.0
+        self.r_min, self.r_max = float(self.r_min), float(self.r_max)
+        self.horizon = _as_int(self.horizon, "horizon")
+        self.name = str(self.name)
+        self.validate()
+
+    @property
+    def n_states(self) -> int:
+        return self.P.shape[0]
+
+    @property
+    def n_actions(self) -> int:
+        return self.P.shape[1]
+
+    def validate(self) -> None:
+        """Raise MDPError naming the first offending entry."""
+        P, R, mu0, R_std = self.P, self.R, self.mu0, self.R_std
+        if P.ndim != 3 or P.shape[0] != P.shape[2]:
+            raise MDPError(f"P must have shape [S, A, S], got {list(P.shape)}")
+        S, A, _ = P.shape
+        if S < 1 or A < 1:
+            raise MDPError(f"P must have at least one state and one action, got shape {list(P.shape)}")
+        for key, arr, shape in (("R", R, (S, A)), ("R_std", R_std, (S, A)), ("mu0", mu0, (S,))):
+            if arr.shape != shape:
+                raise MDPError(f"{key} must have shape {list(shape)} to match P {list(P.shape)}, got {list(arr.shape)}")
+        for key, arr in (("P", P), ("R", R), ("R_std", R_std), ("mu0", mu0)):
+            bad = np.argwhere(~np.isfinite(arr))
+            if len(bad):
+                raise MDPError(f"{key}{_idx(bad[0])} is {arr[tuple(bad[0])]} (must be finite)")
+        for key, arr in (("P", P), ("R_std", R_std), ("mu0", mu0)):
+            bad = np.argwhere(arr < 0)
+            if len(bad):
+                raise MDPError(f"{key}{_idx(bad[0])} = {arr[tuple(bad[0])]:.6g} is negative")
+        row_err = np.abs(P.sum(-1) - 1.0)
+        bad = np.argwhere(row_err > ROW_SUM_TOL)
+        if len(bad):
+            s, a = bad[0]
+            raise MDPError(f"P[{s}, {a}, :] sums to {P[s, a].sum():.9g}, not 1 (tolerance {ROW_SUM_TOL})")
+        if abs(mu0.sum() - 1.0) > ROW_SUM_TOL:
+            raise MDPError(f"mu0 sums to {mu0.sum():.9g}, not 1: it must be a distribution over states")
+        if self.horizon < 1:
+            raise MDPError(f"horizon must be >= 1, got {self.horizon}")
+        if not (np.isfinite(self.r_min) and np.isfinite(self.r_max)):
+            raise MDPError(f"reward bounds must be finite, got r_min={self.r_min}, r_max={self.r_max}")
+        if self.r_min > self.r_max:
+            raise MDPError(f"r_min = {self.r_min} is greater than r_max = {self.r_max}")
+        tol = 1e-9 * max(1.0, abs(self.r_min), abs(self.r_max))
+        bad = np.argwhere((R < self.r_min - tol) | (R > self.r_max + tol))
+        if len(bad):
+            raise MDPError(
+                f"R{_idx(bad[0])} = {R[tuple(bad[0])]:.6g} is outside the reward bounds [{self.r_min}, {self.r_max}]"
+            )
+
+    # ---- files -------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the `.npz` format (keys P, R, R_std, mu0, horizon, r_min, r_max, name)."""
+        path = os.fspath(path)
+        tmp = path + ".tmp.npz"  # write then rename: never a half-written file under the real name
+        np.savez(
+            tmp, P=self.P, R=self.R, R_std=self.R_std, mu0=self.mu0, horizon=np.int64(self.horizon),
+            r_min=np.float64(self.r_min), r_max=np.float64(self.r_max), name=np.str_(self.name),
+        )
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TabularMDP":
+        """Read an `.npz` MDP; any defect is an MDPError naming the file and the problem."""
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise MDPError(f"{path}: no such file")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+            raise MDPError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+        missing = [k for k in ("P", "R", "mu0", "horizon") if k not in arrays]
+        if missing:
+            raise MDPError(f"{path}: missing required key(s) {', '.join(missing)}")
+        unknown = sorted(set(arrays) - {"P", "R", "mu0", "horizon", "R_std", "r_min", "r_max", "name"})
+        if unknown:
+            raise MDPError(f"{path}: unknown key(s) {', '.join(unknown)}")
+
+        def scalar(key, conv):
+            if key not in arrays:
+                return None
+            v = arrays[key]
+            if v.size != 1:
+                raise MDPError(f"{path}: {key} must be a scalar, got shape {list(v.shape)}")
+            try:
+                return conv(v.reshape(()).item())
+            except (TypeError, ValueError):
+                raise MDPError(f"{path}: {key} = {v.reshape(()).item()!r} is not a valid {conv.__name__}") from None
+
+        default_name = os.path.splitext(os.path.basename(path))[0]
+        try:
+            return cls(
+                P=arrays["P"], R=arrays["R"], mu0=arrays["mu0"], horizon=scalar("horizon", float),
+                R_std=arrays.get("R_std"), r_min=scalar("r_min", float), r_max=scalar("r_max", float),
+                name=scalar("name", str) or default_name,
+            )
+        except MDPError as e:
+            raise MDPError(f"{path}: {e}") from None
+
+    # ---- derived quantities ------------------------------------------------------------------
+    def with_horizon(self, horizon: int) -> "TabularMDP":
+        return TabularMDP(self.P, self.R, self.mu0, horizon, self.R_std, self.r_min, self.r_max, self.name, dict(self.meta))
+
+    def __repr__(self) -> str:
+        return f"TabularMDP({self.name!r}, S={self.n_states}, A={self.n_actions}, H={self.horizon})"
+
+
+def _idx(index) -> str:
+    return "[" + ", ".join(str(int(i)) for i in index) + "]"
+
+
+def _as_float_array(x, key: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise MDPError(f"{key} is not a numeric array") from None
+    return arr
+
+
+def _as_int(x, key: str) -> int:
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        raise MDPError(f"{key} = {x!r} is not a number") from None
+    if not np.isfinite(f) or f != int(f):
+        raise MDPError(f"{key} = {x!r} is not a whole number")
+    return int(f)

@@ -1,0 +1,155 @@
+"""Exact finite-horizon planning, batched over a leading dimension of MDPs (or of runs).
+
+Everything model-based in rlpfn goes through here: V* and regret of the benchmark MDPs,
+UCB-VI (backward induction with a bonus), PSRL (on a posterior sample), VI-LCB (with a
+penalty), and later the pretraining targets.
+
+Shapes: P [B,S,A,S] (dense; or [S,A,S] shared by the batch) or a `SparseP` (block-diagonal CSR, for large S with few
+successors such as Taxi's empirical model), R [B,S,A], Q [B,H,S,A], V [B,H+1,S] with
+V[:, H] = 0. Stage h runs 0..H-1 (the papers' h = 1..H shifted by one).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+DTYPE = torch.float64
+# Above this many states an empirical model is stored sparse: its rows have at most as many
+# successors as were observed, and a dense [B,S,A,S] matvec per stage is memory-bound.
+SPARSE_MIN_STATES = 64
+
+
+@dataclass
+class SparseP:
+    """P for B MDPs as one block-diagonal CSR matrix [B*S*A, B*S]."""
+
+    csr: torch.Tensor
+    B: int
+    S: int
+    A: int
+
+
+def expect(P, V: torch.Tensor) -> torch.Tensor:
+    """E_{s'~P(.|s,a)} V[b, s'] for every (b, s, a): [B,S,A]."""
+    if isinstance(P, SparseP):
+        return (P.csr @ V.reshape(P.B * P.S, 1)).reshape(P.B, P.S, P.A)
+    if P.dim() == 3:  # one MDP shared by the whole batch (e.g. many policies on one MDP)
+        return torch.einsum("sax,bx->bsa", P, V)
+    return torch.einsum("bsax,bx->bsa", P, V)
+
+
+def variance(P, V: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """Var_{s'~P(.|s,a)} V[b, s']: [B,S,A] (clamped at 0 against round-off)."""
+    mean = expect(P, V) if mean is None else mean
+    return (expect(P, V * V) - mean * mean).clamp_min(0.0)
+
+
+def normalize_counts(counts: torch.Tensor, sparse: bool | None = None):
+    """Empirical transition model from counts [B,S,A,S]: P̂ = N(s,a,s')/N(s,a), rows of unvisited
+    pairs all zero (callers decide what an unvisited pair is worth). Returns (P̂, N [B,S,A])."""
+    B, S, A, _ = counts.shape
+    n = counts.sum(-1)
+    if sparse is None:
+        sparse = S >= SPARSE_MIN_STATES
+    if not sparse:
+        return counts / n.clamp_min(1.0).unsqueeze(-1), n
+    b, s, a, y = counts.nonzero(as_tuple=True)
+    vals = (counts[b, s, a, y] / n[b, s, a]).to(DTYPE)
+    rows = (b * S + s) * A + a
+    cols = b * S + y
+    # nonzero() walks in row-major order, so rows come sorted: build CSR directly.
+    crow = torch.zeros(B * S * A + 1, dtype=torch.int64)
+    crow[1:] = torch.cumsum(torch.bincount(rows, minlength=B * S * A), 0)
+    csr = torch.sparse_csr_tensor(crow, cols, vals, size=(B * S * A, B * S))
+    return SparseP(csr, B, S, A), n
+
+
+Adjust = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def backward_induction(P, R: torch.Tensor, horizon: int, adjust: Adjust | None = None):
+    """Q_h = R + P·V_{h+1}, V_h = max_a Q_h, for h = H-1 .. 0.
+
+    `adjust(h, Q_h, V_{h+1}) -> Q_h` is where an algorithm adds its bonus or penalty, clips, or
+    overrides unvisited pairs; it runs before the max. R is [B,S,A] or per stage [B,H,S,A].
+    Returns Q [B,H,S,A] and V [B,H+1,S].
+    """
+    B, S, A = _batch_shape(R)
+    Q = torch.empty(B, horizon, S, A, dtype=R.dtype)
+    V = torch.zeros(B, horizon + 1, S, dtype=R.dtype)
+    for h in range(horizon - 1, -1, -1):
+        r = R[:, h] if R.dim() == 4 else R
+        q = r + expect(P, V[:, h + 1])
+        if adjust is not None:
+            q = adjust(h, q, V[:, h + 1])
+        Q[:, h] = q
+        V[:, h] = q.max(-1).values
+    return Q, V
+
+
+def evaluate_policy(P, R: torch.Tensor, pi: torch.Tensor, horizon: int):
+    """Exact Q^π, V^π of a (possibly non-stationary, stochastic) policy π [B,H,S,A] or [B,S,A]."""
+    B, S, A = _batch_shape(R)
+    Q = torch.empty(B, horizon, S, A, dtype=R.dtype)
+    V = torch.zeros(B, horizon + 1, S, dtype=R.dtype)
+    for h in range(horizon - 1, -1, -1):
+        r = R[:, h] if R.dim() == 4 else R
+        q = r + expect(P, V[:, h + 1])
+        Q[:, h] = q
+        V[:, h] = (pi[:, h] if pi.dim() == 4 else pi).to(q.dtype).mul(q).sum(-1)
+    return Q, V
+
+
+def _batch_shape(R: torch.Tensor) -> tuple[int, int, int]:
+    return R.shape[0], R.shape[-2], R.shape[-1]
+
+
+def greedy(Q: torch.Tensor) -> torch.Tensor:
+    """One-hot greedy policy from Q [..., A] (ties to the lowest action index)."""
+    return torch.nn.functional.one_hot(Q.argmax(-1), Q.shape[-1]).to(Q.dtype)
+
+
+def uniform_policy(B: int, S: int, A: int, dtype=DTYPE) -> torch.Tensor:
+    return torch.full((B, S, A), 1.0 / A, dtype=dtype)
+
+
+# ---- the same on TabularMDPs -----------------------------------------------------------------
+def mdp_tensors(mdps: Sequence) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stack TabularMDPs of equal S and A into P [B,S,A,S], R [B,S,A], mu0 [B,S]."""
+    shapes = {m.P.shape for m in mdps}
+    if len(shapes) != 1:
+        raise ValueError(f"cannot batch MDPs of different shapes {sorted(shapes)}")
+    P = torch.stack([torch.as_tensor(m.P, dtype=DTYPE) for m in mdps])
+    R = torch.stack([torch.as_tensor(m.R, dtype=DTYPE) for m in mdps])
+    mu0 = torch.stack([torch.as_tensor(m.mu0, dtype=DTYPE) for m in mdps])
+    return P, R, mu0
+
+
+@dataclass
+class Solution:
+    """Exact optimal and reference values of one MDP (in its own reward units)."""
+
+    Q: torch.Tensor  # [H,S,A]
+    V: torch.Tensor  # [H+1,S]
+    policy: torch.Tensor  # [H,S,A] one-hot
+    v_star: float  # V*_0 under mu0
+    v_random: float  # value of the uniform-random policy under mu0
+
+
+def solve(mdp) -> Solution:
+    P, R, mu0 = mdp_tensors([mdp])
+    Q, V = backward_induction(P, R, mdp.horizon)
+    _, Vr = evaluate_policy(P, R, uniform_policy(1, mdp.n_states, mdp.n_actions), mdp.horizon)
+    return Solution(
+        Q=Q[0], V=V[0], policy=greedy(Q[0]),
+        v_star=float(V[0, 0] @ mu0[0]), v_random=float(Vr[0, 0] @ mu0[0]),
+    )
+
+
+def policy_value(mdp, pi: torch.Tensor) -> torch.Tensor:
+    """V^π(μ0) for a batch of policies π [N,H,S,A] or [N,S,A] on one MDP: [N]."""
+    P, R, mu0 = mdp_tensors([mdp])
+    _, V = evaluate_policy(P[0], R.expand(pi.shape[0], -1, -1), pi, mdp.horizon)
+    return V[:, 0] @ mu0[0]

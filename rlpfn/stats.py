@@ -1,0 +1,59 @@
+"""Stats: the sufficient statistic of tabular data, batched over runs.
+
+Whatever the history length, what a model-based learner needs of a tabular MDP's data is
+N(s,a,s') and the per-(s,a) reward sums and sums of squares. Every model-based baseline
+(UCB-VI, PSRL, VI-LCB, certainty equivalence, BC) and, later, the rlpfn model read this.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .planning import DTYPE, normalize_counts
+
+
+@dataclass
+class Stats:
+    counts: torch.Tensor  # [N,S,A,S] visit counts N(s,a,s')
+    reward_sum: torch.Tensor  # [N,S,A]
+    reward_sq_sum: torch.Tensor  # [N,S,A]
+
+    @classmethod
+    def zeros(cls, n_runs: int, n_states: int, n_actions: int) -> "Stats":
+        return cls(
+            torch.zeros(n_runs, n_states, n_actions, n_states, dtype=DTYPE),
+            torch.zeros(n_runs, n_states, n_actions, dtype=DTYPE),
+            torch.zeros(n_runs, n_states, n_actions, dtype=DTYPE),
+        )
+
+    @classmethod
+    def from_transitions(cls, n_states, n_actions, s, a, r, s_next) -> "Stats":
+        """Build from logs [N,T] of transitions (one row per run)."""
+        st = cls.zeros(s.shape[0], n_states, n_actions)
+        st.add(s, a, r, s_next)
+        return st
+
+    @property
+    def n_runs(self) -> int:
+        return self.counts.shape[0]
+
+    def add(self, s, a, r, s_next) -> None:
+        """Add transitions: tensors [N] (one per run) or [N,T] (T per run)."""
+        N, S, A, _ = self.counts.shape
+        run = torch.arange(N).view(N, *([1] * (s.dim() - 1))).expand_as(s)
+        r = r.to(DTYPE)
+        self.counts.index_put_((run, s, a, s_next), torch.ones_like(r), accumulate=True)
+        self.reward_sum.index_put_((run, s, a), r, accumulate=True)
+        self.reward_sq_sum.index_put_((run, s, a), r * r, accumulate=True)
+
+    @property
+    def visits(self) -> torch.Tensor:
+        """N(s,a): [N,S,A]."""
+        return self.counts.sum(-1)
+
+    def empirical(self, sparse: bool | None = None):
+        """(P̂, r̂, N): the empirical model; unvisited pairs have zero rows and r̂ = 0."""
+        P_hat, n = normalize_counts(self.counts, sparse)
+        r_hat = self.reward_sum / n.clamp_min(1.0)
+        return P_hat, r_hat, n

@@ -1,0 +1,185 @@
+"""The benchmark suite and the gymnasium importer: shapes, and V* against REFERENCE.md."""
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.spaces import Discrete
+
+from rlpfn.benchmarks import (
+    BENCHMARKS, DARKROOM10_HELDOUT_GOALS, DARKROOM_HELDOUT_GOALS, SUITE, make_benchmark,
+)
+from rlpfn.gym_import import from_gymnasium
+from rlpfn.mdp import MDPError
+from rlpfn.planning import solve
+
+REFERENCE_MDPS = ["rlberry-chain", "rlberry-gridworld"]
+
+# (S, A, H) as documented in rlpfn/benchmarks.py; "+1" is the added absorbing state.
+SHAPES = {
+    "frozenlake4x4": (16 + 1, 4, 100),
+    "frozenlake8x8": (64 + 1, 4, 200),
+    "cliffwalking": (48 + 1, 4, 100),
+    "taxi": (500 + 1, 6, 200),
+    "riverswim": (6, 2, 20),
+    "sixarms": (7, 6, 20),
+    "chain": (5, 2, 20),
+    "deepsea": (10 * 10 + 1, 2, 10),
+    "darkroom": (81, 5, 20),
+    "darkroom10": (100, 5, 100),
+    "rlberry-chain": (10, 2, 20),
+    "rlberry-gridworld": (23, 4, 20),
+}
+
+# V* from REFERENCE.md, with a tolerance matching the printed digits; darkrooms: H - distance + 1.
+V_STAR = {
+    ("frozenlake4x4", None): (0.744, 1e-3),
+    ("frozenlake8x8", None): (0.913, 1e-3),
+    ("frozenlake8x8", 100): (0.641, 1e-3),
+    ("cliffwalking", None): (-13.0, 1e-9),
+    ("taxi", None): (7.93, 5e-3),
+    ("riverswim", None): (3.397, 1e-3),
+    ("deepsea", None): (0.99, 1e-9),
+    ("darkroom", None): (13.0, 1e-9),
+    ("darkroom10", None): (83.0, 1e-9),
+    ("rlberry-chain", None): (8.126, 1e-3),
+    ("rlberry-gridworld", None): (10.855, 1e-3),
+}
+
+_mdps, _solutions = {}, {}
+
+
+def build(name, horizon=None):
+    key = (name, horizon)
+    if key not in _mdps:
+        _mdps[key] = make_benchmark(name) if horizon is None else make_benchmark(name, horizon=horizon)
+    return _mdps[key]
+
+
+def solved(name, horizon=None):
+    key = (name, horizon)
+    if key not in _solutions:
+        _solutions[key] = solve(build(name, horizon))
+    return _solutions[key]
+
+
+def test_registry():
+    assert set(SUITE) <= set(BENCHMARKS)
+    assert set(REFERENCE_MDPS) <= set(BENCHMARKS) and not set(REFERENCE_MDPS) & set(SUITE)
+    assert set(SHAPES) == set(BENCHMARKS)
+    with pytest.raises(ValueError, match="unknown benchmark 'nope'; valid names: .*riverswim"):
+        make_benchmark("nope")
+
+
+@pytest.mark.parametrize("name", SUITE + REFERENCE_MDPS)
+def test_builds_with_documented_shape(name):
+    mdp = build(name)
+    mdp.validate()
+    assert (mdp.n_states, mdp.n_actions, mdp.horizon) == SHAPES[name]
+    assert mdp.name == name
+    # bounds hold every mean reward (gymnasium imports: the range of single outcome rewards)
+    assert mdp.r_min <= mdp.R.min() + 1e-12 and mdp.R.max() <= mdp.r_max + 1e-12
+    sol = solved(name)
+    assert sol.v_star >= sol.v_random - 1e-9
+
+
+@pytest.mark.parametrize("name,horizon", list(V_STAR))
+def test_v_star_matches_reference(name, horizon):
+    value, tol = V_STAR[(name, horizon)]
+    assert solved(name, horizon).v_star == pytest.approx(value, abs=tol)
+
+
+def test_horizon_override():
+    assert make_benchmark("riverswim", horizon=7).horizon == 7
+    assert make_benchmark("deepsea", size=5).horizon == 5
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_deepsea_mapping_is_random_but_optimum_fixed(seed):
+    mdp = make_benchmark("deepsea", size=6, seed=seed)
+    assert (mdp.n_states, mdp.horizon) == (37, 6)
+    assert solve(mdp).v_star == pytest.approx(0.99)
+    maps = [make_benchmark("deepsea", seed=s).meta["right_action"] for s in (0, 1)]
+    assert not np.array_equal(*maps)
+
+
+def test_chain_reward_follows_executed_action():
+    mdp = build("chain")
+    # s0, forward chosen: forward (r 0) w.p. 0.8, backward (r 2) w.p. 0.2
+    assert mdp.R[0, 0] == pytest.approx(0.4) and mdp.R_std[0, 0] == pytest.approx(0.8)
+    assert mdp.R[4, 0] == pytest.approx(8.4) and mdp.R_std[4, 0] == pytest.approx(3.2)
+    assert mdp.P[2, 0, 3] == pytest.approx(0.8) and mdp.P[2, 0, 0] == pytest.approx(0.2)
+
+
+def test_sixarms_structure():
+    mdp = build("sixarms")
+    assert mdp.P[0, 5, 6] == pytest.approx(0.01) and mdp.P[0, 5, 0] == pytest.approx(0.99)
+    assert mdp.P[6, 5, 6] == 1 and mdp.R[6, 5] == pytest.approx(1.0) and mdp.P[6, 0, 0] == 1
+    assert mdp.P[1, 0, 1] == 1 and mdp.P[1, 4, 0] == 1 and mdp.R[1, 0] == pytest.approx(50 / 6000)
+
+
+def test_darkroom_goals():
+    for goals, n, count in ((DARKROOM_HELDOUT_GOALS, 9, 8), (DARKROOM10_HELDOUT_GOALS, 10, 20)):
+        assert len(goals) == len(set(goals)) == count
+        assert all(0 <= r < n and 0 <= c < n for r, c in goals)
+    mdp = make_benchmark("darkroom", goal=DARKROOM_HELDOUT_GOALS[0])  # (0, 1): 7 moves from (4, 4)
+    assert mdp.meta["goal"] == (0, 1) and solve(mdp).v_star == pytest.approx(20 - 7 + 1)
+    assert solve(make_benchmark("darkroom", goal=(4, 4))).v_star == pytest.approx(20)
+    with pytest.raises(ValueError, match="outside"):
+        make_benchmark("darkroom10", goal=(10, 0))
+
+
+# ---- from_gymnasium -----------------------------------------------------------------------------
+def test_terminating_transition_goes_to_absorbing_state():
+    mdp = build("frozenlake4x4")
+    absorbing = 16
+    assert mdp.meta["absorbing_state"] == absorbing
+    assert np.all(mdp.P[absorbing, :, absorbing] == 1) and np.all(mdp.R[absorbing] == 0)
+    assert mdp.mu0[absorbing] == 0 and mdp.mu0[0] == 1
+    # state 14 (row 3, col 2), RIGHT: reaches G (+1, terminal) w.p. 1/3; the reward is kept
+    assert mdp.P[14, 2, absorbing] == pytest.approx(1 / 3) and mdp.P[14, 2, 15] == 0
+    assert mdp.R[14, 2] == pytest.approx(1 / 3) and mdp.R_std[14, 2] == pytest.approx(np.sqrt(2) / 3)
+    # state 1, DOWN: falls into the hole at 5 w.p. 1/3, reward 0
+    assert mdp.P[1, 1, absorbing] == pytest.approx(1 / 3) and mdp.R[1, 1] == 0
+    assert mdp.P[:, :, 15].sum() == 0 and mdp.P[:, :, 5].sum() == 0  # G and holes are never entered
+
+
+def test_from_env_instance_matches_id():
+    env = gymnasium.make("FrozenLake-v1")
+    mdp = from_gymnasium(env)
+    assert mdp.name == "FrozenLake-v1" and mdp.horizon == 100
+    np.testing.assert_allclose(mdp.P, build("frozenlake4x4").P)
+
+
+def test_from_gymnasium_errors():
+    with pytest.raises(MDPError, match=r"observation space Box\(.*\) is not Discrete"):
+        from_gymnasium("CartPole-v1")
+    with pytest.raises(MDPError, match="unknown gymnasium environment 'NoSuchEnv-v0'"):
+        from_gymnasium("NoSuchEnv-v0")
+    with pytest.raises(MDPError, match="no horizon given"):
+        from_gymnasium("CliffWalking-v1")  # registered without a time limit
+
+
+class _TinyEnv(gymnasium.Env):
+    """Two states, nothing terminates; s0 -> s1 w.p. 1/2 with reward 1 or 3."""
+
+    observation_space, action_space = Discrete(2), Discrete(1)
+
+    def __init__(self, with_mu0=True):
+        self.P = {0: {0: [(0.5, 0, 1.0, False), (0.5, 1, 3.0, False)]}, 1: {0: [(1.0, 1, 0.0, False)]}}
+        if with_mu0:
+            self.initial_state_distrib = np.array([1.0, 0.0])
+
+
+def test_frozenlake_bounds_cover_a_single_reward():
+    mdp = build("frozenlake4x4")
+    assert (mdp.r_min, mdp.r_max) == (0.0, 1.0)
+
+
+def test_no_absorbing_state_without_termination():
+    mdp = from_gymnasium(_TinyEnv(), horizon=3)
+    assert mdp.n_states == 2 and mdp.meta["absorbing_state"] is None
+    assert mdp.R[0, 0] == pytest.approx(2.0) and mdp.R_std[0, 0] == pytest.approx(1.0)
+    assert (mdp.r_min, mdp.r_max) == (0.0, 3.0)  # the range of single rewards, not of means
+    with pytest.raises(MDPError, match="no horizon given"):
+        from_gymnasium(_TinyEnv())
+    with pytest.raises(MDPError, match="no initial_state_distrib"):
+        from_gymnasium(_TinyEnv(with_mu0=False), horizon=3)
