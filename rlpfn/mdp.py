@@ -110,9 +110,12 @@ class TabularMDP:
         if not os.path.isfile(path):
             raise MDPError(f"{path}: no such file")
         try:
-            with np.load(path, allow_pickle=False) as data:
+            data = np.load(path, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
+                raise MDPError(f"{path}: not an .npz archive (a single array, not named arrays)")
+            with data:
                 arrays = {k: data[k] for k in data.files}
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError, NotImplementedError) as e:
             raise MDPError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
         missing = [k for k in ("P", "R", "mu0", "horizon") if k not in arrays]
         if missing:
@@ -126,11 +129,11 @@ class TabularMDP:
                 return None
             v = arrays[key]
             if v.size != 1:
-                raise MDPError(f"{path}: {key} must be a scalar, got shape {list(v.shape)}")
+                raise MDPError(f"{key} must be a scalar, got shape {list(v.shape)}")
             try:
                 return conv(v.reshape(()).item())
             except (TypeError, ValueError):
-                raise MDPError(f"{path}: {key} = {v.reshape(()).item()!r} is not a valid {conv.__name__}") from None
+                raise MDPError(f"{key} = {v.reshape(()).item()!r} is not a valid {conv.__name__}") from None
 
         default_name = os.path.splitext(os.path.basename(path))[0]
         try:

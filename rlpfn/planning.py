@@ -54,7 +54,7 @@ def normalize_counts(counts: torch.Tensor, sparse: bool | None = None):
     if sparse is None:
         sparse = S >= SPARSE_MIN_STATES
     if not sparse:
-        return counts / n.clamp_min(1.0).unsqueeze(-1), n
+        return counts.to(DTYPE) / n.clamp_min(1.0).unsqueeze(-1), n
     b, s, a, y = counts.nonzero(as_tuple=True)
     vals = (counts[b, s, a, y] / n[b, s, a]).to(DTYPE)
     rows = (b * S + s) * A + a
@@ -85,7 +85,7 @@ def backward_induction(P, R: torch.Tensor, horizon: int, adjust: Adjust | None =
         if adjust is not None:
             q = adjust(h, q, V[:, h + 1])
         Q[:, h] = q
-        V[:, h] = q.max(-1).values
+        V[:, h] = q.amax(-1)  # amax: max().values is ~5x slower on small tensors
     return Q, V
 
 

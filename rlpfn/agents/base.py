@@ -61,7 +61,7 @@ class Agent:
     def argmax_random_ties(self, q: torch.Tensor) -> torch.Tensor:
         """argmax over the last axis, ties broken uniformly at random (seeded): greedy agents
         that start with all-equal values must not all march along action 0."""
-        best = q == q.max(-1, keepdim=True).values
+        best = q == q.amax(-1, keepdim=True)
         noise = torch.rand(q.shape, dtype=DTYPE, generator=self.gen)
         return torch.where(best, noise, torch.full_like(noise, -1.0)).argmax(-1)
 

@@ -28,7 +28,7 @@ DELTA = 0.1
 
 def tie_uniform(Q: torch.Tensor, tol: float = 1e-9) -> torch.Tensor:
     """Policy uniform over the (near-)maximal actions of Q [..., A]."""
-    best = (Q >= Q.max(-1, keepdim=True).values - tol).to(DTYPE)
+    best = (Q >= Q.amax(-1, keepdim=True) - tol).to(DTYPE)
     return best / best.sum(-1, keepdim=True)
 
 

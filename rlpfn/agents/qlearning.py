@@ -46,7 +46,7 @@ class _StageQ(Agent):
     def next_value(self, next_states, h) -> torch.Tensor:
         if h + 1 == self.spec.horizon:
             return torch.zeros(self.n_runs, dtype=DTYPE)
-        return self.Q[self.runs, h + 1, next_states].max(-1).values
+        return self.Q[self.runs, h + 1, next_states].amax(-1)
 
 
 @dataclass

@@ -1,0 +1,318 @@
+"""The `rlpfn` command line. Every user error is one line on stderr and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    pass
+
+
+# ---- argument types --------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _probability(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {v}")
+    return v
+
+
+def _write_json(path: str, doc: dict) -> None:
+    """Atomic: a failure leaves no partial file under `path`."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise CLIError(f"cannot write {path}: directory {path.parent} does not exist")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc) + "\n")
+    tmp.replace(path)
+
+
+def _fmt(mean, ci) -> str:
+    return f"{mean:.4g} ± {ci:.2g}"
+
+
+# ---- commands --------------------------------------------------------------------------------
+def cmd_benchmarks(args) -> None:
+    from .benchmarks import BENCHMARKS, SUITE, make_benchmark
+    from .planning import solve
+
+    names = SUITE if not args.all else list(BENCHMARKS)
+    print(f"{'name':<20} {'S':>5} {'A':>3} {'H':>5} {'V*':>10} {'V_random':>10}")
+    for name in names:
+        mdp = make_benchmark(name)
+        sol = solve(mdp)
+        print(f"{name:<20} {mdp.n_states:>5} {mdp.n_actions:>3} {mdp.horizon:>5} {sol.v_star:>10.4f} {sol.v_random:>10.4f}")
+
+
+def _agent_from_args(args, offline: bool):
+    from .agents import make_agent, parse_hparams
+
+    agent = make_agent(args.agent, **parse_hparams(args.set))
+    if agent.offline != offline:
+        kind = "an offline" if agent.offline else "an online"
+        use = "rlpfn offline" if agent.offline else "rlpfn solve"
+        raise CLIError(f"agent {args.agent!r} is {kind} agent: use `{use}`")
+    return agent
+
+
+def cmd_solve(args) -> None:
+    from tqdm import tqdm
+
+    from .evaluate import run_online
+    from .metrics import episodes_to_solve, mean_ci
+    from .planning import solve
+    from .resolve import load_mdp
+
+    mdp = load_mdp(args.mdp, args.horizon)
+    agent = _agent_from_args(args, offline=False)
+    sol = solve(mdp)
+    with tqdm(total=args.episodes, desc=f"{agent.name} on {mdp.name}", unit="ep", disable=args.quiet) as bar:
+        res = run_online(mdp, agent, args.episodes, args.seeds, args.seed, progress=bar.update)
+    last = res.returns[:, -10:].mean(1)
+    cum = res.regret.sum(1)
+    solved = episodes_to_solve(res.returns, sol.v_star, sol.v_random)
+    reached = np.isfinite(solved)
+    print(f"MDP {mdp.name}: S={mdp.n_states} A={mdp.n_actions} H={mdp.horizon}")
+    print(f"agent {agent.name} {agent.hparams()}, {args.episodes} episodes x {args.seeds} seeds")
+    print(f"V*                         {sol.v_star:.4f}   (uniform random: {sol.v_random:.4f})")
+    print(f"mean return, last 10 ep.   {_fmt(*mean_ci(last))}")
+    print(f"cumulative regret          {_fmt(*mean_ci(cum))}   (mean ± 95% CI over seeds)")
+    if reached.any():
+        print(f"episodes to solve          median {np.median(solved[reached]):.0f}, reached by {reached.sum()}/{len(solved)} runs")
+    else:
+        print(f"episodes to solve          not reached by any of {len(solved)} runs")
+    if args.json:
+        _write_json(args.json, {
+            "mdp": mdp.name, "S": mdp.n_states, "A": mdp.n_actions, "H": mdp.horizon,
+            "v_star": sol.v_star, "v_random": sol.v_random, "agent": agent.name, "hparams": agent.hparams(),
+            "episodes": args.episodes, "seeds": args.seeds, "seed": args.seed,
+            "returns": res.returns.tolist(), "regret": res.regret.tolist(),
+        })
+        print(f"wrote {args.json}")
+
+
+def cmd_offline(args) -> None:
+    from .evaluate import run_offline
+    from .metrics import mean_ci
+    from .planning import solve
+    from .resolve import load_mdp
+
+    mdp = load_mdp(args.mdp, args.horizon)
+    agent = _agent_from_args(args, offline=True)
+    sol = solve(mdp)
+    res = run_offline(mdp, agent, args.behavior_epsilon, args.dataset_episodes, args.seeds, args.seed)
+    print(f"MDP {mdp.name}: S={mdp.n_states} A={mdp.n_actions} H={mdp.horizon}; V* {sol.v_star:.4f}, V_random {sol.v_random:.4f}")
+    print(f"agent {agent.name} {agent.hparams()}; data: {args.dataset_episodes} episodes of "
+          f"(1-ε)·π* + ε·uniform, ε = {args.behavior_epsilon}; {args.seeds} seeds")
+    print(f"policy value               {_fmt(*mean_ci(res.values))}")
+    print(f"normalized score           {_fmt(*mean_ci(res.scores))}   (1 = optimal, 0 = uniform random)")
+    if args.json:
+        _write_json(args.json, {
+            "mdp": mdp.name, "v_star": sol.v_star, "v_random": sol.v_random, "agent": agent.name,
+            "hparams": agent.hparams(), "behavior_epsilon": args.behavior_epsilon,
+            "dataset_episodes": args.dataset_episodes, "seeds": args.seeds, "seed": args.seed,
+            "scores": res.scores.tolist(), "values": res.values.tolist(),
+        })
+        print(f"wrote {args.json}")
+
+
+def cmd_benchmark(args) -> None:
+    from .agents import AGENTS
+    from .benchmarks import BENCHMARKS
+    from .report import write_report
+    from .suite import SuiteConfig, run_suite
+
+    cfg = SuiteConfig(episodes=args.episodes, seeds=args.seeds, seed=args.seed, hindsight=args.hindsight,
+                      workers=args.workers)
+    if args.benchmarks:
+        cfg.benchmarks = args.benchmarks
+    for b in cfg.benchmarks:
+        if b not in BENCHMARKS:
+            raise CLIError(f"unknown benchmark {b!r}; choose from: {', '.join(BENCHMARKS)}")
+    if args.agents is not None:
+        for a in args.agents:
+            if a not in AGENTS:
+                raise CLIError(f"unknown agent {a!r}; choose from: {', '.join(AGENTS)}")
+        cfg.online_agents = [a for a in args.agents if not AGENTS[a].offline]
+        cfg.offline_agents = [a for a in args.agents if AGENTS[a].offline]
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} exists and is not a directory")
+    results = run_suite(cfg, progress=not args.quiet)
+    results["config"]["command"] = "rlpfn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "results.json", results)
+    paths = write_report(results, out)
+    print(f"wall time {results['config']['wall_time_s']:.0f} s; wrote {out / 'results.json'}, "
+          + ", ".join(str(p) for p in paths))
+    print((out / "results.md").read_text())
+
+
+def cmd_tune(args) -> None:
+    from .agents import TUNED_PATH
+    from .tune import GRIDS, TuneConfig, save_tuned, tune
+
+    agents = args.agents or list(GRIDS)
+    for a in agents:
+        if a not in GRIDS:
+            raise CLIError(f"no tuning grid for agent {a!r}; tunable: {', '.join(GRIDS)}")
+    cfg = TuneConfig(n_mdps=args.n_mdps, episodes=args.episodes, seeds=args.seeds, seed=args.seed)
+    start = time.time()
+    record = tune(agents, cfg, workers=args.workers, progress=not args.quiet)
+    for a, r in record.items():
+        print(f"{a:<10} best {r['hparams']}  score {r['score']:.4f}  ({r['objective']})")
+        for g in r["grid"]:
+            print(f"    {str(g['hparams']):<60} {g['score']:.4f} ± {g['sem']:.4f}")
+    print(f"tuning took {time.time() - start:.0f} s")
+    if args.dry_run:
+        return
+    command = "rlpfn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    path = Path(args.out) if args.out else TUNED_PATH
+    save_tuned(record, cfg, command, path)
+    print(f"saved defaults to {path}")
+
+
+def cmd_check_baselines(args) -> None:
+    from .reference_check import check, format_rows
+
+    start = time.time()
+    rows = check(args.episodes, args.seeds, args.seed, args.workers, progress=not args.quiet)
+    print(format_rows(rows))
+    print(f"({args.episodes} episodes, {args.seeds} seeds, H = 20; {time.time() - start:.0f} s)")
+
+
+# ---- parser ----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rlpfn",
+        description="rlpfn: tabular MDPs, exact planning, a benchmark suite and classical baselines "
+                    "(UCB-VI, PSRL, optimistic and ε-greedy Q-learning; offline VI-LCB, certainty equivalence, BC).",
+        epilog="MDP arguments accept a benchmark name (see `rlpfn benchmarks`), a path to an .npz MDP "
+               "(keys P [S,A,S], R [S,A], mu0 [S], horizon; optional R_std, r_min, r_max, name), or a "
+               "gymnasium id with transition tables such as FrozenLake-v1 or Taxi-v4.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    b = sub.add_parser("benchmarks", help="list the benchmark MDPs with S, A, H, V* and the random policy's value",
+                       description="List the benchmark suite: states, actions, horizon, optimal value V* and the "
+                                   "uniform-random policy's value, both from the initial-state distribution.")
+    b.add_argument("--all", action="store_true", help="also list the reference MDPs used by check-baselines")
+    b.set_defaults(fn=cmd_benchmarks)
+
+    def common(sp, seeds_default):
+        sp.add_argument("mdp", metavar="MDP", help="benchmark name, .npz path or gymnasium id")
+        sp.add_argument("--agent", required=True, help="agent name (random, optimal, ucbvi, psrl, optql, qlearning; "
+                                                       "offline: vilcb, certainty-equivalence, bc)")
+        sp.add_argument("--set", nargs="*", metavar="KEY=VALUE",
+                        help="override hyperparameters, e.g. --set scale=0.3 bonus=bernstein")
+        sp.add_argument("--seeds", type=_positive_int, default=seeds_default, help=f"independent runs (default {seeds_default})")
+        sp.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
+        sp.add_argument("--horizon", type=_positive_int, default=None, help="override the MDP's horizon H")
+        sp.add_argument("--json", metavar="OUT", help="write the full per-seed results to this JSON file")
+
+    s = sub.add_parser("solve", help="run an online agent on an MDP and report regret and returns",
+                       description="Run an online agent for K episodes in N independent runs (batched) and "
+                                   "report V*, the mean return of the last 10 episodes, cumulative regret "
+                                   "(mean ± 95%% CI over seeds; per-episode regret is Σ_h V*_h(s_h) − Q*_h(s_h,a_h), "
+                                   "an unbiased low-variance estimate of V* − V^π_k) and episodes to solve "
+                                   "(first episode whose 10-episode running mean is 90%% of the way from "
+                                   "V_random to V*).")
+    common(s, 10)
+    s.add_argument("--episodes", type=_positive_int, default=500, help="episodes per run (default 500)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(fn=cmd_solve)
+
+    o = sub.add_parser("offline", help="fit an offline agent on a dataset from an ε-optimal behaviour policy",
+                       description="Collect datasets with the behaviour policy (1−ε)·π* + ε·uniform, fit an offline "
+                                   "agent on each, and report the normalized score (V^π − V_random)/(V* − V_random).")
+    common(o, 10)
+    o.add_argument("--behavior-epsilon", type=_probability, required=True, metavar="E",
+                   help="ε of the behaviour policy: 0 expert, 0.5 medium, 1 uniform random")
+    o.add_argument("--dataset-episodes", type=_positive_int, required=True, metavar="N", help="episodes in each dataset")
+    o.set_defaults(fn=cmd_offline)
+
+    bm = sub.add_parser("benchmark", help="the whole suite x agents, online and offline; writes JSON, Markdown and plots",
+                        description="Run every benchmark with every agent (online: K episodes; offline: ε ∈ {0, 0.5, 1}, "
+                                    "datasets of 10 and 100 episodes) and write results.json, results.md, "
+                                    "regret_curves.png and aggregate_iqm.png into --out.")
+    bm.add_argument("--agents", nargs="+", metavar="NAME", help="agents to run (default: all classical agents)")
+    bm.add_argument("--benchmarks", nargs="+", metavar="NAME", help="benchmarks to run (default: the suite)")
+    bm.add_argument("--episodes", type=_positive_int, default=500, help="online episodes (default 500)")
+    bm.add_argument("--seeds", type=_positive_int, default=10, help="runs per agent and benchmark (default 10)")
+    bm.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
+    bm.add_argument("--out", default="results", help="output directory (default ./results)")
+    bm.add_argument("--workers", type=_positive_int, default=2, help="worker processes (default 2)")
+    bm.add_argument("--hindsight", action="store_true",
+                    help="also report each baseline tuned in hindsight (best grid entry per benchmark; an upper bound)")
+    bm.add_argument("--quiet", action="store_true", help="no progress bar")
+    bm.set_defaults(fn=cmd_benchmark)
+
+    t = sub.add_parser("tune", help="choose baseline hyperparameters on random prior MDPs (never the benchmarks)",
+                       description="Score each agent's grid on MDPs from the generic random-MDP sampler "
+                                   "(Dirichlet, Garnet, gridworld; 5-30 states) and save the best as defaults "
+                                   "in rlpfn/agents/tuned.json, together with this command.")
+    t.add_argument("--agents", nargs="+", metavar="NAME", help="agents to tune (default: all with a grid)")
+    t.add_argument("--n-mdps", type=_positive_int, default=24, help="sampled MDPs (default 24)")
+    t.add_argument("--episodes", type=_positive_int, default=300, help="online episodes per MDP (default 300)")
+    t.add_argument("--seeds", type=_positive_int, default=4, help="runs per MDP (default 4)")
+    t.add_argument("--seed", type=int, default=0, help="seed of the MDP sample and runs (default 0)")
+    t.add_argument("--workers", type=_positive_int, default=2, help="worker processes (default 2)")
+    t.add_argument("--out", default=None, help="where to save (default rlpfn/agents/tuned.json)")
+    t.add_argument("--dry-run", action="store_true", help="print the scores, save nothing")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(fn=cmd_tune)
+
+    c = sub.add_parser("check-baselines", help="reproduce REFERENCE.md's UCB-VI and PSRL regrets",
+                       description="UCB-VI (c = 0.1, 1) and PSRL (α0 = 0.1, 1) on rlberry Chain(10, 0.1), rlberry "
+                                   "GridWorld 5x5 and RiverSwim, H = 20, against the reference regrets.")
+    c.add_argument("--episodes", type=_positive_int, default=2000, help="episodes (default 2000)")
+    c.add_argument("--seeds", type=_positive_int, default=5, help="runs (default 5)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--workers", type=_positive_int, default=2)
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(fn=cmd_check_baselines)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .agents import AgentError
+    from .mdp import MDPError
+    from .threads import use_one_thread
+
+    use_one_thread()
+    args = build_parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except (CLIError, MDPError, AgentError, ValueError) as e:
+        print(f"rlpfn: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("rlpfn: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Turn what a user types (a benchmark name, an .npz path, a gymnasium id) into a TabularMDP."""
+from __future__ import annotations
+
+import os
+
+from .benchmarks import BENCHMARKS, make_benchmark
+from .mdp import MDPError, TabularMDP
+
+
+def load_mdp(spec: str, horizon: int | None = None) -> TabularMDP:
+    """`spec` is a benchmark name (see `rlpfn benchmarks`), a path to an `.npz` MDP, or a
+    gymnasium id whose environment exposes its tables (FrozenLake-v1, Taxi-v4, ...)."""
+    if spec in BENCHMARKS:
+        mdp = make_benchmark(spec)
+    elif spec.endswith(".npz") or os.path.sep in spec or os.path.exists(spec):
+        mdp = TabularMDP.load(spec)
+    else:
+        from .gym_import import from_gymnasium
+
+        try:
+            mdp = from_gymnasium(spec, horizon=horizon)
+        except MDPError as e:
+            if "unknown gymnasium environment" in str(e):
+                raise MDPError(f"{spec!r} is neither a benchmark name ({', '.join(BENCHMARKS)}), "
+                               f"an .npz file, nor a gymnasium id") from None
+            raise
+    if horizon is not None and horizon != mdp.horizon:
+        if horizon < 1:
+            raise MDPError(f"horizon must be >= 1, got {horizon}")
+        mdp = mdp.with_horizon(horizon)
+    return mdp

@@ -1,0 +1,135 @@
+"""Run the whole benchmark suite × agents, online and offline, as independent jobs.
+
+Each job (one benchmark, one agent, all seeds batched) runs in a worker process with one
+torch thread: on 2 cores two single-threaded jobs side by side beat one job using both cores
+(small tensors, see threads.py). Jobs are started most expensive first so neither worker
+idles at the end.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .agents import make_agent
+from .benchmarks import SUITE, make_benchmark
+from .evaluate import run_offline, run_online
+from .parallel import run_jobs
+from .planning import solve
+
+DEFAULT_ONLINE = ["random", "optimal", "ucbvi", "psrl", "optql", "qlearning"]
+DEFAULT_OFFLINE = ["vilcb", "certainty-equivalence", "bc"]
+EPSILONS = [0.0, 0.5, 1.0]
+DATASET_SIZES = [10, 100]
+
+
+@dataclass
+class SuiteConfig:
+    benchmarks: list[str] = field(default_factory=lambda: list(SUITE))
+    online_agents: list[str] = field(default_factory=lambda: list(DEFAULT_ONLINE))
+    offline_agents: list[str] = field(default_factory=lambda: list(DEFAULT_OFFLINE))
+    episodes: int = 500
+    seeds: int = 10
+    seed: int = 0
+    epsilons: list[float] = field(default_factory=lambda: list(EPSILONS))
+    dataset_sizes: list[int] = field(default_factory=lambda: list(DATASET_SIZES))
+    hindsight: bool = False  # also run each agent's tuning grid on the benchmark and keep the best
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: str  # "online" or "offline"
+    benchmark: str
+    agent: str
+    label: str
+    hparams: tuple = ()  # overrides of the agent's defaults, as sorted (key, value) pairs
+    epsilon: float = 0.0
+    dataset_episodes: int = 0
+
+    def cost(self, sizes: dict) -> float:
+        S, A, H = sizes[self.benchmark]
+        if self.kind == "offline":
+            return self.dataset_episodes * H * 1e-3 + S * S * A * H * 1e-7
+        weight = {"psrl": S * S * A, "ucbvi": S * A * 8, "random": 1, "optimal": 2}.get(self.agent, 4)
+        return H * (1 + weight * 1e-3)
+
+
+def _jobs(cfg: SuiteConfig) -> list[Job]:
+    from .tune import GRIDS
+
+    jobs = []
+    for b in cfg.benchmarks:
+        for a in cfg.online_agents:
+            jobs.append(Job("online", b, a, a))
+            if cfg.hindsight and a in GRIDS:
+                jobs += [Job("online", b, a, f"{a}@hindsight", tuple(sorted(hp.items()))) for hp in GRIDS[a]]
+        for a in cfg.offline_agents:
+            for eps in cfg.epsilons:
+                for n in cfg.dataset_sizes:
+                    jobs.append(Job("offline", b, a, a, (), eps, n))
+                    if cfg.hindsight and a in GRIDS:
+                        jobs += [Job("offline", b, a, f"{a}@hindsight", tuple(sorted(hp.items())), eps, n)
+                                 for hp in GRIDS[a]]
+    return jobs
+
+
+def _run_job(args):
+    job, cfg = args
+    mdp = make_benchmark(job.benchmark)
+    agent = make_agent(job.agent, **dict(job.hparams))
+    entry = {"benchmark": job.benchmark, "agent": job.label, "hparams": agent.hparams()}
+    if job.kind == "online":
+        res = run_online(mdp, agent, cfg.episodes, cfg.seeds, cfg.seed)
+        entry.update(regret=res.regret.tolist(), returns=res.returns.tolist())
+    else:
+        res = run_offline(mdp, agent, job.epsilon, job.dataset_episodes, cfg.seeds, cfg.seed)
+        entry.update(epsilon=job.epsilon, dataset_episodes=job.dataset_episodes,
+                     scores=res.scores.tolist(), values=res.values.tolist())
+    return job.kind, entry
+
+
+def _keep_best_hindsight(entries: list[dict], kind: str) -> list[dict]:
+    """Of the '@hindsight' grid runs, keep per benchmark (and offline setting) the best one."""
+    import numpy as np
+
+    best: dict = {}
+    out = []
+    for e in entries:
+        if not e["agent"].endswith("@hindsight"):
+            out.append(e)
+            continue
+        key = (e["benchmark"], e["agent"], e.get("epsilon"), e.get("dataset_episodes"))
+        score = -np.sum(e["regret"], 1).mean() if kind == "online" else np.mean(e["scores"])
+        if key not in best or score > best[key][0]:
+            best[key] = (score, e)
+    return out + [e for _, e in best.values()]
+
+
+def run_suite(cfg: SuiteConfig, progress: bool = True) -> dict:
+    start = time.time()
+    mdps = {b: make_benchmark(b) for b in cfg.benchmarks}
+    sizes = {b: (m.n_states, m.n_actions, m.horizon) for b, m in mdps.items()}
+    info = {}
+    for b, m in mdps.items():
+        sol = solve(m)
+        info[b] = {"S": m.n_states, "A": m.n_actions, "H": m.horizon, "v_star": sol.v_star, "v_random": sol.v_random}
+    jobs = sorted(_jobs(cfg), key=lambda j: -j.cost(sizes))
+    results = {"online": [], "offline": []}
+    for kind, entry in run_jobs(_run_job, [(j, cfg) for j in jobs], cfg.workers, "benchmark jobs", progress):
+        results[kind].append(entry)
+    order = {(b, a): i for i, (b, a) in enumerate((b, a) for b in cfg.benchmarks
+                                                   for a in cfg.online_agents + cfg.offline_agents)}
+
+    def key(e):
+        base = e["agent"].split("@")[0]
+        return (order.get((e["benchmark"], base), 0), e["agent"], e.get("epsilon", 0), e.get("dataset_episodes", 0))
+
+    online = sorted(_keep_best_hindsight(results["online"], "online"), key=key)
+    offline = sorted(_keep_best_hindsight(results["offline"], "offline"), key=key)
+    config = {
+        "episodes": cfg.episodes, "seeds": cfg.seeds, "seed": cfg.seed, "benchmarks": cfg.benchmarks,
+        "online_agents": cfg.online_agents, "offline_agents": cfg.offline_agents, "epsilons": cfg.epsilons,
+        "dataset_sizes": cfg.dataset_sizes, "hindsight": cfg.hindsight, "workers": cfg.workers,
+        "wall_time_s": time.time() - start,
+    }
+    return {"config": config, "benchmarks": info, "online": online, "offline": offline}
