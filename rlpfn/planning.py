@@ -10,6 +10,7 @@ V[:, H] = 0. Stage h runs 0..H-1 (the papers' h = 1..H shifted by one).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -62,7 +63,9 @@ def normalize_counts(counts: torch.Tensor, sparse: bool | None = None):
     # nonzero() walks in row-major order, so rows come sorted: build CSR directly.
     crow = torch.zeros(B * S * A + 1, dtype=torch.int64)
     crow[1:] = torch.cumsum(torch.bincount(rows, minlength=B * S * A), 0)
-    csr = torch.sparse_csr_tensor(crow, cols, vals, size=(B * S * A, B * S))
+    with warnings.catch_warnings():  # torch flags sparse CSR as "beta"; we rely only on CSR @ dense
+        warnings.simplefilter("ignore", UserWarning)
+        csr = torch.sparse_csr_tensor(crow, cols, vals, size=(B * S * A, B * S), check_invariants=False)
     return SparseP(csr, B, S, A), n
 
 

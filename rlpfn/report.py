@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .evaluate import normalized_score
 from .metrics import SOLVE_FRACTION, SOLVE_WINDOW, episodes_to_solve, mean_ci
@@ -242,12 +243,23 @@ def _grid(fig: Figure, n: int, ncols: int):
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat[n:]:
         ax.remove()
-    return axes.flat[:n], nrows
+    return list(axes.flat[:n])
 
 
 def _thin(k: int) -> np.ndarray:
     """At most MAX_CURVE_POINTS episode indices, always including the last."""
     return np.unique(np.linspace(0, k - 1, min(k, MAX_CURVE_POINTS)).round().astype(int))
+
+
+def _regret_curve(ax, regret: np.ndarray, colour, label: str) -> None:
+    """Mean cumulative regret of [seeds, episodes] per-episode regret, with its 95% t-band;
+    hindsight variants dashed in their base agent's colour."""
+    cum = np.cumsum(regret, axis=1)
+    mean, hw = mean_ci(cum)
+    t = _thin(cum.shape[1])
+    ax.plot(t + 1, mean[t], color=colour, ls="--" if is_hindsight(label) else "-", lw=1.6,
+            label=display_name(label))
+    ax.fill_between(t + 1, (mean - hw)[t], (mean + hw)[t], color=colour, alpha=0.18, lw=0)
 
 
 def plot_regret_curves(results: dict, path, include_random: bool = False, yscale: str = "linear") -> Path:
@@ -270,21 +282,15 @@ def plot_regret_curves(results: dict, path, include_random: bool = False, yscale
         fig.text(0.5, 0.5, "no online runs", ha="center")
         fig.savefig(path, dpi=110)
         return path
-    axes, nrows = _grid(fig, len(benches), ncols)
+    axes = _grid(fig, len(benches), ncols)
     for i, (ax, b) in enumerate(zip(axes, benches)):
         meta = results["benchmarks"][b]
         for a in agents:
-            if (b, a) not in idx:
-                continue
-            cum = np.cumsum(np.asarray(idx[b, a]["regret"], float), axis=1)
-            mean, hw = mean_ci(cum)
-            t = _thin(cum.shape[1])
-            x = t + 1
-            ls = "--" if is_hindsight(a) else "-"
-            ax.plot(x, mean[t], color=colours[a], ls=ls, lw=1.6, label=display_name(a))
-            ax.fill_between(x, (mean - hw)[t], (mean + hw)[t], color=colours[a], alpha=0.18, lw=0)
+            if (b, a) in idx:
+                _regret_curve(ax, np.asarray(idx[b, a]["regret"], float), colours[a], a)
         ax.set_title(f"{b}  (S={meta['S']}, A={meta['A']}, H={meta['H']})", fontsize=10)
         ax.set_yscale(yscale)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
         if i % ncols == 0:
@@ -309,77 +315,107 @@ def plot_regret_curves(results: dict, path, include_random: bool = False, yscale
 
 
 def _iqm_estimates(scores: dict[str, np.ndarray], reps: int, seed: int):
-    """rliable IQM point estimates and stratified-bootstrap 95% CIs, {label: (point, lo, hi)}."""
+    """rliable IQM point estimates and stratified-bootstrap 95% CIs, {label: (point, lo, hi)}.
+
+    rliable 1.2's StratifiedBootstrap draws its resampling indices from the *global*
+    `np.random`, ignoring `random_state`; so the global generator is seeded here for
+    reproducible CIs, and its previous state restored so callers' streams are untouched.
+    """
     from rliable import library as rly
     from rliable import metrics as rm
 
-    with warnings.catch_warnings():  # arch warns that RandomState is deprecated; rliable passes one
-        warnings.simplefilter("ignore", FutureWarning)
-        point, interval = rly.get_interval_estimates(
-            scores, lambda x: np.array([rm.aggregate_iqm(x)]), reps=reps,
-            random_state=np.random.RandomState(seed))
+    saved = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        with warnings.catch_warnings():  # arch: passing a RandomState is deprecated
+            warnings.simplefilter("ignore", FutureWarning)
+            point, interval = rly.get_interval_estimates(
+                scores, lambda x: np.array([rm.aggregate_iqm(x)]), reps=reps,
+                random_state=np.random.RandomState(seed))
+    finally:
+        np.random.set_state(saved)
     return {a: (float(point[a][0]), float(interval[a][0, 0]), float(interval[a][1, 0])) for a in scores}
 
 
-def _aggregate_panels(results: dict) -> list[tuple[str, dict[str, np.ndarray]]]:
-    """(title, {label: [runs, tasks]}) for online, then each offline (ε, size) setting."""
-    panels = []
-    on = online_scores(results)
-    if on:
-        k = results.get("config", {}).get("episodes")
-        panels.append((f"Online (average policy over {k} episodes)" if k else "Online (average policy)", on))
-    off = offline_scores(results)
-    for eps, n in sorted({s for d in off.values() for s in d}):
-        panels.append((f"Offline: ε = {eps:g}, {n} episodes of data",
-                       {a: d[eps, n] for a, d in off.items() if (eps, n) in d}))
-    return panels
+def _interval_panel(ax, scores: dict[str, np.ndarray], reps: int, seed: int, colours: dict,
+                    xlim: tuple[float, float], title: str) -> None:
+    """One rliable-style horizontal interval plot: a bar per agent spanning its bootstrap CI, a
+    coloured diamond at the IQM (visible even when the CI is thinner than a pixel), the value
+    printed at the right edge, dotted lines at random (0) and optimal (1)."""
+    est = _iqm_estimates(scores, reps, seed)
+    labels = list(scores)
+    to_right = ax.get_yaxis_transform()  # x in axes units, y in data units
+    for y, a in enumerate(labels):
+        point, lo, hi = est[a]
+        ax.barh(y, hi - lo, left=lo, height=0.6, color=colours[a], alpha=0.45,
+                hatch="///" if is_hindsight(a) else None, edgecolor=colours[a], lw=0)
+        ax.plot(point, y, "D", color=colours[a], mec="k", mew=0.6, ms=6)
+        ax.text(1.02, y, f"{point:.2f} [{lo:.2f}, {hi:.2f}]", transform=to_right, va="center", fontsize=8)
+    ax.set_yticks(range(len(labels)), [display_name(a) for a in labels])
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # first agent on top
+    ax.set_xlim(*xlim)
+    for x in (0.0, 1.0):
+        ax.axvline(x, color="grey", ls=":", lw=1)
+    runs, tasks = next(iter(scores.values())).shape
+    ax.set_title(f"{title}  ({runs} runs × {tasks} benchmarks)", fontsize=9)
+    ax.grid(True, axis="x", alpha=0.25)
+    ax.spines[["top", "right", "left"]].set_visible(False)
+    ax.tick_params(axis="y", length=0)
+
+
+def _score_xlim(scores: list[np.ndarray]) -> tuple[float, float]:
+    """A common x-range for every panel: [0, 1] widened to the data (IQM and CIs lie inside the
+    range of the scores), so panels compare at a glance."""
+    lo = min([0.0, *(float(s.min()) for s in scores)])
+    hi = max([1.0, *(float(s.max()) for s in scores)])
+    pad = 0.04 * (hi - lo)
+    return lo - pad, hi + pad
 
 
 def plot_aggregate(results: dict, path, reps: int = 2000, seed: int = 0) -> Path:
     """IQM normalized score over runs × benchmarks with stratified-bootstrap 95% CIs (rliable).
 
-    One horizontal interval panel for online and one per offline (ε, dataset size), all on a
-    common x-axis so panels compare at a glance; dotted lines mark random (0) and optimal (1).
-    Each panel bootstraps from its own `seed`, so adding a panel never moves another's CIs.
+    Top row: online (score of the average policy). Below: one panel per offline setting, laid
+    out as a grid of behaviour ε (rows) × dataset size (columns), so reading down a column shows
+    the effect of data quality and across a row the effect of data quantity. All panels share
+    one x-range. Each panel bootstraps from its own `seed`, so adding a panel never moves
+    another's CIs.
     """
     path = Path(path)
-    panels = _aggregate_panels(results)
-    all_agents = list(dict.fromkeys(a for _, s in panels for a in s))
-    colours = _colours(all_agents)
-    n = max(len(panels), 1)
-    ncols = min(n, 3)
-    rows_per_panel = max((len(s) for _, s in panels), default=1)
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(4.6 * ncols, nrows * (0.42 * rows_per_panel + 1.1) + 1.0), layout="constrained")
-    if not panels:
+    on, off = online_scores(results), offline_scores(results)
+    eps_list = sorted({e for d in off.values() for e, _ in d})
+    size_list = sorted({n for d in off.values() for _, n in d})
+    off_agents = list(off)
+    colours = _colours(list(dict.fromkeys([*on, *off_agents])))
+    xlim = _score_xlim([*on.values(), *(s for d in off.values() for s in d.values())])
+    row_h = 0.3  # inches per agent
+    on_h = (0.9 + row_h * len(on)) if on else 0.0
+    off_h = len(eps_list) * (0.9 + row_h * len(off_agents))
+    ncols = max(len(size_list), 1)
+    fig = Figure(figsize=(max(6.5, 4.8 * ncols), on_h + off_h + 1.0), layout="constrained")
+    if not on and not off:
         fig.text(0.5, 0.5, "no scores to aggregate", ha="center")
         fig.savefig(path, dpi=110)
         return path
-    estimates = [_iqm_estimates(s, reps, seed) for _, s in panels]
-    lo = min(0.0, *(v[1] for est in estimates for v in est.values()))
-    hi = max(1.0, *(v[2] for est in estimates for v in est.values()))
-    pad = 0.05 * (hi - lo)
-    axes, _ = _grid(fig, len(panels), ncols)
-    for ax, (title, scores), est in zip(axes, panels, estimates):
-        labels = list(scores)
-        for y, a in enumerate(labels):
-            point, l, h = est[a]
-            ax.barh(y, h - l, left=l, height=0.6, color=colours[a], alpha=0.75,
-                    hatch="///" if is_hindsight(a) else None, edgecolor="white" if is_hindsight(a) else None)
-            ax.vlines(point, y - 0.32, y + 0.32, color="k", alpha=0.7)
-        ax.set_yticks(range(len(labels)), [display_name(a) for a in labels])
-        ax.set_ylim(rows_per_panel - 0.5, -0.5)  # first agent on top; same row height everywhere
-        ax.set_xlim(lo - pad, hi + pad)
-        for x in (0.0, 1.0):
-            ax.axvline(x, color="grey", ls=":", lw=1)
-        runs, tasks = next(iter(scores.values())).shape
-        ax.set_title(f"{title}\n{runs} runs × {tasks} benchmarks", fontsize=10)
-        ax.grid(True, axis="x", alpha=0.25)
-        ax.spines[["top", "right", "left"]].set_visible(False)
-        ax.tick_params(axis="y", length=0)
+    subs = fig.subfigures(2, 1, height_ratios=[on_h, off_h]) if on and off else [fig if on else None,
+                                                                              fig if off else None]
+    if on:
+        k = results.get("config", {}).get("episodes")
+        ax = subs[0].subplots(1, 1)
+        _interval_panel(ax, on, reps, seed, colours, xlim,
+                        f"Online: average policy over {k} episodes" if k else "Online: average policy")
+    if off:
+        subs[1].suptitle("Offline: datasets from the (1−ε)·π* + ε·uniform behaviour policy", fontsize=10)
+        axes = subs[1].subplots(len(eps_list), ncols, squeeze=False, sharex=True)
+        for (i, eps), (j, n) in ((ie, jn) for ie in enumerate(eps_list) for jn in enumerate(size_list)):
+            scores = {a: d[eps, n] for a, d in off.items() if (eps, n) in d}
+            if scores:
+                _interval_panel(axes[i, j], scores, reps, seed, colours, xlim, f"ε = {eps:g}, {n} episodes")
+            else:
+                axes[i, j].set_axis_off()
     fig.supxlabel(SCORE_XLABEL, fontsize=10)
-    note = f"IQM with stratified-bootstrap 95% CIs ({reps} reps); bar = CI, tick = point estimate"
-    if any(map(is_hindsight, all_agents)):
+    note = f"IQM with stratified-bootstrap 95% CIs ({reps} reps): bar = CI, diamond = point estimate"
+    if any(map(is_hindsight, colours)):
         note += "\n" + HINDSIGHT_NOTE
     fig.suptitle(note, fontsize=10)
     fig.savefig(path, dpi=110)

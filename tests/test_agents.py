@@ -158,7 +158,8 @@ def _check_ucbvi(S, A, H, stream, bonus, c, expect_sparse):
     return branches
 
 
-@pytest.mark.parametrize("bonus,c", [("hoeffding", 0.3), ("hoeffding", 2.0), ("bernstein", 0.01), ("bernstein", 0.002)])
+@pytest.mark.parametrize("bonus,c", [("hoeffding", 0.3), ("hoeffding", 0.05), ("hoeffding", 0.0),
+                                     ("bernstein", 0.01), ("bernstein", 0.002)])
 def test_ucbvi_matches_plain_loop(bonus, c):
     S, A, H, K = 4, 2, 3, 30
     stream = make_stream(11, S, A, H, K, n_runs=2, starts=[0, 1])
@@ -235,19 +236,39 @@ def _offline_dataset(seed, S, A, H, K, n_runs):
     return flat, stats
 
 
+def _fit_capturing_q(agent, spec, stats, monkeypatch):
+    """fit() returns only the policy; record the Q its backward induction returned as well."""
+    import rlpfn.agents.offline as offline_mod
+    seen = []
+
+    def recording(*args, **kwargs):
+        Q, V = planning.backward_induction(*args, **kwargs)
+        seen.append(Q.clone())
+        return Q, V
+
+    monkeypatch.setattr(offline_mod, "backward_induction", recording)
+    pi = agent.fit(spec, stats, 0)
+    monkeypatch.undo()
+    assert len(seen) == 1
+    return pi.numpy(), seen[0].numpy()
+
+
 @pytest.mark.parametrize("penalty,c", [("hoeffding", 0.05), ("hoeffding", 0.3), ("bernstein", 0.02), ("bernstein", 0.3)])
-def test_vilcb_matches_plain_loop(penalty, c):
+def test_vilcb_matches_plain_loop(penalty, c, monkeypatch):
     S, A, H, K = 5, 3, 4, 25
     (s, a, r, sn), stats = _offline_dataset(7, S, A, H, K, n_runs=2)
-    pi = VILCB(penalty=penalty, scale=c).fit(AgentSpec(S, A, H), stats, 0).numpy()
+    pi, q_agent = _fit_capturing_q(VILCB(penalty=penalty, scale=c), AgentSpec(S, A, H), stats, monkeypatch)
     assert pi.shape == (2, H, S, A)
     n_interior = 0
     for i in range(2):
         Q = np.array(vilcb_loop(S, A, H, s[i], a[i], r[i], sn[i], penalty, c))
         n_interior += int(((Q > 0) & (Q < np.arange(H, 0, -1)[:, None, None])).sum())
-        want = tie_uniform(torch.as_tensor(Q)).numpy()
+        assert np.allclose(q_agent[i], Q, rtol=0, atol=ATOL), \
+            f"{penalty} c={c} run {i}: max |diff| {np.abs(q_agent[i] - Q).max():.3g}"
+        want = greedy_most_visited_loop(Q, s[i], a[i], S, A)
         assert np.allclose(pi[i], want, rtol=0, atol=ATOL), f"{penalty} c={c} run {i}"
     assert n_interior > 0  # the penalty neither zeroed nor clipped everything
+    assert (pi.max(-1) == 1).any()  # some states have a unique greedy action
 
 
 def test_certainty_equivalence_is_vilcb_scale_zero_and_matches_loop():
@@ -259,7 +280,34 @@ def test_certainty_equivalence_is_vilcb_scale_zero_and_matches_loop():
         assert np.array_equal(pi, VILCB(penalty=penalty, scale=0.0).fit(spec, stats, 0).numpy())
     for i in range(2):
         Q = vilcb_loop(S, A, H, s[i], a[i], r[i], sn[i], "hoeffding", 0.0)
-        assert np.allclose(pi[i], tie_uniform(torch.as_tensor(Q)).numpy(), rtol=0, atol=ATOL)
+        assert np.allclose(pi[i], greedy_most_visited_loop(np.array(Q), s[i], a[i], S, A), rtol=0, atol=ATOL)
+
+
+def greedy_most_visited_loop(Q, s, a, S, A, tol=1e-9):
+    """Uniform over the actions maximal in Q and, among those, maximal in N(s,a)."""
+    n = [[0] * A for _ in range(S)]
+    for x, u in zip(np.ravel(s), np.ravel(a)):
+        n[int(x)][int(u)] += 1
+    pi = np.zeros_like(Q, dtype=float)
+    for h in range(Q.shape[0]):
+        for x in range(S):
+            top = max(Q[h, x])
+            tied = [u for u in range(A) if Q[h, x, u] >= top - tol]
+            most = max(n[x][u] for u in tied)
+            keep = [u for u in tied if n[x][u] == most]
+            for u in keep:
+                pi[h, x, u] = 1.0 / len(keep)
+    return pi
+
+
+def test_vilcb_prefers_data_supported_actions_when_pessimism_zeroes_everything():
+    # One state, expert data only on action 1; a huge penalty drives every lower bound to 0.
+    S, A, H = 2, 3, 3
+    s = torch.zeros(1, 6, dtype=torch.long)
+    a = torch.ones(1, 6, dtype=torch.long)
+    stats = Stats.from_transitions(S, A, s, a, torch.ones(1, 6, dtype=torch.float64), s)
+    pi = VILCB(scale=100.0).fit(AgentSpec(S, A, H), stats, 0)
+    assert torch.equal(pi[0, :, 0], torch.tensor([[0.0, 1.0, 0.0]] * H, dtype=pi.dtype))
 
 
 def test_behaviour_cloning_matches_counts():

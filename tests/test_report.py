@@ -140,3 +140,16 @@ def test_empty_sections(tmp_path):
     assert "No offline" in report.offline_table(empty)
     for p in report.write_report(empty, tmp_path, reps=50):
         assert p.stat().st_size > 0
+
+
+def test_iqm_estimates_reproducible_and_leave_global_rng_alone(results):
+    scores = report.online_scores(results)
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    a = report._iqm_estimates(scores, reps=100, seed=0)
+    assert np.array_equal(np.random.get_state()[1], before)
+    b = report._iqm_estimates(scores, reps=100, seed=0)
+    assert a == b
+    lo_hi = a["ucbvi"]
+    expected_iqm = sps.trim_mean(scores["ucbvi"], 0.25, axis=None)
+    assert lo_hi[0] == pytest.approx(expected_iqm) and lo_hi[1] <= lo_hi[0] <= lo_hi[2]

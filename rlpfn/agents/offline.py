@@ -11,7 +11,10 @@
 - `CertaintyEquivalence`: the same with no penalty (plan on the empirical model).
 - `BehaviourCloning`: π(a|s) ∝ N(s,a); uniform where s was never visited.
 Greedy policies spread over tied actions uniformly, so an unvisited state's action is not
-biased toward index 0.
+biased toward index 0 — except that among actions tied on Q the most-visited ones win: when
+pessimism pushes every lower bound of a state to 0, an action the data has tried is still a
+better bet than one it never saw (without this VI-LCB at moderate penalty scales degrades to
+near-uniform behaviour on expert data).
 """
 from __future__ import annotations
 
@@ -26,9 +29,14 @@ from .base import OfflineAgent
 DELTA = 0.1
 
 
-def tie_uniform(Q: torch.Tensor, tol: float = 1e-9) -> torch.Tensor:
-    """Policy uniform over the (near-)maximal actions of Q [..., A]."""
-    best = (Q >= Q.amax(-1, keepdim=True) - tol).to(DTYPE)
+def tie_uniform(Q: torch.Tensor, visits: torch.Tensor | None = None, tol: float = 1e-9) -> torch.Tensor:
+    """Policy uniform over the (near-)maximal actions of Q [..., A]; with `visits` (broadcastable
+    to Q), only the most-visited of the tied actions are kept."""
+    best = Q >= Q.amax(-1, keepdim=True) - tol
+    if visits is not None:
+        v = torch.where(best, visits.expand_as(Q).to(DTYPE), torch.full_like(Q, -1.0))
+        best = v == v.amax(-1, keepdim=True)
+    best = best.to(DTYPE)
     return best / best.sum(-1, keepdim=True)
 
 
@@ -48,7 +56,7 @@ class VILCB(OfflineAgent):
         S, A, H = spec.n_states, spec.n_actions, spec.horizon
         P_hat, r_hat, n = stats.empirical()
         visited = n > 0
-        n_data = stats.visits.sum((1, 2)).clamp_min(2.0).view(-1, 1, 1)  # transitions per run
+        n_data = stats.visits.sum((1, 2)).clamp_min(2.0).view(-1, 1, 1)  # transitions per run (>= 2: log > 0)
         inv_n = 1.0 / n.clamp_min(1.0)
         remaining = torch.arange(H, 0, -1, dtype=DTYPE)
 
@@ -68,7 +76,7 @@ class VILCB(OfflineAgent):
             return torch.where(visited, q, torch.zeros_like(q))
 
         Q, _ = backward_induction(P_hat, r_hat, H, adjust)
-        return tie_uniform(Q)
+        return tie_uniform(Q, n.unsqueeze(1))
 
 
 @dataclass

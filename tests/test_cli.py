@@ -1,0 +1,136 @@
+"""The command line: outputs, JSON contents, and one-line errors with exit code 2."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rlpfn.cli import main
+from rlpfn.mdp import TabularMDP
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_benchmarks_lists_the_suite(capsys):
+    code, out, _ = run_cli(capsys, "benchmarks")
+    assert code == 0
+    for name in ("riverswim", "taxi", "darkroom10", "frozenlake8x8"):
+        assert name in out
+    riverswim = next(line for line in out.splitlines() if line.startswith("riverswim"))
+    assert riverswim.split()[1:4] == ["6", "2", "20"] and "3.3973" in riverswim
+
+
+def test_solve_writes_json_with_per_seed_returns(capsys, tmp_path):
+    out_json = tmp_path / "r.json"
+    code, out, _ = run_cli(capsys, "solve", "riverswim", "--agent", "ucbvi", "--episodes", "30", "--seeds", "3",
+                           "--json", str(out_json), "--quiet")
+    assert code == 0
+    assert "cumulative regret" in out and "episodes to solve" in out
+    doc = json.loads(out_json.read_text())
+    assert doc["mdp"] == "riverswim" and doc["agent"] == "ucbvi"
+    assert doc["v_star"] == pytest.approx(3.3973, abs=1e-4)
+    assert np.array(doc["returns"]).shape == (3, 30) and np.array(doc["regret"]).shape == (3, 30)
+    assert set(doc["hparams"]) == {"bonus", "scale"}
+
+
+def test_solve_accepts_npz_and_hparam_overrides(capsys, tmp_path):
+    P = np.array([[[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]]])
+    mdp = TabularMDP(P, np.array([[0.0, 0.0], [0.0, 1.0]]), np.array([1.0, 0.0]), 5, name="two")
+    mdp.save(tmp_path / "two.npz")
+    out_json = tmp_path / "two.json"
+    code, out, _ = run_cli(capsys, "solve", str(tmp_path / "two.npz"), "--agent", "qlearning", "--set", "epsilon=0.2",
+                           "--episodes", "5", "--seeds", "2", "--json", str(out_json), "--quiet")
+    assert code == 0 and "MDP two" in out
+    assert json.loads(out_json.read_text())["hparams"]["epsilon"] == 0.2
+
+
+def test_offline_reports_normalized_score(capsys, tmp_path):
+    out_json = tmp_path / "o.json"
+    code, out, _ = run_cli(capsys, "offline", "riverswim", "--agent", "certainty-equivalence", "--behavior-epsilon",
+                           "0", "--dataset-episodes", "20", "--seeds", "3", "--json", str(out_json))
+    assert code == 0 and "normalized score" in out
+    scores = json.loads(out_json.read_text())["scores"]
+    assert len(scores) == 3 and min(scores) > 0.9
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["solve", "nosuch-mdp", "--agent", "ucbvi"], "nosuch-mdp"),
+    (["solve", "riverswim", "--agent", "nosuch-agent"], "nosuch-agent"),
+    (["solve", "riverswim", "--agent", "ucbvi", "--set", "bogus=1"], "bogus"),
+    (["solve", "riverswim", "--agent", "ucbvi", "--set", "bonus=foo"], "foo"),
+    (["solve", "riverswim", "--agent", "vilcb"], "offline"),
+    (["offline", "riverswim", "--agent", "ucbvi", "--behavior-epsilon", "0", "--dataset-episodes", "3"], "online"),
+    (["solve", "CartPole-v1", "--agent", "ucbvi"], "not Discrete"),
+    (["benchmark", "--benchmarks", "nosuch"], "nosuch"),
+    (["benchmark", "--agents", "nosuch"], "nosuch"),
+    (["tune", "--agents", "random"], "random"),
+])
+def test_user_errors_are_one_line_exit_2(capsys, argv, needle):
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rlpfn: error:") and needle in lines[0]
+
+
+@pytest.mark.parametrize("argv", [
+    ["solve", "riverswim", "--agent", "ucbvi", "--episodes", "-3"],
+    ["solve", "riverswim", "--agent", "ucbvi", "--seeds", "0"],
+    ["offline", "riverswim", "--agent", "vilcb", "--behavior-epsilon", "1.5", "--dataset-episodes", "3"],
+    ["offline", "riverswim", "--agent", "vilcb", "--behavior-epsilon", "0", "--dataset-episodes", "-1"],
+])
+def test_bad_numbers_are_refused_by_the_parser(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert "must be" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", [b"not a zip at all", b"PK\x03\x04truncated"])
+def test_bad_npz_gives_one_line_and_no_partial_json(tmp_path, content):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(content)
+    out_json = tmp_path / "out.json"
+    proc = subprocess.run([sys.executable, "-m", "rlpfn.cli", "solve", str(bad), "--agent", "ucbvi", "--json",
+                           str(out_json)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr and str(bad) in proc.stderr
+    assert not out_json.exists() and not list(tmp_path.glob("out.json*"))
+
+
+def test_truncated_npz_of_a_real_mdp(capsys, tmp_path):
+    P = np.full((3, 2, 3), 1 / 3)
+    TabularMDP(P, np.zeros((3, 2)), np.array([1.0, 0, 0]), 4).save(tmp_path / "m.npz")
+    data = (tmp_path / "m.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    code, _, err = run_cli(capsys, "solve", str(tmp_path / "cut.npz"), "--agent", "ucbvi")
+    assert code == 2 and "cut.npz" in err and len(err.strip().splitlines()) == 1
+
+
+def test_benchmark_end_to_end_small(capsys, tmp_path):
+    out = tmp_path / "bench"
+    code, stdout, _ = run_cli(capsys, "benchmark", "--benchmarks", "riverswim", "chain", "--agents", "random",
+                              "ucbvi", "vilcb", "--episodes", "12", "--seeds", "2", "--out", str(out), "--workers",
+                              "1", "--quiet")
+    assert code == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert {e["agent"] for e in doc["online"]} == {"random", "ucbvi"}
+    assert {(e["epsilon"], e["dataset_episodes"]) for e in doc["offline"]} == {
+        (e, n) for e in (0.0, 0.5, 1.0) for n in (10, 100)}
+    assert np.array(doc["online"][0]["regret"]).shape == (2, 12)
+    for name in ("results.md", "regret_curves.png", "aggregate_iqm.png"):
+        assert (out / name).stat().st_size > 0
+    assert "riverswim" in (out / "results.md").read_text()
+
+
+def test_help_explains_every_command():
+    proc = subprocess.run([sys.executable, "-m", "rlpfn.cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    for cmd in ("benchmarks", "solve", "offline", "benchmark", "tune", "check-baselines"):
+        assert cmd in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "rlpfn.cli", "solve", "--help"], capture_output=True, text=True)
+    assert "episodes to solve" in proc.stdout and "--json" in proc.stdout
