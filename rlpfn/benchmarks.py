@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from .gym_import import from_gymnasium
-from .mdp import TabularMDP
+from .mdp import Outcomes, TabularMDP
 
 # Grid moves as (d_row, d_col). Dark Room actions: up, down, left, right, stay.
 _UP, _DOWN, _LEFT, _RIGHT, _STAY = (-1, 0), (1, 0), (0, -1), (0, 1), (0, 0)
@@ -137,9 +137,8 @@ def chain(horizon: int = 20, slip: float = 0.2) -> TabularMDP:
 
     Executed action "forward" (0) moves s -> s+1 with reward 0, and at the end s4 stays with reward
     10; "backward" (1) returns to s0 with reward 2. The chosen action is executed w.p. 1 - slip and
-    the other one w.p. slip (0.2 in the paper). Rewards follow the executed action, so R is the
-    mean over the slip and R_std = sqrt(slip(1-slip))·|r_forward - r_backward| (a two-point
-    distribution, not Gaussian)."""
+    the other one w.p. slip (0.2 in the paper). Rewards follow the executed action, so the MDP
+    carries an outcome table (outcome = executed action) and R is the mean over the slip."""
     S = 5
     s = np.arange(S)
     P_exec = np.zeros((S, 2, S))  # [s, executed action, s']
@@ -150,8 +149,13 @@ def chain(horizon: int = 20, slip: float = 0.2) -> TabularMDP:
     mix = np.array([[1 - slip, slip], [slip, 1 - slip]])  # [chosen, executed]
     P = np.einsum("ce,sex->scx", mix, P_exec)
     R = r_exec @ mix.T
-    R_std = np.sqrt(slip * (1 - slip)) * np.abs(r_exec[:, [0]] - r_exec[:, [1]]) * np.ones((1, 2))
-    return TabularMDP(P, R, _start(S), horizon, R_std=R_std, name="chain",
+    # outcome k = executed action k: chosen c executes k w.p. mix[c, k]
+    outcomes = Outcomes(
+        prob=np.broadcast_to(mix, (S, 2, 2)).copy(),
+        next_state=np.broadcast_to(P_exec.argmax(-1)[:, None, :], (S, 2, 2)).copy(),
+        reward=np.broadcast_to(r_exec[:, None, :], (S, 2, 2)).copy(),
+    )
+    return TabularMDP(P, R, _start(S), horizon, name="chain", outcomes=outcomes,
                       meta={"source": "Strens 2000", "slip": slip, "actions": ("forward", "backward")})
 
 

@@ -59,11 +59,13 @@ def cmd_benchmarks(args) -> None:
     from .planning import solve
 
     names = SUITE if not args.all else list(BENCHMARKS)
-    print(f"{'name':<20} {'S':>5} {'A':>3} {'H':>5} {'V*':>10} {'V_random':>10}")
+    print(f"{'name':<20} {'S':>5} {'A':>3} {'H':>5} {'V*':>10} {'V_random':>10}  source")
     for name in names:
         mdp = make_benchmark(name)
         sol = solve(mdp)
-        print(f"{name:<20} {mdp.n_states:>5} {mdp.n_actions:>3} {mdp.horizon:>5} {sol.v_star:>10.4f} {sol.v_random:>10.4f}")
+        source = mdp.meta.get("env_id") or mdp.meta.get("source", "")
+        print(f"{name:<20} {mdp.n_states:>5} {mdp.n_actions:>3} {mdp.horizon:>5} {sol.v_star:>10.4f} "
+              f"{sol.v_random:>10.4f}  {source}")
 
 
 def _agent_from_args(args, offline: bool):

@@ -7,12 +7,10 @@ Such environments expose their whole model: `env.unwrapped.P[s][a]` is a list of
 - Every terminated outcome goes to ONE added absorbing state (index S: self-loop, reward 0), so
   episodes last exactly H steps; the reward of the terminating transition itself is kept. If no
   outcome terminates, no state is added.
-- R[s, a] = Σ prob·reward over the outcomes of (s, a): the mean reward of acting a in s.
-- R_std[s, a] = the standard deviation of the reward over those outcomes. In these environments
-  the reward is a function of the outcome (FrozenLake pays 1 only when the slip lands on G), so it
-  is a discrete distribution, not Gaussian noise; R_std is its honest second moment, which is all
-  a TabularMDP keeps. A simulator that draws rewards as R + R_std·N(0, 1) reproduces the mean and
-  variance but not the correlation with the next state.
+- The outcome list itself is kept as the MDP's exact outcome table (`Outcomes`): in these
+  environments the reward is a function of the outcome (FrozenLake pays 1 only when the slip
+  lands on G), and the simulator samples outcomes, so agents see exactly gymnasium's rewards.
+  R[s, a] = Σ prob·reward over the outcomes (the mean reward of acting a in s), R_std = 0.
 - H = the env spec's max_episode_steps unless `horizon` is given.
 - r_min / r_max = the min / max of the outcome rewards (0 included when the absorbing state
   exists): the range a single reward can take, so rewards rescaled with them land in [0, 1]
@@ -22,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .mdp import MDPError, TabularMDP
+from .mdp import MDPError, Outcomes, TabularMDP
 
 
 def from_gymnasium(env_or_id, horizon: int | None = None, name: str | None = None, **make_kwargs) -> TabularMDP:
@@ -97,17 +95,19 @@ def _tabulate(env, env_id: str, horizon, name, make_kwargs: dict) -> TabularMDP:
     np.add.at(P, (s, a, nxt), p)  # add: an outcome may be listed twice (FrozenLake at a wall)
     R = np.zeros((n, A))
     np.add.at(R, (s, a), p * r)
-    var = np.zeros((n, A))
-    np.add.at(var, (s, a), p * (r - R[s, a]) ** 2)
     if absorbing:
         P[S, :, S] = 1.0
         mu0 = np.append(mu0, 0.0)
+        # the absorbing state's own outcome: stay, pay 0
+        s, a = np.append(s, np.full(A, S)), np.append(a, np.arange(A))
+        p, nxt, r = np.append(p, np.ones(A)), np.append(nxt, np.full(A, S)), np.append(r, np.zeros(A))
+    outcomes = Outcomes.from_lists(n, A, s, a, p, nxt, r)
     meta = {
         "source": "gymnasium", "env_id": env_id, "make_kwargs": dict(make_kwargs),
-        "absorbing_state": S if absorbing else None, "reward_model": "outcome-dependent; R_std = std over outcomes",
+        "absorbing_state": S if absorbing else None,
     }
     r_lo, r_hi = float(r.min()), float(r.max())
     if absorbing:
         r_lo, r_hi = min(r_lo, 0.0), max(r_hi, 0.0)
-    return TabularMDP(P, R, mu0, horizon, R_std=np.sqrt(var), r_min=r_lo, r_max=r_hi,
-                      name=name or env_id, meta=meta)
+    return TabularMDP(P, R, mu0, horizon, r_min=r_lo, r_max=r_hi, name=name or env_id, meta=meta,
+                      outcomes=outcomes)

@@ -20,6 +20,45 @@ class MDPError(ValueError):
 
 
 @dataclass(eq=False)
+class Outcomes:
+    """Optional exact outcome table: acting a in s yields outcome k w.p. prob[s,a,k], which moves to
+    next_state[s,a,k] and pays reward[s,a,k]. Where a reward depends on the outcome (FrozenLake pays 1
+    only if the slip lands on G, Strens' Chain pays by the executed action) this is the exact model;
+    P and R are its summaries (and R_std, if any, is extra Gaussian noise on top). Unused
+    slots have prob 0."""
+
+    prob: np.ndarray  # [S, A, K]
+    next_state: np.ndarray  # [S, A, K] int
+    reward: np.ndarray  # [S, A, K]
+
+    @classmethod
+    def from_lists(cls, S: int, A: int, s, a, prob, next_state, reward) -> "Outcomes":
+        """From flat outcome rows (s, a, prob, s', r), any number per (s, a)."""
+        s, a = np.asarray(s, np.int64), np.asarray(a, np.int64)
+        order = np.lexsort((a, s))
+        s, a = s[order], a[order]
+        pair = s * A + a
+        counts = np.bincount(pair, minlength=S * A)
+        K = max(int(counts.max()), 1)
+        slot = np.arange(len(pair)) - np.repeat(np.cumsum(counts) - counts, counts)
+        out = cls(np.zeros((S, A, K)), np.zeros((S, A, K), np.int64), np.zeros((S, A, K)))
+        out.prob[s, a, slot] = np.asarray(prob, float)[order]
+        out.next_state[s, a, slot] = np.asarray(next_state, np.int64)[order]
+        out.reward[s, a, slot] = np.asarray(reward, float)[order]
+        return out
+
+    def transition_matrix(self) -> np.ndarray:
+        S, A, K = self.prob.shape
+        P = np.zeros((S, A, S))
+        s, a, _ = np.indices(self.prob.shape)
+        np.add.at(P, (s, a, self.next_state), self.prob)
+        return P
+
+    def mean_reward(self) -> np.ndarray:
+        return (self.prob * self.reward).sum(-1)
+
+
+@dataclass(eq=False)
 class TabularMDP:
     P: np.ndarray  # [S, A, S] transition probabilities P(s' | s, a)
     R: np.ndarray  # [S, A] mean reward for acting a in s
@@ -30,16 +69,25 @@ class TabularMDP:
     r_max: float | None = None
     name: str = "mdp"
     meta: dict = field(default_factory=dict)  # free-form provenance (not saved)
+    outcomes: Outcomes | None = None  # exact outcome-dependent rewards, when the source has them
 
     def __post_init__(self):
         self.P = _as_float_array(self.P, "P")
         self.R = _as_float_array(self.R, "R")
         self.mu0 = _as_float_array(self.mu0, "mu0")
         self.R_std = np.zeros_like(self.R) if self.R_std is None else _as_float_array(self.R_std, "R_std")
+        if self.outcomes is not None:
+            o = self.outcomes
+            self.outcomes = Outcomes(_as_float_array(o.prob, "outcome_prob"),
+                                     _as_int_array(o.next_state, "outcome_next"),
+                                     _as_float_array(o.reward, "outcome_reward"))
+        # default bounds: the range of single rewards (of outcomes with mass, if there is a table)
+        span = self.R if self.outcomes is None or self.outcomes.prob.shape != self.outcomes.reward.shape \
+            else self.outcomes.reward[self.outcomes.prob != 0]
         if self.r_min is None:
-            self.r_min = float(self.R.min()) if self.R.size else 0.0
+            self.r_min = float(span.min()) if span.size else 0.0
         if self.r_max is None:
-            self.r_max = float(self.R.max()) if self.R.size else 0.0
+            self.r_max = float(span.max()) if span.size else 0.0
         self.r_min, self.r_max = float(self.r_min), float(self.r_max)
         self.horizon = _as_int(self.horizon, "horizon")
         self.name = str(self.name)
@@ -91,15 +139,45 @@ class TabularMDP:
             raise MDPError(
                 f"R{_idx(bad[0])} = {R[tuple(bad[0])]:.6g} is outside the reward bounds [{self.r_min}, {self.r_max}]"
             )
+        if self.outcomes is not None:
+            self._validate_outcomes(tol)
+
+    def _validate_outcomes(self, tol: float) -> None:
+        o, (S, A, _) = self.outcomes, self.P.shape
+        for key, arr in (("outcome_prob", o.prob), ("outcome_next", o.next_state), ("outcome_reward", o.reward)):
+            if arr.ndim != 3 or arr.shape[:2] != (S, A) or arr.shape != o.prob.shape:
+                raise MDPError(f"{key} must have shape [{S}, {A}, K] like outcome_prob, got {list(arr.shape)}")
+            bad = np.argwhere(~np.isfinite(arr))
+            if len(bad):
+                raise MDPError(f"{key}{_idx(bad[0])} is {arr[tuple(bad[0])]} (must be finite)")
+        bad = np.argwhere(o.prob < 0)
+        if len(bad):
+            raise MDPError(f"outcome_prob{_idx(bad[0])} = {o.prob[tuple(bad[0])]:.6g} is negative")
+        bad = np.argwhere((o.next_state < 0) | (o.next_state >= S))
+        if len(bad):
+            raise MDPError(f"outcome_next{_idx(bad[0])} = {o.next_state[tuple(bad[0])]} is not a state in [0, {S})")
+        bad = np.argwhere((o.prob > 0) & ((o.reward < self.r_min - tol) | (o.reward > self.r_max + tol)))
+        if len(bad):
+            raise MDPError(f"outcome_reward{_idx(bad[0])} = {o.reward[tuple(bad[0])]:.6g} is outside the reward "
+                           f"bounds [{self.r_min}, {self.r_max}]")
+        bad = np.argwhere(np.abs(o.transition_matrix() - self.P) > ROW_SUM_TOL)
+        if len(bad):
+            raise MDPError(f"P{_idx(bad[0])} = {self.P[tuple(bad[0])]:.9g} disagrees with the outcome table")
+        bad = np.argwhere(np.abs(o.mean_reward() - self.R) > ROW_SUM_TOL * max(1.0, self.r_max - self.r_min))
+        if len(bad):
+            raise MDPError(f"R{_idx(bad[0])} = {self.R[tuple(bad[0])]:.9g} is not the mean reward of the outcome table")
 
     # ---- files -------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        """Write the `.npz` format (keys P, R, R_std, mu0, horizon, r_min, r_max, name)."""
+        """Write the `.npz` format (keys P, R, R_std, mu0, horizon, r_min, r_max, name; and
+        outcome_prob, outcome_next, outcome_reward when the MDP has an outcome table)."""
         path = os.fspath(path)
         tmp = path + ".tmp.npz"  # write then rename: never a half-written file under the real name
+        extra = {} if self.outcomes is None else dict(
+            outcome_prob=self.outcomes.prob, outcome_next=self.outcomes.next_state, outcome_reward=self.outcomes.reward)
         np.savez(
             tmp, P=self.P, R=self.R, R_std=self.R_std, mu0=self.mu0, horizon=np.int64(self.horizon),
-            r_min=np.float64(self.r_min), r_max=np.float64(self.r_max), name=np.str_(self.name),
+            r_min=np.float64(self.r_min), r_max=np.float64(self.r_max), name=np.str_(self.name), **extra,
         )
         os.replace(tmp, path)
 
@@ -120,9 +198,14 @@ class TabularMDP:
         missing = [k for k in ("P", "R", "mu0", "horizon") if k not in arrays]
         if missing:
             raise MDPError(f"{path}: missing required key(s) {', '.join(missing)}")
-        unknown = sorted(set(arrays) - {"P", "R", "mu0", "horizon", "R_std", "r_min", "r_max", "name"})
+        outcome_keys = ("outcome_prob", "outcome_next", "outcome_reward")
+        unknown = sorted(set(arrays) - {"P", "R", "mu0", "horizon", "R_std", "r_min", "r_max", "name", *outcome_keys})
         if unknown:
             raise MDPError(f"{path}: unknown key(s) {', '.join(unknown)}")
+        present = [k for k in outcome_keys if k in arrays]
+        if present and len(present) != 3:
+            missing = [k for k in outcome_keys if k not in arrays]
+            raise MDPError(f"{path}: outcome table incomplete: has {', '.join(present)} but not {', '.join(missing)}")
 
         def scalar(key, conv):
             if key not in arrays:
@@ -141,13 +224,15 @@ class TabularMDP:
                 P=arrays["P"], R=arrays["R"], mu0=arrays["mu0"], horizon=scalar("horizon", float),
                 R_std=arrays.get("R_std"), r_min=scalar("r_min", float), r_max=scalar("r_max", float),
                 name=scalar("name", str) or default_name,
+                outcomes=Outcomes(*(arrays[k] for k in outcome_keys)) if present else None,
             )
         except MDPError as e:
             raise MDPError(f"{path}: {e}") from None
 
     # ---- derived quantities ------------------------------------------------------------------
     def with_horizon(self, horizon: int) -> "TabularMDP":
-        return TabularMDP(self.P, self.R, self.mu0, horizon, self.R_std, self.r_min, self.r_max, self.name, dict(self.meta))
+        return TabularMDP(self.P, self.R, self.mu0, horizon, self.R_std, self.r_min, self.r_max, self.name,
+                          dict(self.meta), self.outcomes)
 
     def __repr__(self) -> str:
         return f"TabularMDP({self.name!r}, S={self.n_states}, A={self.n_actions}, H={self.horizon})"
@@ -163,6 +248,13 @@ def _as_float_array(x, key: str) -> np.ndarray:
     except (TypeError, ValueError):
         raise MDPError(f"{key} is not a numeric array") from None
     return arr
+
+
+def _as_int_array(x, key: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu" and not (arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
+        raise MDPError(f"{key} must hold whole numbers (state indices)")
+    return arr.astype(np.int64)
 
 
 def _as_int(x, key: str) -> int:

@@ -72,14 +72,9 @@ def normalize_counts(counts: torch.Tensor, sparse: bool | None = None):
 Adjust = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def backward_induction(P, R: torch.Tensor, horizon: int, adjust: Adjust | None = None):
-    """Q_h = R + P·V_{h+1}, V_h = max_a Q_h, for h = H-1 .. 0.
-
-    `adjust(h, Q_h, V_{h+1}) -> Q_h` is where an algorithm adds its bonus or penalty, clips, or
-    overrides unvisited pairs; it runs before the max. R is [B,S,A] or per stage [B,H,S,A].
-    Returns Q [B,H,S,A] and V [B,H+1,S].
-    """
-    B, S, A = _batch_shape(R)
+def _backward(P, R: torch.Tensor, horizon: int, adjust: Adjust | None, value: Callable):
+    """The one backward pass: Q_h = R + P·V_{h+1} (then `adjust`), V_h = value(h, Q_h)."""
+    B, S, A = R.shape[0], R.shape[-2], R.shape[-1]
     Q = torch.empty(B, horizon, S, A, dtype=R.dtype)
     V = torch.zeros(B, horizon + 1, S, dtype=R.dtype)
     for h in range(horizon - 1, -1, -1):
@@ -88,25 +83,25 @@ def backward_induction(P, R: torch.Tensor, horizon: int, adjust: Adjust | None =
         if adjust is not None:
             q = adjust(h, q, V[:, h + 1])
         Q[:, h] = q
-        V[:, h] = q.amax(-1)  # amax: max().values is ~5x slower on small tensors
+        V[:, h] = value(h, q)
     return Q, V
+
+
+def backward_induction(P, R: torch.Tensor, horizon: int, adjust: Adjust | None = None):
+    """Q_h = R + P·V_{h+1}, V_h = max_a Q_h, for h = H-1 .. 0.
+
+    `adjust(h, Q_h, V_{h+1}) -> Q_h` is where an algorithm adds its bonus or penalty, clips, or
+    overrides unvisited pairs; it runs before the max. R is [B,S,A] or per stage [B,H,S,A].
+    Returns Q [B,H,S,A] and V [B,H+1,S].
+    """
+    # amax: max().values is ~5x slower on small tensors
+    return _backward(P, R, horizon, adjust, lambda h, q: q.amax(-1))
 
 
 def evaluate_policy(P, R: torch.Tensor, pi: torch.Tensor, horizon: int):
     """Exact Q^π, V^π of a (possibly non-stationary, stochastic) policy π [B,H,S,A] or [B,S,A]."""
-    B, S, A = _batch_shape(R)
-    Q = torch.empty(B, horizon, S, A, dtype=R.dtype)
-    V = torch.zeros(B, horizon + 1, S, dtype=R.dtype)
-    for h in range(horizon - 1, -1, -1):
-        r = R[:, h] if R.dim() == 4 else R
-        q = r + expect(P, V[:, h + 1])
-        Q[:, h] = q
-        V[:, h] = (pi[:, h] if pi.dim() == 4 else pi).to(q.dtype).mul(q).sum(-1)
-    return Q, V
-
-
-def _batch_shape(R: torch.Tensor) -> tuple[int, int, int]:
-    return R.shape[0], R.shape[-2], R.shape[-1]
+    pi = pi.to(R.dtype)
+    return _backward(P, R, horizon, None, lambda h, q: (pi[:, h] if pi.dim() == 4 else pi).mul(q).sum(-1))
 
 
 def greedy(Q: torch.Tensor) -> torch.Tensor:

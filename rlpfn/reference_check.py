@@ -20,8 +20,8 @@ EPISODES, SEEDS = 2000, 5
 MDPS = ["rlberry-chain", "rlberry-gridworld", "riverswim"]
 # (agent, hyperparameters) -> reference regret per MDP
 REFERENCE = {
-    ("ucbvi", (("bonus", "hoeffding"), ("scale", 0.1))): {"rlberry-chain": 224, "rlberry-gridworld": 1096, "riverswim": 50},
-    ("ucbvi", (("bonus", "hoeffding"), ("scale", 1.0))): {"rlberry-chain": 288, "rlberry-gridworld": 1418, "riverswim": 78},
+    ("ucbvi", (("bonus", "hoeffding"), ("h_term", 1.0), ("scale", 0.1))): {"rlberry-chain": 224, "rlberry-gridworld": 1096, "riverswim": 50},
+    ("ucbvi", (("bonus", "hoeffding"), ("h_term", 1.0), ("scale", 1.0))): {"rlberry-chain": 288, "rlberry-gridworld": 1418, "riverswim": 78},
     ("psrl", (("alpha0", 0.1),)): {"rlberry-chain": 255, "rlberry-gridworld": 1490, "riverswim": 166},
     ("psrl", (("alpha0", 1.0),)): {"rlberry-chain": 472, "rlberry-gridworld": 3369, "riverswim": 248},
 }

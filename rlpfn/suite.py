@@ -75,6 +75,7 @@ def _jobs(cfg: SuiteConfig) -> list[Job]:
 
 def _run_job(args):
     job, cfg = args
+    start = time.time()
     mdp = make_benchmark(job.benchmark)
     agent = make_agent(job.agent, **dict(job.hparams))
     entry = {"benchmark": job.benchmark, "agent": job.label, "hparams": agent.hparams()}
@@ -85,6 +86,7 @@ def _run_job(args):
         res = run_offline(mdp, agent, job.epsilon, job.dataset_episodes, cfg.seeds, cfg.seed)
         entry.update(epsilon=job.epsilon, dataset_episodes=job.dataset_episodes,
                      scores=res.scores.tolist(), values=res.values.tolist())
+    entry["seconds"] = time.time() - start  # wall time of this job on one core
     return job.kind, entry
 
 

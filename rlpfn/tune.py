@@ -22,16 +22,18 @@ from .parallel import run_jobs
 from .planning import solve
 from .prior.families import sample_mdps
 
-_UCBVI_H = [{"bonus": "hoeffding", "scale": c} for c in (1.0, 0.3, 0.1, 0.03, 0.01)]
-_UCBVI_B = [{"bonus": "bernstein", "scale": c} for c in (0.1, 0.03, 0.01, 0.003, 0.001)]
+# Grids extend past REFERENCE.md's usual ones where a first tuning run (2026-11-21) chose their
+# smallest entry (UCB-VI Bernstein 0.001, OptQL 0.001, VI-LCB Bernstein 0.01) or largest (lr 0.5).
+_UCBVI_H = [{"bonus": "hoeffding", "scale": c, "h_term": d} for d in (1.0, 0.1, 0.01) for c in (1.0, 0.3, 0.1, 0.03, 0.01)]
+_UCBVI_B = [{"bonus": "bernstein", "scale": c, "h_term": 1.0} for c in (0.01, 0.003, 0.001, 3e-4, 1e-4, 3e-5)]
 GRIDS: dict[str, list[dict]] = {
     "ucbvi": _UCBVI_H + _UCBVI_B,
     "psrl": [{"alpha0": a} for a in (1.0, 0.3, 0.1, 0.03, 0.01)],
-    "optql": [{"scale": c} for c in (1.0, 0.1, 0.01, 0.001)],  # Jin et al. c, REFERENCE.md grid
+    "optql": [{"scale": c} for c in (1.0, 0.1, 0.01, 0.001, 1e-4, 0.0)],  # Jin et al.'s c
     "qlearning": [{"epsilon": e, "lr": lr, "init": init}
-                  for e in (0.05, 0.1, 0.2) for lr in ("hpt", 0.1, 0.5) for init in ("zero", "optimistic")],
+                  for e in (0.05, 0.1, 0.2) for lr in ("hpt", 0.1, 0.5, 1.0) for init in ("zero", "optimistic")],
     "vilcb": [{"penalty": "hoeffding", "scale": c} for c in (1.0, 0.3, 0.1, 0.03, 0.01, 0.003)]
-    + [{"penalty": "bernstein", "scale": c} for c in (1.0, 0.3, 0.1, 0.03, 0.01)],
+    + [{"penalty": "bernstein", "scale": c} for c in (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)],
 }
 OFFLINE_SETTINGS = [(eps, n) for eps in (0.0, 0.5, 1.0) for n in (10, 100)]
 

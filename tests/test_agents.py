@@ -79,7 +79,7 @@ def drive(agent, S, A, H, stream, seed=0, check_after_plan=None, check_after_epi
 
 
 # ---- UCB-VI: plain loop -----------------------------------------------------------------------------------
-def ucbvi_loop(S, A, H, s, a, r, sn, bonus, c, branches=None):
+def ucbvi_loop(S, A, H, s, a, r, sn, bonus, c, branches=None, h_term=1.0):
     """Q after the planning of every episode, one run: list of K nested lists Q[h][x][b]."""
     K = len(s)
     N = [[[0] * S for _ in range(A)] for _ in range(S)]
@@ -105,7 +105,7 @@ def ucbvi_loop(S, A, H, s, a, r, sn, bonus, c, branches=None):
                         pv += p[y] * V[y]
                     rhat = rsum[x][b] / n
                     if bonus == "hoeffding":
-                        bon = c * math.sqrt(1.0 / n) + rem / n
+                        bon = c * math.sqrt(1.0 / n) + h_term * rem / n
                     else:
                         var = 0.0
                         for y in range(S):
@@ -136,12 +136,12 @@ def ucbvi_loop(S, A, H, s, a, r, sn, bonus, c, branches=None):
     return out
 
 
-def _check_ucbvi(S, A, H, stream, bonus, c, expect_sparse):
+def _check_ucbvi(S, A, H, stream, bonus, c, expect_sparse, h_term=1.0):
     s, a, r, sn = stream
     n_runs = s.shape[0]
     branches = {"prev": 0, "clip": 0, "raw": 0, "tie": 0}
-    ref = [ucbvi_loop(S, A, H, s[i], a[i], r[i], sn[i], bonus, c, branches) for i in range(n_runs)]
-    agent = UCBVI(bonus=bonus, scale=c)
+    ref = [ucbvi_loop(S, A, H, s[i], a[i], r[i], sn[i], bonus, c, branches, h_term) for i in range(n_runs)]
+    agent = UCBVI(bonus=bonus, scale=c, h_term=h_term)
     checked = []
 
     def check(k, ag):
@@ -158,14 +158,14 @@ def _check_ucbvi(S, A, H, stream, bonus, c, expect_sparse):
     return branches
 
 
-@pytest.mark.parametrize("bonus,c", [("hoeffding", 0.3), ("hoeffding", 0.05), ("hoeffding", 0.0),
-                                     ("bernstein", 0.01), ("bernstein", 0.002)])
-def test_ucbvi_matches_plain_loop(bonus, c):
+@pytest.mark.parametrize("bonus,c,h_term", [("hoeffding", 0.3, 1.0), ("hoeffding", 0.05, 1.0), ("hoeffding", 0.0, 1.0),
+                                            ("hoeffding", 0.3, 0.1), ("bernstein", 0.01, 1.0), ("bernstein", 0.002, 1.0)])
+def test_ucbvi_matches_plain_loop(bonus, c, h_term):
     S, A, H, K = 4, 2, 3, 30
     stream = make_stream(11, S, A, H, K, n_runs=2, starts=[0, 1])
     # the two runs really see different data
     assert not np.array_equal(stream[0][0], stream[0][1])
-    branches = _check_ucbvi(S, A, H, stream, bonus, c, expect_sparse=False)
+    branches = _check_ucbvi(S, A, H, stream, bonus, c, expect_sparse=False, h_term=h_term)
     # every branch of Q_h = min(Q_prev, H-h, r̂ + P̂V + b) was exercised
     assert branches["raw"] > 0 and branches["clip"] > 0 and branches["prev"] > 0, branches
 
@@ -495,7 +495,7 @@ def test_oracle_zero_regret_random_positive(river):
 
 
 def test_ucbvi_beats_random(river):
-    ucb = run_online(river, make_agent("ucbvi", scale=0.1), episodes=100, n_seeds=4, seed=0)
+    ucb = run_online(river, make_agent("ucbvi", bonus="hoeffding", scale=0.1, h_term=1.0), episodes=100, n_seeds=4, seed=0)
     rnd = run_online(river, make_agent("random"), episodes=100, n_seeds=4, seed=0)
     assert ucb.regret.sum(1).mean() < rnd.regret.sum(1).mean()
     assert ucb.regret[:, -20:].mean() < rnd.regret[:, -20:].mean()

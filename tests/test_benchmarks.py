@@ -104,8 +104,11 @@ def test_deepsea_mapping_is_random_but_optimum_fixed(seed):
 def test_chain_reward_follows_executed_action():
     mdp = build("chain")
     # s0, forward chosen: forward (r 0) w.p. 0.8, backward (r 2) w.p. 0.2
-    assert mdp.R[0, 0] == pytest.approx(0.4) and mdp.R_std[0, 0] == pytest.approx(0.8)
-    assert mdp.R[4, 0] == pytest.approx(8.4) and mdp.R_std[4, 0] == pytest.approx(3.2)
+    assert mdp.R[0, 0] == pytest.approx(0.4) and mdp.R[4, 0] == pytest.approx(8.4)
+    o = mdp.outcomes  # outcome k = executed action k
+    assert o.prob[0, 0].tolist() == pytest.approx([0.8, 0.2]) and o.reward[0, 0].tolist() == [0.0, 2.0]
+    assert o.next_state[4, 0].tolist() == [4, 0] and o.reward[4, 0].tolist() == [10.0, 2.0]
+    assert (mdp.r_min, mdp.r_max) == (0.0, 10.0) and not mdp.R_std.any()
     assert mdp.P[2, 0, 3] == pytest.approx(0.8) and mdp.P[2, 0, 0] == pytest.approx(0.2)
 
 
@@ -136,7 +139,10 @@ def test_terminating_transition_goes_to_absorbing_state():
     assert mdp.mu0[absorbing] == 0 and mdp.mu0[0] == 1
     # state 14 (row 3, col 2), RIGHT: reaches G (+1, terminal) w.p. 1/3; the reward is kept
     assert mdp.P[14, 2, absorbing] == pytest.approx(1 / 3) and mdp.P[14, 2, 15] == 0
-    assert mdp.R[14, 2] == pytest.approx(1 / 3) and mdp.R_std[14, 2] == pytest.approx(np.sqrt(2) / 3)
+    assert mdp.R[14, 2] == pytest.approx(1 / 3) and not mdp.R_std.any()
+    o = mdp.outcomes  # the exact outcome: reach G (absorbing, pays 1) w.p. 1/3
+    paid = o.reward[14, 2] == 1.0
+    assert o.prob[14, 2][paid].sum() == pytest.approx(1 / 3) and (o.next_state[14, 2][paid] == 16).all()
     # state 1, DOWN: falls into the hole at 5 w.p. 1/3, reward 0
     assert mdp.P[1, 1, absorbing] == pytest.approx(1 / 3) and mdp.R[1, 1] == 0
     assert mdp.P[:, :, 15].sum() == 0 and mdp.P[:, :, 5].sum() == 0  # G and holes are never entered
@@ -177,9 +183,26 @@ def test_frozenlake_bounds_cover_a_single_reward():
 def test_no_absorbing_state_without_termination():
     mdp = from_gymnasium(_TinyEnv(), horizon=3)
     assert mdp.n_states == 2 and mdp.meta["absorbing_state"] is None
-    assert mdp.R[0, 0] == pytest.approx(2.0) and mdp.R_std[0, 0] == pytest.approx(1.0)
+    assert mdp.R[0, 0] == pytest.approx(2.0) and not mdp.R_std.any()
+    assert sorted(mdp.outcomes.reward[0, 0].tolist()) == [1.0, 3.0]
     assert (mdp.r_min, mdp.r_max) == (0.0, 3.0)  # the range of single rewards, not of means
     with pytest.raises(MDPError, match="no horizon given"):
         from_gymnasium(_TinyEnv())
     with pytest.raises(MDPError, match="no initial_state_distrib"):
         from_gymnasium(_TinyEnv(with_mu0=False), horizon=3)
+
+
+def test_simulator_samples_gymnasium_outcomes_exactly():
+    """FrozenLake pays exactly 0 or 1, and 1 only on arriving in the absorbing state from G's neighbours."""
+    import torch
+
+    from rlpfn.env import BatchedEnv
+
+    mdp = build("frozenlake4x4")
+    env = BatchedEnv(mdp, 4000, torch.Generator().manual_seed(0))
+    env.reset()
+    env.state = torch.full((4000,), 14)
+    r, nxt = env.step(torch.full((4000,), 2))  # RIGHT from 14: G w.p. 1/3
+    assert set(r.tolist()) == {0.0, 1.0}
+    assert (nxt[r == 1] == 16).all() and (r[nxt == 16] == 1).all()
+    assert r.mean().item() == pytest.approx(1 / 3, abs=0.03)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rlpfn.mdp import ROW_SUM_TOL, MDPError, TabularMDP
+from rlpfn.mdp import ROW_SUM_TOL, MDPError, Outcomes, TabularMDP
 
 ENTRY = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\[[^\]]*\]")  # a named entry such as P[0, 1, :] or mu0[2]
 
@@ -270,3 +270,51 @@ def test_load_error_names_path_once(tmp_path):
     with pytest.raises(MDPError) as e:
         TabularMDP.load(path)
     assert str(e.value).count(str(path)) == 1, str(e.value)
+
+
+# ---- outcome tables ------------------------------------------------------------------------------
+def _with_outcomes():
+    """2 states, 1 action: from s0 reach s1 paying 1 w.p. 0.25, else stay paying 0; s1 absorbing."""
+    o = Outcomes.from_lists(2, 1, s=[0, 0, 1], a=[0, 0, 0], prob=[0.25, 0.75, 1.0], next_state=[1, 0, 1],
+                            reward=[1.0, 0.0, 0.0])
+    return dict(P=o.transition_matrix(), R=o.mean_reward(), mu0=np.array([1.0, 0.0]), horizon=3, outcomes=o)
+
+
+def test_outcomes_summaries_and_default_bounds():
+    mdp = TabularMDP(**_with_outcomes())
+    assert mdp.P[0, 0].tolist() == [0.75, 0.25] and mdp.R[0, 0] == pytest.approx(0.25)
+    assert (mdp.r_min, mdp.r_max) == (0.0, 1.0)  # single rewards' range, not the means'
+
+
+@pytest.mark.parametrize("corrupt,needle", [
+    (lambda kw: kw["outcomes"].prob.__setitem__((0, 0, 0), -0.25), "outcome_prob[0, 0, 0]"),
+    (lambda kw: kw["outcomes"].next_state.__setitem__((0, 0, 1), 7), "outcome_next[0, 0, 1]"),
+    (lambda kw: kw.__setitem__("R", kw["R"] + 0.1), "R[0, 0]"),
+    (lambda kw: kw.__setitem__("r_max", 0.5), "outcome_reward[0, 0, 0]"),
+])
+def test_outcome_table_errors_name_the_entry(corrupt, needle):
+    kw = _with_outcomes()
+    corrupt(kw)
+    with pytest.raises(MDPError) as e:
+        TabularMDP(**kw)
+    assert needle in str(e.value)
+
+
+def test_outcome_table_disagreeing_with_P_is_refused():
+    kw = _with_outcomes()
+    kw["P"] = np.array([[[0.5, 0.5]], [[0.0, 1.0]]])
+    with pytest.raises(MDPError, match=r"P\[0, 0, 0\].*outcome table"):
+        TabularMDP(**kw)
+
+
+def test_outcomes_round_trip_and_incomplete_table(tmp_path):
+    mdp = TabularMDP(**_with_outcomes())
+    mdp.save(tmp_path / "o.npz")
+    back = TabularMDP.load(tmp_path / "o.npz")
+    for key in ("prob", "next_state", "reward"):
+        assert np.array_equal(getattr(back.outcomes, key), getattr(mdp.outcomes, key))
+    with np.load(tmp_path / "o.npz") as d:
+        arrays = {k: d[k] for k in d.files if k != "outcome_reward"}
+    np.savez(tmp_path / "half.npz", **arrays)
+    with pytest.raises(MDPError, match="outcome table incomplete.*outcome_reward"):
+        TabularMDP.load(tmp_path / "half.npz")
