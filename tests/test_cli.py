@@ -35,7 +35,7 @@ def test_solve_writes_json_with_per_seed_returns(capsys, tmp_path):
     assert doc["mdp"] == "riverswim" and doc["agent"] == "ucbvi"
     assert doc["v_star"] == pytest.approx(3.3973, abs=1e-4)
     assert np.array(doc["returns"]).shape == (3, 30) and np.array(doc["regret"]).shape == (3, 30)
-    assert set(doc["hparams"]) == {"bonus", "scale"}
+    assert set(doc["hparams"]) == {"bonus", "scale", "h_term"}
 
 
 def test_solve_accepts_npz_and_hparam_overrides(capsys, tmp_path):
