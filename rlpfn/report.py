@@ -434,10 +434,13 @@ def _header(results: dict) -> str:
               ("online agents", ", ".join(cfg.get("online_agents", [])) or None),
               ("offline agents", ", ".join(cfg.get("offline_agents", [])) or None),
               ("behaviour ε", ", ".join(f"{e:g}" for e in cfg.get("epsilons", [])) or None),
-              ("dataset episodes", ", ".join(map(str, cfg.get("dataset_sizes", []))) or None)]
+              ("dataset episodes", ", ".join(map(str, cfg.get("dataset_sizes", []))) or None),
+              ("skipped (agent:benchmark)", ", ".join(cfg.get("skipped", [])) or None)]
     if cfg.get("wall_time_s") is not None:
         fields.append(("wall time", f"{cfg['wall_time_s']:.1f} s"))
     lines += [f"- {k}: {v}" for k, v in fields if v is not None]
+    if cfg.get("skipped"):
+        lines += ["", "Agents with a skipped benchmark are left out of the aggregate IQM plot."]
     return "\n".join(lines) + "\n"
 
 

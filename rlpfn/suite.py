@@ -34,6 +34,7 @@ class SuiteConfig:
     dataset_sizes: list[int] = field(default_factory=lambda: list(DATASET_SIZES))
     hindsight: bool = False  # also run each agent's tuning grid on the benchmark and keep the best
     workers: int = 2
+    skip: list[tuple[str, str]] = field(default_factory=list)  # (agent, benchmark) pairs left out
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,17 @@ def _jobs(cfg: SuiteConfig) -> list[Job]:
     from .tune import GRIDS
 
     jobs = []
+    skip = set(cfg.skip)
     for b in cfg.benchmarks:
         for a in cfg.online_agents:
+            if (a, b) in skip:
+                continue
             jobs.append(Job("online", b, a, a))
             if cfg.hindsight and a in GRIDS:
                 jobs += [Job("online", b, a, f"{a}@hindsight", tuple(sorted(hp.items()))) for hp in GRIDS[a]]
         for a in cfg.offline_agents:
+            if (a, b) in skip:
+                continue
             for eps in cfg.epsilons:
                 for n in cfg.dataset_sizes:
                     jobs.append(Job("offline", b, a, a, (), eps, n))
@@ -132,6 +138,7 @@ def run_suite(cfg: SuiteConfig, progress: bool = True) -> dict:
         "episodes": cfg.episodes, "seeds": cfg.seeds, "seed": cfg.seed, "benchmarks": cfg.benchmarks,
         "online_agents": cfg.online_agents, "offline_agents": cfg.offline_agents, "epsilons": cfg.epsilons,
         "dataset_sizes": cfg.dataset_sizes, "hindsight": cfg.hindsight, "workers": cfg.workers,
+        "skipped": [f"{a}:{b}" for a, b in cfg.skip],
         "wall_time_s": time.time() - start,
     }
     return {"config": config, "benchmarks": info, "online": online, "offline": offline}

@@ -68,6 +68,7 @@ def test_offline_reports_normalized_score(capsys, tmp_path):
     (["solve", "CartPole-v1", "--agent", "ucbvi"], "not Discrete"),
     (["benchmark", "--benchmarks", "nosuch"], "nosuch"),
     (["benchmark", "--agents", "nosuch"], "nosuch"),
+    (["benchmark", "--skip", "psrl-taxi"], "psrl-taxi"),
     (["tune", "--agents", "random"], "random"),
 ])
 def test_user_errors_are_one_line_exit_2(capsys, argv, needle):
@@ -115,10 +116,13 @@ def test_benchmark_end_to_end_small(capsys, tmp_path):
     out = tmp_path / "bench"
     code, stdout, _ = run_cli(capsys, "benchmark", "--benchmarks", "riverswim", "chain", "--agents", "random",
                               "ucbvi", "vilcb", "--episodes", "12", "--seeds", "2", "--out", str(out), "--workers",
-                              "1", "--quiet")
+                              "1", "--quiet", "--skip", "random:chain")
     assert code == 0
     doc = json.loads((out / "results.json").read_text())
     assert {e["agent"] for e in doc["online"]} == {"random", "ucbvi"}
+    assert {(e["agent"], e["benchmark"]) for e in doc["online"]} == {
+        ("random", "riverswim"), ("ucbvi", "riverswim"), ("ucbvi", "chain")}
+    assert "random:chain" in (out / "results.md").read_text()
     assert {(e["epsilon"], e["dataset_episodes"]) for e in doc["offline"]} == {
         (e, n) for e in (0.0, 0.5, 1.0) for n in (10, 100)}
     assert np.array(doc["online"][0]["regret"]).shape == (2, 12)
