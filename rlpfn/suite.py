@@ -1,14 +1,16 @@
 """Run the whole benchmark suite × agents, online and offline, as independent jobs.
 
-Each job (one benchmark, one agent, all seeds batched) runs in a worker process with one
-torch thread: on 2 cores two single-threaded jobs side by side beat one job using both cores
-(small tensors, see threads.py). Jobs are started most expensive first so neither worker
-idles at the end.
+Each job (one benchmark, one agent, a group of seeds batched) runs in a worker process with
+one torch thread: on 2 cores two single-threaded jobs side by side beat one job using both
+cores (small tensors, see threads.py). Online runs are split into groups of at most
+SEED_GROUP seeds, group g with base seed `seed + SEED_STRIDE·g`, so the one expensive pair
+(exact PSRL on Taxi) is shared by both workers, and results do not depend on the number of
+workers. Jobs start most expensive first so neither worker idles at the end.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .agents import make_agent
 from .benchmarks import SUITE, make_benchmark
@@ -20,6 +22,8 @@ DEFAULT_ONLINE = ["random", "optimal", "ucbvi", "psrl", "optql", "qlearning"]
 DEFAULT_OFFLINE = ["vilcb", "certainty-equivalence", "bc"]
 EPSILONS = [0.0, 0.5, 1.0]
 DATASET_SIZES = [10, 100]
+SEED_GROUP = 5
+SEED_STRIDE = 1000
 
 
 @dataclass
@@ -46,13 +50,15 @@ class Job:
     hparams: tuple = ()  # overrides of the agent's defaults, as sorted (key, value) pairs
     epsilon: float = 0.0
     dataset_episodes: int = 0
+    group: int = 0  # online: which group of SEED_GROUP seeds
+    n_seeds: int = 0
 
     def cost(self, sizes: dict) -> float:
         S, A, H = sizes[self.benchmark]
         if self.kind == "offline":
             return self.dataset_episodes * H * 1e-3 + S * S * A * H * 1e-7
         weight = {"psrl": S * S * A, "ucbvi": S * A * 8, "random": 1, "optimal": 2}.get(self.agent, 4)
-        return H * (1 + weight * 1e-3)
+        return self.n_seeds * H * (1 + weight * 1e-3)
 
 
 def _jobs(cfg: SuiteConfig) -> list[Job]:
@@ -60,13 +66,15 @@ def _jobs(cfg: SuiteConfig) -> list[Job]:
 
     jobs = []
     skip = set(cfg.skip)
+    groups = [(g, min(SEED_GROUP, cfg.seeds - g * SEED_GROUP)) for g in range(-(-cfg.seeds // SEED_GROUP))]
     for b in cfg.benchmarks:
         for a in cfg.online_agents:
             if (a, b) in skip:
                 continue
-            jobs.append(Job("online", b, a, a))
+            variants = [(a, ())]
             if cfg.hindsight and a in GRIDS:
-                jobs += [Job("online", b, a, f"{a}@hindsight", tuple(sorted(hp.items()))) for hp in GRIDS[a]]
+                variants += [(f"{a}@hindsight", tuple(sorted(hp.items()))) for hp in GRIDS[a]]
+            jobs += [Job("online", b, a, label, hp, group=g, n_seeds=n) for label, hp in variants for g, n in groups]
         for a in cfg.offline_agents:
             if (a, b) in skip:
                 continue
@@ -86,7 +94,7 @@ def _run_job(args):
     agent = make_agent(job.agent, **dict(job.hparams))
     entry = {"benchmark": job.benchmark, "agent": job.label, "hparams": agent.hparams()}
     if job.kind == "online":
-        res = run_online(mdp, agent, cfg.episodes, cfg.seeds, cfg.seed)
+        res = run_online(mdp, agent, cfg.episodes, job.n_seeds, cfg.seed + SEED_STRIDE * job.group)
         entry.update(regret=res.regret.tolist(), returns=res.returns.tolist())
     else:
         res = run_offline(mdp, agent, job.epsilon, job.dataset_episodes, cfg.seeds, cfg.seed)
@@ -94,6 +102,25 @@ def _run_job(args):
                      scores=res.scores.tolist(), values=res.values.tolist())
     entry["seconds"] = time.time() - start  # wall time of this job on one core
     return job.kind, entry
+
+
+def _merge_seed_groups(jobs: list[Job], outputs: list) -> dict:
+    """One entry per (benchmark, agent, hyperparameters, setting): seed groups concatenated in
+    group order, their seconds summed (the pair's total time on one core)."""
+    merged: dict = {}
+    for job, (kind, entry) in sorted(zip(jobs, outputs), key=lambda jo: jo[0].group):
+        key = replace(job, group=0, n_seeds=0)
+        if key not in merged:
+            merged[key] = (kind, entry)
+            continue
+        whole = merged[key][1]
+        for field_ in ("regret", "returns"):
+            whole[field_] = whole[field_] + entry[field_]
+        whole["seconds"] += entry["seconds"]
+    results = {"online": [], "offline": []}
+    for kind, entry in merged.values():
+        results[kind].append(entry)
+    return results
 
 
 def _keep_best_hindsight(entries: list[dict], kind: str) -> list[dict]:
@@ -122,9 +149,8 @@ def run_suite(cfg: SuiteConfig, progress: bool = True) -> dict:
         sol = solve(m)
         info[b] = {"S": m.n_states, "A": m.n_actions, "H": m.horizon, "v_star": sol.v_star, "v_random": sol.v_random}
     jobs = sorted(_jobs(cfg), key=lambda j: -j.cost(sizes))
-    results = {"online": [], "offline": []}
-    for kind, entry in run_jobs(_run_job, [(j, cfg) for j in jobs], cfg.workers, "benchmark jobs", progress):
-        results[kind].append(entry)
+    outputs = run_jobs(_run_job, [(j, cfg) for j in jobs], cfg.workers, "benchmark jobs", progress)
+    results = _merge_seed_groups(jobs, outputs)
     order = {(b, a): i for i, (b, a) in enumerate((b, a) for b in cfg.benchmarks
                                                    for a in cfg.online_agents + cfg.offline_agents)}
 
@@ -138,7 +164,7 @@ def run_suite(cfg: SuiteConfig, progress: bool = True) -> dict:
         "episodes": cfg.episodes, "seeds": cfg.seeds, "seed": cfg.seed, "benchmarks": cfg.benchmarks,
         "online_agents": cfg.online_agents, "offline_agents": cfg.offline_agents, "epsilons": cfg.epsilons,
         "dataset_sizes": cfg.dataset_sizes, "hindsight": cfg.hindsight, "workers": cfg.workers,
-        "skipped": [f"{a}:{b}" for a, b in cfg.skip],
+        "skipped": [f"{a}:{b}" for a, b in cfg.skip], "seed_group": SEED_GROUP, "seed_stride": SEED_STRIDE,
         "wall_time_s": time.time() - start,
     }
     return {"config": config, "benchmarks": info, "online": online, "offline": offline}

@@ -30,3 +30,25 @@ def test_same_seed_same_results():
     a, b = run_suite(cfg, progress=False), run_suite(cfg, progress=False)
     assert a["online"][0]["regret"] == b["online"][0]["regret"]
     assert a["offline"][0]["scores"] == b["offline"][0]["scores"]
+
+
+def test_seed_groups_are_merged_and_match_direct_runs():
+    """12 seeds run as groups of 5, 5 and 2; group g is exactly run_online with base seed
+    seed + SEED_STRIDE·g, whatever the number of workers."""
+    from rlpfn.benchmarks import make_benchmark
+    from rlpfn.evaluate import run_online
+    from rlpfn.suite import SEED_GROUP, SEED_STRIDE
+
+    cfg = SuiteConfig(benchmarks=["riverswim"], online_agents=["qlearning"], offline_agents=[], episodes=4,
+                      seeds=12, seed=3, workers=1)
+    res = run_suite(cfg, progress=False)
+    (entry,) = res["online"]
+    regret = np.array(entry["regret"])
+    assert regret.shape == (12, 4)
+    mdp = make_benchmark("riverswim")
+    for g, (lo, hi) in enumerate([(0, 5), (5, 10), (10, 12)]):
+        direct = run_online(mdp, make_agent("qlearning"), 4, hi - lo, 3 + SEED_STRIDE * g)
+        assert np.array_equal(regret[lo:hi], direct.regret)
+    assert SEED_GROUP == 5
+    cfg.workers = 2
+    assert run_suite(cfg, progress=False)["online"][0]["regret"] == entry["regret"]
