@@ -53,9 +53,9 @@ def run_online(mdp: TabularMDP, agent: Agent, episodes: int, n_seeds: int, seed:
     return OnlineResult(returns.numpy(), regret.numpy())
 
 
-def behaviour_policy(mdp: TabularMDP, epsilon: float) -> torch.Tensor:
+def behaviour_policy(mdp: TabularMDP, epsilon: float, solution=None) -> torch.Tensor:
     """(1-ε)·π* + ε·uniform, [H,S,A]."""
-    pi_star = solve(mdp).policy
+    pi_star = (solution or solve(mdp)).policy
     return (1 - epsilon) * pi_star + epsilon / mdp.n_actions
 
 
@@ -92,7 +92,7 @@ def run_offline(mdp: TabularMDP, agent, epsilon: float, dataset_episodes: int, n
     if dataset_episodes < 1 or n_seeds < 1:
         raise ValueError(f"dataset episodes and seeds must be >= 1, got {dataset_episodes} and {n_seeds}")
     sol = solve(mdp)
-    stats = collect_dataset(mdp, behaviour_policy(mdp, epsilon), dataset_episodes, n_seeds, seed)
+    stats = collect_dataset(mdp, behaviour_policy(mdp, epsilon, sol), dataset_episodes, n_seeds, seed)
     pi = agent.fit(AgentSpec.of(mdp), stats, seed)
     values = policy_value(mdp, pi).numpy()
     return OfflineResult(normalized_score(values, sol.v_star, sol.v_random), values)
