@@ -11,7 +11,8 @@ Bonuses (rewards in [0, 1]), with bonus scale c:
   on MDPs of 5-30 states it dominates c·sqrt(1/N): tuned with d = 1 every c scores alike.
 - "bernstein": UCBVI-BF of the paper (its Algorithm 4), the whole bonus multiplied by c:
   sqrt(8·L·Var_P̂(V_{h+1})/N) + 14·H·L/(3N) + sqrt(8·Σ_y P̂(y)·min(1e4·H³·S²·A·L²/N'_{h+1}(y), H²)/N),
-  N'_{h+1}(y) = visits to y at stage h+1.
+  N'_{h+1}(y) = visits to y at stage h+1. At the last stage V_H = 0 and there is no stage H to
+  have visited, so that third term is taken as 0 there (read literally it would be sqrt(8H²/N)).
 L = ln(5·S·A·T/δ) with T = k·H after k episodes (anytime), δ = 0.1.
 rlberry's UCBVIAgent refreshes a stage's bonus only where the pair was visited at that stage
 and clips V at H; REFERENCE.md measured both to roughly double regret, so we do neither.
