@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shlex
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from .files import write_json
 
 EXIT_USAGE = 2
 
@@ -37,16 +37,6 @@ def _probability(text: str) -> float:
     if not 0 <= v <= 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {v}")
     return v
-
-
-def _write_json(path: str, doc: dict) -> None:
-    """Atomic: a failure leaves no partial file under `path`."""
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise CLIError(f"cannot write {path}: directory {path.parent} does not exist")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc) + "\n")
-    tmp.replace(path)
 
 
 def _fmt(mean, ci) -> str:
@@ -106,7 +96,7 @@ def cmd_solve(args) -> None:
     else:
         print(f"episodes to solve          not reached by any of {len(solved)} runs")
     if args.json:
-        _write_json(args.json, {
+        write_json(args.json, {
             "mdp": mdp.name, "S": mdp.n_states, "A": mdp.n_actions, "H": mdp.horizon,
             "v_star": sol.v_star, "v_random": sol.v_random, "agent": agent.name, "hparams": agent.hparams(),
             "episodes": args.episodes, "seeds": args.seeds, "seed": args.seed,
@@ -131,7 +121,7 @@ def cmd_offline(args) -> None:
     print(f"policy value               {_fmt(*mean_ci(res.values))}")
     print(f"normalized score           {_fmt(*mean_ci(res.scores))}   (1 = optimal, 0 = uniform random)")
     if args.json:
-        _write_json(args.json, {
+        write_json(args.json, {
             "mdp": mdp.name, "v_star": sol.v_star, "v_random": sol.v_random, "agent": agent.name,
             "hparams": agent.hparams(), "behavior_epsilon": args.behavior_epsilon,
             "dataset_episodes": args.dataset_episodes, "seeds": args.seeds, "seed": args.seed,
@@ -170,7 +160,7 @@ def cmd_benchmark(args) -> None:
     results = run_suite(cfg, progress=not args.quiet)
     results["config"]["command"] = "rlpfn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "results.json", results)
+    write_json(out / "results.json", results)
     paths = write_report(results, out)
     print(f"wall time {results['config']['wall_time_s']:.0f} s; wrote {out / 'results.json'}, "
           + ", ".join(str(p) for p in paths))
@@ -211,6 +201,15 @@ def cmd_check_baselines(args) -> None:
 
 
 # ---- parser ----------------------------------------------------------------------------------
+def _run_options(sp, episodes: int, seeds: int, seeds_help: str) -> None:
+    """Options shared by the commands that run many jobs: benchmark, tune, check-baselines."""
+    sp.add_argument("--episodes", type=_positive_int, default=episodes, help=f"online episodes (default {episodes})")
+    sp.add_argument("--seeds", type=_positive_int, default=seeds, help=f"{seeds_help} (default {seeds})")
+    sp.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
+    sp.add_argument("--workers", type=_positive_int, default=2, help="worker processes (default 2)")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rlpfn",
@@ -266,16 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
                                     "regret_curves.png and aggregate_iqm.png into --out.")
     bm.add_argument("--agents", nargs="+", metavar="NAME", help="agents to run (default: all classical agents)")
     bm.add_argument("--benchmarks", nargs="+", metavar="NAME", help="benchmarks to run (default: the suite)")
-    bm.add_argument("--episodes", type=_positive_int, default=500, help="online episodes (default 500)")
-    bm.add_argument("--seeds", type=_positive_int, default=10, help="runs per agent and benchmark (default 10)")
-    bm.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
+    _run_options(bm, 500, 10, "runs per agent and benchmark")
     bm.add_argument("--out", default="results", help="output directory (default ./results)")
-    bm.add_argument("--workers", type=_positive_int, default=2, help="worker processes (default 2)")
     bm.add_argument("--skip", nargs="+", metavar="AGENT:BENCHMARK",
                     help="leave out these pairs, e.g. psrl:taxi (exact PSRL on Taxi's 501 states dominates the run time)")
     bm.add_argument("--hindsight", action="store_true",
                     help="also report each baseline tuned in hindsight (best grid entry per benchmark; an upper bound)")
-    bm.add_argument("--quiet", action="store_true", help="no progress bar")
     bm.set_defaults(fn=cmd_benchmark)
 
     t = sub.add_parser("tune", help="choose baseline hyperparameters on random prior MDPs (never the benchmarks)",
@@ -284,23 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "in rlpfn/agents/tuned.json, together with this command.")
     t.add_argument("--agents", nargs="+", metavar="NAME", help="agents to tune (default: all with a grid)")
     t.add_argument("--n-mdps", type=_positive_int, default=24, help="sampled MDPs (default 24)")
-    t.add_argument("--episodes", type=_positive_int, default=300, help="online episodes per MDP (default 300)")
-    t.add_argument("--seeds", type=_positive_int, default=4, help="runs per MDP (default 4)")
-    t.add_argument("--seed", type=int, default=0, help="seed of the MDP sample and runs (default 0)")
-    t.add_argument("--workers", type=_positive_int, default=2, help="worker processes (default 2)")
+    _run_options(t, 300, 4, "runs per MDP")
     t.add_argument("--out", default=None, help="where to save (default rlpfn/agents/tuned.json)")
     t.add_argument("--dry-run", action="store_true", help="print the scores, save nothing")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_tune)
 
     c = sub.add_parser("check-baselines", help="reproduce REFERENCE.md's UCB-VI and PSRL regrets",
                        description="UCB-VI (c = 0.1, 1) and PSRL (α0 = 0.1, 1) on rlberry Chain(10, 0.1), rlberry "
                                    "GridWorld 5x5 and RiverSwim, H = 20, against the reference regrets.")
-    c.add_argument("--episodes", type=_positive_int, default=2000, help="episodes (default 2000)")
-    c.add_argument("--seeds", type=_positive_int, default=5, help="runs (default 5)")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--workers", type=_positive_int, default=2)
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    _run_options(c, 2000, 5, "runs")
     c.set_defaults(fn=cmd_check_baselines)
     return p
 

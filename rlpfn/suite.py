@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from .agents import make_agent
 from .benchmarks import SUITE, make_benchmark
 from .evaluate import run_offline, run_online
@@ -125,8 +127,6 @@ def _merge_seed_groups(jobs: list[Job], outputs: list) -> dict:
 
 def _keep_best_hindsight(entries: list[dict], kind: str) -> list[dict]:
     """Of the '@hindsight' grid runs, keep per benchmark (and offline setting) the best one."""
-    import numpy as np
-
     best: dict = {}
     out = []
     for e in entries:

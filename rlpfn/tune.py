@@ -18,6 +18,7 @@ import numpy as np
 
 from .agents import TUNED_PATH, make_agent
 from .evaluate import run_offline, run_online
+from .files import write_json
 from .parallel import run_jobs
 from .planning import solve
 from .prior.families import sample_mdps
@@ -91,6 +92,4 @@ def save_tuned(record: dict, cfg: TuneConfig, command: str, path: Path = TUNED_P
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.__dict__.items()},
         "agents": existing,
     }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(path)
+    write_json(path, doc, indent=1)

@@ -19,7 +19,7 @@ from rlpfn.agents import (
     AgentSpec,
     make_agent,
 )
-from rlpfn.agents.offline import VILCB, BehaviourCloning, CertaintyEquivalence, tie_uniform
+from rlpfn.agents.offline import VILCB, BehaviourCloning, CertaintyEquivalence
 from rlpfn.agents.psrl import PSRL
 from rlpfn.agents.qlearning import EpsGreedyQL, OptQL
 from rlpfn.agents.ucbvi import UCBVI

@@ -69,6 +69,8 @@ def test_offline_reports_normalized_score(capsys, tmp_path):
     (["benchmark", "--benchmarks", "nosuch"], "nosuch"),
     (["benchmark", "--agents", "nosuch"], "nosuch"),
     (["benchmark", "--skip", "psrl-taxi"], "psrl-taxi"),
+    (["solve", "riverswim", "--agent", "ucbvi", "--episodes", "2", "--seeds", "1", "--quiet",
+      "--json", "/nonexistent-dir/out.json"], "/nonexistent-dir does not exist"),
     (["tune", "--agents", "random"], "random"),
 ])
 def test_user_errors_are_one_line_exit_2(capsys, argv, needle):

@@ -18,7 +18,6 @@ near-uniform behaviour on expert data).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -29,13 +28,12 @@ from .base import OfflineAgent
 DELTA = 0.1
 
 
-def tie_uniform(Q: torch.Tensor, visits: torch.Tensor | None = None, tol: float = 1e-9) -> torch.Tensor:
-    """Policy uniform over the (near-)maximal actions of Q [..., A]; with `visits` (broadcastable
-    to Q), only the most-visited of the tied actions are kept."""
+def tie_uniform(Q: torch.Tensor, visits: torch.Tensor, tol: float = 1e-9) -> torch.Tensor:
+    """Policy uniform over the (near-)maximal actions of Q [..., A], keeping only the most-visited
+    of the tied actions (`visits` broadcastable to Q)."""
     best = Q >= Q.amax(-1, keepdim=True) - tol
-    if visits is not None:
-        v = torch.where(best, visits.expand_as(Q).to(DTYPE), torch.full_like(Q, -1.0))
-        best = v == v.amax(-1, keepdim=True)
+    v = torch.where(best, visits.expand_as(Q).to(DTYPE), torch.full_like(Q, -1.0))
+    best = v == v.amax(-1, keepdim=True)
     best = best.to(DTYPE)
     return best / best.sum(-1, keepdim=True)
 

@@ -73,8 +73,7 @@ class UCBVI(Agent):
                 var = variance(P_hat, v_next)
                 if h + 1 < H:
                     n_next = self.stage_visits[:, h + 1]
-                    w = torch.minimum(1e4 * H**3 * S**2 * A * L**2 / n_next.clamp_min(1e-300),
-                                      torch.tensor(float(H * H), dtype=DTYPE))
+                    w = (1e4 * H**3 * S**2 * A * L**2 / n_next.clamp_min(1e-300)).clamp(max=H * H)
                     cross = expect(P_hat, w)
                 else:
                     cross = torch.zeros_like(q)
