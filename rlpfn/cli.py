@@ -200,6 +200,57 @@ def cmd_check_baselines(args) -> None:
     print(f"({args.episodes} episodes, {args.seeds} seeds, H = 20; {time.time() - start:.0f} s)")
 
 
+def cmd_prior_sample(args) -> None:
+    from .planning import solve
+    from .prior.sampler import sample_prior_mdps
+    from .prior.spec import load_spec
+
+    spec = load_spec(args.spec)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out}: exists and is not a directory")
+    # Everything is sampled before anything is written: an error leaves no half-filled directory.
+    mdps = sample_prior_mdps(spec, args.n, args.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    index = []
+    for mdp in mdps:
+        sol = solve(mdp)
+        mdp.save(out / f"{mdp.name}.npz")
+        index.append({"file": f"{mdp.name}.npz", "family": mdp.meta["family"], "S": mdp.n_states,
+                      "A": mdp.n_actions, "H": mdp.horizon, "v_star": sol.v_star, "v_random": sol.v_random,
+                      "stochastic_rewards": bool(mdp.outcomes is not None or (mdp.R_std > 0).any())})
+    cmd = "rlpfn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["prior"] else None
+    write_json(out / "index.json", {"spec": spec.source, "seed": args.seed, "command": cmd, "mdps": index})
+    print(f"wrote {len(mdps)} MDPs from {spec.source} (seed {args.seed}) to {out}/, listed in {out}/index.json")
+
+
+def cmd_prior_bench(args) -> None:
+    from tqdm import tqdm
+
+    from .prior.speed import time_batches, time_loader, time_mdp_sampling
+    from .prior.spec import load_spec
+
+    spec = load_spec(args.spec)
+    print(f"prior {spec.name} ({spec.source}), batch size {args.batch_size}, one process, one torch thread")
+    m = time_mdp_sampling(spec, args.mdps, args.batch_size, args.seed)
+    print(f"MDP samples (with exact Q* targets): {m['mdps_per_s']:.0f} MDPs/s ({m['mdps']} MDPs in {m['seconds']:.1f} s)")
+    with tqdm(total=args.batches, desc="batches", disable=args.quiet, leave=False) as bar:
+        b = time_batches(spec, args.batches, args.batch_size, args.seed, bar.update)
+    print(f"batches (MDPs + traces + targets): {b['batches_per_s']:.2f} batches/s, "
+          f"{b['contexts_per_s']:.0f} contexts/s; per batch median {b['median_s']:.3f} s, 90th percentile "
+          f"{b['p90_s']:.3f} s ({b['batches']} batches, largest S={b['largest']['S']}, A={b['largest']['A']}, "
+          f"H={b['largest']['H']})")
+    for name, v in b["per_behaviour"].items():
+        print(f"  {name:<10} {v['mean_s']:.3f} s per batch ({v['batches']} batches)")
+    if args.workers:
+        w = time_loader(spec, args.batches, args.batch_size, args.seed, args.workers)
+        print(f"background DataLoader, {w['workers']} workers: {w['batches_per_s']:.2f} batches/s "
+              f"({w['batches']} batches in {w['seconds']:.1f} s)")
+    if args.json:
+        write_json(args.json, {"spec": spec.source, "mdp_sampling": m, "batches": b,
+                               **({"loader": w} if args.workers else {})})
+
+
 # ---- parser ----------------------------------------------------------------------------------
 def _run_options(sp, episodes: int, seeds: int, seeds_help: str) -> None:
     """Options shared by the commands that run many jobs: benchmark, tune, check-baselines."""
@@ -289,6 +340,33 @@ def build_parser() -> argparse.ArgumentParser:
                                    "GridWorld 5x5 and RiverSwim, H = 20, against the reference regrets.")
     _run_options(c, 2000, 5, "runs")
     c.set_defaults(fn=cmd_check_baselines)
+
+    pr = sub.add_parser("prior", help="the pretraining prior: sample MDPs from a spec, or time the data engine",
+                        description="Prior specs are YAML files (priors/default.yaml, tiny.yaml, heldout.yaml); "
+                                    "SPEC is a path or the name of a built-in spec.")
+    psub = pr.add_subparsers(dest="prior_command", required=True, metavar="PRIOR_COMMAND")
+    ps = psub.add_parser("sample", help="write N sampled MDPs as .npz files (solve them with `rlpfn solve`)",
+                         description="Sample N MDPs from SPEC (each with its own S, A, H, family and rewards) and "
+                                     "write them as DIR/<spec>-<i>-<family>.npz, plus DIR/index.json listing each "
+                                     "file's family, S, A, H, V* and V_random.")
+    ps.add_argument("spec", metavar="SPEC", help="prior spec: a YAML path or a built-in name (default, tiny, heldout)")
+    ps.add_argument("--n", type=_positive_int, required=True, help="number of MDPs")
+    ps.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ps.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")
+    ps.set_defaults(fn=cmd_prior_sample)
+    pb = psub.add_parser("bench", help="time the data engine: MDP samples/s and batches/s",
+                         description="Time MDP sampling with exact targets (MDPs/s) and whole pretraining batches "
+                                     "(MDPs, behaviour traces, statistics, targets; batches/s) in one process, and "
+                                     "optionally the throughput of background DataLoader workers.")
+    pb.add_argument("spec", metavar="SPEC", nargs="?", default="default", help="prior spec (default: default)")
+    pb.add_argument("--batch-size", type=_positive_int, default=64, help="contexts per batch (default 64)")
+    pb.add_argument("--batches", type=_positive_int, default=40, help="batches to time (default 40)")
+    pb.add_argument("--mdps", type=_positive_int, default=512, help="MDPs to time sampling on (default 512)")
+    pb.add_argument("--workers", type=int, default=0, help="also time a DataLoader with this many workers (default 0: skip)")
+    pb.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    pb.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
+    pb.add_argument("--quiet", action="store_true", help="no progress bar")
+    pb.set_defaults(fn=cmd_prior_bench)
     return p
 
 

@@ -1,6 +1,8 @@
-"""A batched simulator: N independent runs of one TabularMDP, stepped together."""
+"""A batched simulator: N runs stepped together, either N copies of one TabularMDP or one MDP per
+run (a prior `MDPBatch`, whose MDPs share S, A and H)."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .mdp import TabularMDP
@@ -8,42 +10,54 @@ from .planning import DTYPE
 
 
 class BatchedEnv:
-    def __init__(self, mdp: TabularMDP, n_runs: int, generator: torch.Generator):
-        self.mdp, self.n, self.gen = mdp, n_runs, generator
-        S, A = mdp.n_states, mdp.n_actions
-        # Inverse-CDF sampling: one uniform per run and step, compared against cumulative rows.
-        self.cdf = _cdf(torch.as_tensor(mdp.P, dtype=DTYPE).reshape(S * A, S))
-        self.mu0_cdf = _cdf(torch.as_tensor(mdp.mu0, dtype=DTYPE))
-        self.R = torch.as_tensor(mdp.R, dtype=DTYPE).reshape(-1)
-        self.R_std = torch.as_tensor(mdp.R_std, dtype=DTYPE).reshape(-1)
-        o = mdp.outcomes
-        if o is not None:  # sample an outcome, which fixes both the next state and the reward
-            K = o.prob.shape[-1]
-            self.cdf = _cdf(torch.as_tensor(o.prob, dtype=DTYPE).reshape(S * A, K))
-            self.out_next = torch.as_tensor(o.next_state).reshape(S * A, K)
-            self.out_reward = torch.as_tensor(o.reward, dtype=DTYPE).reshape(S * A, K)
+    def __init__(self, mdp, n_runs: int, generator: torch.Generator):
+        """`mdp`: a TabularMDP (every run simulates it) or anything with `sampling_tables()` returning
+        [n_runs, ...] arrays (an MDPBatch: run i simulates MDP i)."""
+        self.n, self.gen = n_runs, generator
+        prob, nxt, reward, R_std, mu0 = tabular_tables(mdp) if isinstance(mdp, TabularMDP) else mdp.sampling_tables()
+        M, S, A, K = prob.shape
+        if M not in (1, n_runs):
+            raise ValueError(f"{M} MDPs cannot be simulated by {n_runs} runs (need 1 or {n_runs})")
+        # Row of the tables each run reads: its own MDP, or the one shared MDP.
+        self.run = torch.arange(n_runs) if M == n_runs else torch.zeros(n_runs, dtype=torch.long)
+        # Inverse-CDF sampling: one uniform per run and step, compared against cumulative rows. An outcome
+        # fixes both the next state and the reward (exact outcome-dependent and Bernoulli rewards).
+        self.cdf = _cdf(torch.as_tensor(prob, dtype=DTYPE).reshape(M, S * A, K))
+        self.out_next = torch.as_tensor(nxt, dtype=torch.long).reshape(M, S * A, K)
+        self.out_reward = torch.as_tensor(reward, dtype=DTYPE).reshape(M, S * A, K)
+        self.R_std = torch.as_tensor(R_std, dtype=DTYPE).reshape(M, S * A)
+        self.mu0_cdf = _cdf(torch.as_tensor(mu0, dtype=DTYPE))
         self.noisy = bool((self.R_std > 0).any())
         self.A = A
         self.state = torch.zeros(n_runs, dtype=torch.long)
 
     def reset(self) -> torch.Tensor:
         u = torch.rand(self.n, 1, dtype=DTYPE, generator=self.gen)
-        self.state = (self.mu0_cdf.unsqueeze(0) < u).sum(-1)
+        self.state = (self.mu0_cdf[self.run] < u).sum(-1)
         return self.state
 
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (rewards [N], next states [N]) and moves every run."""
         sa = self.state * self.A + actions
         u = torch.rand(self.n, 1, dtype=DTYPE, generator=self.gen)
-        k = (self.cdf[sa] < u).sum(-1)
-        if self.mdp.outcomes is None:
-            nxt, r = k, self.R[sa]
-        else:
-            nxt, r = self.out_next[sa, k], self.out_reward[sa, k]
+        k = (self.cdf[self.run, sa] < u).sum(-1)
+        nxt, r = self.out_next[self.run, sa, k], self.out_reward[self.run, sa, k]
         if self.noisy:
-            r = r + self.R_std[sa] * torch.randn(self.n, dtype=DTYPE, generator=self.gen)
+            r = r + self.R_std[self.run, sa] * torch.randn(self.n, dtype=DTYPE, generator=self.gen)
         self.state = nxt
         return r, nxt
+
+
+def tabular_tables(mdp: TabularMDP):
+    """Outcome tables of one MDP, with a leading batch dimension of 1: (prob, next, reward) [1,S,A,K],
+    R_std [1,S,A], mu0 [1,S]. Without an exact outcome table, outcome k is "move to state k" and pays R."""
+    S, A = mdp.n_states, mdp.n_actions
+    o = mdp.outcomes
+    if o is None:
+        prob, nxt, reward = mdp.P, np.tile(np.arange(S), (S, A, 1)), np.repeat(mdp.R[..., None], S, -1)
+    else:
+        prob, nxt, reward = o.prob, o.next_state, o.reward
+    return prob[None], nxt[None], reward[None], mdp.R_std[None], mdp.mu0[None]
 
 
 def _cdf(p: torch.Tensor) -> torch.Tensor:

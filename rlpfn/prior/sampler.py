@@ -1,0 +1,166 @@
+"""Sampling MDPs from a prior spec: a batch of n MDPs sharing S, A and H, each from a family drawn by weight.
+
+Per MDP: a family (by weight) and its parameters (drawn from the spec's distributions), one draw of the
+family, rejection of trivial MDPs (the optimal policy must beat the uniform one by min_gap·H on the
+family's [0, 1] reward scale; redrawn otherwise), then rewards put on a random scale and kind inside the
+spec's declared bounds, then states and actions relabelled at random, so that nothing can be learnt from
+indices. The result is an `MDPBatch`: stacked arrays plus exact Q* for targets and ε-optimal behaviours.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..mdp import Outcomes, TabularMDP
+from ..planning import DTYPE, backward_induction, evaluate_policy, uniform_policy
+from .families import FAMILIES
+from .spec import PriorSpec, PriorSpecError, weighted_choice
+
+MAX_TRIES = 200  # redraws of one MDP before giving up on a (family, S, A, H) as hopeless
+
+
+@dataclass
+class MDPBatch:
+    """n MDPs of equal S, A and H, stacked; rewards in the MDP's units inside the declared bounds."""
+
+    P: np.ndarray  # [n,S,A,S]
+    R: np.ndarray  # [n,S,A] mean reward
+    R_std: np.ndarray  # [n,S,A] Gaussian reward noise (0 for deterministic and Bernoulli rewards)
+    mu0: np.ndarray  # [n,S]
+    horizon: int
+    bounds: tuple[float, float]  # declared [r_min, r_max], what agents are told
+    bernoulli: np.ndarray  # [n] bool: rewards are r_low or r_high (mean R) rather than R + noise
+    r_low: np.ndarray  # [n]
+    r_high: np.ndarray  # [n]
+    family: np.ndarray  # [n] family names
+    q_star: torch.Tensor  # [n,H,S,A] optimal Q with rewards rescaled to [0, 1] by the bounds
+    v_star: np.ndarray  # [n] V*(mu0), MDP units
+    v_random: np.ndarray  # [n] value of the uniform policy, MDP units
+
+    def __len__(self) -> int:
+        return self.P.shape[0]
+
+    @property
+    def n_states(self) -> int:
+        return self.P.shape[1]
+
+    @property
+    def n_actions(self) -> int:
+        return self.P.shape[2]
+
+    def rescale(self, r: torch.Tensor) -> torch.Tensor:
+        """Rewards in MDP units -> [0, 1] by the declared bounds (as the harness does for agents)."""
+        lo, hi = self.bounds
+        return (r - lo) / (hi - lo)
+
+    def sampling_tables(self):
+        """(prob, next, reward) [n,S,A,K], R_std [n,S,A], mu0 [n,S] for `BatchedEnv`. A Bernoulli MDP's
+        outcomes are (next state, low or high reward): K = 2S; the others pay R whatever the outcome."""
+        n, S, A, _ = self.P.shape
+        p = np.where(self.bernoulli[:, None, None], (self.R - self.r_low[:, None, None])
+                     / (self.r_high - self.r_low)[:, None, None], 0.0)[..., None]
+        prob = np.concatenate([self.P * (1 - p), self.P * p], -1)
+        nxt = np.broadcast_to(np.tile(np.arange(S), 2), prob.shape).copy()
+        low = np.where(self.bernoulli[:, None, None], self.r_low[:, None, None], self.R)[..., None]
+        high = np.broadcast_to(self.r_high[:, None, None, None], (n, S, A, 1))
+        reward = np.concatenate([np.broadcast_to(low, (n, S, A, S)), np.broadcast_to(high, (n, S, A, S))], -1)
+        return prob, nxt, reward, self.R_std, self.mu0
+
+    def mdp(self, i: int, name: str | None = None) -> TabularMDP:
+        """MDP i as a TabularMDP (Bernoulli rewards as an exact outcome table), ready to save or solve."""
+        outcomes = None
+        if self.bernoulli[i]:
+            prob, nxt, reward, _, _ = self.sampling_tables()
+            s, a, k = np.nonzero(prob[i])
+            outcomes = Outcomes.from_lists(self.n_states, self.n_actions, s, a, prob[i][s, a, k], nxt[i][s, a, k],
+                                           reward[i][s, a, k])
+        fam = str(self.family[i])
+        return TabularMDP(self.P[i], self.R[i], self.mu0[i], self.horizon, self.R_std[i], *self.bounds,
+                          name=name or f"{fam}-{i}", meta={"family": fam}, outcomes=outcomes)
+
+
+def _solve(P: np.ndarray, R: np.ndarray, mu0: np.ndarray, H: int):
+    """Batched Q* [n,H,S,A], V*(mu0) [n] and V_uniform(mu0) [n]."""
+    P_t, R_t, mu0_t = (torch.as_tensor(x, dtype=DTYPE) for x in (P, R, mu0))
+    Q, V = backward_induction(P_t, R_t, H)
+    _, Vr = evaluate_policy(P_t, R_t, uniform_policy(*R.shape), H)
+    return Q, (V[:, 0] * mu0_t).sum(-1).numpy(), (Vr[:, 0] * mu0_t).sum(-1).numpy()
+
+
+def _draw_family(spec: PriorSpec, fam: str, n: int, S: int, A: int, H: int, rng: np.random.Generator):
+    """n accepted draws of one family: P, R (on [0, 1]), mu0. Rejected MDPs are redrawn, parameters included."""
+    P, R, mu0 = np.zeros((n, S, A, S)), np.zeros((n, S, A)), np.zeros((n, S))
+    todo = np.arange(n)
+    for _ in range(MAX_TRIES):
+        params = spec.families[fam].draw_params(rng, len(todo))
+        p, r, _, m = FAMILIES[fam](len(todo), S, A, H, rng, **params)
+        P[todo], R[todo], mu0[todo] = p, r, m
+        if A == 1 or spec.min_gap == 0:  # one action: nothing to decide, V* = V_uniform
+            return P, R, mu0
+        _, v_star, v_rand = _solve(p, r, m, H)
+        todo = todo[v_star - v_rand < spec.min_gap * H]
+        if len(todo) == 0:
+            return P, R, mu0
+    raise PriorSpecError(f"{spec.source}: families.{fam}: with S={S}, A={A}, H={H}, {len(todo)} of {n} MDPs still have "
+                       f"V* - V_uniform < {spec.min_gap}·H after {MAX_TRIES} draws; widen its parameter ranges "
+                       f"or lower min_gap")
+
+
+def _relabel(P, R, R_std, mu0, rng: np.random.Generator, states: bool, actions: str):
+    """Random permutations of state labels (per MDP) and action labels (per MDP, or per state)."""
+    n, S, A, _ = P.shape
+    b = np.arange(n)[:, None, None]
+    if states:
+        perm = rng.permuted(np.tile(np.arange(S), (n, 1)), axis=1)  # new state i is old state perm[:, i]
+        P = P[b[..., None], perm[:, :, None, None], np.arange(A)[None, None, :, None], perm[:, None, None, :]]
+        R, R_std, mu0 = R[b[..., 0], perm], R_std[b[..., 0], perm], mu0[b[:, 0], perm]
+    if actions != "none":
+        shape = (n, S, A) if actions == "per_state" else (n, 1, A)
+        ap = np.broadcast_to(rng.permuted(np.broadcast_to(np.arange(A), shape), axis=2), (n, S, A))
+        s = np.arange(S)[None, :, None]
+        P, R, R_std = P[b, s, ap], R[b, s, ap], R_std[b, s, ap]
+    return P, R, R_std, mu0
+
+
+def sample_batch(spec: PriorSpec, n: int, n_states: int, n_actions: int, horizon: int,
+                 rng: np.random.Generator) -> MDPBatch:
+    """n MDPs of the spec's mixture with the given S, A and H (see the module docstring)."""
+    S, A, H = n_states, n_actions, horizon
+    family = weighted_choice(spec.families, lambda c: c.weight, rng, n)
+    P, R, mu0 = np.zeros((n, S, A, S)), np.zeros((n, S, A)), np.zeros((n, S))
+    for fam in sorted(set(family)):  # sorted: the random stream must not depend on set order
+        idx = np.flatnonzero(family == fam)
+        P[idx], R[idx], mu0[idx] = _draw_family(spec, fam, len(idx), S, A, H, rng)
+
+    # Rewards: the family's [0, 1] means, put on a random sub-range of the declared bounds.
+    rw = spec.rewards
+    lo, hi = rw.bounds
+    span = rw.scale.draw(rng, n) * (hi - lo)
+    r_low = lo + rng.uniform(0.0, 1.0, n) * ((hi - lo) - span)
+    r_high = r_low + span
+    kind = weighted_choice(rw.kinds, float, rng, n)
+    R = r_low[:, None, None] + span[:, None, None] * R
+    std = np.where(kind == "gaussian", rw.gaussian_std.draw(rng, n) * span, 0.0)
+    R_std = np.broadcast_to(std[:, None, None], R.shape).copy()
+    P, R, R_std, mu0 = _relabel(P, R, R_std, mu0, rng, spec.relabel_states, spec.relabel_actions)
+
+    Q, v_star, v_rand = _solve(P, (R - lo) / (hi - lo), mu0, H)
+    return MDPBatch(P, R, R_std, mu0, H, (lo, hi), kind == "bernoulli", r_low, r_high, family, Q,
+                    lo * H + (hi - lo) * v_star, lo * H + (hi - lo) * v_rand)
+
+
+def draw_sizes(spec: PriorSpec, rng: np.random.Generator) -> tuple[int, int, int]:
+    """S, A, H for one batch."""
+    return int(spec.states.draw(rng)), int(spec.actions.draw(rng)), int(spec.horizon.draw(rng))
+
+
+def sample_prior_mdps(spec: PriorSpec, n: int, seed: int) -> list[TabularMDP]:
+    """n MDPs, each with its own S, A and H, as TabularMDPs (what `rlpfn prior sample` writes)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        batch = sample_batch(spec, 1, *draw_sizes(spec, rng), rng)
+        out.append(batch.mdp(0, name=f"{spec.name}-{i:05d}-{batch.family[0]}"))
+    return out

@@ -1,0 +1,58 @@
+"""How fast the prior engine makes data: what `rlpfn prior bench` measures and prints."""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from .batch import PriorDataset, get_batch
+from .sampler import draw_sizes, sample_batch
+from .spec import PriorSpec
+
+
+def time_mdp_sampling(spec: PriorSpec, n_mdps: int, batch_size: int, seed: int) -> dict:
+    """MDPs per second, with their exact Q* targets, sampled `batch_size` at a time (as get_batch does)."""
+    rng = np.random.default_rng(seed)
+    done, start = 0, time.perf_counter()
+    while done < n_mdps:
+        sample_batch(spec, batch_size, *draw_sizes(spec, rng), rng)
+        done += batch_size
+    seconds = time.perf_counter() - start
+    return {"mdps": done, "seconds": seconds, "mdps_per_s": done / seconds}
+
+
+def time_batches(spec: PriorSpec, n_batches: int, batch_size: int, seed: int, progress=None) -> dict:
+    """Whole batches (MDPs, traces, snapshots, targets) in this process: overall and per behaviour."""
+    per = defaultdict(list)
+    sizes = []
+    start = time.perf_counter()
+    for i in range(n_batches):
+        t = time.perf_counter()
+        b = get_batch(spec, batch_size, seed + i)
+        per[b.behaviour].append(time.perf_counter() - t)
+        sizes.append((b.counts.shape[1], b.counts.shape[2], int(b.horizon[0]), int(b.episodes.max())))
+        if progress is not None:
+            progress(1)
+    seconds = time.perf_counter() - start
+    all_t = np.concatenate([np.asarray(v) for v in per.values()])
+    return {
+        "batches": n_batches, "batch_size": batch_size, "seconds": seconds,
+        "batches_per_s": n_batches / seconds, "contexts_per_s": n_batches * batch_size / seconds,
+        "median_s": float(np.median(all_t)), "p90_s": float(np.quantile(all_t, 0.9)),
+        "per_behaviour": {k: {"batches": len(v), "mean_s": float(np.mean(v))} for k, v in sorted(per.items())},
+        "largest": {"S": max(s[0] for s in sizes), "A": max(s[1] for s in sizes), "H": max(s[2] for s in sizes)},
+    }
+
+
+def time_loader(spec: PriorSpec, n_batches: int, batch_size: int, seed: int, workers: int) -> dict:
+    """Throughput of background workers (torch DataLoader over PriorDataset), after the first batch."""
+    loader = torch.utils.data.DataLoader(PriorDataset(spec, batch_size, seed, length=n_batches + 1),
+                                         batch_size=None, num_workers=workers, prefetch_factor=4)
+    it = iter(loader)
+    next(it)  # worker start-up is paid once per training run, not per batch
+    start = time.perf_counter()
+    n = sum(1 for _ in it)
+    seconds = time.perf_counter() - start
+    return {"workers": workers, "batches": n, "seconds": seconds, "batches_per_s": n / seconds}
