@@ -18,7 +18,13 @@ from ..planning import DTYPE, backward_induction, evaluate_policy, uniform_polic
 from .families import FAMILIES
 from .spec import PriorSpec, PriorSpecError, weighted_choice
 
-MAX_TRIES = 200  # redraws of one MDP before giving up on a (family, S, A, H) as hopeless
+MAX_TRIES = 30  # rounds of redraws before a family is declared hopeless at the drawn (S, A, H)
+MAX_SIZE_DRAWS = 50  # (S, A, H) draws for one batch before the spec itself is declared hopeless
+
+
+class HopelessSizes(PriorSpecError):
+    """A family cannot give non-trivial MDPs at these S, A, H (e.g. a 3-cell gridworld with H = 100: a
+    random walk reaches the goal almost as soon as the optimal policy); the sizes are redrawn."""
 
 
 @dataclass
@@ -103,9 +109,8 @@ def _draw_family(spec: PriorSpec, fam: str, n: int, S: int, A: int, H: int, rng:
         todo = todo[v_star - v_rand < spec.min_gap * H]
         if len(todo) == 0:
             return P, R, mu0
-    raise PriorSpecError(f"{spec.source}: families.{fam}: with S={S}, A={A}, H={H}, {len(todo)} of {n} MDPs still have "
-                       f"V* - V_uniform < {spec.min_gap}·H after {MAX_TRIES} draws; widen its parameter ranges "
-                       f"or lower min_gap")
+    raise HopelessSizes(f"{spec.source}: families.{fam}: with S={S}, A={A}, H={H}, {len(todo)} of {n} MDPs still "
+                        f"have V* - V_uniform < {spec.min_gap}·H after {MAX_TRIES} draws")
 
 
 def _relabel(P, R, R_std, mu0, rng: np.random.Generator, states: bool, actions: str):
@@ -125,10 +130,12 @@ def _relabel(P, R, R_std, mu0, rng: np.random.Generator, states: bool, actions: 
 
 
 def sample_batch(spec: PriorSpec, n: int, n_states: int, n_actions: int, horizon: int,
-                 rng: np.random.Generator) -> MDPBatch:
-    """n MDPs of the spec's mixture with the given S, A and H (see the module docstring)."""
+                 rng: np.random.Generator, family: np.ndarray | None = None) -> MDPBatch:
+    """n MDPs of the spec's mixture with the given S, A and H (see the module docstring); `family` [n] fixes
+    each MDP's family (default: drawn by weight). HopelessSizes if a family cannot be non-trivial here."""
     S, A, H = n_states, n_actions, horizon
-    family = weighted_choice(spec.families, lambda c: c.weight, rng, n)
+    if family is None:
+        family = weighted_choice(spec.families, lambda c: c.weight, rng, n)
     P, R, mu0 = np.zeros((n, S, A, S)), np.zeros((n, S, A)), np.zeros((n, S))
     for fam in sorted(set(family)):  # sorted: the random stream must not depend on set order
         idx = np.flatnonzero(family == fam)
@@ -156,11 +163,25 @@ def draw_sizes(spec: PriorSpec, rng: np.random.Generator) -> tuple[int, int, int
     return int(spec.states.draw(rng)), int(spec.actions.draw(rng)), int(spec.horizon.draw(rng))
 
 
+def sample_sized_batch(spec: PriorSpec, n: int, rng: np.random.Generator) -> MDPBatch:
+    """n MDPs with S, A, H drawn from the spec: families first (so each keeps its weight exactly), then
+    sizes, redrawn while some family of the batch cannot be non-trivial at them. The sizes are thus drawn
+    from the spec's ranges conditioned on being feasible for the batch's families."""
+    family = weighted_choice(spec.families, lambda c: c.weight, rng, n)
+    for _ in range(MAX_SIZE_DRAWS):
+        try:
+            return sample_batch(spec, n, *draw_sizes(spec, rng), rng, family)
+        except HopelessSizes:
+            continue
+    raise PriorSpecError(f"{spec.source}: no non-trivial MDPs of families {sorted(set(family))} in "
+                         f"{MAX_SIZE_DRAWS} draws of (states, actions, horizon); widen the ranges or lower min_gap")
+
+
 def sample_prior_mdps(spec: PriorSpec, n: int, seed: int) -> list[TabularMDP]:
     """n MDPs, each with its own S, A and H, as TabularMDPs (what `rlpfn prior sample` writes)."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        batch = sample_batch(spec, 1, *draw_sizes(spec, rng), rng)
+        batch = sample_sized_batch(spec, 1, rng)
         out.append(batch.mdp(0, name=f"{spec.name}-{i:05d}-{batch.family[0]}"))
     return out

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .batch import PriorDataset, get_batch
-from .sampler import draw_sizes, sample_batch
+from .sampler import sample_sized_batch
 from .spec import PriorSpec
 
 
@@ -17,7 +17,7 @@ def time_mdp_sampling(spec: PriorSpec, n_mdps: int, batch_size: int, seed: int) 
     rng = np.random.default_rng(seed)
     done, start = 0, time.perf_counter()
     while done < n_mdps:
-        sample_batch(spec, batch_size, *draw_sizes(spec, rng), rng)
+        sample_sized_batch(spec, batch_size, rng)
         done += batch_size
     seconds = time.perf_counter() - start
     return {"mdps": done, "seconds": seconds, "mdps_per_s": done / seconds}
@@ -46,13 +46,26 @@ def time_batches(spec: PriorSpec, n_batches: int, batch_size: int, seed: int, pr
     }
 
 
-def time_loader(spec: PriorSpec, n_batches: int, batch_size: int, seed: int, workers: int) -> dict:
-    """Throughput of background workers (torch DataLoader over PriorDataset), after the first batch."""
+def time_loader(spec: PriorSpec, n_batches: int, batch_size: int, seed: int, workers: int,
+                train_step_s: float = 0.3) -> dict:
+    """Do background workers keep up with training? The main process consumes batches from a DataLoader
+    over PriorDataset, spending `train_step_s` of single-threaded matrix products on each (a stand-in for
+    one training step), and we measure how long it waits for data per step."""
     loader = torch.utils.data.DataLoader(PriorDataset(spec, batch_size, seed, length=n_batches + 1),
                                          batch_size=None, num_workers=workers, prefetch_factor=4)
     it = iter(loader)
     next(it)  # worker start-up is paid once per training run, not per batch
+    x = torch.randn(256, 256)
+    waits = []
     start = time.perf_counter()
-    n = sum(1 for _ in it)
+    for _ in range(n_batches):
+        t = time.perf_counter()
+        next(it)
+        waits.append(time.perf_counter() - t)
+        busy = time.perf_counter() + train_step_s
+        while time.perf_counter() < busy:
+            x = torch.tanh(x @ x / 16)
     seconds = time.perf_counter() - start
-    return {"workers": workers, "batches": n, "seconds": seconds, "batches_per_s": n / seconds}
+    return {"workers": workers, "batches": n_batches, "seconds": seconds, "train_step_s": train_step_s,
+            "steps_per_s": n_batches / seconds, "mean_wait_s": float(np.mean(waits)),
+            "wait_fraction": float(np.sum(waits) / seconds)}
