@@ -169,13 +169,15 @@ def cmd_benchmark(args) -> None:
 
 def cmd_tune(args) -> None:
     from .agents import TUNED_PATH
+    from .prior.spec import load_spec
     from .tune import GRIDS, TuneConfig, save_tuned, tune
 
     agents = args.agents or list(GRIDS)
     for a in agents:
         if a not in GRIDS:
             raise CLIError(f"no tuning grid for agent {a!r}; tunable: {', '.join(GRIDS)}")
-    cfg = TuneConfig(n_mdps=args.n_mdps, episodes=args.episodes, seeds=args.seeds, seed=args.seed)
+    load_spec(args.prior)  # a bad spec fails here, before any work
+    cfg = TuneConfig(n_mdps=args.n_mdps, episodes=args.episodes, seeds=args.seeds, seed=args.seed, prior=args.prior)
     start = time.time()
     record = tune(agents, cfg, workers=args.workers, progress=not args.quiet)
     for a, r in record.items():
@@ -266,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rlpfn",
         description="rlpfn: tabular MDPs, exact planning, a benchmark suite and classical baselines "
-                    "(UCB-VI, PSRL, optimistic and ε-greedy Q-learning; offline VI-LCB, certainty equivalence, BC).",
+                    "(UCB-VI, PSRL, optimistic and ε-greedy Q-learning; offline VI-LCB, certainty equivalence, BC), "
+                    "and the pretraining prior (`rlpfn prior`).",
         epilog="MDP arguments accept a benchmark name (see `rlpfn benchmarks`), a path to an .npz MDP "
                "(keys P [S,A,S], R [S,A], mu0 [S], horizon; optional R_std, r_min, r_max, name), or a "
                "gymnasium id with transition tables such as FrozenLake-v1 or Taxi-v4.",
@@ -326,11 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
     bm.set_defaults(fn=cmd_benchmark)
 
     t = sub.add_parser("tune", help="choose baseline hyperparameters on random prior MDPs (never the benchmarks)",
-                       description="Score each agent's grid on MDPs from the generic random-MDP sampler "
-                                   "(Dirichlet, Garnet, gridworld; 5-30 states) and save the best as defaults "
-                                   "in rlpfn/agents/tuned.json, together with this command.")
+                       description="Score each agent's grid on MDPs sampled from a prior spec (by default the "
+                                   "pretraining prior, priors/default.yaml) and save the best as defaults in "
+                                   "rlpfn/agents/tuned.json, together with this command.")
     t.add_argument("--agents", nargs="+", metavar="NAME", help="agents to tune (default: all with a grid)")
     t.add_argument("--n-mdps", type=_positive_int, default=24, help="sampled MDPs (default 24)")
+    t.add_argument("--prior", default="default", metavar="SPEC",
+                   help="prior spec the MDPs are drawn from (default: default, the pretraining prior)")
     _run_options(t, 300, 4, "runs per MDP")
     t.add_argument("--out", default=None, help="where to save (default rlpfn/agents/tuned.json)")
     t.add_argument("--dry-run", action="store_true", help="print the scores, save nothing")

@@ -1,6 +1,7 @@
-"""Choose baseline hyperparameters on MDPs drawn from the generic random-MDP sampler.
+"""Choose baseline hyperparameters on MDPs drawn from the pretraining prior (priors/default.yaml).
 
-Never on the benchmark suite: the defaults must be what a user without hindsight would pick.
+Never on the benchmark suite: the defaults must be what a user without hindsight would pick, and the
+baselines are tuned on the same prior the rlpfn model is trained on, so neither side sees the suite.
 Each agent's grid (REFERENCE.md gives the usual ones) is scored on the same sampled MDPs and
 seeds; the best entry becomes the registry default (rlpfn/agents/tuned.json, with the command
 that chose it). Online score: mean over MDPs of the normalized cumulative regret
@@ -21,7 +22,8 @@ from .evaluate import run_offline, run_online
 from .files import write_json
 from .parallel import run_jobs
 from .planning import solve
-from .prior.families import sample_mdps
+from .prior.sampler import sample_prior_mdps
+from .prior.spec import load_spec
 
 # Grids extend past REFERENCE.md's usual ones where a first tuning run (2026-11-21) chose their
 # smallest entry (UCB-VI Bernstein 0.001, OptQL 0.001, VI-LCB Bernstein 0.01) or largest (lr 0.5).
@@ -45,8 +47,7 @@ class TuneConfig:
     episodes: int = 300
     seeds: int = 4
     seed: int = 0
-    states: tuple = (5, 30)
-    families: tuple = ("dirichlet", "garnet", "gridworld")
+    prior: str = "default"  # a prior spec: a name in priors/ or a YAML path
 
 
 def _score(args) -> float:
@@ -63,7 +64,7 @@ def _score(args) -> float:
 
 def tune(agents: list[str], cfg: TuneConfig, workers: int = 2, progress: bool = True) -> dict:
     """Score every grid entry of every agent on the same sampled MDPs; returns the JSON record."""
-    mdps = sample_mdps(cfg.n_mdps, cfg.seed, families=cfg.families, states=cfg.states)
+    mdps = sample_prior_mdps(load_spec(cfg.prior), cfg.n_mdps, cfg.seed)
     jobs = [(a, hp, m, cfg) for a in agents for hp in GRIDS[a] for m in mdps]
     scores = run_jobs(_score, jobs, workers, "tuning", progress)
     record = {}
@@ -87,7 +88,8 @@ def save_tuned(record: dict, cfg: TuneConfig, command: str, path: Path = TUNED_P
     existing = json.loads(path.read_text())["agents"] if path.exists() else {}
     existing.update(record)
     doc = {
-        "note": "Defaults chosen by `rlpfn tune` on MDPs from the generic random-MDP sampler, never on the benchmarks.",
+        "note": "Defaults chosen by `rlpfn tune` on MDPs sampled from a prior spec (the pretraining prior unless "
+                "--prior says otherwise), never on the benchmarks.",
         "command": command, "date": datetime.date.today().isoformat(),
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.__dict__.items()},
         "agents": existing,

@@ -136,7 +136,49 @@ def test_benchmark_end_to_end_small(capsys, tmp_path):
 def test_help_explains_every_command():
     proc = subprocess.run([sys.executable, "-m", "rlpfn.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
-    for cmd in ("benchmarks", "solve", "offline", "benchmark", "tune", "check-baselines"):
+    for cmd in ("benchmarks", "solve", "offline", "benchmark", "tune", "check-baselines", "prior"):
         assert cmd in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "rlpfn.cli", "solve", "--help"], capture_output=True, text=True)
     assert "episodes to solve" in proc.stdout and "--json" in proc.stdout
+
+
+# ---- rlpfn prior -----------------------------------------------------------------------------
+def test_prior_sample_writes_solvable_npz_files(capsys, tmp_path):
+    out = tmp_path / "mdps"
+    code, text, _ = run_cli(capsys, "prior", "sample", "tiny", "--n", "5", "--seed", "3", "--out", str(out))
+    assert code == 0 and "wrote 5 MDPs" in text
+    index = json.loads((out / "index.json").read_text())
+    assert len(index["mdps"]) == 5 and index["seed"] == 3
+    files = sorted(out.glob("*.npz"))
+    assert [f.name for f in files] == sorted(e["file"] for e in index["mdps"])
+    for entry in index["mdps"]:
+        mdp = TabularMDP.load(out / entry["file"])
+        assert (mdp.n_states, mdp.n_actions, mdp.horizon) == (entry["S"], entry["A"], entry["H"])
+        assert (mdp.r_min, mdp.r_max) == (-1.0, 1.0)  # tiny.yaml's declared bounds
+    # the same seed writes the same MDPs
+    again = tmp_path / "again"
+    run_cli(capsys, "prior", "sample", "tiny", "--n", "5", "--seed", "3", "--out", str(again))
+    for f in files:
+        np.testing.assert_array_equal(TabularMDP.load(f).P, TabularMDP.load(again / f.name).P)
+    code, text, _ = run_cli(capsys, "solve", str(files[0]), "--agent", "ucbvi", "--episodes", "3", "--seeds", "2",
+                            "--quiet")
+    assert code == 0 and "cumulative regret" in text
+
+
+def test_prior_errors_are_one_line(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nstates: [5, 2]\nactions: 2\nhorizon: 3\nfamilies: {garnet: 1}\n")
+    for argv, needle in ((["prior", "sample", str(bad), "--n", "2", "--out", str(tmp_path / "o")], "states: empty range"),
+                         (["prior", "sample", "nosuch", "--n", "2", "--out", str(tmp_path / "o")], "no such prior spec"),
+                         (["prior", "bench", str(bad)], "states: empty range")):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err
+    assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_prior_bench_prints_rates(capsys, tmp_path):
+    code, text, _ = run_cli(capsys, "prior", "bench", "tiny", "--batches", "3", "--mdps", "8", "--batch-size", "8",
+                            "--quiet", "--json", str(tmp_path / "b.json"))
+    assert code == 0 and "MDPs/s" in text and "batches/s" in text
+    doc = json.loads((tmp_path / "b.json").read_text())
+    assert doc["batches"]["batches"] == 3 and doc["batches"]["batches_per_s"] > 0

@@ -26,7 +26,7 @@ from rlpfn.planning import (
     uniform_policy,
     variance,
 )
-from rlpfn.prior import dirichlet, sample_mdps
+from rlpfn.prior import dirichlet, parse_spec, sample_prior_mdps
 
 pytestmark = pytest.mark.filterwarnings("ignore:Sparse:UserWarning")
 
@@ -46,9 +46,13 @@ def _toolbox(mdp: TabularMDP):
     return fh.V.T, fh.policy.T  # V [H+1, S] with V[H] = 0, policy [H, S] of action indices
 
 
+def _spec(**sizes):
+    return parse_spec({"name": "t", "families": {"dirichlet": 1, "garnet": 1, "gridworld": 1}, **sizes})
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_backward_induction_matches_mdptoolbox(seed):
-    mdps = sample_mdps(8, seed, states=(1, 15), actions=(1, 4), horizon=(1, 12), min_gap=0.0)
+    mdps = sample_prior_mdps(_spec(states=[1, 15], actions=[1, 4], horizon=[1, 12], min_gap=0.0), 8, seed)
     for mdp in mdps:
         V_ref, pol_ref = _toolbox(mdp)
         sol = solve(mdp)
@@ -234,7 +238,7 @@ def test_value_shrinks_with_fewer_steps_left(mdp):
 
 
 def test_solve_and_policy_value():
-    for mdp in sample_mdps(4, 11, states=(3, 8), horizon=(2, 6)):
+    for mdp in sample_prior_mdps(_spec(states=[3, 8], actions=[2, 4], horizon=[2, 6]), 4, 11):
         sol = solve(mdp)
         mu0 = torch.as_tensor(mdp.mu0)
         assert sol.v_star == pytest.approx(float(sol.V[0] @ mu0), abs=1e-12)

@@ -5,7 +5,7 @@ import pytest
 
 from rlpfn.mdp import TabularMDP
 from rlpfn.planning import solve
-from rlpfn.prior import FAMILIES, MIN_GAP, banded, dirichlet, garnet, gridworld, lock, river, sample_mdps, tree
+from rlpfn.prior import FAMILIES, MIN_GAP, banded, dirichlet, garnet, gridworld, lock, river, tree
 from rlpfn.prior.families import grid_map, grid_neighbours
 
 CASES = [("dirichlet", 7, 3), ("garnet", 12, 2), ("gridworld", 9, 4), ("gridworld", 6, 5), ("dirichlet", 1, 1),
@@ -115,41 +115,6 @@ def test_gridworld_slip_probabilities():
             np.testing.assert_allclose(row, [0.1, 0.2, 0.7])
             return
     raise AssertionError("no map without the goal in the middle")
-
-
-def test_sample_mdps_deterministic_and_valid():
-    a = sample_mdps(9, 123)
-    b = sample_mdps(9, np.random.default_rng(123))
-    c = sample_mdps(9, 124)
-    assert [m.name for m in a] == [m.name for m in b]
-    for x, y in zip(a, b):
-        for key in ("P", "R", "R_std", "mu0"):
-            np.testing.assert_array_equal(getattr(x, key), getattr(y, key))
-        assert x.horizon == y.horizon
-    assert any(x.P.shape != y.P.shape or not np.array_equal(x.P, y.P) for x, y in zip(a, c))
-    fams = set()
-    for i, m in enumerate(a + c):
-        fam, idx = m.name.rsplit("-", 1)
-        fams.add(fam)
-        assert int(idx) == i % 9 and m.meta["family"] == fam
-        assert 5 <= m.n_states <= 30 and 10 <= m.horizon <= 30
-        assert m.n_actions == 4 if fam == "gridworld" else 2 <= m.n_actions <= 4
-        assert (m.r_min, m.r_max) == (0.0, 1.0)
-        m.validate()
-        sol = solve(m)
-        assert sol.v_star - sol.v_random >= MIN_GAP * m.horizon - 1e-9
-    assert fams == {"dirichlet", "garnet", "gridworld"}
-
-
-def test_sample_mdps_options():
-    ms = sample_mdps(5, 0, families=("garnet",), states=8, actions=3, horizon=4, params={"garnet": {"b": 1}})
-    for m in ms:
-        assert m.P.shape == (8, 3, 8) and m.horizon == 4
-        assert ((m.P > 0).sum(-1) == 1).all()
-    with pytest.raises(ValueError, match="unknown families"):
-        sample_mdps(1, 0, families=("nope",))
-    with pytest.raises(RuntimeError, match="no MDP"):  # an impossible margin
-        sample_mdps(1, 0, families=("dirichlet",), states=3, horizon=2, min_gap=2.0, max_tries=5)
 
 
 # ---- every family, old and new -------------------------------------------------------------------------

@@ -39,6 +39,8 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
+from .families import MIN_GAP
+
 PRIORS_DIR = Path(__file__).resolve().parents[2] / "priors"
 REWARD_KINDS = ("deterministic", "bernoulli", "gaussian")
 RELABEL_ACTIONS = ("none", "global", "per_state")
@@ -184,7 +186,7 @@ class PriorSpec:
     actions: Dist
     horizon: Dist
     families: Mapping[str, Component]
-    min_gap: float = 0.1
+    min_gap: float = MIN_GAP
     rewards: Rewards = Rewards()
     relabel_states: bool = True
     relabel_actions: str = "global"
@@ -303,7 +305,7 @@ def _parse(doc, source: str) -> PriorSpec:
     states = parse_dist(doc["states"], "states", integer=True, minimum=1)
     actions = parse_dist(doc["actions"], "actions", integer=True, minimum=1)
     horizon = parse_dist(doc["horizon"], "horizon", integer=True, minimum=1)
-    min_gap = doc.get("min_gap", 0.1)
+    min_gap = doc.get("min_gap", MIN_GAP)
     if isinstance(min_gap, bool) or not isinstance(min_gap, (int, float)) or not 0 <= min_gap <= 1:
         raise PriorSpecError(f"min_gap: must be a number in [0, 1], got {min_gap!r}")
     families = _components(doc["families"], "families", family_params(), "family")
