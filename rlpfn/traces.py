@@ -126,3 +126,11 @@ class Mixture(Agent):
     def observe(self, states, actions, rewards, next_states, h):
         for c in self.components:
             c.observe(states, actions, rewards, next_states, h)
+
+
+def offline_datasets(batch, behaviour: Agent, episodes: int, seed: int) -> Stats:
+    """One offline dataset per MDP of `batch`: the statistic of `episodes` whole episodes of `behaviour`
+    (an ε-mixture: make_agent("optimal", epsilon=ε); a learner's replay: make_agent("ucbvi"), ...)."""
+    trace = run_trace(batch, behaviour, episodes, seed)
+    N = len(batch)
+    return trace.stats_at(torch.full((N,), trace.length), torch.arange(N))

@@ -221,3 +221,17 @@ def test_sample_prior_mdps_are_plain_tabular_mdps(tmp_path):
         back = TabularMDP.load(tmp_path / f"{m.name}.npz")
         np.testing.assert_array_equal(back.P, m.P)
         assert solve(back).v_star == pytest.approx(solve(m).v_star)
+
+
+def test_offline_datasets_of_any_coverage():
+    from rlpfn.traces import offline_datasets
+
+    spec = load_spec("tiny")
+    batch = sample_batch(spec, 8, 6, 3, 5, np.random.default_rng(0))
+    expert = offline_datasets(batch, make_agent("optimal", epsilon=0.0), episodes=30, seed=0)
+    uniform = offline_datasets(batch, make_agent("optimal", epsilon=1.0), episodes=30, seed=0)
+    replay = offline_datasets(batch, make_agent("ucbvi"), episodes=30, seed=0)
+    for d in (expert, uniform, replay):
+        assert (d.counts.sum((1, 2, 3)) == 30 * 5).all()
+    coverage = [(d.visits > 0).sum().item() for d in (expert, uniform)]
+    assert coverage[0] < coverage[1]  # the expert's data covers fewer (state, action) pairs
