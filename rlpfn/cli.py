@@ -368,9 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--batch-size", type=_positive_int, default=64, help="contexts per batch (default 64)")
     pb.add_argument("--batches", type=_positive_int, default=40, help="batches to time (default 40)")
     pb.add_argument("--mdps", type=_positive_int, default=512, help="MDPs to time sampling on (default 512)")
-    pb.add_argument("--workers", type=int, default=0,
+    pb.add_argument("--workers", type=int, default=1,
                     help="also check that a DataLoader with this many background workers keeps up with training "
-                         "(default 0: skip)")
+                         "(default 1; 0 skips the check)")
     pb.add_argument("--train-step", type=float, default=0.3, metavar="SECONDS",
                     help="simulated training step for --workers, single-threaded compute (default 0.3: a 4-layer, "
                          "width-128 attention model on a 64-MDP batch on this 2-core machine)")

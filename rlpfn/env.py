@@ -18,32 +18,35 @@ class BatchedEnv:
         M, S, A, K = prob.shape
         if M not in (1, n_runs):
             raise ValueError(f"{M} MDPs cannot be simulated by {n_runs} runs (need 1 or {n_runs})")
-        # Row of the tables each run reads: its own MDP, or the one shared MDP.
-        self.run = torch.arange(n_runs) if M == n_runs else torch.zeros(n_runs, dtype=torch.long)
+        # Tables are flat over (MDP, s, a): run i reads rows offset[i] + s·A + a, its own MDP's or the one
+        # shared MDP's. One flat index per lookup is 3-4x faster than multi-dimensional indexing.
+        run = torch.arange(n_runs) if M == n_runs else torch.zeros(n_runs, dtype=torch.long)
+        self.offset = run * (S * A)
         # Inverse-CDF sampling: one uniform per run and step, compared against cumulative rows. An outcome
         # fixes both the next state and the reward (exact outcome-dependent and Bernoulli rewards).
-        self.cdf = _cdf(torch.as_tensor(prob, dtype=DTYPE).reshape(M, S * A, K))
-        self.out_next = torch.as_tensor(nxt, dtype=torch.long).reshape(M, S * A, K)
-        self.out_reward = torch.as_tensor(reward, dtype=DTYPE).reshape(M, S * A, K)
-        self.R_std = torch.as_tensor(R_std, dtype=DTYPE).reshape(M, S * A)
-        self.mu0_cdf = _cdf(torch.as_tensor(mu0, dtype=DTYPE))
+        self.cdf = _cdf(torch.as_tensor(prob, dtype=DTYPE).reshape(M * S * A, K))
+        self.out_next = torch.as_tensor(nxt, dtype=torch.long).reshape(-1)
+        self.out_reward = torch.as_tensor(reward, dtype=DTYPE).reshape(-1)
+        self.R_std = torch.as_tensor(R_std, dtype=DTYPE).reshape(-1)
+        self.mu0_cdf = _cdf(torch.as_tensor(mu0, dtype=DTYPE))[run]
+        self.K = K
         self.noisy = bool((self.R_std > 0).any())
         self.A = A
         self.state = torch.zeros(n_runs, dtype=torch.long)
 
     def reset(self) -> torch.Tensor:
         u = torch.rand(self.n, 1, dtype=DTYPE, generator=self.gen)
-        self.state = (self.mu0_cdf[self.run] < u).sum(-1)
+        self.state = (self.mu0_cdf < u).sum(-1)
         return self.state
 
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (rewards [N], next states [N]) and moves every run."""
-        sa = self.state * self.A + actions
+        row = self.offset + self.state * self.A + actions
         u = torch.rand(self.n, 1, dtype=DTYPE, generator=self.gen)
-        k = (self.cdf[self.run, sa] < u).sum(-1)
-        nxt, r = self.out_next[self.run, sa, k], self.out_reward[self.run, sa, k]
+        outcome = row * self.K + (self.cdf.index_select(0, row) < u).sum(-1)
+        nxt, r = self.out_next.take(outcome), self.out_reward.take(outcome)
         if self.noisy:
-            r = r + self.R_std[self.run, sa] * torch.randn(self.n, dtype=DTYPE, generator=self.gen)
+            r = r + self.R_std.take(row) * torch.randn(self.n, dtype=DTYPE, generator=self.gen)
         self.state = nxt
         return r, nxt
 

@@ -60,10 +60,7 @@ def run_trace(batch, behaviour: Agent, episodes: int, seed: int) -> Trace:
     N, S, A, H = len(batch), batch.n_states, batch.n_actions, batch.horizon
     env = BatchedEnv(batch, N, torch.Generator().manual_seed(2 * seed))
     behaviour.reset(AgentSpec(S, A, H, 0.0, 1.0), N, seed=2 * seed + 1, mdp=batch if behaviour.needs_mdp else None)
-    T = episodes * H
-    log_s, log_a, log_s2 = (torch.empty(T, N, dtype=torch.long) for _ in range(3))
-    log_r = torch.empty(T, N, dtype=DTYPE)
-    t = 0
+    log_s, log_a, log_r, log_s2 = [], [], [], []  # appended per step, stacked once: cheaper than row writes
     for _ in range(episodes):
         s = env.reset()
         for h in range(H):
@@ -71,10 +68,9 @@ def run_trace(batch, behaviour: Agent, episodes: int, seed: int) -> Trace:
             r, s_next = env.step(a)
             r = batch.rescale(r)
             behaviour.observe(s, a, r, s_next, h)
-            log_s[t], log_a[t], log_r[t], log_s2[t] = s, a, r, s_next
+            log_s.append(s), log_a.append(a), log_r.append(r), log_s2.append(s_next)
             s = s_next
-            t += 1
-    return Trace(log_s.T.contiguous(), log_a.T.contiguous(), log_r.T.contiguous(), log_s2.T.contiguous(), S, A, H)
+    return Trace(*(torch.stack(x, 1) for x in (log_s, log_a, log_r, log_s2)), S, A, H)
 
 
 @dataclass

@@ -25,18 +25,19 @@ from .planning import solve
 from .prior.sampler import sample_prior_mdps
 from .prior.spec import load_spec
 
-# Grids extend past REFERENCE.md's usual ones where a first tuning run (2026-11-21) chose their
-# smallest entry (UCB-VI Bernstein 0.001, OptQL 0.001, VI-LCB Bernstein 0.01) or largest (lr 0.5).
+# Grids extend past REFERENCE.md's usual ones where a tuning run chose an edge: on the generic sampler
+# (2026-11-21, first run) UCB-VI Bernstein 0.001, OptQL 0.001, VI-LCB Bernstein 0.01 and lr 0.5; on the
+# pretraining prior (priors/default.yaml) PSRL α0 0.01, Q-learning ε 0.05 and VI-LCB 0.003 / 0.001.
 _UCBVI_H = [{"bonus": "hoeffding", "scale": c, "h_term": d} for d in (1.0, 0.1, 0.01) for c in (1.0, 0.3, 0.1, 0.03, 0.01)]
 _UCBVI_B = [{"bonus": "bernstein", "scale": c, "h_term": 1.0} for c in (0.01, 0.003, 0.001, 3e-4, 1e-4, 3e-5)]
 GRIDS: dict[str, list[dict]] = {
     "ucbvi": _UCBVI_H + _UCBVI_B,
-    "psrl": [{"alpha0": a} for a in (1.0, 0.3, 0.1, 0.03, 0.01)],
+    "psrl": [{"alpha0": a} for a in (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)],
     "optql": [{"scale": c} for c in (1.0, 0.1, 0.01, 0.001, 1e-4, 0.0)],  # Jin et al.'s c
     "qlearning": [{"epsilon": e, "lr": lr, "init": init}
-                  for e in (0.05, 0.1, 0.2) for lr in ("hpt", 0.1, 0.5, 1.0) for init in ("zero", "optimistic")],
-    "vilcb": [{"penalty": "hoeffding", "scale": c} for c in (1.0, 0.3, 0.1, 0.03, 0.01, 0.003)]
-    + [{"penalty": "bernstein", "scale": c} for c in (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)],
+                  for e in (0.01, 0.02, 0.05, 0.1, 0.2) for lr in ("hpt", 0.1, 0.5, 1.0) for init in ("zero", "optimistic")],
+    "vilcb": [{"penalty": "hoeffding", "scale": c} for c in (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 3e-4)]
+    + [{"penalty": "bernstein", "scale": c} for c in (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 3e-4, 1e-4)],
 }
 OFFLINE_SETTINGS = [(eps, n) for eps in (0.0, 0.5, 1.0) for n in (10, 100)]
 

@@ -235,3 +235,15 @@ def test_offline_datasets_of_any_coverage():
         assert (d.counts.sum((1, 2, 3)) == 30 * 5).all()
     coverage = [(d.visits > 0).sum().item() for d in (expert, uniform)]
     assert coverage[0] < coverage[1]  # the expert's data covers fewer (state, action) pairs
+
+
+def test_sizes_are_redrawn_where_a_family_is_hopeless_and_a_hopeless_spec_is_refused():
+    from rlpfn.prior.sampler import sample_sized_batch
+
+    # 2-cell gridworlds are trivial at H = 30 (a random walk finds the goal at once), 12-cell ones are not
+    spec = _spec({"gridworld": 1}, states={"choice": [2, 12]}, horizon=30, min_gap=0.2)
+    for seed in range(3):
+        assert sample_sized_batch(spec, 4, np.random.default_rng(seed)).n_states == 12
+    with pytest.raises(PriorSpecError, match="no non-trivial MDPs of families \\['gridworld'\\]"):
+        sample_sized_batch(_spec({"gridworld": 1}, states=2, horizon=30, min_gap=0.2),
+                           2, np.random.default_rng(0))

@@ -221,7 +221,8 @@ def load_spec(spec: str | Path | Mapping) -> PriorSpec:
         doc = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise PriorSpecError(f"{path}: not valid YAML ({e})".replace("\n", " ")) from None
-    return parse_spec(doc, str(path))
+    shipped = path.resolve().parent == PRIORS_DIR
+    return parse_spec(doc, f"priors/{path.name}" if shipped else str(path))
 
 
 def parse_spec(doc: Any, source: str = "<spec>") -> PriorSpec:
