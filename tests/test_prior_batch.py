@@ -247,3 +247,16 @@ def test_sizes_are_redrawn_where_a_family_is_hopeless_and_a_hopeless_spec_is_ref
     with pytest.raises(PriorSpecError, match="no non-trivial MDPs of families \\['gridworld'\\]"):
         sample_sized_batch(_spec({"gridworld": 1}, states=2, horizon=30, min_gap=0.2),
                            2, np.random.default_rng(0))
+
+
+def test_an_improper_family_output_is_caught(monkeypatch):
+    from rlpfn.prior import families
+
+    def broken(n, S, A, H, rng, **kw):
+        P, R, R_std, mu0 = families.garnet(n, S, A, H, rng, **kw)
+        P[:, 0, 0] *= 0.5  # rows that no longer sum to 1
+        return P, R, R_std, mu0
+
+    monkeypatch.setitem(families.FAMILIES, "garnet", broken)
+    with pytest.raises(RuntimeError, match="family 'garnet' produced an improper MDP .*does not sum to 1"):
+        sample_batch(_spec({"garnet": 1}, min_gap=0.0), 3, 4, 2, 3, np.random.default_rng(0))

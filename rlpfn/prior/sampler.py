@@ -141,6 +141,8 @@ def sample_batch(spec: PriorSpec, n: int, n_states: int, n_actions: int, horizon
         idx = np.flatnonzero(family == fam)
         P[idx], R[idx], mu0[idx] = _draw_family(spec, fam, len(idx), S, A, H, rng)
 
+    _check(P, R, mu0, family, 0.0, 1.0)  # families promise mean rewards in [0, 1]
+
     # Rewards: the family's [0, 1] means, put on a random sub-range of the declared bounds.
     rw = spec.rewards
     lo, hi = rw.bounds
@@ -156,6 +158,22 @@ def sample_batch(spec: PriorSpec, n: int, n_states: int, n_actions: int, horizon
     Q, v_star, v_rand = _solve(P, (R - lo) / (hi - lo), mu0, H)
     return MDPBatch(P, R, R_std, mu0, H, (lo, hi), kind == "bernoulli", r_low, r_high, family, Q,
                     lo * H + (hi - lo) * v_star, lo * H + (hi - lo) * v_rand)
+
+
+def _check(P, R, mu0, family, lo: float, hi: float, tol: float = 1e-9) -> None:
+    """Every MDP a family hands out must be proper: a bug there must stop the run, not train the model on
+    improper MDPs. Vectorised over the batch; the error names the MDP, its family and the entry."""
+    bad = {
+        "P has a negative entry": (P < -tol).any((1, 2, 3)),
+        "a row of P does not sum to 1": (np.abs(P.sum(-1) - 1) > 1e-6).any((1, 2)),
+        "mu0 is not a distribution": (mu0 < -tol).any(1) | (np.abs(mu0.sum(-1) - 1) > 1e-6),
+        f"a mean reward lies outside the bounds [{lo}, {hi}]": ((R < lo - tol) | (R > hi + tol)).any((1, 2)),
+        "a value is not finite": ~(np.isfinite(P).all((1, 2, 3)) & np.isfinite(R).all((1, 2))),
+    }
+    for what, mask in bad.items():
+        if mask.any():
+            i = int(np.flatnonzero(mask)[0])
+            raise RuntimeError(f"family {family[i]!r} produced an improper MDP (batch index {i}): {what}")
 
 
 def draw_sizes(spec: PriorSpec, rng: np.random.Generator) -> tuple[int, int, int]:
