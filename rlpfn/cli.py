@@ -203,6 +203,8 @@ def cmd_check_baselines(args) -> None:
 
 
 def cmd_prior_sample(args) -> None:
+    from tqdm import tqdm
+
     from .planning import solve
     from .prior.sampler import sample_prior_mdps
     from .prior.spec import load_spec
@@ -212,7 +214,8 @@ def cmd_prior_sample(args) -> None:
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out}: exists and is not a directory")
     # Everything is sampled before anything is written: an error leaves no half-filled directory.
-    mdps = sample_prior_mdps(spec, args.n, args.seed)
+    with tqdm(total=args.n, desc="sampling", disable=args.quiet, leave=False) as bar:
+        mdps = sample_prior_mdps(spec, args.n, args.seed, bar.update)
     out.mkdir(parents=True, exist_ok=True)
     index = []
     for mdp in mdps:
@@ -359,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--n", type=_positive_int, required=True, help="number of MDPs")
     ps.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     ps.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")
+    ps.add_argument("--quiet", action="store_true", help="no progress bar")
     ps.set_defaults(fn=cmd_prior_sample)
     pb = psub.add_parser("bench", help="time the data engine: MDP samples/s and batches/s",
                          description="Time MDP sampling with exact targets (MDPs/s) and whole pretraining batches "

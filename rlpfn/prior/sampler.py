@@ -195,11 +195,14 @@ def sample_sized_batch(spec: PriorSpec, n: int, rng: np.random.Generator) -> MDP
                          f"{MAX_SIZE_DRAWS} draws of (states, actions, horizon); widen the ranges or lower min_gap")
 
 
-def sample_prior_mdps(spec: PriorSpec, n: int, seed: int) -> list[TabularMDP]:
-    """n MDPs, each with its own S, A and H, as TabularMDPs (what `rlpfn prior sample` writes)."""
+def sample_prior_mdps(spec: PriorSpec, n: int, seed: int, progress=None) -> list[TabularMDP]:
+    """n MDPs, each with its own S, A and H, as TabularMDPs (what `rlpfn prior sample` writes);
+    `progress(1)` is called after each."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
         batch = sample_sized_batch(spec, 1, rng)
         out.append(batch.mdp(0, name=f"{spec.name}-{i:05d}-{batch.family[0]}"))
+        if progress is not None:
+            progress(1)
     return out
