@@ -205,7 +205,6 @@ def cmd_check_baselines(args) -> None:
 def cmd_prior_sample(args) -> None:
     from tqdm import tqdm
 
-    from .planning import solve
     from .prior.sampler import sample_prior_mdps
     from .prior.spec import load_spec
 
@@ -219,10 +218,9 @@ def cmd_prior_sample(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     index = []
     for mdp in mdps:
-        sol = solve(mdp)
         mdp.save(out / f"{mdp.name}.npz")
-        index.append({"file": f"{mdp.name}.npz", "family": mdp.meta["family"], "S": mdp.n_states,
-                      "A": mdp.n_actions, "H": mdp.horizon, "v_star": sol.v_star, "v_random": sol.v_random,
+        index.append({"file": f"{mdp.name}.npz", "S": mdp.n_states, "A": mdp.n_actions, "H": mdp.horizon,
+                      **mdp.meta,  # family, V* and V_random, computed by the sampler
                       "stochastic_rewards": bool(mdp.outcomes is not None or (mdp.R_std > 0).any())})
     cmd = "rlpfn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["prior"] else None
     write_json(out / "index.json", {"spec": spec.source, "seed": args.seed, "command": cmd, "mdps": index})

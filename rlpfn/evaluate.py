@@ -12,6 +12,7 @@ from .env import BatchedEnv
 from .mdp import TabularMDP
 from .planning import DTYPE, policy_value, solve
 from .stats import Stats
+from .traces import run_trace
 
 
 @dataclass
@@ -22,7 +23,7 @@ class OnlineResult:
 
 def run_online(mdp: TabularMDP, agent: Agent, episodes: int, n_seeds: int, seed: int = 0,
                progress: Callable[[int], None] | None = None) -> OnlineResult:
-    """Run `n_seeds` independent copies of `agent` for `episodes` episodes, batched.
+    """Run `n_seeds` independent copies of `agent` for `episodes` episodes, batched (traces.run_trace).
 
     Per-episode regret is the gap along the visited path, Σ_h [V*_h(s_h) - Q*_h(s_h, a_h)]:
     by the performance-difference lemma its expectation is V*(s_1) - V^{π_k}(s_1), the same as
@@ -33,24 +34,11 @@ def run_online(mdp: TabularMDP, agent: Agent, episodes: int, n_seeds: int, seed:
     """
     if episodes < 1 or n_seeds < 1:
         raise ValueError(f"episodes and seeds must be >= 1, got {episodes} and {n_seeds}")
-    spec = AgentSpec.of(mdp)
     sol = solve(mdp)
-    agent.reset(spec, n_seeds, seed=2 * seed + 1, mdp=mdp if agent.needs_mdp else None)
-    env = BatchedEnv(mdp, n_seeds, torch.Generator().manual_seed(2 * seed))
-    returns = torch.zeros(n_seeds, episodes, dtype=DTYPE)
-    regret = torch.zeros(n_seeds, episodes, dtype=DTYPE)
-    for k in range(episodes):
-        s = env.reset()
-        for h in range(mdp.horizon):
-            a = agent.act(s, h)
-            regret[:, k] += sol.V[h, s] - sol.Q[h, s, a]
-            r, s_next = env.step(a)
-            agent.observe(s, a, spec.rescale(r), s_next, h)
-            returns[:, k] += r
-            s = s_next
-        if progress is not None:
-            progress(1)
-    return OnlineResult(returns.numpy(), regret.numpy())
+    trace = run_trace(mdp, agent, episodes, seed, n_runs=n_seeds, progress=progress)
+    h = torch.arange(trace.length) % mdp.horizon
+    gap = sol.V[h, trace.s] - sol.Q[h, trace.s, trace.a]  # [N,T]
+    return OnlineResult(trace.per_episode(trace.reward).numpy(), trace.per_episode(gap).numpy())
 
 
 def behaviour_policy(mdp: TabularMDP, epsilon: float, solution=None) -> torch.Tensor:

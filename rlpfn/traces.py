@@ -1,7 +1,7 @@
 """Learning traces: behaviour agents run in a batch of prior MDPs, one MDP per run, all stepped together.
 
 A trace is the raw transition log (s, a, r, s') [N, T] of every run, rewards rescaled to [0, 1] as agents
-see them. Its sufficient statistic after any prefix of k transitions, `Trace.stats_at`, is what the model
+see them (and in the MDP's units). The same loop runs the online harness (evaluate.run_online). Its sufficient statistic after any prefix of k transitions, `Trace.stats_at`, is what the model
 is shown; history tokens and the behaviour's next action come from the same log. Behaviours are the
 registry's online agents (`random`, `optimal` with an ε, `ucbvi`, `psrl`, `qlearning`, `optql`, ...) and
 `Mixture`, which switches among several of them between episodes. Offline datasets are prefixes that end
@@ -10,6 +10,7 @@ at an episode boundary: any behaviour (an ε-mixture, a learning agent's replay)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -24,8 +25,9 @@ from .stats import Stats
 class Trace:
     s: torch.Tensor  # [N,T] long
     a: torch.Tensor  # [N,T] long
-    r: torch.Tensor  # [N,T] float64, rescaled to [0, 1]
+    r: torch.Tensor  # [N,T] float64, rescaled to [0, 1] as the agent saw it
     s_next: torch.Tensor  # [N,T] long
+    reward: torch.Tensor  # [N,T] float64, in the MDP's own units
     n_states: int
     n_actions: int
     horizon: int
@@ -33,6 +35,10 @@ class Trace:
     @property
     def length(self) -> int:
         return self.s.shape[1]
+
+    def per_episode(self, x: torch.Tensor) -> torch.Tensor:
+        """[N,T] per-step values -> [N,K] sums over each episode."""
+        return x.view(x.shape[0], -1, self.horizon).sum(-1)
 
     def stats_at(self, k: torch.Tensor, run: torch.Tensor) -> Stats:
         """Statistics of run[j]'s first k[j] transitions, for every j: Stats with M = len(k) rows.
@@ -49,28 +55,35 @@ class Trace:
         return Stats(counts.view(M, S, A, S), reward_sum.view(M, S, A), reward_sq.view(M, S, A))
 
 
-def run_trace(batch, behaviour: Agent, episodes: int, seed: int) -> Trace:
-    """Run `behaviour` for `episodes` episodes in every MDP of `batch` (an MDPBatch), one run per MDP.
+def run_trace(mdp, behaviour: Agent, episodes: int, seed: int, n_runs: int | None = None,
+              progress: Callable[[int], None] | None = None) -> Trace:
+    """The one rollout loop: `behaviour` acts for `episodes` episodes in every run, batched.
 
-    The agent is told S, A, H and bounds [0, 1] (rewards reach it rescaled by the batch's declared bounds);
-    an oracle behaviour (`optimal`) also gets the batch, whose Q* it reads per run. The environment and the
-    agent draw from generators derived from `seed` (as in evaluate.run_online)."""
+    `mdp` is a prior MDPBatch (run i acts in MDP i) or a TabularMDP that `n_runs` runs share (the online
+    harness, evaluate.run_online). The agent is told what a user knows (`AgentSpec.of(mdp)`: S, A, H and
+    the reward bounds) and sees rewards rescaled to [0, 1] by the bounds; an oracle (`needs_mdp`) also
+    gets `mdp`. The environment and the agent draw from generators derived from `seed`; `progress(1)` is
+    called after every episode."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    N, S, A, H = len(batch), batch.n_states, batch.n_actions, batch.horizon
-    env = BatchedEnv(batch, N, torch.Generator().manual_seed(2 * seed))
-    behaviour.reset(AgentSpec(S, A, H, 0.0, 1.0), N, seed=2 * seed + 1, mdp=batch if behaviour.needs_mdp else None)
-    log_s, log_a, log_r, log_s2 = [], [], [], []  # appended per step, stacked once: cheaper than row writes
+    N = len(mdp) if n_runs is None else n_runs
+    spec = AgentSpec.of(mdp)
+    env = BatchedEnv(mdp, N, torch.Generator().manual_seed(2 * seed))
+    behaviour.reset(spec, N, seed=2 * seed + 1, mdp=mdp if behaviour.needs_mdp else None)
+    logs = [], [], [], [], []  # s, a, rescaled r, s', raw r: appended per step, stacked once
     for _ in range(episodes):
         s = env.reset()
-        for h in range(H):
+        for h in range(spec.horizon):
             a = behaviour.act(s, h)
-            r, s_next = env.step(a)
-            r = batch.rescale(r)
+            reward, s_next = env.step(a)
+            r = spec.rescale(reward)
             behaviour.observe(s, a, r, s_next, h)
-            log_s.append(s), log_a.append(a), log_r.append(r), log_s2.append(s_next)
+            for log, x in zip(logs, (s, a, r, s_next, reward)):
+                log.append(x)
             s = s_next
-    return Trace(*(torch.stack(x, 1) for x in (log_s, log_a, log_r, log_s2)), S, A, H)
+        if progress is not None:
+            progress(1)
+    return Trace(*(torch.stack(x, 1) for x in logs), spec.n_states, spec.n_actions, spec.horizon)
 
 
 @dataclass

@@ -8,6 +8,7 @@ import pytest
 
 from rlpfn.cli import main
 from rlpfn.mdp import TabularMDP
+from rlpfn.planning import solve
 
 
 def run_cli(capsys, *argv):
@@ -155,6 +156,8 @@ def test_prior_sample_writes_solvable_npz_files(capsys, tmp_path):
         mdp = TabularMDP.load(out / entry["file"])
         assert (mdp.n_states, mdp.n_actions, mdp.horizon) == (entry["S"], entry["A"], entry["H"])
         assert (mdp.r_min, mdp.r_max) == (-1.0, 1.0)  # tiny.yaml's declared bounds
+        sol = solve(mdp)
+        assert (entry["v_star"], entry["v_random"]) == (pytest.approx(sol.v_star), pytest.approx(sol.v_random))
     # the same seed writes the same MDPs
     again = tmp_path / "again"
     run_cli(capsys, "prior", "sample", "tiny", "--n", "5", "--seed", "3", "--out", str(again))

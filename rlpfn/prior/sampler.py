@@ -56,35 +56,41 @@ class MDPBatch:
     def n_actions(self) -> int:
         return self.P.shape[2]
 
-    def rescale(self, r: torch.Tensor) -> torch.Tensor:
-        """Rewards in MDP units -> [0, 1] by the declared bounds (as the harness does for agents)."""
-        lo, hi = self.bounds
-        return (r - lo) / (hi - lo)
+    # The declared bounds under the names TabularMDP uses, so that AgentSpec.of(batch) tells agents them.
+    @property
+    def r_min(self) -> float:
+        return self.bounds[0]
 
-    def sampling_tables(self):
-        """(prob, next, reward) [n,S,A,K], R_std [n,S,A], mu0 [n,S] for `BatchedEnv`. A Bernoulli MDP's
-        outcomes are (next state, low or high reward): K = 2S; the others pay R whatever the outcome."""
-        n, S, A, _ = self.P.shape
-        p = np.where(self.bernoulli[:, None, None], (self.R - self.r_low[:, None, None])
-                     / (self.r_high - self.r_low)[:, None, None], 0.0)[..., None]
-        prob = np.concatenate([self.P * (1 - p), self.P * p], -1)
+    @property
+    def r_max(self) -> float:
+        return self.bounds[1]
+
+    def sampling_tables(self, rows=slice(None)):
+        """(prob, next, reward) [m,S,A,K], R_std [m,S,A], mu0 [m,S] of the MDPs `rows` (default all) for
+        `BatchedEnv`. A Bernoulli MDP's outcomes are (next state, low or high reward): K = 2S; the others
+        pay R whatever the outcome."""
+        P, R, bern = self.P[rows], self.R[rows], self.bernoulli[rows, None, None]
+        lo, hi = self.r_low[rows, None, None], self.r_high[rows, None, None]
+        m, S, A, _ = P.shape
+        p = np.where(bern, (R - lo) / (hi - lo), 0.0)[..., None]
+        prob = np.concatenate([P * (1 - p), P * p], -1)
         nxt = np.broadcast_to(np.tile(np.arange(S), 2), prob.shape).copy()
-        low = np.where(self.bernoulli[:, None, None], self.r_low[:, None, None], self.R)[..., None]
-        high = np.broadcast_to(self.r_high[:, None, None, None], (n, S, A, 1))
-        reward = np.concatenate([np.broadcast_to(low, (n, S, A, S)), np.broadcast_to(high, (n, S, A, S))], -1)
-        return prob, nxt, reward, self.R_std, self.mu0
+        low = np.broadcast_to(np.where(bern, lo, R)[..., None], (m, S, A, S))
+        reward = np.concatenate([low, np.broadcast_to(hi[..., None], (m, S, A, S))], -1)
+        return prob, nxt, reward, self.R_std[rows], self.mu0[rows]
 
     def mdp(self, i: int, name: str | None = None) -> TabularMDP:
         """MDP i as a TabularMDP (Bernoulli rewards as an exact outcome table), ready to save or solve."""
         outcomes = None
         if self.bernoulli[i]:
-            prob, nxt, reward, _, _ = self.sampling_tables()
-            s, a, k = np.nonzero(prob[i])
-            outcomes = Outcomes.from_lists(self.n_states, self.n_actions, s, a, prob[i][s, a, k], nxt[i][s, a, k],
-                                           reward[i][s, a, k])
+            prob, nxt, reward = (x[0] for x in self.sampling_tables(slice(i, i + 1))[:3])
+            s, a, k = np.nonzero(prob)
+            outcomes = Outcomes.from_lists(self.n_states, self.n_actions, s, a, prob[s, a, k], nxt[s, a, k],
+                                           reward[s, a, k])
         fam = str(self.family[i])
         return TabularMDP(self.P[i], self.R[i], self.mu0[i], self.horizon, self.R_std[i], *self.bounds,
-                          name=name or f"{fam}-{i}", meta={"family": fam}, outcomes=outcomes)
+                          name=name or f"{fam}-{i}", outcomes=outcomes,
+                          meta={"family": fam, "v_star": float(self.v_star[i]), "v_random": float(self.v_random[i])})
 
 
 def _solve(P: np.ndarray, R: np.ndarray, mu0: np.ndarray, H: int):
