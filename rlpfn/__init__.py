@@ -1,2 +1,18 @@
-"""rlpfn: a prior-fitted network for tabular reinforcement learning."""
+"""rlpfn: a prior-fitted network for tabular reinforcement learning.
+
+    import rlpfn
+    model = rlpfn.load()                                  # the shipped pretrained model
+    result = rlpfn.solve("FrozenLake-v1", episodes=200)   # zero-shot, online
+    policy = rlpfn.solve_offline("transitions.npz")       # [H, S, A], from a fixed log
+"""
 __version__ = "0.1.0"
+
+
+def __getattr__(name):  # lazy: `import rlpfn` stays light; torch loads on first use
+    if name == "load":
+        from .checkpoint import load
+        return load
+    if name in ("solve", "solve_offline"):
+        from . import zero_shot as module
+        return getattr(module, name)
+    raise AttributeError(f"module 'rlpfn' has no attribute {name!r}")

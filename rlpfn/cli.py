@@ -62,7 +62,7 @@ def _agent_from_args(args, offline: bool):
     from .agents import make_agent, parse_hparams
 
     agent = make_agent(args.agent, **parse_hparams(args.set))
-    if agent.offline != offline:
+    if not (agent.offline if offline else agent.online):
         kind = "an offline" if agent.offline else "an online"
         use = "rlpfn offline" if agent.offline else "rlpfn solve"
         raise CLIError(f"agent {args.agent!r} is {kind} agent: use `{use}`")
@@ -147,7 +147,7 @@ def cmd_benchmark(args) -> None:
         for a in args.agents:
             if a not in AGENTS:
                 raise CLIError(f"unknown agent {a!r}; choose from: {', '.join(AGENTS)}")
-        cfg.online_agents = [a for a in args.agents if not AGENTS[a].offline]
+        cfg.online_agents = [a for a in args.agents if AGENTS[a].online]
         cfg.offline_agents = [a for a in args.agents if AGENTS[a].offline]
     for item in args.skip or []:
         agent, _, bench = item.partition(":")
@@ -256,6 +256,85 @@ def cmd_prior_bench(args) -> None:
 
 
 # ---- parser ----------------------------------------------------------------------------------
+def cmd_solve_offline(args) -> None:
+    from .zero_shot import load_transitions, solve_offline
+
+    bounds = tuple(args.reward_bounds) if args.reward_bounds else None
+    if bounds is not None and not bounds[1] > bounds[0]:
+        raise CLIError(f"--reward-bounds must be LOW HIGH with HIGH > LOW, got {bounds[0]} {bounds[1]}")
+    log = load_transitions(args.transitions, bounds)
+    pi = solve_offline(log, args.agent)
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise CLIError(f"--out must end in .npz, got {out}")
+    visited = log.stats.visits[0, :log.n_states].sum(-1) > 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, policy=pi, greedy_action=pi.argmax(-1), visited_states=visited.numpy())
+    H, S, A = pi.shape
+    print(f"{args.transitions}: {log.n_transitions} transitions, S={S} A={A} H={H}; "
+          f"{int(visited.sum())}/{S} states visited; agent {args.agent}")
+    print(f"wrote {out}: policy [H,S,A], greedy_action [H,S], visited_states [S]")
+
+
+def cmd_validate(args) -> None:
+    from .metrics import mean_ci
+    from .validate import RLPFN_VARIANTS, ValidationConfig, validate
+
+    cfg = ValidationConfig(prior=args.prior, batches=args.batches, episodes=args.episodes, seed=args.seed,
+                           checkpoint=args.checkpoint)
+    agents = {}
+    for name in args.agents:
+        if name == "rlpfn-variants":
+            agents.update({k: ("rlpfn", v) for k, v in RLPFN_VARIANTS.items()})
+        else:
+            from .agents import AGENTS
+
+            if name not in AGENTS or not AGENTS[name].online:
+                raise CLIError(f"unknown online agent {name!r}")
+            agents[name] = (name, {})
+    res = validate(agents, cfg, args.workers, progress=not args.quiet)
+    ref = res.get("ucbvi")
+    print(f"held-out prior {args.prior!r}: {cfg.batches * 8} MDPs, {cfg.episodes} episodes; normalized cumulative "
+          "regret (mean ± 95% CI; lower is better)")
+    for label, r in sorted(res.items(), key=lambda kv: kv[1].mean()):
+        line = f"  {label:<24} {_fmt(*mean_ci(r))}"
+        if ref is not None and label != "ucbvi":
+            line += f"   below UCB-VI on {np.mean(r < ref):.0%} of MDPs"
+        print(line)
+    if args.json:
+        write_json(args.json, {"config": vars(cfg) if hasattr(cfg, "__dict__") else {}, "agents": {k: v for k, v in agents.items()},
+                               "regret": {k: v.tolist() for k, v in res.items()}})
+        print(f"wrote {args.json}")
+
+
+def cmd_latency(args) -> None:
+    from .latency import measure
+    from .resolve import load_mdp
+
+    mdp = load_mdp(args.mdp)
+    rows = measure(mdp, args.sizes, args.repeats, args.checkpoint)
+    print(f"MDP {mdp.name}: S={mdp.n_states} A={mdp.n_actions} H={mdp.horizon}; median of {args.repeats}, one thread")
+    print(f"{'past transitions':>17} {'rlpfn per decision':>19} {'UCB-VI plan per episode':>24}")
+    for r in rows:
+        print(f"{r['transitions']:>17} {r['rlpfn_decision_s'] * 1e3:>16.2f} ms {r['ucbvi_plan_per_episode_s'] * 1e3:>21.2f} ms")
+    if args.json:
+        write_json(args.json, {"mdp": mdp.name, "rows": rows})
+        print(f"wrote {args.json}")
+
+
+def cmd_pretrain(args) -> None:
+    from dataclasses import replace
+
+    from .train import load_config, pretrain
+
+    cfg = load_config(args.config)
+    over = {k: v for k, v in (("max_steps", args.max_steps), ("devices", args.devices), ("out", args.out)) if v is not None}
+    if over:
+        cfg.trainer = replace(cfg.trainer, **over)
+    path = pretrain(cfg, resume=args.resume)
+    print(f"wrote {path} (and {path.with_suffix('.safetensors')})")
+
+
 def _run_options(sp, episodes: int, seeds: int, seeds_help: str) -> None:
     """Options shared by the commands that run many jobs: benchmark, tune, check-baselines."""
     sp.add_argument("--episodes", type=_positive_int, default=episodes, help=f"online episodes (default {episodes})")
@@ -347,6 +426,56 @@ def build_parser() -> argparse.ArgumentParser:
                                    "GridWorld 5x5 and RiverSwim, H = 20, against the reference regrets.")
     _run_options(c, 2000, 5, "runs")
     c.set_defaults(fn=cmd_check_baselines)
+
+    so = sub.add_parser("solve-offline", help="extract a policy from a transition log (.npz) with an offline agent",
+                        description="Read a transition log TRANSITIONS.npz (arrays obs, action, reward, next_obs, "
+                                    "optional terminated, and scalars n_states, n_actions, horizon), build its "
+                                    "statistic and write the policy table [H,S,A] an offline agent extracts from it.")
+    so.add_argument("transitions", metavar="TRANSITIONS", help="the log, an .npz file")
+    so.add_argument("--agent", default="rlpfn", help="offline agent (default rlpfn; also vilcb, certainty-equivalence, bc)")
+    so.add_argument("--out", default="policy.npz", help="where to write the policy (default policy.npz)")
+    so.add_argument("--reward-bounds", nargs=2, type=float, metavar=("LOW", "HIGH"),
+                    help="the range rewards can take (default: from the log, with 0 included)")
+    so.set_defaults(fn=cmd_solve_offline)
+
+    va = sub.add_parser("validate", help="regret of agents on held-out prior MDPs (how rlpfn's defaults are chosen)",
+                        description="Run agents online on MDPs from a held-out prior split and print their normalized "
+                                    "cumulative regret (1 = uniform random throughout). 'rlpfn-variants' runs every "
+                                    "refresh (episode, step) x acting (argmax, sample) option of the rlpfn agent.")
+    va.add_argument("--agents", nargs="+", default=["ucbvi", "rlpfn-variants"], help="default: ucbvi rlpfn-variants")
+    va.add_argument("--prior", default="heldout", help="prior spec to draw MDPs from (default heldout)")
+    va.add_argument("--batches", type=_positive_int, default=8, help="batches of 8 MDPs (default 8)")
+    va.add_argument("--episodes", type=_positive_int, default=100, help="episodes per MDP (default 100)")
+    va.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
+    va.add_argument("--workers", type=_positive_int, default=2, help="processes (default 2)")
+    va.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    va.add_argument("--json", metavar="OUT", help="also write per-MDP regrets to this JSON file")
+    va.add_argument("--quiet", action="store_true", help="no progress bar")
+    va.set_defaults(fn=cmd_validate)
+
+    la = sub.add_parser("latency", help="the model's time per decision against history length, beside UCB-VI's planning",
+                        description="Build the statistic of 10^2, 10^4 and 10^5 random transitions on one MDP and "
+                                    "time one decision of the rlpfn agent (one forward pass) and one UCB-VI planning "
+                                    "pass (its per-episode cost) on it.")
+    la.add_argument("mdp", metavar="MDP", nargs="?", default="taxi", help="benchmark name, .npz or gymnasium id (default taxi)")
+    la.add_argument("--sizes", nargs="+", type=_positive_int, default=[100, 10_000, 100_000], help="history sizes")
+    la.add_argument("--repeats", type=_positive_int, default=10, help="timed repeats, median reported (default 10)")
+    la.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
+    la.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
+    la.set_defaults(fn=cmd_latency)
+
+    pt = sub.add_parser("pretrain", help="pretrain the model on a prior (Lightning); checkpoints and resumes",
+                        description="Pretrain the rlpfn model with the settings of a YAML config (sections trainer, "
+                                    "model, data, optim, loss; see configs/pretrain.yaml). Writes CSV logs and an "
+                                    "atomic resume checkpoint to trainer.out every trainer.checkpoint_every steps, and "
+                                    "the final model (safetensors + JSON) to trainer.export.")
+    pt.add_argument("--config", default="configs/pretrain.yaml", help="YAML config (default configs/pretrain.yaml)")
+    pt.add_argument("--resume", action="store_true", help="continue the run in trainer.out from its last checkpoint")
+    pt.add_argument("--max-steps", type=_positive_int, default=None, help="override trainer.max_steps")
+    pt.add_argument("--devices", type=_positive_int, default=None,
+                    help="override trainer.devices (> 1: data-parallel processes, DDP; gloo on CPU)")
+    pt.add_argument("--out", default=None, help="override trainer.out")
+    pt.set_defaults(fn=cmd_pretrain)
 
     pr = sub.add_parser("prior", help="the pretraining prior: sample MDPs from a spec, or time the data engine",
                         description="Prior specs are YAML files (priors/default.yaml, tiny.yaml, heldout.yaml); "

@@ -91,16 +91,17 @@ def _backward(P, R: torch.Tensor, horizon: int, adjust: Adjust | None, value: Ca
             parts = [_backward(P[i:i + step], R[i:i + step], horizon, None, value,
                                None if pi is None else pi[i:i + step]) for i in range(0, B, step)]
             return torch.cat([q for q, _ in parts]), torch.cat([v for _, v in parts])
-    Q = torch.empty(B, horizon, S, A, dtype=R.dtype)
-    V = torch.zeros(B, horizon + 1, S, dtype=R.dtype)
+    # Stages are collected in lists and stacked once, not written into preallocated tensors: in-place
+    # writes would break autograd, and the model (rlpfn.model) backpropagates through this pass.
+    Qs, Vs = [], [torch.zeros(B, S, dtype=R.dtype, device=R.device)]
     for h in range(horizon - 1, -1, -1):
         r = R[:, h] if R.dim() == 4 else R
-        q = r + expect(P, V[:, h + 1])
+        q = r + expect(P, Vs[-1])
         if adjust is not None:
-            q = adjust(h, q, V[:, h + 1])
-        Q[:, h] = q
-        V[:, h] = value(h, q, pi)
-    return Q, V
+            q = adjust(h, q, Vs[-1])
+        Qs.append(q)
+        Vs.append(value(h, q, pi))
+    return torch.stack(Qs[::-1], 1), torch.stack(Vs[::-1], 1)
 
 
 def backward_induction(P, R: torch.Tensor, horizon: int, adjust: Adjust | None = None):

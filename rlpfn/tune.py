@@ -56,7 +56,7 @@ def _score(args) -> float:
     sol = solve(mdp)
     gap = sol.v_star - sol.v_random
     agent = make_agent(agent_name, **hp)
-    if agent.offline:
+    if not agent.online:
         return float(np.mean([run_offline(mdp, agent, eps, n, cfg.seeds, cfg.seed).scores.mean()
                               for eps, n in OFFLINE_SETTINGS]))
     res = run_online(mdp, agent, cfg.episodes, cfg.seeds, cfg.seed)
@@ -71,7 +71,7 @@ def tune(agents: list[str], cfg: TuneConfig, workers: int = 2, progress: bool = 
     record = {}
     i = 0
     for a in agents:
-        offline = make_agent(a).offline
+        offline = not make_agent(a).online
         grid = []
         for hp in GRIDS[a]:
             s = scores[i:i + len(mdps)]

@@ -9,15 +9,17 @@ from pathlib import Path
 from .base import Agent, AgentSpec, OfflineAgent
 from .offline import VILCB, BehaviourCloning, CertaintyEquivalence
 from .psrl import PSRL
+from .rlpfn import RlpfnAgent
 from .qlearning import EpsGreedyQL, OptQL
 from .simple import OptimalAgent, RandomAgent
 from .ucbvi import UCBVI
 
 AGENTS: dict[str, type[Agent]] = {
     cls.name: cls
-    for cls in (RandomAgent, OptimalAgent, UCBVI, PSRL, OptQL, EpsGreedyQL, VILCB, CertaintyEquivalence, BehaviourCloning)
+    for cls in (RandomAgent, OptimalAgent, UCBVI, PSRL, OptQL, EpsGreedyQL, RlpfnAgent, VILCB, CertaintyEquivalence,
+                BehaviourCloning)
 }
-ONLINE_AGENTS = [n for n, c in AGENTS.items() if not c.offline]
+ONLINE_AGENTS = [n for n, c in AGENTS.items() if c.online]
 OFFLINE_AGENTS = [n for n, c in AGENTS.items() if c.offline]
 TUNED_PATH = Path(__file__).with_name("tuned.json")
 

@@ -41,7 +41,8 @@ class Agent:
     """Base of every agent; subclasses are dataclasses whose fields are their hyperparameters."""
 
     name = "agent"
-    offline = False
+    online = True  # acts step by step: reset / act / observe
+    offline = False  # fits a policy from a fixed dataset: fit
     needs_mdp = False  # oracle references only: the harness then passes the true MDP
 
     def hparams(self) -> dict:
@@ -68,6 +69,7 @@ class Agent:
 
 @dataclass
 class OfflineAgent(Agent):
+    online = False
     offline = True
 
     def fit(self, spec: AgentSpec, stats, seed: int) -> torch.Tensor:  # pragma: no cover

@@ -105,8 +105,9 @@ def contexts(batch: MDPBatch, trace: Trace, run: np.ndarray, k: np.ndarray, temp
     )
 
 
-def get_batch(spec: PriorSpec | str, batch_size: int, seed: int) -> PriorBatch:
-    """One batch of `batch_size` contexts; the same (spec, batch_size, seed) gives the same batch."""
+def get_batch(spec: PriorSpec | str, batch_size: int, seed: int, behaviour: Agent | None = None) -> PriorBatch:
+    """One batch of `batch_size` contexts; the same (spec, batch_size, seed) gives the same batch.
+    `behaviour` replaces the spec's behaviours (pretraining's DAgger step passes the model being trained)."""
     spec = spec if isinstance(spec, PriorSpec) else load_spec(spec)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -115,7 +116,10 @@ def get_batch(spec: PriorSpec | str, batch_size: int, seed: int) -> PriorBatch:
     mdps = sample_sized_batch(spec, math.ceil(batch_size / tr.snapshots_per_mdp), rng)
     n_mdps, H = len(mdps), mdps.horizon
     name = str(weighted_choice(tr.behaviours, lambda c: c.weight, rng, 1)[0])
-    behaviour = make_behaviour(spec, name, rng)
+    if behaviour is None:
+        behaviour = make_behaviour(spec, name, rng)
+    else:
+        name = behaviour.name
     episodes = max(1, min(int(tr.episodes.draw(rng)), tr.max_transitions // H))
     trace = run_trace(mdps, behaviour, episodes, seed=int(rng.integers(2**31)))
     run, k = snapshot_times(spec, n_mdps, batch_size, trace.length, H, rng)

@@ -1,0 +1,88 @@
+"""The `rlpfn` agent: the pretrained model acting in context, with no gradient step and no tuning.
+
+Online it keeps the sufficient statistic of everything it has seen and asks the model for a whole policy
+table [H, S, A] at each refresh (every episode or every step); it then takes the argmax of the model's
+planned Q or samples from its policy logits. Offline it plans once on the dataset's statistic with the
+model's Q head and acts greedily. The defaults are the variant measured best on the held-out prior split
+(`rlpfn validate`; never on the benchmarks): see README, "The pretrained model".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..planning import DTYPE
+from ..stats import Stats
+from .base import Agent
+from .offline import tie_uniform
+
+
+@dataclass
+class RlpfnAgent(Agent):
+    name = "rlpfn"
+    online = True
+    offline = True
+    refresh: str = "episode"  # "episode": one forward pass per episode; "step": one per step
+    sample: bool = False  # sample actions from the policy logits instead of taking the argmax of Q_plan
+    checkpoint: str | None = None  # a checkpoint path; None = the shipped model (rlpfn.load())
+
+    def __post_init__(self):
+        if self.refresh not in ("episode", "step"):
+            raise ValueError(f"rlpfn: refresh must be 'episode' or 'step', got {self.refresh!r}")
+        if not isinstance(self.sample, bool):
+            raise ValueError(f"rlpfn: sample must be true or false, got {self.sample!r}")
+        self._model = None
+
+    @classmethod
+    def with_model(cls, model, **hparams) -> "RlpfnAgent":
+        """An agent acting with a live model (pretraining rolls out the model it is training)."""
+        agent = cls(**hparams)
+        agent._model = model
+        return agent
+
+    @property
+    def model(self):
+        if self._model is None:
+            from ..checkpoint import load_cached
+
+            self._model = load_cached(self.checkpoint)
+        return self._model
+
+    def _forward(self, stats: Stats, state, step: int, episodes: int):
+        from ..model import Context
+
+        ctx = Context.of_stats(stats, state, step, self.spec.horizon, episodes)
+        with torch.no_grad():
+            return self.model(ctx)
+
+    # ---- online --------------------------------------------------------------------------------
+    def reset(self, spec, n_runs, seed, mdp=None):
+        super().reset(spec, n_runs, seed)
+        self.stats = Stats.zeros(n_runs, spec.n_states, spec.n_actions)
+        self.episodes = -1
+        self.out = None
+
+    def act(self, states, h):
+        if h == 0:
+            self.episodes += 1
+        if self.out is None or h == 0 or self.refresh == "step":
+            self.out = self._forward(self.stats, states, h, self.episodes)
+        rows = torch.arange(self.n_runs)
+        q = self.out.q_plan[rows, h, states]  # [N,A]
+        if not self.sample:
+            return self.argmax_random_ties(q)
+        logits = q / ((self.spec.horizon - h) * self.out.temperature.to(DTYPE))
+        return torch.multinomial(torch.softmax(logits, -1), 1, generator=self.gen).squeeze(1)
+
+    def observe(self, states, actions, rewards, next_states, h):
+        self.stats.add(states, actions, rewards, next_states)
+
+    # ---- offline -------------------------------------------------------------------------------
+    def fit(self, spec, stats, seed=0):
+        """Greedy policy [N,H,S,A] on the model's Q estimates from the dataset's statistic (no current state)."""
+        Agent.reset(self, spec, stats.n_runs, seed)
+        n = stats.visits
+        episodes = int(n.sum((1, 2)).max().item()) // spec.horizon
+        out = self._forward(stats, torch.full((stats.n_runs,), -1, dtype=torch.long), 0, episodes)
+        return tie_uniform(out.q_est, n.unsqueeze(1))

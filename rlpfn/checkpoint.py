@@ -1,0 +1,120 @@
+"""The model file format: weights as safetensors plus a JSON config beside them, never pickle.
+
+`NAME.safetensors` holds the tensors; `NAME.json` holds the format version, the package version, the
+model config, the prior spec it was trained on, the training config and steps, and the SHA-256 of the
+weights file. Loading checks every one of those and refuses a corrupt, truncated or mismatched file with
+a one-line `CheckpointError` naming the file. `load()` with no argument loads the shipped model.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import fields
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .model import RLPFN, ModelConfig
+
+FORMAT = "rlpfn-checkpoint"
+FORMAT_VERSION = 1
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+DEFAULT_NAME = "rlpfn-v1"
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def _paths(path: str | Path) -> tuple[Path, Path]:
+    """Accept NAME, NAME.json or NAME.safetensors; return (weights, config)."""
+    p = Path(path)
+    if p.suffix in (".json", ".safetensors"):
+        p = p.with_suffix("")
+    return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save(model: RLPFN, path: str | Path, prior: dict, training: dict) -> Path:
+    """Write NAME.safetensors and NAME.json (weights first, config last: a config names a complete file)."""
+    from safetensors.torch import save_file
+
+    weights, config = _paths(path)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(weights), metadata={"format": FORMAT})
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "rlpfn_version": __version__,
+            "model": model.cfg.to_dict(), "prior": prior, "training": training,
+            "weights": weights.name, "sha256": _sha256(weights), "n_parameters": model.n_parameters()}
+    config.write_text(json.dumps(meta, indent=2) + "\n")
+    return config
+
+
+def read_config(path: str | Path) -> dict:
+    weights, config = _paths(path)
+    if not config.exists():
+        raise CheckpointError(f"{config}: no such checkpoint config")
+    try:
+        meta = json.loads(config.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{config}: not valid JSON ({e.__class__.__name__}: {e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{config}: not an rlpfn checkpoint config (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{config}: format version {meta.get('format_version')!r}, this rlpfn reads {FORMAT_VERSION}")
+    known = {f.name for f in fields(ModelConfig)}
+    model = meta.get("model")
+    if not isinstance(model, dict) or set(model) - known:
+        extra = sorted(set(model) - known) if isinstance(model, dict) else model
+        raise CheckpointError(f"{config}: model config has unknown keys {extra}")
+    return meta
+
+
+def load(path: str | Path | None = None) -> RLPFN:
+    """The model in `path` (NAME, NAME.json or NAME.safetensors); no argument: the shipped checkpoint."""
+    path = CHECKPOINT_DIR / DEFAULT_NAME if path is None else path
+    weights, config = _paths(path)
+    meta = read_config(path)
+    if not weights.exists():
+        raise CheckpointError(f"{weights}: weights file missing (the config {config.name} names it)")
+    if _sha256(weights) != meta.get("sha256"):
+        raise CheckpointError(f"{weights}: SHA-256 does not match {config.name}: corrupt, truncated or from another run")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{weights}: unreadable safetensors file ({e})") from None
+    cfg = ModelConfig(**meta["model"])
+    model = RLPFN(cfg)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != got:
+        diff = sorted(set(expected.items()) ^ set(got.items()))[:3]
+        raise CheckpointError(f"{weights}: tensors do not match the model config (first differences: {diff})")
+    model.load_state_dict(state)
+    model.eval()
+    model.meta = meta
+    return model
+
+
+@lru_cache(maxsize=4)
+def load_cached(path: str | None = None) -> RLPFN:
+    """One model per process and path, shared by every agent that acts with it (inference only)."""
+    model = load(path)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def shipped_exists() -> bool:
+    return _paths(CHECKPOINT_DIR / DEFAULT_NAME)[1].exists()
+
+
+__all__ = ["CheckpointError", "save", "load", "load_cached", "read_config", "CHECKPOINT_DIR", "DEFAULT_NAME"]

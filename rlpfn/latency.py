@@ -1,0 +1,68 @@
+"""Cost per decision against history length: the model reads a fixed-size statistic, so its latency should
+not grow with the number of past transitions; UCB-VI's per-episode planning cost is shown beside it."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from .agents import AgentSpec, make_agent
+from .stats import Stats
+
+
+def history_stats(mdp, n_transitions: int, seed: int = 0) -> Stats:
+    """The statistic of `n_transitions` uniformly random transitions in `mdp` (one run), simulated as many
+    parallel episodes so that building 10^5 transitions takes a second, not a minute."""
+    from .env import BatchedEnv
+
+    spec = AgentSpec.of(mdp)
+    H = mdp.horizon
+    n_runs = max(1, -(-n_transitions // H))
+    gen = torch.Generator().manual_seed(seed)
+    env = BatchedEnv(mdp, n_runs, gen)
+    stats = Stats.zeros(1, mdp.n_states, mdp.n_actions)
+    s, left = env.reset(), n_transitions
+    for h in range(H):
+        a = torch.randint(mdp.n_actions, (n_runs,), generator=gen)
+        r, s2 = env.step(a)
+        take = min(n_runs, left)
+        stats.add(s[:take].view(1, -1), a[:take].view(1, -1), spec.rescale(r[:take]).view(1, -1), s2[:take].view(1, -1))
+        left -= take
+        s = s2
+        if left <= 0:
+            break
+    return stats
+
+
+def _median_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def measure(mdp, sizes=(100, 10_000, 100_000), repeats: int = 10, checkpoint: str | None = None) -> list[dict]:
+    """Per history size: the rlpfn agent's time per decision (one forward pass; refresh='step'), its time per
+    episode with refresh='episode' (one pass per H decisions), and UCB-VI's planning time per episode."""
+    spec = AgentSpec.of(mdp)
+    rows = []
+    for n in sizes:
+        stats = history_stats(mdp, n)
+        agent = make_agent("rlpfn", refresh="step", **({"checkpoint": checkpoint} if checkpoint else {}))
+        agent.reset(spec, 1, seed=0)
+        agent.stats = stats
+        agent.episodes = n // mdp.horizon
+        state = torch.zeros(1, dtype=torch.long)
+        t_model = _median_time(lambda: agent.act(state, 1), repeats)
+        ucb = make_agent("ucbvi")
+        ucb.reset(spec, 1, seed=0)
+        ucb.stats = stats
+        ucb.episodes = max(1, n // mdp.horizon)
+        t_ucb = _median_time(ucb.plan, repeats)
+        rows.append({"transitions": int(stats.visits.sum()), "rlpfn_decision_s": t_model,
+                     "rlpfn_per_step_refresh_episode_s": t_model / mdp.horizon, "ucbvi_plan_per_episode_s": t_ucb})
+    return rows

@@ -1,0 +1,217 @@
+"""The rlpfn model: the sufficient statistic of an MDP's history -> a policy for every (s, a), and Q estimates.
+
+Input (a `Context`, batched): counts N[S,A,S'], reward sums and sums of squares [S,A] (rewards rescaled to
+[0, 1]), and the history tokens: current state, step h within the episode, horizon H, episodes so far.
+
+How it computes, and why:
+1. **Planning features, exactly** (`features`): visit counts, 1/sqrt(N), r̂ and its spread, the certainty-
+   equivalent Q̂ and the UCB-VI-optimistic Q̂ from backward induction on the empirical model (ARCHITECTURE.md:
+   do not make attention rediscover backward induction on 2 cores of training).
+2. **A size-agnostic trunk** over one token per (s, a). Each block mixes along the MDP's own structure and
+   has no positional identity for states or actions, so relabelling states or actions permutes the output
+   the same way, and any S, A works: attention across the actions of a state; attention across states (on
+   per-state summaries); a message from successor states weighted by P̂(s'|s,a) (one Bellman backup's
+   wiring); an MLP.
+3. **A learned correction of an optimistic planner** (`plan`): the trunk outputs, per (s, a), a log-multiplier
+   of UCB-VI's exploration bonus, an additive reward correction, and the value of an unvisited pair; backward
+   induction on the empirical model with those gives Q_plan[h, s, a] for every step; the policy logits are
+   Q_plan / (temperature · (H - h)). The heads start at zero, so the untrained model *is* UCB-VI with the
+   prior-tuned bonus (agents/tuned.json), and training can only move it where the prior rewards moving.
+   Why: imitation from scratch stalled well above UCB-VI's regret (ARCHITECTURE.md, first experiment).
+   One forward pass gives the whole [H, S, A] policy table, so acting costs one pass per refresh, flat in
+   the history length.
+4. **A Q head**: Q̂_CE[h] + (H - h) · correction, regressed on Q* (an auxiliary loss; offline, acting greedily
+   on it is certainty equivalence corrected by what the prior taught).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .planning import DTYPE, backward_induction, normalize_counts
+
+N_FEATURES = 19
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    d_model: int = 64
+    n_layers: int = 3
+    n_heads: int = 4
+    mlp_ratio: int = 4
+    # UCB-VI's Hoeffding bonus the planner starts from: b = scale·sqrt(1/N) + h_term·(H-h)/N, the defaults
+    # `rlpfn tune` chose on the training prior (agents/tuned.json; Azar et al. 2017's bonus shape).
+    ucb_scale: float = 0.1
+    ucb_h_term: float = 0.01
+    unvisited_logit: float = 6.0  # an unvisited pair starts at sigmoid(6)·(H-h) ≈ UCB-VI's H-h
+    init_temperature: float = 0.1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Context:
+    """What the model reads: the statistic and the history tokens, batched over B contexts of one (S, A, H)."""
+
+    counts: torch.Tensor  # [B,S,A,S]
+    reward_sum: torch.Tensor  # [B,S,A]
+    reward_sq_sum: torch.Tensor  # [B,S,A]
+    state: torch.Tensor  # [B] long; -1 = no current state (an offline dataset)
+    step: torch.Tensor  # [B] long, 0..H-1
+    horizon: int
+    episodes: torch.Tensor  # [B] whole episodes seen
+
+    @classmethod
+    def of(cls, batch) -> "Context":
+        """From a prior.PriorBatch (its horizon is one value per batch: batches are bucketed by H)."""
+        return cls(batch.counts, batch.reward_sum, batch.reward_sq_sum, batch.state, batch.step,
+                   int(batch.horizon[0]), batch.episodes)
+
+    @classmethod
+    def of_stats(cls, stats, state, step: int, horizon: int, episodes: int) -> "Context":
+        """From an agent's Stats (one row per run) at the same step for every run."""
+        B = stats.counts.shape[0]
+        return cls(stats.counts, stats.reward_sum, stats.reward_sq_sum, state,
+                   torch.full((B,), step, dtype=torch.long), horizon, torch.full((B,), episodes, dtype=torch.long))
+
+
+@dataclass
+class Output:
+    logits: torch.Tensor  # [B,S,A] policy logits at each context's step
+    q: torch.Tensor  # [B,S,A] Q estimate at each context's step (rewards in [0, 1], values in [0, H-h])
+    q_plan: torch.Tensor  # [B,H,S,A] the corrected optimistic planner's Q, every step (acting uses it)
+    q_est: torch.Tensor  # [B,H,S,A] the Q head at every step (offline acting uses it)
+    corrections: torch.Tensor  # [B,S,A,3] log bonus multiplier, reward correction, unvisited logit
+    temperature: torch.Tensor  # scalar
+
+
+def _empirical(ctx: Context):
+    n = ctx.counts.sum(-1).to(DTYPE)
+    P_hat, _ = normalize_counts(ctx.counts.to(DTYPE))
+    r_hat = ctx.reward_sum.to(DTYPE) / n.clamp_min(1.0)
+    return P_hat, r_hat, n
+
+
+def ucb_bonus(n: torch.Tensor, remaining, cfg: ModelConfig) -> torch.Tensor:
+    inv_n = 1.0 / n.clamp_min(1.0)
+    return cfg.ucb_scale * inv_n.sqrt() + cfg.ucb_h_term * remaining * inv_n
+
+
+def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | None = None):
+    """Backward induction on the empirical model with UCB-VI's bonus, corrected: Q_h = min(H-h, r̂ + δ +
+    e^α·b_h + P̂·V_{h+1}) on visited pairs, sigmoid(unvisited_logit + u)·(H-h) on unvisited ones.
+    `corrections` [B,S,A,3] = (α, δ, u); None = uncorrected UCB-VI. Differentiable in `corrections`."""
+    visited = n > 0
+    remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device)
+    alpha, delta, unv = (torch.zeros_like(n),) * 3 if corrections is None else corrections.to(DTYPE).unbind(-1)
+    mult, unv_frac = alpha.exp(), torch.sigmoid(cfg.unvisited_logit + unv)
+
+    def adjust(h, q, v_next):
+        rem = remaining[h]
+        q = torch.minimum(q + mult * ucb_bonus(n, rem, cfg), rem)
+        return torch.where(visited, q, unv_frac * rem)
+
+    Q, _ = backward_induction(P_hat, r_hat + delta, H, adjust)
+    return Q
+
+
+def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
+    """[B,S,A,N_FEATURES] exact features of the statistic at each context's step, and the CE Q̂ [B,H,S,A]."""
+    B, S, A = n.shape
+    H = ctx.horizon
+    rows = torch.arange(B, device=n.device)
+    q_ce, _ = backward_induction(P_hat, r_hat, H)
+    q_ucb = plan(P_hat, r_hat, n, H, cfg)
+    rem = (H - ctx.step).to(DTYPE).view(B, 1, 1)
+    ce, ucb = q_ce[rows, ctx.step] / rem, q_ucb[rows, ctx.step] / rem
+    visited = (n > 0).to(DTYPE)
+    mean_sq = ctx.reward_sq_sum.to(DTYPE) / n.clamp_min(1.0)
+    r_std = (mean_sq - r_hat**2).clamp_min(0).sqrt()
+    dense_P = P_hat if isinstance(P_hat, torch.Tensor) else None
+    self_loop = (torch.diagonal(dense_P, dim1=1, dim2=3).transpose(1, 2) if dense_P is not None
+                 else ctx.counts.to(DTYPE).diagonal(dim1=1, dim2=3).transpose(1, 2) / n.clamp_min(1.0))
+    is_current = (torch.arange(S, device=n.device).view(1, S) == ctx.state.view(B, 1)).to(DTYPE)  # state -1: all zero
+    n_state = n.sum(-1)
+    per_sa = [
+        torch.log1p(n) / 5, visited / n.clamp_min(1.0).sqrt(), visited, r_hat, r_std, ce, ucb,
+        ce - ce.amax(-1, keepdim=True), ucb - ucb.amax(-1, keepdim=True), self_loop,
+        (ucb_bonus(n, rem, cfg) / rem).clamp(max=1.0),
+    ]
+    per_s = [is_current, torch.log1p(n_state) / 5, ce.amax(-1)]
+    total = n.sum((1, 2))
+    glob = [ctx.step.to(DTYPE) / H, torch.full((B,), math.log(H) / math.log(100), dtype=DTYPE, device=n.device),
+            torch.log1p(ctx.episodes.to(DTYPE)) / math.log(500), torch.log1p(total) / 10, rem.view(B) / H]
+    x = torch.cat([torch.stack(per_sa, -1), torch.stack(per_s, -1)[:, :, None].expand(B, S, A, -1),
+                   torch.stack(glob, -1)[:, None, None].expand(B, S, A, -1)], -1)
+    return x.float(), q_ce
+
+
+class Block(nn.Module):
+    """Attention across actions, attention across states, a P̂-weighted message from successors, an MLP."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.ln_a, self.ln_s, self.ln_p, self.ln_m = (nn.LayerNorm(d) for _ in range(4))
+        self.attn_actions = nn.MultiheadAttention(d, cfg.n_heads, batch_first=True)
+        self.attn_states = nn.MultiheadAttention(d, cfg.n_heads, batch_first=True)
+        self.successor = nn.Linear(d, d)
+        self.mlp = nn.Sequential(nn.Linear(d, cfg.mlp_ratio * d), nn.GELU(), nn.Linear(cfg.mlp_ratio * d, d))
+
+    def forward(self, x: torch.Tensor, P_hat: torch.Tensor) -> torch.Tensor:
+        B, S, A, d = x.shape
+        y = self.ln_a(x).reshape(B * S, A, d)
+        x = x + self.attn_actions(y, y, y, need_weights=False)[0].view(B, S, A, d)
+        u = self.ln_s(x).mean(2)  # [B,S,d]: a state's summary, symmetric in its actions
+        x = x + self.attn_states(u, u, u, need_weights=False)[0][:, :, None]
+        u = self.successor(self.ln_p(x).mean(2))
+        x = x + torch.einsum("bsax,bxd->bsad", P_hat, u)
+        return x + self.mlp(self.ln_m(x))
+
+
+class RLPFN(nn.Module):
+    def __init__(self, cfg: ModelConfig = ModelConfig()):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_model
+        self.embed = nn.Sequential(nn.Linear(N_FEATURES, d), nn.GELU(), nn.Linear(d, d))
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_out = nn.LayerNorm(d)
+        self.head = nn.Linear(d, 4)  # α, δ, u, Q correction
+        nn.init.zeros_(self.head.weight)  # start exactly at UCB-VI (policy) and certainty equivalence (Q)
+        nn.init.zeros_(self.head.bias)
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
+
+    def forward(self, ctx: Context) -> Output:
+        B, S, A, _ = ctx.counts.shape
+        H = ctx.horizon
+        if not (ctx.step.min() >= 0 and ctx.step.max() < H):
+            raise ValueError(f"steps must lie in [0, H={H}), got {ctx.step.min().item()}..{ctx.step.max().item()}")
+        P_hat, r_hat, n = _empirical(ctx)
+        x, q_ce = features(ctx, P_hat, r_hat, n, self.cfg)
+        P_dense = (ctx.counts.float() / n.float().clamp_min(1.0).unsqueeze(-1))
+        h = self.embed(x)
+        for block in self.blocks:
+            h = block(h, P_dense)
+        out = self.head(self.ln_out(h))
+        corrections = out[..., :3]
+        q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections)  # [B,H,S,A] float64
+        remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device).view(1, H, 1, 1)
+        q_est = q_ce + remaining * out[..., 3].to(DTYPE).unsqueeze(1)
+        rows = torch.arange(B, device=n.device)
+        rem = (H - ctx.step).to(DTYPE).view(B, 1, 1)
+        temperature = self.log_temperature.exp()
+        logits = (q_plan[rows, ctx.step] / rem).float() / temperature
+        return Output(logits=logits, q=q_est[rows, ctx.step].float(), q_plan=q_plan, q_est=q_est,
+                      corrections=corrections, temperature=temperature)
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+__all__ = ["ModelConfig", "Context", "Output", "RLPFN", "plan", "features", "ucb_bonus"]

@@ -1,0 +1,379 @@
+"""Pretraining with Lightning: batches drawn on the fly from the prior engine, DAgger rollouts of the model
+itself, held-out validation regret against UCB-VI, resumable checkpoints, and the exported safetensors model.
+
+`rlpfn pretrain --config configs/pretrain.yaml [--resume]` reads a LightningCLI-style YAML with the sections
+`trainer`, `model` (rlpfn.model.ModelConfig), `data`, `optim`, `loss` (the dataclasses below: every
+hyperparameter is visible in one place, CleanRL-style). Unknown keys are refused with the key named.
+
+Loss (per context, at its step h): cross-entropy of the policy logits to the target policy (π* or the
+Boltzmann policy over Q*) averaged over states, plus `current_state_weight` times the cross-entropy at the
+current state; plus `q_weight` times the squared error of the Q head against Q*, on the (H-h) scale;
+plus `anchor_weight` times the squared corrections (the model starts as UCB-VI and pays to leave it).
+
+Data: each step trains on one batch of the prior stream (`PriorDataset`, background DataLoader workers:
+contexts from the histories of UCB-VI, PSRL, Q-learning, ε-optimal and random behaviours over up to hundreds
+of episodes); every `dagger_every` steps also on a batch of contexts from the model's *own* rollouts on
+fresh prior MDPs, relabelled with Q* and π* (DAgger-style), so it learns on the histories it creates.
+
+Resuming: every `checkpoint_every` steps the Lightning state (weights, optimiser, step) is written to
+OUT/last.ckpt atomically (temp file + rename: a SIGKILL mid-write leaves the previous one intact), with
+the exported safetensors model beside it. `--resume` continues from it; the data stream continues where
+it stopped (batch i of the stream is seeded by seed + i).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .model import RLPFN, Context, ModelConfig
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "pretrain.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 3000
+    out: str = "runs/pretrain"  # resume state, CSV logs, the exported model
+    export: str = "checkpoints/rlpfn-v1"  # where the final model is written (NAME.safetensors + NAME.json)
+    checkpoint_every: int = 100
+    val_every: int = 250
+    log_every: int = 10
+    accelerator: str = "auto"  # "cpu", "gpu", "auto"
+    devices: int = 1  # > 1: data-parallel (DDP; gloo on CPU)
+    threads: int = 1  # torch intra-op threads per process (1 is fastest on small tensors, rlpfn/threads.py)
+    progress: bool = True
+
+
+@dataclass
+class DataConfig:
+    prior: str = "default"
+    batch_size: int = 64
+    num_workers: int = 1
+    seed: int = 0
+    dagger_every: int = 4  # 0 = no self-generated contexts
+    val_prior: str = "heldout"
+    val_batches: int = 4  # held-out MDP batches (8 MDPs each) for validation regret
+    val_episodes: int = 50
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+
+
+@dataclass
+class LossConfig:
+    policy_target: str = "optimal"  # "optimal" (π*, uniform over ties) or "boltzmann" (softmax(Q*/T))
+    policy_weight: float = 1.0
+    current_state_weight: float = 1.0
+    q_weight: float = 1.0
+    anchor_weight: float = 0.01
+    # Learned optimism: pinball loss of the planner's Q_plan against Q* at this quantile level, so that Q_plan
+    # becomes an upper posterior quantile of Q* given the data (Bayes-UCB, Kaufmann, Cappé, Garivier 2012),
+    # calibrated to the prior; imitating π* alone values no exploration (ARCHITECTURE.md's first experiment).
+    quantile_weight: float = 1.0
+    quantile: float = 0.9
+    drop_state_prob: float = 0.1  # hide the current state sometimes: offline datasets have none
+
+
+@dataclass
+class PretrainConfig:
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        return {k: asdict(getattr(self, k)) for k in ("trainer", "model", "data", "optim", "loss")}
+
+
+def _section(cls, doc: Any, key: str, source: str):
+    if doc is None:
+        return cls()
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: {key}: must be a mapping, got {type(doc).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(doc) - set(known))
+    if unknown:
+        raise ConfigError(f"{source}: {key}.{unknown[0]}: unknown key (known: {', '.join(known)})")
+    defaults = cls()
+    for k, v in doc.items():
+        want = type(getattr(defaults, k))
+        ok = isinstance(v, want) or (want is float and isinstance(v, int) and not isinstance(v, bool))
+        if not ok or (want is int and isinstance(v, bool)):
+            raise ConfigError(f"{source}: {key}.{k}: expected {want.__name__}, got {v!r}")
+    return cls(**{k: (float(v) if isinstance(getattr(defaults, k), float) else v) for k, v in doc.items()})
+
+
+def load_config(path: str | Path | None = None) -> PretrainConfig:
+    """A PretrainConfig from YAML (None: configs/pretrain.yaml); every error names the file and key."""
+    import yaml
+
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})".replace("\n", " ")) from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: must be a mapping of sections")
+    sections = {"trainer": TrainerConfig, "model": ModelConfig, "data": DataConfig, "optim": OptimConfig,
+                "loss": LossConfig}
+    unknown = sorted(set(doc) - set(sections))
+    if unknown:
+        raise ConfigError(f"{path}: {unknown[0]}: unknown section (known: {', '.join(sections)})")
+    cfg = PretrainConfig(**{k: _section(c, doc.get(k), k, str(path)) for k, c in sections.items()}, source=str(path))
+    checks = [("trainer.max_steps", cfg.trainer.max_steps >= 1), ("trainer.devices", cfg.trainer.devices >= 1),
+              ("trainer.checkpoint_every", cfg.trainer.checkpoint_every >= 1),
+              ("trainer.val_every", cfg.trainer.val_every >= 1), ("data.batch_size", cfg.data.batch_size >= 1),
+              ("data.num_workers", cfg.data.num_workers >= 0), ("data.dagger_every", cfg.data.dagger_every >= 0),
+              ("loss.policy_target", cfg.loss.policy_target in ("optimal", "boltzmann")),
+              ("optim.lr", cfg.optim.lr > 0), ("loss.quantile", 0 < cfg.loss.quantile < 1), ("loss.drop_state_prob", 0 <= cfg.loss.drop_state_prob <= 1)]
+    for key, ok in checks:
+        if not ok:
+            section, name = key.split(".")
+            raise ConfigError(f"{path}: {key}: invalid value {getattr(getattr(cfg, section), name)!r}")
+    from .prior import load_spec
+
+    load_spec(cfg.data.prior), load_spec(cfg.data.val_prior)  # fail now, not after the first step
+    return cfg
+
+
+# ---- loss ------------------------------------------------------------------------------------------------
+def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | None = None) -> dict:
+    """The training objective on one PriorBatch; returns the total and its parts (for logging)."""
+    ctx = Context.of(batch)
+    if cfg.drop_state_prob > 0:
+        drop = torch.rand(ctx.state.shape, generator=gen) < cfg.drop_state_prob
+        ctx.state = torch.where(drop.to(ctx.state.device), torch.full_like(ctx.state, -1), ctx.state)
+    out = model(ctx)
+    target = batch.pi_star if cfg.policy_target == "optimal" else batch.pi_boltzmann
+    ce = -(target * torch.log_softmax(out.logits, -1)).sum(-1)  # [B,S]
+    rows = torch.arange(ce.shape[0], device=ce.device)
+    ce_current = torch.where(ctx.state >= 0, ce[rows, ctx.state.clamp_min(0)], torch.zeros_like(ce[:, 0]))
+    policy = ce.mean() + cfg.current_state_weight * ce_current.mean()
+    rem = (batch.horizon - batch.step).to(out.q.dtype).view(-1, 1, 1)
+    q = ((out.q - batch.q_star) / rem).pow(2).mean()
+    anchor = out.corrections.pow(2).mean()
+    diff = (batch.q_star.to(out.q_plan.dtype) - out.q_plan[rows, ctx.step]) / rem  # > 0: Q_plan below Q*
+    pinball = torch.maximum(cfg.quantile * diff, (cfg.quantile - 1) * diff).mean().float()
+    total = cfg.policy_weight * policy + cfg.q_weight * q + cfg.anchor_weight * anchor + cfg.quantile_weight * pinball
+    return {"loss": total, "ce": policy.detach(), "q_mse": q.detach(), "anchor": anchor.detach(),
+            "pinball": pinball.detach(),
+            "accuracy": (out.logits.argmax(-1)[rows, ctx.state.clamp_min(0)] ==
+                         target.argmax(-1)[rows, ctx.state.clamp_min(0)]).float().mean()}
+
+
+# ---- validation: regret on held-out prior MDPs -----------------------------------------------------------
+def prior_regret(batch, agent, episodes: int, seed: int) -> np.ndarray:
+    """Cumulative regret of `agent` on each MDP of an MDPBatch, normalized by episodes·(V* - V_random):
+    the gap along the visited path (evaluate.run_online's estimator), on rewards rescaled to [0, 1]."""
+    from .traces import run_trace
+
+    trace = run_trace(batch, agent, episodes, seed)
+    H = batch.horizon
+    h = torch.arange(trace.length) % H
+    run = torch.arange(len(batch)).view(-1, 1)
+    q = batch.q_star[run, h, trace.s]  # [N,T,A]
+    gap = q.amax(-1) - q.gather(-1, trace.a.unsqueeze(-1)).squeeze(-1)
+    span = batch.bounds[1] - batch.bounds[0]
+    norm = episodes * (batch.v_star - batch.v_random) / span
+    return (gap.sum(1).numpy() / norm)
+
+
+def validation_mdps(spec: str, n_batches: int, seed: int):
+    from .prior import load_spec, sample_sized_batch
+
+    spec = load_spec(spec)
+    rng = np.random.default_rng(seed)
+    return [sample_sized_batch(spec, 8, rng) for _ in range(n_batches)]
+
+
+# ---- Lightning ---------------------------------------------------------------------------------------------
+def _lightning_module(cfg: PretrainConfig):
+    import lightning as L
+
+    from .agents import RlpfnAgent, make_agent
+    from .prior import get_batch, load_spec
+
+    class PretrainModule(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.save_hyperparameters({"config": cfg.to_dict()})
+            self.model = RLPFN(cfg.model)
+            self.spec = load_spec(cfg.data.prior)
+            self.val_sets = validation_mdps(cfg.data.val_prior, cfg.data.val_batches, seed=12345)
+            self.val_ucbvi = None
+
+        def transfer_batch_to_device(self, batch, device, dataloader_idx):
+            return batch if isinstance(batch, int) else batch.to(device)
+
+        def training_step(self, batch, batch_idx):
+            gen = torch.Generator().manual_seed(cfg.data.seed * 7919 + self.global_step)
+            parts = pretrain_loss(self.model, batch, cfg.loss, gen)
+            loss = parts["loss"]
+            if cfg.data.dagger_every and self.global_step % cfg.data.dagger_every == 0:
+                parts_d = self.dagger_loss()
+                loss = loss + parts_d["loss"]
+                self.log("train/dagger_loss", parts_d["loss"].detach(), batch_size=1)
+            for k, v in parts.items():
+                self.log(f"train/{k}", v.detach() if torch.is_tensor(v) else v, prog_bar=k == "loss", batch_size=1)
+            self.log("train/temperature", self.model.log_temperature.exp().detach(), batch_size=1)
+            return loss
+
+        def dagger_loss(self) -> dict:
+            """Contexts from the model's own rollouts on fresh prior MDPs, labelled with Q* and π*."""
+            seed = 10**9 + cfg.data.seed * 100003 + self.global_step * max(1, self.trainer.world_size) \
+                + self.trainer.global_rank
+            was_training = self.model.training
+            self.model.eval()
+            agent = RlpfnAgent.with_model(self.model, refresh="episode")
+            batch = get_batch(self.spec, cfg.data.batch_size, seed, behaviour=agent).to(self.device)
+            self.model.train(was_training)
+            gen = torch.Generator().manual_seed(seed)
+            return pretrain_loss(self.model, batch, cfg.loss, gen)
+
+        def validation_step(self, idx, batch_idx):
+            mdps = self.val_sets[int(idx)]
+            agent = RlpfnAgent.with_model(self.model, refresh="episode")
+            reg = prior_regret(mdps, agent, cfg.data.val_episodes, seed=int(idx))
+            ref = prior_regret(mdps, make_agent("ucbvi"), cfg.data.val_episodes, seed=int(idx))
+            self.log("val/regret", float(reg.mean()), sync_dist=True, batch_size=len(reg))
+            self.log("val/regret_ucbvi", float(ref.mean()), sync_dist=True, batch_size=len(reg))
+
+        def configure_optimizers(self):
+            opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+            warm, total = cfg.optim.warmup_steps, cfg.trainer.max_steps
+
+            def schedule(step):  # linear warmup, cosine decay to 10%
+                if step < warm:
+                    return (step + 1) / warm
+                t = min(1.0, (step - warm) / max(1, total - warm))
+                return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t))
+
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    return PretrainModule
+
+
+def spec_record(name: str) -> dict:
+    from .prior import load_spec
+    from .prior.spec import PRIORS_DIR
+
+    spec = load_spec(name)
+    path = Path(name) if Path(name).suffix else PRIORS_DIR / f"{name}.yaml"
+    return {"name": spec.name, "source": spec.source, "yaml": path.read_text()}
+
+
+def _callbacks(cfg: PretrainConfig, out: Path):
+    import lightning as L
+
+    from .checkpoint import save
+
+    class ResumeCheckpoint(L.Callback):
+        """Atomic last.ckpt every `checkpoint_every` steps, the exported model beside it."""
+
+        def write(self, trainer, module):
+            tmp = out / "last.ckpt.tmp"
+            trainer.save_checkpoint(tmp)
+            if trainer.is_global_zero:
+                os.replace(tmp, out / "last.ckpt")
+                save(module.model, out / "model", spec_record(cfg.data.prior),
+                     {"steps": trainer.global_step, "config": cfg.to_dict()})
+                (out / "progress.json").write_text(json.dumps({"global_step": trainer.global_step}) + "\n")
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step % cfg.trainer.checkpoint_every == 0:
+                self.write(trainer, module)
+
+        def on_train_end(self, trainer, module):
+            self.write(trainer, module)
+
+    return [ResumeCheckpoint()]
+
+
+def resume_step(out: Path) -> int:
+    p = out / "progress.json"
+    return int(json.loads(p.read_text())["global_step"]) if p.exists() else 0
+
+
+def pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
+    """Train; returns the path of the exported checkpoint config (NAME.json)."""
+    import logging
+    import warnings
+
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger
+
+    from .checkpoint import save
+    from .prior import PriorDataset
+
+    torch.set_num_threads(cfg.trainer.threads)
+    out = Path(cfg.trainer.out)
+    ckpt = out / "last.ckpt"
+    if resume and not ckpt.exists():
+        raise ConfigError(f"--resume: nothing to resume in {out} (no last.ckpt); run without --resume first")
+    if not resume and ckpt.exists():
+        raise ConfigError(f"{out} holds a previous run (last.ckpt): pass --resume to continue it, "
+                          "or choose another trainer.out")
+    out.mkdir(parents=True, exist_ok=True)
+    start = resume_step(out) if resume else 0
+    L.seed_everything(cfg.data.seed, workers=True, verbose=False)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
+    warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+    module_cls = _lightning_module(cfg)
+    module = module_cls()
+    cfg_dict = cfg.to_dict()
+
+    class Data(L.LightningDataModule):
+        def train_dataloader(self):
+            rank = module.trainer.global_rank if module._trainer is not None else 0
+            ds = PriorDataset(module.spec, cfg.data.batch_size, seed=cfg.data.seed + start + rank * 10**7)
+            return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=cfg.data.num_workers,
+                                               persistent_workers=cfg.data.num_workers > 0)
+
+        def val_dataloader(self):
+            return torch.utils.data.DataLoader(list(range(cfg.data.val_batches)), batch_size=None)
+
+    devices = cfg.trainer.devices
+    trainer = L.Trainer(
+        max_steps=cfg.trainer.max_steps, accelerator=cfg.trainer.accelerator, devices=devices,
+        strategy="ddp" if devices > 1 else "auto", logger=CSVLogger(str(out), name="", version=""),
+        callbacks=_callbacks(cfg, out), enable_checkpointing=False, val_check_interval=cfg.trainer.val_every,
+        check_val_every_n_epoch=None, num_sanity_val_steps=0, log_every_n_steps=cfg.trainer.log_every,
+        gradient_clip_val=cfg.optim.grad_clip, enable_progress_bar=cfg.trainer.progress,
+        enable_model_summary=False, use_distributed_sampler=True,
+    )
+    trainer.fit(module, datamodule=Data(), ckpt_path=str(ckpt) if resume else None)
+    if trainer.is_global_zero:
+        path = save(module.model, cfg.trainer.export, spec_record(cfg.data.prior),
+                    {"steps": trainer.global_step, "config": cfg_dict, "command": "rlpfn pretrain --config "
+                     + (cfg.source or "configs/pretrain.yaml")})
+        return path
+    return Path(cfg.trainer.export + ".json")
+
+
+__all__ = ["PretrainConfig", "TrainerConfig", "DataConfig", "OptimConfig", "LossConfig", "ConfigError",
+           "load_config", "pretrain", "pretrain_loss", "prior_regret", "validation_mdps"]

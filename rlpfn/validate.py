@@ -1,0 +1,54 @@
+"""Validation regret on held-out prior MDPs: how agents (and variants of the rlpfn agent) compare on MDPs
+drawn from a prior split the model never trained on. This is where the rlpfn agent's defaults are chosen
+(never on the benchmark suite).
+
+Regret per MDP is the gap along the visited path, normalized by episodes·(V* - V_random) on rewards rescaled
+to [0, 1] (train.prior_regret): 0 = optimal from the first episode, 1 = as bad as uniform random throughout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# The rlpfn agent's options, measured against each other here (README, "The pretrained model").
+RLPFN_VARIANTS = {
+    "rlpfn[episode,argmax]": {"refresh": "episode", "sample": False},
+    "rlpfn[episode,sample]": {"refresh": "episode", "sample": True},
+    "rlpfn[step,argmax]": {"refresh": "step", "sample": False},
+    "rlpfn[step,sample]": {"refresh": "step", "sample": True},
+}
+
+
+@dataclass
+class ValidationConfig:
+    prior: str = "heldout"
+    batches: int = 8  # of 8 MDPs each (one S, A, H per batch)
+    episodes: int = 100
+    seed: int = 0
+    checkpoint: str | None = None
+
+
+def _job(args) -> np.ndarray:
+    label, name, hp, cfg, i = args
+    from .agents import make_agent
+    from .train import prior_regret, validation_mdps
+
+    mdps = validation_mdps(cfg.prior, cfg.batches, seed=cfg.seed + 777)[i]
+    if name == "rlpfn" and cfg.checkpoint is not None:
+        hp = {**hp, "checkpoint": cfg.checkpoint}
+    return prior_regret(mdps, make_agent(name, **hp), cfg.episodes, seed=cfg.seed + i)
+
+
+def validate(agents: dict[str, tuple[str, dict]], cfg: ValidationConfig, workers: int = 2,
+             progress: bool = True) -> dict[str, np.ndarray]:
+    """{label: (agent name, hyperparameters)} -> {label: normalized regret per MDP [batches·8]}."""
+    from .parallel import run_jobs
+
+    jobs = [(label, name, hp, cfg, i) for label, (name, hp) in agents.items() for i in range(cfg.batches)]
+    out = run_jobs(_job, jobs, workers, "validation", progress)
+    res, k = {}, 0
+    for label in agents:
+        res[label] = np.concatenate(out[k:k + cfg.batches])
+        k += cfg.batches
+    return res

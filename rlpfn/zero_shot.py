@@ -1,0 +1,200 @@
+"""Zero-shot solving for users: `rlpfn.solve(mdp_or_env, episodes=...)` online, `solve_offline(...)` from a log.
+
+Online, anything goes in:
+- a TabularMDP, an `.npz` path, a benchmark name or a gymnasium id / env whose tables are exposed
+  (FrozenLake, Taxi, ...): run through the evaluation harness, so regret against the exact V* is reported;
+- a gymnasium environment with only `reset` / `step` (Discrete spaces, no tables): the agent interacts with
+  it directly, one episode of H steps at a time; returns are reported (no V* is known). An episode that
+  terminates early continues in one added absorbing state (reward 0), as `from_gymnasium` converts tabled
+  environments, so every episode lasts H steps for the agent.
+
+Offline: a transition log (arrays obs, action, reward, next_obs, optional terminated, plus n_states,
+n_actions, horizon) -> the statistic -> a policy table [H, S, A].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .agents import AgentSpec, make_agent
+from .mdp import MDPError, TabularMDP
+from .stats import Stats
+
+
+@dataclass
+class SolveResult:
+    returns: np.ndarray  # [runs, episodes] in the environment's reward units
+    regret: np.ndarray | None  # [runs, episodes] (None when the environment's tables are unknown)
+    v_star: float | None
+    agent: str
+    hparams: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        last = self.returns[:, -10:].mean()
+        text = f"{self.agent}: {self.returns.shape[1]} episodes x {self.returns.shape[0]} runs; mean return over the last 10: {last:.4g}"
+        if self.regret is not None:
+            text += f"; cumulative regret {self.regret.sum(1).mean():.4g} (V* = {self.v_star:.4g})"
+        return text
+
+
+def _tabular(mdp_or_env, horizon):
+    """A TabularMDP if `mdp_or_env` has (or is) tables, else None (a reset/step-only environment)."""
+    if isinstance(mdp_or_env, TabularMDP):
+        return mdp_or_env if horizon is None else mdp_or_env.with_horizon(horizon)
+    if isinstance(mdp_or_env, (str, Path)):
+        from .resolve import load_mdp
+
+        return load_mdp(str(mdp_or_env), horizon)
+    if isinstance(getattr(getattr(mdp_or_env, "unwrapped", mdp_or_env), "P", None), dict):
+        from .gym_import import from_gymnasium
+
+        return from_gymnasium(mdp_or_env, horizon=horizon)
+    return None
+
+
+def solve(mdp_or_env, episodes: int = 100, agent: str = "rlpfn", runs: int = 1, seed: int = 0,
+          horizon: int | None = None, reward_bounds: tuple[float, float] | None = None, progress: bool = False,
+          **hparams) -> SolveResult:
+    """Act online in `mdp_or_env` for `episodes` episodes with `agent` (default: the shipped rlpfn model,
+    zero-shot) and report returns (and regret, where the MDP's tables are known)."""
+    from tqdm import tqdm
+
+    if episodes < 1 or runs < 1:
+        raise ValueError(f"episodes and runs must be >= 1, got {episodes} and {runs}")
+    a = make_agent(agent, **hparams)
+    if not a.online:
+        raise ValueError(f"agent {agent!r} is offline-only: use solve_offline")
+    mdp = _tabular(mdp_or_env, horizon)
+    with tqdm(total=episodes, desc=f"{a.name}", unit="ep", disable=not progress) as bar:
+        if mdp is not None:
+            from .evaluate import run_online
+            from .planning import solve as plan_exact
+
+            res = run_online(mdp, a, episodes, runs, seed, progress=bar.update)
+            return SolveResult(res.returns, res.regret, plan_exact(mdp).v_star, a.name, a.hparams())
+        returns = np.stack([_interact(mdp_or_env, a, episodes, seed + i, horizon, reward_bounds, bar)
+                            for i in range(runs)])
+    return SolveResult(returns, None, None, a.name, a.hparams())
+
+
+def _interact(env, agent, episodes: int, seed: int, horizon, reward_bounds, bar) -> np.ndarray:
+    """Run one agent in a reset/step-only gymnasium env; episodes of exactly H agent steps."""
+    from gymnasium.spaces import Discrete
+
+    name = getattr(getattr(env, "spec", None), "id", None) or type(env).__name__
+    for what, space in (("observation", getattr(env, "observation_space", None)),
+                        ("action", getattr(env, "action_space", None))):
+        if not isinstance(space, Discrete) or int(space.start) != 0:
+            raise MDPError(f"{name}: {what} space {space} is not Discrete(n) starting at 0")
+    H = horizon or getattr(getattr(env, "spec", None), "max_episode_steps", None)
+    if not H:
+        raise MDPError(f"{name}: no horizon given and the env spec has no max_episode_steps")
+    lo, hi = reward_bounds if reward_bounds is not None else (0.0, 1.0)
+    if not hi > lo:
+        raise ValueError(f"reward_bounds must be (low, high) with high > low, got {reward_bounds}")
+    S, A = int(env.observation_space.n), int(env.action_space.n)
+    absorbing = S  # one added state: where a terminated episode spends its remaining steps
+    spec = AgentSpec(S + 1, A, int(H), float(lo), float(hi))
+    agent.reset(spec, 1, seed=seed)
+    returns = np.zeros(episodes)
+    for k in range(episodes):
+        obs, _ = env.reset(seed=seed * 100003 + k)
+        s, done = int(obs), False
+        for h in range(int(H)):
+            a = int(agent.act(torch.tensor([s]), h)[0])
+            if done:
+                r, s2 = 0.0, absorbing
+            else:
+                obs, r, terminated, truncated, _ = env.step(a)
+                r = float(r)
+                if not lo <= r <= hi:
+                    raise ValueError(f"{name}: reward {r} outside reward_bounds ({lo}, {hi}); pass reward_bounds=")
+                done = bool(terminated or truncated)
+                s2 = absorbing if terminated else int(obs)
+                returns[k] += r
+            agent.observe(torch.tensor([s]), torch.tensor([a]), spec.rescale(torch.tensor([r], dtype=torch.float64)),
+                          torch.tensor([s2]), h)
+            s = s2
+        bar.update(1)
+    return returns
+
+
+# ---- offline: transition logs ------------------------------------------------------------------------------
+REQUIRED = ("obs", "action", "reward", "next_obs", "n_states", "n_actions", "horizon")
+
+
+@dataclass
+class TransitionLog:
+    stats: Stats  # one run; an added absorbing state S if any transition terminated
+    spec: AgentSpec
+    n_states: int  # the log's own states (without the absorbing one)
+    n_transitions: int
+
+
+def load_transitions(path: str | Path, reward_bounds: tuple[float, float] | None = None) -> TransitionLog:
+    """Read and check a transition log `.npz`; every problem is an MDPError naming the file and the array."""
+    path = Path(path)
+    if not path.is_file():
+        raise MDPError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+    except Exception as e:  # zipfile.BadZipFile, ValueError (pickled arrays), OSError
+        raise MDPError(f"{path}: not a readable .npz file ({e.__class__.__name__}: {e})") from None
+    missing = [k for k in REQUIRED if k not in data]
+    if missing:
+        raise MDPError(f"{path}: missing array(s) {', '.join(missing)} (needs {', '.join(REQUIRED)}, optional terminated)")
+    sizes = {}
+    for k in ("n_states", "n_actions", "horizon"):
+        v = data[k]
+        if v.shape != () or not np.issubdtype(v.dtype, np.integer) or int(v) < 1:
+            raise MDPError(f"{path}: {k} must be a positive integer scalar, got {v!r}")
+        sizes[k] = int(v)
+    S, A, H = sizes["n_states"], sizes["n_actions"], sizes["horizon"]
+    n = data["obs"].shape[0] if data["obs"].ndim == 1 else -1
+    for k in ("obs", "action", "reward", "next_obs") + (("terminated",) if "terminated" in data else ()):
+        if data[k].ndim != 1 or data[k].shape[0] != n:
+            raise MDPError(f"{path}: {k} must be 1-D with one entry per transition ({n}), got shape {list(data[k].shape)}")
+    if n == 0:
+        raise MDPError(f"{path}: the log has no transitions")
+    for k, hi in (("obs", S), ("next_obs", S), ("action", A)):
+        x = data[k]
+        if not np.issubdtype(x.dtype, np.integer):
+            raise MDPError(f"{path}: {k} must be integers, got dtype {x.dtype}")
+        bad = np.flatnonzero((x < 0) | (x >= hi))
+        if bad.size:
+            raise MDPError(f"{path}: {k}[{bad[0]}] = {x[bad[0]]} outside [0, {hi})")
+    r = data["reward"].astype(np.float64)
+    if not np.isfinite(r).all():
+        raise MDPError(f"{path}: reward[{np.flatnonzero(~np.isfinite(r))[0]}] is not finite")
+    term = data["terminated"].astype(bool) if "terminated" in data else np.zeros(n, dtype=bool)
+    lo, hi = reward_bounds if reward_bounds is not None else (float(min(r.min(), 0.0)), float(r.max()))
+    if hi <= lo:
+        hi = lo + 1.0
+    absorbing = bool(term.any())
+    S_all = S + absorbing
+    nxt = np.where(term, S, data["next_obs"])
+    spec = AgentSpec(S_all, A, H, lo, hi)
+    t = lambda x: torch.as_tensor(np.asarray(x, dtype=np.int64)).view(1, -1)  # noqa: E731
+    stats = Stats.from_transitions(S_all, A, t(data["obs"]), t(data["action"]),
+                                   spec.rescale(torch.as_tensor(r).view(1, -1)), t(nxt))
+    if absorbing:  # the absorbing state's known dynamics: stay, pay the bottom of the range
+        stats.counts[0, S, :, S] += 1.0
+    return TransitionLog(stats, spec, S, n)
+
+
+def solve_offline(log: TransitionLog | str | Path, agent: str = "rlpfn", seed: int = 0, **hparams) -> np.ndarray:
+    """The policy [H, S, A] an offline agent (default: the shipped model) extracts from a transition log."""
+    log = log if isinstance(log, TransitionLog) else load_transitions(log)
+    a = make_agent(agent, **hparams)
+    if not a.offline:
+        raise ValueError(f"agent {agent!r} cannot learn from a fixed dataset; offline agents: rlpfn, vilcb, "
+                         "certainty-equivalence, bc")
+    pi = a.fit(log.spec, log.stats, seed)[0]
+    return pi[:, :log.n_states].numpy()
+
+
+__all__ = ["solve", "SolveResult", "solve_offline", "load_transitions", "TransitionLog"]

@@ -1,0 +1,107 @@
+"""The model: shapes, size-agnosticism, label equivariance, and that the untrained model is UCB-VI."""
+import dataclasses
+
+import pytest
+import torch
+
+from rlpfn.agents import AgentSpec, make_agent
+from rlpfn.model import RLPFN, Context, ModelConfig, plan
+from rlpfn.planning import normalize_counts
+from rlpfn.prior import get_batch
+from rlpfn.stats import Stats
+
+CFG = ModelConfig(d_model=16, n_layers=1, n_heads=2)
+
+
+def random_context(B, S, A, H, seed=0, density=0.3):
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.poisson(torch.full((B, S, A, S), density), generator=g)
+    n = counts.sum(-1)
+    r = torch.rand(B, S, A, generator=g) * n
+    return Context(counts, r, r * 0.7, torch.randint(S, (B,), generator=g), torch.randint(H, (B,), generator=g),
+                   H, torch.randint(50, (B,), generator=g))
+
+
+def perturbed(cfg=CFG, seed=1):
+    """A model whose correction heads are non-zero, so equivariance is tested through them too."""
+    torch.manual_seed(seed)
+    m = RLPFN(cfg)
+    torch.nn.init.normal_(m.head.weight, std=0.2)
+    return m.eval()
+
+
+def test_outputs_shapes_and_one_pass_policy_table():
+    ctx = random_context(3, 5, 3, 7)
+    out = perturbed()(ctx)
+    assert out.logits.shape == (3, 5, 3) and out.q.shape == (3, 5, 3)
+    assert out.q_plan.shape == (3, 7, 5, 3) and out.q_est.shape == (3, 7, 5, 3)
+    assert torch.isfinite(out.logits).all() and torch.isfinite(out.q_plan).all()
+    remaining = torch.arange(7, 0, -1).view(1, 7, 1, 1).double()
+    assert (out.q_plan <= remaining + 1e-9).all() and (out.q_plan >= 0).all()
+
+
+def test_relabelling_states_and_actions_permutes_the_output():
+    B, S, A, H = 2, 6, 4, 5
+    ctx = random_context(B, S, A, H, seed=3)
+    ps, pa = torch.randperm(S, generator=torch.Generator().manual_seed(0)), torch.tensor([2, 0, 3, 1])
+    inv = torch.argsort(ps)
+    moved = Context(ctx.counts[:, ps][:, :, pa][:, :, :, ps], ctx.reward_sum[:, ps][:, :, pa],
+                    ctx.reward_sq_sum[:, ps][:, :, pa], inv[ctx.state], ctx.step, H, ctx.episodes)
+    m = perturbed()
+    with torch.no_grad():
+        a, b = m(ctx), m(moved)
+    torch.testing.assert_close(a.logits[:, ps][:, :, pa], b.logits, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(a.q[:, ps][:, :, pa], b.q, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(a.q_plan[:, :, ps][:, :, :, pa], b.q_plan, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("S,A,H", [(2, 2, 3), (500, 10, 4), (500, 6, 200)])
+def test_any_size_from_2_states_to_taxi(S, A, H):
+    ctx = random_context(1, S, A, H, density=0.002 if S > 100 else 0.5)
+    with torch.no_grad():
+        out = perturbed()(ctx)
+    assert out.logits.shape == (1, S, A) and out.q_plan.shape == (1, H, S, A)
+    assert torch.isfinite(out.q_plan).all()
+
+
+def test_untrained_model_plans_exactly_like_ucbvi():
+    """Zero-initialised heads: the planner is UCB-VI with the configured (prior-tuned) bonus."""
+    S, A, H = 4, 3, 6
+    ctx = random_context(2, S, A, H, seed=5)
+    ctx.counts[:, 0, 0] = 0  # an unvisited pair
+    ctx.reward_sum[:, 0, 0] = 0
+    cfg = dataclasses.replace(CFG, unvisited_logit=50.0)  # sigmoid(50) = 1: unvisited pairs worth H - h exactly
+    out = RLPFN(cfg)(ctx)
+    ucb = make_agent("ucbvi", scale=CFG.ucb_scale, h_term=CFG.ucb_h_term)
+    ucb.reset(AgentSpec(S, A, H), 2, seed=0)
+    ucb.stats = Stats(ctx.counts.double(), ctx.reward_sum.double(), ctx.reward_sq_sum.double())
+    q_ucb = ucb.plan()
+    visited = ctx.counts.sum(-1) > 0
+    torch.testing.assert_close(out.q_plan[visited.unsqueeze(1).expand_as(out.q_plan)],
+                               q_ucb[visited.unsqueeze(1).expand_as(q_ucb)], atol=1e-9, rtol=0)
+    torch.testing.assert_close(out.q_plan[:, :, 0, 0], torch.arange(H, 0, -1).double().expand(2, H))
+    # the default unvisited value sigmoid(6)·(H - h) is UCB-VI's H - h up to 0.25%
+    default = RLPFN(CFG)(ctx).q_plan
+    assert default[:, :, 0, 0].div(torch.arange(H, 0, -1).double()).sub(1).abs().max() < 3e-3
+
+
+def test_planner_is_differentiable_in_the_corrections():
+    ctx = random_context(2, 4, 2, 5)
+    P_hat, n = normalize_counts(ctx.counts.double())
+    corr = torch.zeros(2, 4, 2, 3, dtype=torch.float64, requires_grad=True)
+    q = plan(P_hat, ctx.reward_sum.double() / n.clamp_min(1), n, 5, CFG, corr)
+    q[:, 0].sum().backward()
+    assert corr.grad is not None and corr.grad.abs().sum() > 0
+
+
+def test_prior_batch_context_roundtrip():
+    b = get_batch("tiny", 8, seed=0)
+    out = RLPFN(CFG)(Context.of(b))
+    assert out.logits.shape == b.pi_star.shape
+
+
+def test_bad_step_is_refused():
+    ctx = random_context(1, 3, 2, 4)
+    ctx.step = torch.tensor([4])
+    with pytest.raises(ValueError, match="steps must lie in"):
+        RLPFN(CFG)(ctx)
