@@ -20,8 +20,8 @@ from .evaluate import run_offline, run_online
 from .parallel import run_jobs
 from .planning import solve
 
-DEFAULT_ONLINE = ["random", "optimal", "ucbvi", "psrl", "optql", "qlearning"]
-DEFAULT_OFFLINE = ["vilcb", "certainty-equivalence", "bc"]
+DEFAULT_ONLINE = ["random", "optimal", "ucbvi", "psrl", "optql", "qlearning", "rlpfn"]
+DEFAULT_OFFLINE = ["vilcb", "certainty-equivalence", "bc", "rlpfn"]
 EPSILONS = [0.0, 0.5, 1.0]
 DATASET_SIZES = [10, 100]
 SEED_GROUP = 5
@@ -59,7 +59,7 @@ class Job:
         S, A, H = sizes[self.benchmark]
         if self.kind == "offline":
             return self.dataset_episodes * H * 1e-3 + S * S * A * H * 1e-7
-        weight = {"psrl": S * S * A, "ucbvi": S * A * 8, "random": 1, "optimal": 2}.get(self.agent, 4)
+        weight = {"psrl": S * S * A, "ucbvi": S * A * 8, "rlpfn": S * A * 30, "random": 1, "optimal": 2}.get(self.agent, 4)
         return self.n_seeds * H * (1 + weight * 1e-3)
 
 

@@ -79,6 +79,9 @@ class OptimConfig:
 class LossConfig:
     policy_target: str = "optimal"  # "optimal" (π*, uniform over ties) or "boltzmann" (softmax(Q*/T))
     policy_weight: float = 1.0
+    # True: the cross-entropy reaches only the temperature (the logits' scale), not the planner's corrections.
+    # Measured (README): imitating π* through the planner teaches the model to stop exploring.
+    policy_detach: bool = True
     current_state_weight: float = 1.0
     q_weight: float = 1.0
     anchor_weight: float = 0.01
@@ -86,7 +89,7 @@ class LossConfig:
     # becomes an upper posterior quantile of Q* given the data (Bayes-UCB, Kaufmann, Cappé, Garivier 2012),
     # calibrated to the prior; imitating π* alone values no exploration (ARCHITECTURE.md's first experiment).
     quantile_weight: float = 1.0
-    quantile: float = 0.9
+    quantile: float = 0.97
     drop_state_prob: float = 0.1  # hide the current state sometimes: offline datasets have none
 
 
@@ -164,8 +167,11 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
         drop = torch.rand(ctx.state.shape, generator=gen) < cfg.drop_state_prob
         ctx.state = torch.where(drop.to(ctx.state.device), torch.full_like(ctx.state, -1), ctx.state)
     out = model(ctx)
+    logits = out.logits
+    if cfg.policy_detach:  # logits = Q_plan / ((H-h)·T): keep the gradient to T only
+        logits = logits.detach() * out.temperature.detach() / out.temperature
     target = batch.pi_star if cfg.policy_target == "optimal" else batch.pi_boltzmann
-    ce = -(target * torch.log_softmax(out.logits, -1)).sum(-1)  # [B,S]
+    ce = -(target * torch.log_softmax(logits, -1)).sum(-1)  # [B,S]
     rows = torch.arange(ce.shape[0], device=ce.device)
     ce_current = torch.where(ctx.state >= 0, ce[rows, ctx.state.clamp_min(0)], torch.zeros_like(ce[:, 0]))
     policy = ce.mean() + cfg.current_state_weight * ce_current.mean()

@@ -1,0 +1,171 @@
+"""The rlpfn agent, checkpoints and zero-shot solving (Python and CLI), with a small untrained model file."""
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import rlpfn
+from rlpfn.agents import AGENTS, OFFLINE_AGENTS, ONLINE_AGENTS, AgentSpec, make_agent
+from rlpfn.checkpoint import CheckpointError, load, save, shipped_exists
+from rlpfn.cli import main
+from rlpfn.evaluate import run_offline, run_online
+from rlpfn.benchmarks import make_benchmark
+from rlpfn.model import RLPFN, ModelConfig
+from rlpfn.zero_shot import load_transitions, solve, solve_offline
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2))
+    return str(save(model, tmp_path_factory.mktemp("ckpt") / "m", {"name": "tiny"}, {"steps": 0}))
+
+
+def test_rlpfn_is_registered_online_and_offline():
+    assert "rlpfn" in ONLINE_AGENTS and "rlpfn" in OFFLINE_AGENTS and AGENTS["rlpfn"].online
+
+
+@pytest.mark.parametrize("hp", [{"refresh": "episode"}, {"refresh": "step", "sample": True}])
+def test_agent_runs_online_seeded(ckpt, hp):
+    mdp = make_benchmark("riverswim")
+    a = run_online(mdp, make_agent("rlpfn", checkpoint=ckpt, **hp), 6, 3, seed=1)
+    b = run_online(mdp, make_agent("rlpfn", checkpoint=ckpt, **hp), 6, 3, seed=1)
+    assert a.regret.shape == (3, 6) and (a.regret >= -1e-9).all()
+    np.testing.assert_array_equal(a.returns, b.returns)
+
+
+def test_agent_offline_policy_is_a_distribution(ckpt):
+    mdp = make_benchmark("chain")
+    res = run_offline(mdp, make_agent("rlpfn", checkpoint=ckpt), 0.5, 10, 2)
+    assert res.scores.shape == (2,) and np.isfinite(res.scores).all()
+
+
+def test_bad_agent_options_are_refused():
+    with pytest.raises(ValueError, match="refresh must be"):
+        make_agent("rlpfn", refresh="sometimes")
+
+
+# ---- checkpoints ---------------------------------------------------------------------------------------
+def test_checkpoint_roundtrip_and_no_pickle(ckpt, tmp_path):
+    m = load(ckpt)
+    assert m.meta["format_version"] == 1 and m.cfg.d_model == 16
+    raw = open(ckpt.replace(".json", ".safetensors"), "rb").read()
+    assert not raw.startswith(b"\x80")  # not a pickle stream
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "config", "version", "missing"])
+def test_damaged_checkpoints_are_refused_in_one_line(ckpt, tmp_path, damage):
+    import shutil
+    from pathlib import Path
+
+    src = Path(ckpt)
+    dst = tmp_path / "m.json"
+    shutil.copy(src, dst)
+    shutil.copy(src.with_suffix(".safetensors"), tmp_path / "m.safetensors")
+    w = tmp_path / "m.safetensors"
+    if damage == "truncate":
+        w.write_bytes(w.read_bytes()[:100])
+    elif damage == "flip":
+        b = bytearray(w.read_bytes())
+        b[-5] ^= 0xFF
+        w.write_bytes(bytes(b))
+    elif damage == "config":
+        doc = json.loads(dst.read_text())
+        doc["model"]["d_model"] = 32
+        dst.write_text(json.dumps(doc))
+    elif damage == "version":
+        doc = json.loads(dst.read_text())
+        doc["format_version"] = 99
+        dst.write_text(json.dumps(doc))
+    else:
+        w.unlink()
+    with pytest.raises(CheckpointError) as e:
+        load(dst)
+    assert "\n" not in str(e.value) and str(tmp_path) in str(e.value)
+
+
+def test_garbage_config_is_refused(tmp_path):
+    (tmp_path / "x.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load(tmp_path / "x.json")
+
+
+@pytest.mark.skipif(not shipped_exists(), reason="no shipped checkpoint in checkpoints/")
+def test_shipped_checkpoint_loads_by_default_and_is_small():
+    from rlpfn.checkpoint import CHECKPOINT_DIR, DEFAULT_NAME
+
+    model = rlpfn.load()
+    assert model.meta["training"]["steps"] > 0 and model.meta["prior"]["name"] == "default"
+    assert (CHECKPOINT_DIR / f"{DEFAULT_NAME}.safetensors").stat().st_size < 20 * 2**20
+
+
+# ---- zero-shot solving -----------------------------------------------------------------------------------
+def test_solve_tabular_gym_env_reports_regret(ckpt):
+    res = solve("FrozenLake-v1", episodes=3, checkpoint=ckpt)
+    assert res.returns.shape == (1, 3) and res.regret is not None and res.v_star > 0
+
+
+class NoTables(gym.Wrapper):
+    """FrozenLake behind a wrapper that hides its tables: only reset / step."""
+
+    @property
+    def unwrapped(self):
+        return self
+
+
+def test_solve_reset_step_only_env_reports_returns(ckpt):
+    env = NoTables(gym.make("FrozenLake-v1"))
+    assert not hasattr(env, "P")
+    res = solve(env, episodes=4, runs=2, checkpoint=ckpt)
+    assert res.returns.shape == (2, 4) and res.regret is None
+    assert set(np.unique(res.returns)) <= {0.0, 1.0}
+    with pytest.raises(ValueError, match="outside reward_bounds"):
+        solve(NoTables(gym.make("CliffWalking-v1")), episodes=1, horizon=10, checkpoint=ckpt)
+
+
+def write_log(path, n=200, S=4, A=2, H=5, seed=0, **override):
+    rng = np.random.default_rng(seed)
+    data = dict(obs=rng.integers(S, size=n), action=rng.integers(A, size=n), reward=rng.random(n),
+                next_obs=rng.integers(S, size=n), terminated=rng.random(n) < 0.1,
+                n_states=np.int64(S), n_actions=np.int64(A), horizon=np.int64(H))
+    data.update(override)
+    data = {k: v for k, v in data.items() if v is not None}
+    np.savez(path, **data)
+    return path
+
+
+def test_solve_offline_python_and_cli(ckpt, tmp_path, capsys):
+    log = write_log(tmp_path / "t.npz")
+    pi = solve_offline(log, checkpoint=ckpt)
+    assert pi.shape == (5, 4, 2)
+    np.testing.assert_allclose(pi.sum(-1), 1.0)
+    assert load_transitions(log).spec.n_states == 5  # an absorbing state for the terminated transitions
+    out = tmp_path / "pi.npz"
+    code = main(["solve-offline", str(log), "--agent", "vilcb", "--out", str(out)])
+    assert code == 0 and np.load(out)["policy"].shape == (5, 4, 2)
+
+
+@pytest.mark.parametrize("override,message", [
+    ({"action": None}, "missing array"),
+    ({"obs": np.array([0, 9])}, "must be 1-D with one entry per transition"),
+    ({"next_obs": np.full(200, 7)}, r"next_obs\[0\] = 7 outside \[0, 4\)"),
+    ({"n_states": np.float64(4.0)}, "n_states must be a positive integer"),
+    ({"reward": np.full(200, np.nan)}, "reward\\[0\\] is not finite"),
+])
+def test_solve_offline_bad_logs_exit_2_and_write_nothing(tmp_path, capsys, override, message):
+    log = write_log(tmp_path / "bad.npz", **override)
+    out = tmp_path / "pi.npz"
+    code = main(["solve-offline", str(log), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert pytest.importorskip("re").search(message, err), err
+    assert not out.exists()
+
+
+def test_solve_offline_not_an_npz(tmp_path, capsys):
+    bad = tmp_path / "x.npz"
+    bad.write_text("hello")
+    assert main(["solve-offline", str(bad)]) == 2
+    assert "not a readable .npz" in capsys.readouterr().err
