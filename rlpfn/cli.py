@@ -302,7 +302,9 @@ def cmd_validate(args) -> None:
             line += f"   below UCB-VI on {np.mean(r < ref):.0%} of MDPs"
         print(line)
     if args.json:
-        write_json(args.json, {"config": vars(cfg) if hasattr(cfg, "__dict__") else {}, "agents": {k: v for k, v in agents.items()},
+        from dataclasses import asdict
+
+        write_json(args.json, {"config": asdict(cfg), "agents": agents,
                                "regret": {k: v.tolist() for k, v in res.items()}})
         print(f"wrote {args.json}")
 

@@ -72,6 +72,10 @@ class Context:
         return cls(batch.counts, batch.reward_sum, batch.reward_sq_sum, batch.state, batch.step,
                    int(batch.horizon[0]), batch.episodes)
 
+    def to(self, device) -> "Context":
+        return Context(*(x.to(device) if torch.is_tensor(x) else x for x in (
+            self.counts, self.reward_sum, self.reward_sq_sum, self.state, self.step, self.horizon, self.episodes)))
+
     @classmethod
     def of_stats(cls, stats, state, step: int, horizon: int, episodes: int) -> "Context":
         """From an agent's Stats (one row per run) at the same step for every run."""
@@ -102,10 +106,13 @@ def ucb_bonus(n: torch.Tensor, remaining, cfg: ModelConfig) -> torch.Tensor:
     return cfg.ucb_scale * inv_n.sqrt() + cfg.ucb_h_term * remaining * inv_n
 
 
-def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | None = None):
+def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | None = None,
+         pessimistic: bool = False):
     """Backward induction on the empirical model with UCB-VI's bonus, corrected: Q_h = min(H-h, r̂ + δ +
     e^α·b_h + P̂·V_{h+1}) on visited pairs, sigmoid(unvisited_logit + u)·(H-h) on unvisited ones.
-    `corrections` [B,S,A,3] = (α, δ, u); None = uncorrected UCB-VI. Differentiable in `corrections`."""
+    `corrections` [B,S,A,3] = (α, δ, u); None = uncorrected UCB-VI. Differentiable in `corrections`.
+    `pessimistic`: the lower-confidence twin for offline use, Q_h = clip(r̂ + δ - e^α·b_h + P̂·V_{h+1}, 0, H-h)
+    on visited pairs and 0 on unvisited ones."""
     visited = n > 0
     remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device)
     alpha, delta, unv = (torch.zeros_like(n),) * 3 if corrections is None else corrections.to(DTYPE).unbind(-1)
@@ -113,6 +120,8 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
 
     def adjust(h, q, v_next):
         rem = remaining[h]
+        if pessimistic:  # offline: the same learned bonus as a penalty, unvisited pairs worth 0 (VI-LCB's form)
+            return torch.where(visited, (q - mult * ucb_bonus(n, rem, cfg)).clamp(0, rem), torch.zeros_like(q))
         q = torch.minimum(q + mult * ucb_bonus(n, rem, cfg), rem)
         return torch.where(visited, q, unv_frac * rem)
 

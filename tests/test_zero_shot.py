@@ -169,3 +169,21 @@ def test_solve_offline_not_an_npz(tmp_path, capsys):
     bad.write_text("hello")
     assert main(["solve-offline", str(bad)]) == 2
     assert "not a readable .npz" in capsys.readouterr().err
+
+
+def test_latency_command_prints_one_row_per_history_size(ckpt, capsys):
+    code = main(["latency", "riverswim", "--sizes", "100", "2000", "--repeats", "1", "--checkpoint", ckpt])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = [line.split() for line in out.splitlines() if line.strip() and line.split()[0].isdigit()]
+    assert [int(r[0]) for r in rows] == [100, 2000]
+
+
+def test_validate_command_compares_with_ucbvi(ckpt, capsys, tmp_path):
+    out_json = tmp_path / "v.json"
+    code = main(["validate", "--prior", "tiny", "--batches", "1", "--episodes", "3", "--workers", "1", "--quiet",
+                 "--agents", "ucbvi", "rlpfn", "--checkpoint", ckpt, "--json", str(out_json)])
+    out = capsys.readouterr().out
+    assert code == 0 and "below UCB-VI on" in out
+    doc = json.loads(out_json.read_text())
+    assert len(doc["regret"]["rlpfn"]) == 8 and len(doc["regret"]["ucbvi"]) == 8

@@ -53,8 +53,12 @@ class RlpfnAgent(Agent):
         from ..model import Context
 
         ctx = Context.of_stats(stats, state, step, self.spec.horizon, episodes)
+        device = next(self.model.parameters()).device  # a model being pretrained may sit on a GPU
         with torch.no_grad():
-            return self.model(ctx)
+            out = self.model(ctx.to(device))
+        if device.type != "cpu":
+            out.q_plan, out.q_est, out.temperature = out.q_plan.cpu(), out.q_est.cpu(), out.temperature.cpu()
+        return out
 
     # ---- online --------------------------------------------------------------------------------
     def reset(self, spec, n_runs, seed, mdp=None):
@@ -80,9 +84,22 @@ class RlpfnAgent(Agent):
 
     # ---- offline -------------------------------------------------------------------------------
     def fit(self, spec, stats, seed=0):
-        """Greedy policy [N,H,S,A] on the model's Q estimates from the dataset's statistic (no current state)."""
+        """Greedy policy [N,H,S,A] from a dataset's statistic (no current state): backward induction on the
+        empirical model with the model's learned bonus scale e^α turned into a penalty, Q_h = clip(r̂ -
+        e^α·b_h + P̂·V_{h+1}, 0, H-h), unvisited pairs 0 (VI-LCB's form, with the pessimism the model learned
+        per (s, a)). Measured on the benchmarks' offline datasets (README, "The pretrained model"): acting on
+        the Q head, or keeping the learned reward correction δ, chose untried or optimistically valued actions
+        (SixArms / FrozenLake expert data: 0.03 / 0.005 against VI-LCB's 1.0 / 0.96): both are trained to be
+        optimistic or posterior means, which offline, with no more data to come, is the wrong side."""
+        from ..model import Context, _empirical, plan
+
         Agent.reset(self, spec, stats.n_runs, seed)
         n = stats.visits
         episodes = int(n.sum((1, 2)).max().item()) // spec.horizon
         out = self._forward(stats, torch.full((stats.n_runs,), -1, dtype=torch.long), 0, episodes)
-        return tie_uniform(out.q_est, n.unsqueeze(1))
+        ctx = Context.of_stats(stats, None, 0, spec.horizon, episodes)
+        P_hat, r_hat, n_sa = _empirical(ctx)
+        corrections = out.corrections.to(DTYPE).clone()
+        corrections[..., 1] = 0.0  # no reward correction offline (see above)
+        Q = plan(P_hat, r_hat, n_sa, spec.horizon, self.model.cfg, corrections.cpu(), pessimistic=True)
+        return tie_uniform(Q, n.unsqueeze(1))
