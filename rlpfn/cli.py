@@ -443,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     va = sub.add_parser("validate", help="regret of agents on held-out prior MDPs (how rlpfn's defaults are chosen)",
                         description="Run agents online on MDPs from a held-out prior split and print their normalized "
                                     "cumulative regret (1 = uniform random throughout). 'rlpfn-variants' runs every "
-                                    "refresh (episode, step) x acting (argmax, sample) option of the rlpfn agent.")
+                                    "refresh (episode, step) x acting (argmax, sample) x monotone (on, off) option of the "
+                                    "rlpfn agent.")
     va.add_argument("--agents", nargs="+", default=["ucbvi", "rlpfn-variants"], help="default: ucbvi rlpfn-variants")
     va.add_argument("--prior", default="heldout", help="prior spec to draw MDPs from (default heldout)")
     va.add_argument("--batches", type=_positive_int, default=8, help="batches of 8 MDPs (default 8)")

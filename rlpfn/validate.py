@@ -13,10 +13,9 @@ import numpy as np
 
 # The rlpfn agent's options, measured against each other here (README, "The pretrained model").
 RLPFN_VARIANTS = {
-    "rlpfn[episode,argmax]": {"refresh": "episode", "sample": False},
-    "rlpfn[episode,sample]": {"refresh": "episode", "sample": True},
-    "rlpfn[step,argmax]": {"refresh": "step", "sample": False},
-    "rlpfn[step,sample]": {"refresh": "step", "sample": True},
+    f"rlpfn[{refresh},{'sample' if sample else 'argmax'}{',monotone' if monotone else ''}]":
+        {"refresh": refresh, "sample": sample, "monotone": monotone}
+    for refresh in ("episode", "step") for sample in (False, True) for monotone in (True, False)
 }
 
 

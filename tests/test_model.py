@@ -105,3 +105,25 @@ def test_bad_step_is_refused():
     ctx.step = torch.tensor([4])
     with pytest.raises(ValueError, match="steps must lie in"):
         RLPFN(CFG)(ctx)
+
+
+def test_pessimistic_plan_sits_below_certainty_equivalence_below_optimistic():
+    from rlpfn.planning import backward_induction
+
+    ctx = random_context(2, 5, 3, 6, seed=7)
+    P_hat, n = normalize_counts(ctx.counts.double())
+    r_hat = ctx.reward_sum.double() / n.clamp_min(1)
+    q_ce, _ = backward_induction(P_hat, r_hat, 6)
+    visited = (n > 0).unsqueeze(1).expand_as(q_ce)
+    low = plan(P_hat, r_hat, n, 6, CFG, pessimistic=True)
+    high = plan(P_hat, r_hat, n, 6, CFG)
+    assert (low[visited] <= q_ce[visited] + 1e-9).all() and (q_ce <= high + 1e-9).all()
+    assert (low[~visited] == 0).all()
+
+
+def test_reward_correction_is_off_unless_configured():
+    ctx = random_context(1, 4, 2, 5)
+    m = perturbed()
+    assert (m(ctx).corrections[..., 1] == 0).all()
+    m2 = perturbed(dataclasses.replace(CFG, reward_correction=True))
+    assert (m2(ctx).corrections[..., 1] != 0).any()

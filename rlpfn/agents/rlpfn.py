@@ -26,12 +26,16 @@ class RlpfnAgent(Agent):
     refresh: str = "episode"  # "episode": one forward pass per episode; "step": one per step
     sample: bool = False  # sample actions from the policy logits instead of taking the argmax of Q_plan
     checkpoint: str | None = None  # a checkpoint path; None = the shipped model (rlpfn.load())
+    # Keep Q_plan monotone across refreshes, Q <- min(Q_previous, Q_new), as UCB-VI does with its optimistic Q
+    # (each refresh's Q_plan is an upper estimate; the tightest so far is kept).
+    monotone: bool = True
 
     def __post_init__(self):
         if self.refresh not in ("episode", "step"):
             raise ValueError(f"rlpfn: refresh must be 'episode' or 'step', got {self.refresh!r}")
-        if not isinstance(self.sample, bool):
-            raise ValueError(f"rlpfn: sample must be true or false, got {self.sample!r}")
+        for key in ("sample", "monotone"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"rlpfn: {key} must be true or false, got {getattr(self, key)!r}")
         self._model = None
 
     @classmethod
@@ -65,15 +69,16 @@ class RlpfnAgent(Agent):
         super().reset(spec, n_runs, seed)
         self.stats = Stats.zeros(n_runs, spec.n_states, spec.n_actions)
         self.episodes = -1
-        self.out = None
+        self.out = self.q = None
 
     def act(self, states, h):
         if h == 0:
             self.episodes += 1
         if self.out is None or h == 0 or self.refresh == "step":
             self.out = self._forward(self.stats, states, h, self.episodes)
+            self.q = self.out.q_plan if self.q is None or not self.monotone else torch.minimum(self.q, self.out.q_plan)
         rows = torch.arange(self.n_runs)
-        q = self.out.q_plan[rows, h, states]  # [N,A]
+        q = self.q[rows, h, states]  # [N,A]
         if not self.sample:
             return self.argmax_random_ties(q)
         logits = q / ((self.spec.horizon - h) * self.out.temperature.to(DTYPE))
