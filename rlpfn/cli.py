@@ -286,6 +286,8 @@ def cmd_validate(args) -> None:
     for name in args.agents:
         if name == "rlpfn-variants":
             agents.update({k: ("rlpfn", v) for k, v in RLPFN_VARIANTS.items()})
+        elif name in RLPFN_VARIANTS:
+            agents[name] = ("rlpfn", RLPFN_VARIANTS[name])
         else:
             from .agents import AGENTS
 

@@ -17,6 +17,7 @@ RLPFN_VARIANTS = {
         {"refresh": refresh, "sample": sample, "monotone": monotone}
     for refresh in ("episode", "step") for sample in (False, True) for monotone in (True, False)
 }
+RLPFN_VARIANTS["rlpfn[new-pair,argmax]"] = {"refresh": "new-pair", "sample": False, "monotone": False}
 
 
 @dataclass

@@ -187,3 +187,23 @@ def test_validate_command_compares_with_ucbvi(ckpt, capsys, tmp_path):
     assert code == 0 and "below UCB-VI on" in out
     doc = json.loads(out_json.read_text())
     assert len(doc["regret"]["rlpfn"]) == 8 and len(doc["regret"]["ucbvi"]) == 8
+
+
+def test_new_pair_refresh_asks_the_model_only_after_first_visits(ckpt):
+    """refresh='new-pair': one pass per episode start, plus one per run for each first visit of a pair."""
+    mdp = make_benchmark("riverswim")
+    agent = make_agent("rlpfn", checkpoint=ckpt, refresh="new-pair")
+    calls = []
+    original = agent._forward
+
+    def counting(stats, state, step, episodes):
+        calls.append((stats.counts.shape[0], step))
+        return original(stats, state, step, episodes)
+
+    agent._forward = counting
+    run_online(mdp, agent, 4, 3, seed=0)
+    starts = [c for c in calls if c[1] == 0]
+    mid = [c for c in calls if c[1] > 0]
+    assert len(starts) >= 4 and all(n == 3 for n, _ in starts)  # every episode start, all runs
+    visited_pairs = int((agent.stats.visits > 0).sum())
+    assert 0 < sum(n for n, _ in mid) <= visited_pairs  # only runs with a first visit, at most one per pair
