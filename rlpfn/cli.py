@@ -355,9 +355,10 @@ def _run_options(sp, episodes: int, seeds: int, seeds_help: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rlpfn",
-        description="rlpfn: tabular MDPs, exact planning, a benchmark suite and classical baselines "
-                    "(UCB-VI, PSRL, optimistic and ε-greedy Q-learning; offline VI-LCB, certainty equivalence, BC), "
-                    "and the pretraining prior (`rlpfn prior`).",
+        description="rlpfn: a model pretrained on random tabular MDPs that solves new ones in context "
+                    "(`--agent rlpfn`, `solve-offline`, `pretrain`, `validate`, `latency`); tabular MDPs, exact "
+                    "planning, a benchmark suite and classical baselines (UCB-VI, PSRL, optimistic and ε-greedy "
+                    "Q-learning; offline VI-LCB, certainty equivalence, BC), and the pretraining prior (`rlpfn prior`).",
         epilog="MDP arguments accept a benchmark name (see `rlpfn benchmarks`), a path to an .npz MDP "
                "(keys P [S,A,S], R [S,A], mu0 [S], horizon; optional R_std, r_min, r_max, name), or a "
                "gymnasium id with transition tables such as FrozenLake-v1 or Taxi-v4.",
@@ -372,8 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sp, seeds_default):
         sp.add_argument("mdp", metavar="MDP", help="benchmark name, .npz path or gymnasium id")
-        sp.add_argument("--agent", required=True, help="agent name (random, optimal, ucbvi, psrl, optql, qlearning; "
-                                                       "offline: vilcb, certainty-equivalence, bc)")
+        sp.add_argument("--agent", required=True, help="agent name (online: rlpfn, the pretrained model; random, optimal, "
+                                                       "ucbvi, psrl, optql, qlearning; offline: rlpfn, vilcb, "
+                                                       "certainty-equivalence, bc)")
         sp.add_argument("--set", nargs="*", metavar="KEY=VALUE",
                         help="override hyperparameters, e.g. --set scale=0.3 bonus=bernstein")
         sp.add_argument("--seeds", type=_positive_int, default=seeds_default, help=f"independent runs (default {seeds_default})")
@@ -384,9 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("solve", help="run an online agent on an MDP and report regret and returns",
                        description="Run an online agent for K episodes in N independent runs (batched) and "
                                    "report V*, the mean return of the last 10 episodes, cumulative regret "
-                                   "(mean ± 95%% CI over seeds; per-episode regret is Σ_h V*_h(s_h) − Q*_h(s_h,a_h), "
+                                   "(mean ± 95% CI over seeds; per-episode regret is Σ_h V*_h(s_h) − Q*_h(s_h,a_h), "
                                    "an unbiased low-variance estimate of V* − V^π_k) and episodes to solve "
-                                   "(first episode whose 10-episode running mean is 90%% of the way from "
+                                   "(first episode whose 10-episode running mean is 90% of the way from "
                                    "V_random to V*).")
     common(s, 10)
     s.add_argument("--episodes", type=_positive_int, default=500, help="episodes per run (default 500)")
@@ -406,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Run every benchmark with every agent (online: K episodes; offline: ε ∈ {0, 0.5, 1}, "
                                     "datasets of 10 and 100 episodes) and write results.json, results.md, "
                                     "regret_curves.png and aggregate_iqm.png into --out.")
-    bm.add_argument("--agents", nargs="+", metavar="NAME", help="agents to run (default: all classical agents)")
+    bm.add_argument("--agents", nargs="+", metavar="NAME", help="agents to run (default: rlpfn and all classical agents)")
     bm.add_argument("--benchmarks", nargs="+", metavar="NAME", help="benchmarks to run (default: the suite)")
     _run_options(bm, 500, 10, "runs per agent and benchmark")
     bm.add_argument("--out", default="results", help="output directory (default ./results)")
