@@ -13,7 +13,6 @@ from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 
-import torch
 
 from . import __version__
 from .model import RLPFN, ModelConfig

@@ -277,6 +277,7 @@ def cmd_solve_offline(args) -> None:
 
 
 def cmd_validate(args) -> None:
+    from .agents import AGENTS
     from .metrics import mean_ci
     from .validate import RLPFN_VARIANTS, ValidationConfig, validate
 
@@ -289,8 +290,6 @@ def cmd_validate(args) -> None:
         elif name in RLPFN_VARIANTS:
             agents[name] = ("rlpfn", RLPFN_VARIANTS[name])
         else:
-            from .agents import AGENTS
-
             if name not in AGENTS or not AGENTS[name].online:
                 raise CLIError(f"unknown online agent {name!r}")
             agents[name] = (name, {})
@@ -323,8 +322,8 @@ def cmd_latency(args) -> None:
     for r in rows:
         print(f"{r['transitions']:>17} {r['rlpfn_decision_s'] * 1e3:>16.2f} ms "
               f"{r['rlpfn_per_step_refresh_episode_s'] * 1e3:>27.3f} ms {r['ucbvi_plan_per_episode_s'] * 1e3:>21.2f} ms")
-    print("A forward pass is one decision with refresh=step, or one episode's policy table with refresh=episode "
-          "(the default).")
+    print("A forward pass is one decision with refresh=step, or one episode's policy table with refresh=episode; "
+          "the default, refresh=new-pair, adds one pass per first visit of a state-action pair.")
     if args.json:
         write_json(args.json, {"mdp": mdp.name, "rows": rows})
         print(f"wrote {args.json}")

@@ -36,9 +36,15 @@ def run_online(mdp: TabularMDP, agent: Agent, episodes: int, n_seeds: int, seed:
         raise ValueError(f"episodes and seeds must be >= 1, got {episodes} and {n_seeds}")
     sol = solve(mdp)
     trace = run_trace(mdp, agent, episodes, seed, n_runs=n_seeds, progress=progress)
-    h = torch.arange(trace.length) % mdp.horizon
-    gap = sol.V[h, trace.s] - sol.Q[h, trace.s, trace.a]  # [N,T]
-    return OnlineResult(trace.per_episode(trace.reward).numpy(), trace.per_episode(gap).numpy())
+    return OnlineResult(trace.per_episode(trace.reward).numpy(), trace.per_episode(path_gap(sol.Q, trace)).numpy())
+
+
+def path_gap(q_star: torch.Tensor, trace) -> torch.Tensor:
+    """Per-step regret along a trace, V*_h(s_h) - Q*_h(s_h, a_h): [N,T]. `q_star` is [H,S,A] (one MDP that
+    every run shares) or [N,H,S,A] (run i in MDP i, a prior batch)."""
+    h = torch.arange(trace.length) % trace.horizon
+    q = q_star[h, trace.s] if q_star.dim() == 3 else q_star[torch.arange(len(q_star)).view(-1, 1), h, trace.s]
+    return q.amax(-1) - q.gather(-1, trace.a.unsqueeze(-1)).squeeze(-1)
 
 
 def behaviour_policy(mdp: TabularMDP, epsilon: float, solution=None) -> torch.Tensor:

@@ -29,10 +29,10 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .planning import DTYPE, backward_induction, normalize_counts
+from .planning import DTYPE, backward_induction
+from .stats import Stats
 
 N_FEATURES = 19
 
@@ -92,17 +92,15 @@ class Context:
 class Output:
     logits: torch.Tensor  # [B,S,A] policy logits at each context's step
     q: torch.Tensor  # [B,S,A] Q estimate at each context's step (rewards in [0, 1], values in [0, H-h])
-    q_plan: torch.Tensor  # [B,H,S,A] the corrected optimistic planner's Q, every step (acting uses it)
-    q_est: torch.Tensor  # [B,H,S,A] the Q head at every step (offline acting uses it)
+    q_plan: torch.Tensor  # [B,H,S,A] the corrected planner's Q, every step (acting uses it)
+    q_est: torch.Tensor  # [B,H,S,A] the Q head at every step
     corrections: torch.Tensor  # [B,S,A,3] log bonus multiplier, reward correction, unvisited logit
     temperature: torch.Tensor  # scalar
 
 
 def _empirical(ctx: Context):
-    n = ctx.counts.sum(-1).to(DTYPE)
-    P_hat, _ = normalize_counts(ctx.counts.to(DTYPE))
-    r_hat = ctx.reward_sum.to(DTYPE) / n.clamp_min(1.0)
-    return P_hat, r_hat, n
+    """(P̂, r̂, N) in float64, through the one Stats.empirical (dense, or sparse CSR for large S)."""
+    return Stats(*(x.to(DTYPE) for x in (ctx.counts, ctx.reward_sum, ctx.reward_sq_sum))).empirical()
 
 
 def ucb_bonus(n: torch.Tensor, remaining, cfg: ModelConfig) -> torch.Tensor:
@@ -115,8 +113,9 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
     """Backward induction on the empirical model with UCB-VI's bonus, corrected: Q_h = min(H-h, r̂ + δ +
     e^α·b_h + P̂·V_{h+1}) on visited pairs, sigmoid(unvisited_logit + u)·(H-h) on unvisited ones.
     `corrections` [B,S,A,3] = (α, δ, u); None = uncorrected UCB-VI. Differentiable in `corrections`.
-    `pessimistic`: the lower-confidence twin for offline use, Q_h = clip(r̂ + δ - e^α·b_h + P̂·V_{h+1}, 0, H-h)
-    on visited pairs and 0 on unvisited ones."""
+    `pessimistic`: the lower-confidence twin for offline use, Q_h = clip(r̂ - e^α·b_h + P̂·V_{h+1}, 0, H-h) on
+    visited pairs and 0 on unvisited ones; no reward correction δ, which the quantile loss makes optimistic
+    (README, "The pretrained model")."""
     visited = n > 0
     remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device)
     alpha, delta, unv = (torch.zeros_like(n),) * 3 if corrections is None else corrections.to(DTYPE).unbind(-1)
@@ -129,7 +128,7 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
         q = torch.minimum(q + mult * ucb_bonus(n, rem, cfg), rem)
         return torch.where(visited, q, unv_frac * rem)
 
-    Q, _ = backward_induction(P_hat, r_hat + delta, H, adjust)
+    Q, _ = backward_induction(P_hat, r_hat if pessimistic else r_hat + delta, H, adjust)
     return Q
 
 
@@ -145,9 +144,7 @@ def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
     visited = (n > 0).to(DTYPE)
     mean_sq = ctx.reward_sq_sum.to(DTYPE) / n.clamp_min(1.0)
     r_std = (mean_sq - r_hat**2).clamp_min(0).sqrt()
-    dense_P = P_hat if isinstance(P_hat, torch.Tensor) else None
-    self_loop = (torch.diagonal(dense_P, dim1=1, dim2=3).transpose(1, 2) if dense_P is not None
-                 else ctx.counts.to(DTYPE).diagonal(dim1=1, dim2=3).transpose(1, 2) / n.clamp_min(1.0))
+    self_loop = ctx.counts.to(DTYPE).diagonal(dim1=1, dim2=3).transpose(1, 2) / n.clamp_min(1.0)  # P̂(s|s,a)
     is_current = (torch.arange(S, device=n.device).view(1, S) == ctx.state.view(B, 1)).to(DTYPE)  # state -1: all zero
     n_state = n.sum(-1)
     per_sa = [
@@ -200,7 +197,8 @@ class RLPFN(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.log_temperature = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
 
-    def forward(self, ctx: Context) -> Output:
+    def forward(self, ctx: Context, pessimistic: bool = False) -> Output:
+        """`pessimistic`: q_plan (and the logits) from the planner's lower-confidence twin (offline acting)."""
         B, S, A, _ = ctx.counts.shape
         H = ctx.horizon
         if not (ctx.step.min() >= 0 and ctx.step.max() < H):
@@ -215,7 +213,7 @@ class RLPFN(nn.Module):
         corrections = out[..., :3]
         if not self.cfg.reward_correction:
             corrections = corrections * torch.tensor([1.0, 0.0, 1.0], device=out.device)
-        q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections)  # [B,H,S,A] float64
+        q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic)  # [B,H,S,A] float64
         remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device).view(1, H, 1, 1)
         q_est = q_ce + remaining * out[..., 3].to(DTYPE).unsqueeze(1)
         rows = torch.arange(B, device=n.device)

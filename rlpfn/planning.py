@@ -84,7 +84,7 @@ Adjust = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]
 
 def _backward(P, R: torch.Tensor, horizon: int, adjust: Adjust | None, value: Callable, pi=None):
     """The one backward pass: Q_h = R + P·V_{h+1} (then `adjust`), V_h = value(h, Q_h, π)."""
-    B, S, A = R.shape[0], R.shape[-2], R.shape[-1]
+    B, S = R.shape[0], R.shape[-2]
     if adjust is None and isinstance(P, torch.Tensor) and P.dim() == 4:
         step = chunk_size(B, P[0].numel() * P.element_size())
         if step < B:  # cache-sized chunks; `adjust` hooks see whole batches, so only without one

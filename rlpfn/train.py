@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from functools import lru_cache
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,8 @@ def load_config(path: str | Path | None = None) -> PretrainConfig:
             raise ConfigError(f"{path}: {key}: invalid value {getattr(getattr(cfg, section), name)!r}")
     from .prior import load_spec
 
-    load_spec(cfg.data.prior), load_spec(cfg.data.val_prior)  # fail now, not after the first step
+    for spec in (cfg.data.prior, cfg.data.val_prior):  # fail now, not after the first step
+        load_spec(spec)
     return cfg
 
 
@@ -191,20 +193,18 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
 def prior_regret(batch, agent, episodes: int, seed: int) -> np.ndarray:
     """Cumulative regret of `agent` on each MDP of an MDPBatch, normalized by episodes·(V* - V_random):
     the gap along the visited path (evaluate.run_online's estimator), on rewards rescaled to [0, 1]."""
+    from .evaluate import path_gap
     from .traces import run_trace
 
     trace = run_trace(batch, agent, episodes, seed)
-    H = batch.horizon
-    h = torch.arange(trace.length) % H
-    run = torch.arange(len(batch)).view(-1, 1)
-    q = batch.q_star[run, h, trace.s]  # [N,T,A]
-    gap = q.amax(-1) - q.gather(-1, trace.a.unsqueeze(-1)).squeeze(-1)
     span = batch.bounds[1] - batch.bounds[0]
     norm = episodes * (batch.v_star - batch.v_random) / span
-    return (gap.sum(1).numpy() / norm)
+    return path_gap(batch.q_star, trace).sum(1).numpy() / norm
 
 
+@lru_cache(maxsize=8)
 def validation_mdps(spec: str, n_batches: int, seed: int):
+    """Held-out MDP batches (8 MDPs each), the same for a given (spec, n_batches, seed); cached per process."""
     from .prior import load_spec, sample_sized_batch
 
     spec = load_spec(spec)
@@ -281,12 +281,12 @@ def _lightning_module(cfg: PretrainConfig):
 
 
 def spec_record(name: str) -> dict:
+    """What a checkpoint records of its prior: the spec's name, its file and the file's text."""
     from .prior import load_spec
-    from .prior.spec import PRIORS_DIR
+    from .prior.spec import spec_path
 
     spec = load_spec(name)
-    path = Path(name) if Path(name).suffix else PRIORS_DIR / f"{name}.yaml"
-    return {"name": spec.name, "source": spec.source, "yaml": path.read_text()}
+    return {"name": spec.name, "source": spec.source, "yaml": spec_path(name).read_text()}
 
 
 def _callbacks(cfg: PretrainConfig, out: Path):

@@ -1,7 +1,6 @@
 """Pretraining on the tiny config: logs, checkpoints, export, SIGKILL + --resume, DDP on CPU (gloo), config errors."""
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import yaml
 
 from rlpfn.checkpoint import load
 from rlpfn.prior import get_batch
-from rlpfn.train import ConfigError, LossConfig, load_config, pretrain_loss
+from rlpfn.train import LossConfig, load_config, pretrain_loss
 from rlpfn.model import RLPFN, ModelConfig
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import rlpfn
-from rlpfn.agents import AGENTS, OFFLINE_AGENTS, ONLINE_AGENTS, AgentSpec, make_agent
+from rlpfn.agents import AGENTS, OFFLINE_AGENTS, ONLINE_AGENTS, make_agent
 from rlpfn.checkpoint import CheckpointError, load, save, shipped_exists
 from rlpfn.cli import main
 from rlpfn.evaluate import run_offline, run_online

@@ -68,13 +68,13 @@ class RlpfnAgent(Agent):
             self._model = load_cached(self.checkpoint)
         return self._model
 
-    def _forward(self, stats: Stats, state, step: int, episodes: int):
+    def _forward(self, stats: Stats, state, step: int, episodes: int, pessimistic: bool = False):
         from ..model import Context
 
         ctx = Context.of_stats(stats, state, step, self.spec.horizon, episodes)
         device = next(self.model.parameters()).device  # a model being pretrained may sit on a GPU
         with torch.no_grad():
-            out = self.model(ctx.to(device))
+            out = self.model(ctx.to(device), pessimistic)
         if device.type != "cpu":
             out.q_plan, out.q_est, out.temperature = out.q_plan.cpu(), out.q_est.cpu(), out.temperature.cpu()
         return out
@@ -126,15 +126,9 @@ class RlpfnAgent(Agent):
         the Q head, or keeping the learned reward correction δ, chose untried or optimistically valued actions
         (SixArms / FrozenLake expert data: 0.03 / 0.005 against VI-LCB's 1.0 / 0.96): both are trained to be
         optimistic or posterior means, which offline, with no more data to come, is the wrong side."""
-        from ..model import Context, _empirical, plan
-
         Agent.reset(self, spec, stats.n_runs, seed)
         n = stats.visits
         episodes = int(n.sum((1, 2)).max().item()) // spec.horizon
-        out = self._forward(stats, torch.full((stats.n_runs,), -1, dtype=torch.long), 0, episodes)
-        ctx = Context.of_stats(stats, None, 0, spec.horizon, episodes)
-        P_hat, r_hat, n_sa = _empirical(ctx)
-        corrections = out.corrections.to(DTYPE).clone()
-        corrections[..., 1] = 0.0  # no reward correction offline (see above)
-        Q = plan(P_hat, r_hat, n_sa, spec.horizon, self.model.cfg, corrections.cpu(), pessimistic=True)
+        no_state = torch.full((stats.n_runs,), -1, dtype=torch.long)
+        Q = self._forward(stats, no_state, 0, episodes, pessimistic=True).q_plan
         return tie_uniform(Q, n.unsqueeze(1))

@@ -207,13 +207,17 @@ TOP_KEYS = {"name", "description", "states", "actions", "horizon", "min_gap", "f
             "traces", "targets"}
 
 
+def spec_path(spec: str | Path) -> Path:
+    """The file a spec argument names: a path, or a built-in name ("default" -> priors/default.yaml)."""
+    path = Path(spec)
+    return PRIORS_DIR / f"{spec}.yaml" if not path.suffix and not path.exists() else path
+
+
 def load_spec(spec: str | Path | Mapping) -> PriorSpec:
     """A PriorSpec from a path, a name in priors/ ("default" -> priors/default.yaml) or a mapping."""
     if isinstance(spec, Mapping):
         return parse_spec(spec, "<spec>")
-    path = Path(spec)
-    if not path.suffix and not path.exists():
-        path = PRIORS_DIR / f"{spec}.yaml"
+    path = spec_path(spec)
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in PRIORS_DIR.glob("*.yaml")))
         raise PriorSpecError(f"{spec}: no such prior spec file (built-in specs: {known})")
