@@ -5,7 +5,12 @@
     result = rlpfn.solve("FrozenLake-v1", episodes=200)   # zero-shot, online
     policy = rlpfn.solve_offline("transitions.npz")       # [H, S, A], from a fixed log
 """
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("rlpfn")  # one version, pyproject.toml's, read from the installed metadata
+except PackageNotFoundError:  # a source tree imported without installing it
+    __version__ = "0+unknown"
 
 
 def __getattr__(name):  # lazy: `import rlpfn` stays light; torch loads on first use

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 
 
 from . import __version__
+from .config import build
+from .errors import UserError
 from .model import RLPFN, ModelConfig
+from .resources import data_dir
 
 FORMAT = "rlpfn-checkpoint"
 FORMAT_VERSION = 1
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 DEFAULT_NAME = "rlpfn-v1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     pass
 
 
@@ -66,17 +67,13 @@ def read_config(path: str | Path) -> dict:
         raise CheckpointError(f"{config}: not an rlpfn checkpoint config (format {meta.get('format') if isinstance(meta, dict) else None!r})")
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{config}: format version {meta.get('format_version')!r}, this rlpfn reads {FORMAT_VERSION}")
-    known = {f.name for f in fields(ModelConfig)}
-    model = meta.get("model")
-    if not isinstance(model, dict) or set(model) - known:
-        extra = sorted(set(model) - known) if isinstance(model, dict) else model
-        raise CheckpointError(f"{config}: model config has unknown keys {extra}")
+    build(ModelConfig, meta.get("model"), str(config), "model.", CheckpointError)  # every key and type checked
     return meta
 
 
 def load(path: str | Path | None = None) -> RLPFN:
     """The model in `path` (NAME, NAME.json or NAME.safetensors); no argument: the shipped checkpoint."""
-    path = CHECKPOINT_DIR / DEFAULT_NAME if path is None else path
+    path = shipped_path() if path is None else path
     weights, config = _paths(path)
     meta = read_config(path)
     if not weights.exists():
@@ -90,8 +87,7 @@ def load(path: str | Path | None = None) -> RLPFN:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights}: unreadable safetensors file ({e})") from None
-    cfg = ModelConfig(**meta["model"])
-    model = RLPFN(cfg)
+    model = RLPFN(ModelConfig(**meta["model"]))
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items()}
     if expected != got:
@@ -112,8 +108,9 @@ def load_cached(path: str | None = None) -> RLPFN:
     return model
 
 
-def shipped_exists() -> bool:
-    return _paths(CHECKPOINT_DIR / DEFAULT_NAME)[1].exists()
+def shipped_path() -> Path:
+    """The shipped model, rlpfn/data/checkpoints/rlpfn-v1 (package data)."""
+    return data_dir("checkpoints") / DEFAULT_NAME
 
 
-__all__ = ["CheckpointError", "save", "load", "load_cached", "read_config", "CHECKPOINT_DIR", "DEFAULT_NAME"]
+__all__ = ["CheckpointError", "save", "load", "load_cached", "read_config", "shipped_path", "DEFAULT_NAME"]

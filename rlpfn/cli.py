@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import write_json
+from .errors import UserError
+from .files import check_output_file, write_json
 
 EXIT_USAGE = 2
 
 
-class CLIError(Exception):
-    pass
+class CLIError(UserError):
+    """A bad combination of command-line options."""
 
 
 # ---- argument types --------------------------------------------------------------------------
@@ -70,6 +71,8 @@ def _agent_from_args(args, offline: bool):
 
 
 def cmd_solve(args) -> None:
+    if args.json:
+        check_output_file(args.json, "--json")  # before any work
     from tqdm import tqdm
 
     from .evaluate import run_online
@@ -106,6 +109,8 @@ def cmd_solve(args) -> None:
 
 
 def cmd_offline(args) -> None:
+    if args.json:
+        check_output_file(args.json, "--json")  # before any work
     from .evaluate import run_offline
     from .metrics import mean_ci
     from .planning import solve
@@ -168,7 +173,6 @@ def cmd_benchmark(args) -> None:
 
 
 def cmd_tune(args) -> None:
-    from .agents import TUNED_PATH
     from .prior.spec import load_spec
     from .tune import GRIDS, TuneConfig, save_tuned, tune
 
@@ -188,7 +192,7 @@ def cmd_tune(args) -> None:
     if args.dry_run:
         return
     command = "rlpfn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path = Path(args.out) if args.out else TUNED_PATH
+    path = Path(args.out)
     save_tuned(record, cfg, command, path)
     print(f"saved defaults to {path}")
 
@@ -228,6 +232,8 @@ def cmd_prior_sample(args) -> None:
 
 
 def cmd_prior_bench(args) -> None:
+    if args.json:
+        check_output_file(args.json, "--json")  # before any work
     from tqdm import tqdm
 
     from .prior.speed import time_batches, time_loader, time_mdp_sampling
@@ -277,6 +283,8 @@ def cmd_solve_offline(args) -> None:
 
 
 def cmd_validate(args) -> None:
+    if args.json:
+        check_output_file(args.json, "--json")  # before any work
     from .agents import AGENTS
     from .metrics import mean_ci
     from .validate import RLPFN_VARIANTS, ValidationConfig, validate
@@ -311,6 +319,8 @@ def cmd_validate(args) -> None:
 
 
 def cmd_latency(args) -> None:
+    if args.json:
+        check_output_file(args.json, "--json")  # before any work
     from .latency import measure
     from .resolve import load_mdp
 
@@ -329,16 +339,11 @@ def cmd_latency(args) -> None:
         print(f"wrote {args.json}")
 
 
-def cmd_pretrain(args) -> None:
-    from dataclasses import replace
+def cmd_pretrain(argv: list[str]) -> None:
+    from .train import parse_pretrain_args, pretrain
 
-    from .train import load_config, pretrain
-
-    cfg = load_config(args.config)
-    over = {k: v for k, v in (("max_steps", args.max_steps), ("devices", args.devices), ("out", args.out)) if v is not None}
-    if over:
-        cfg.trainer = replace(cfg.trainer, **over)
-    path = pretrain(cfg, resume=args.resume)
+    cfg, resume = parse_pretrain_args(argv)
+    path = pretrain(cfg, resume=resume, command="rlpfn " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     print(f"wrote {path} (and {path.with_suffix('.safetensors')})")
 
 
@@ -419,14 +424,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("tune", help="choose baseline hyperparameters on random prior MDPs (never the benchmarks)",
                        description="Score each agent's grid on MDPs sampled from a prior spec (by default the "
-                                   "pretraining prior, priors/default.yaml) and save the best as defaults in "
-                                   "rlpfn/agents/tuned.json, together with this command.")
+                                   "pretraining prior, the built-in spec `default`) and save the best as defaults in "
+                                   "--out (the shipped tuned.json with these merged in), together with this command.")
     t.add_argument("--agents", nargs="+", metavar="NAME", help="agents to tune (default: all with a grid)")
     t.add_argument("--n-mdps", type=_positive_int, default=24, help="sampled MDPs (default 24)")
     t.add_argument("--prior", default="default", metavar="SPEC",
                    help="prior spec the MDPs are drawn from (default: default, the pretraining prior)")
     _run_options(t, 300, 4, "runs per MDP")
-    t.add_argument("--out", default=None, help="where to save (default rlpfn/agents/tuned.json)")
+    t.add_argument("--out", default="tuned.json",
+                   help="where to save the defaults, the shipped ones with these merged in (default ./tuned.json; "
+                        "copy it to rlpfn/data/tuned.json to ship it)")
     t.add_argument("--dry-run", action="store_true", help="print the scores, save nothing")
     t.set_defaults(fn=cmd_tune)
 
@@ -474,21 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
     la.set_defaults(fn=cmd_latency)
 
-    pt = sub.add_parser("pretrain", help="pretrain the model on a prior (Lightning); checkpoints and resumes",
-                        description="Pretrain the rlpfn model with the settings of a YAML config (sections trainer, "
-                                    "model, data, optim, loss; see configs/pretrain.yaml). Writes CSV logs and an "
-                                    "atomic resume checkpoint to trainer.out every trainer.checkpoint_every steps, and "
-                                    "the final model (safetensors + JSON) to trainer.export.")
-    pt.add_argument("--config", default="configs/pretrain.yaml", help="YAML config (default configs/pretrain.yaml)")
-    pt.add_argument("--resume", action="store_true", help="continue the run in trainer.out from its last checkpoint")
-    pt.add_argument("--max-steps", type=_positive_int, default=None, help="override trainer.max_steps")
-    pt.add_argument("--devices", type=_positive_int, default=None,
-                    help="override trainer.devices (> 1: data-parallel processes, DDP; gloo on CPU)")
-    pt.add_argument("--out", default=None, help="override trainer.out")
-    pt.set_defaults(fn=cmd_pretrain)
+    # Its options are generated from the config dataclasses (rlpfn.train.pretrain_parser); main() hands the
+    # arguments after `pretrain` to that parser. This entry lists the command in `rlpfn --help`.
+    sub.add_parser("pretrain", add_help=False, help="pretrain the model on a prior (Lightning); checkpoints and resumes")
 
     pr = sub.add_parser("prior", help="the pretraining prior: sample MDPs from a spec, or time the data engine",
-                        description="Prior specs are YAML files (priors/default.yaml, tiny.yaml, heldout.yaml); "
+                        description="Prior specs are YAML files (built in: default, tiny, heldout, in rlpfn/data/priors/); "
                                     "SPEC is a path or the name of a built-in spec.")
     psub = pr.add_subparsers(dest="prior_command", required=True, metavar="PRIOR_COMMAND")
     ps = psub.add_parser("sample", help="write N sampled MDPs as .npz files (solve them with `rlpfn solve`)",
@@ -523,15 +521,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .agents import AgentError
-    from .mdp import MDPError
     from .threads import use_one_thread
 
     use_one_thread()
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args.fn(args)
-    except (CLIError, MDPError, AgentError, ValueError) as e:
+        if argv[:1] == ["pretrain"]:
+            cmd_pretrain(argv[1:])
+        else:
+            args = build_parser().parse_args(argv)
+            args.fn(args)
+    except UserError as e:  # bad input: one line; anything else is a bug and keeps its traceback
         print(f"rlpfn: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

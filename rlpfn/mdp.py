@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import UserError
+
 ROW_SUM_TOL = 1e-6
 
 
-class MDPError(ValueError):
+class MDPError(UserError):
     """An MDP (or a file that should hold one) is malformed; the message names the entry."""
 
 

@@ -5,7 +5,7 @@ Input (a `Context`, batched): counts N[S,A,S'], reward sums and sums of squares 
 
 How it computes, and why:
 1. **Planning features, exactly** (`features`): visit counts, 1/sqrt(N), r̂ and its spread, the certainty-
-   equivalent Q̂ and the UCB-VI-optimistic Q̂ from backward induction on the empirical model (ARCHITECTURE.md:
+   equivalent Q̂ and the UCB-VI-optimistic Q̂ from backward induction on the empirical model (docs/design.md:
    do not make attention rediscover backward induction on 2 cores of training).
 2. **A size-agnostic trunk** over one token per (s, a). Each block mixes along the MDP's own structure and
    has no positional identity for states or actions, so relabelling states or actions permutes the output
@@ -16,8 +16,8 @@ How it computes, and why:
    of UCB-VI's exploration bonus, an additive reward correction, and the value of an unvisited pair; backward
    induction on the empirical model with those gives Q_plan[h, s, a] for every step; the policy logits are
    Q_plan / (temperature · (H - h)). The heads start at zero, so the untrained model *is* UCB-VI with the
-   prior-tuned bonus (agents/tuned.json), and training can only move it where the prior rewards moving.
-   Why: imitation from scratch stalled well above UCB-VI's regret (ARCHITECTURE.md, first experiment).
+   prior-tuned bonus (data/tuned.json), and training can only move it where the prior rewards moving.
+   Why: imitation from scratch stalled well above UCB-VI's regret (docs/design.md, first experiment).
    One forward pass gives the whole [H, S, A] policy table, so acting costs one pass per refresh, flat in
    the history length.
 4. **A Q head**: Q̂_CE[h] + (H - h) · correction, regressed on Q* (an auxiliary loss; offline, acting greedily
@@ -26,9 +26,10 @@ How it computes, and why:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
+from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
 from torch import nn
 
 from .planning import DTYPE, backward_induction
@@ -39,23 +40,29 @@ N_FEATURES = 19
 
 @dataclass(frozen=True)
 class ModelConfig:
-    d_model: int = 64
-    n_layers: int = 3
-    n_heads: int = 4
-    mlp_ratio: int = 4
+    d_model: PositiveInt = 64
+    n_layers: PositiveInt = 3
+    n_heads: PositiveInt = 4  # must divide d_model
+    mlp_ratio: PositiveInt = 4
     # UCB-VI's Hoeffding bonus the planner starts from: b = scale·sqrt(1/N) + h_term·(H-h)/N, the defaults
-    # `rlpfn tune` chose on the training prior (agents/tuned.json; Azar et al. 2017's bonus shape).
-    ucb_scale: float = 0.1
-    ucb_h_term: float = 0.01
+    # `rlpfn tune` chose on the training prior (data/tuned.json; Azar et al. 2017's bonus shape).
+    ucb_scale: NonNegativeFloat = 0.1
+    ucb_h_term: NonNegativeFloat = 0.01
     # An additive reward correction δ in the planner. Off: trained with the quantile loss it became a uniform
     # optimism (+0.18 reward per step on FrozenLake after 50 episodes, growing with data) and doubled
     # FrozenLake's regret; optimism then lives only in the bonus scale (shrinks as 1/sqrt(N)) and unvisited values.
     reward_correction: bool = False
     unvisited_logit: float = 6.0  # an unvisited pair starts at sigmoid(6)·(H-h) ≈ UCB-VI's H-h
-    init_temperature: float = 0.1
+    init_temperature: PositiveFloat = 0.1
+
+    def __post_init__(self):
+        if self.d_model % self.n_heads:
+            raise ValueError(f"n_heads = {self.n_heads} does not divide d_model = {self.d_model}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        from .config import to_dict
+
+        return to_dict(self)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Pretraining with Lightning: batches drawn on the fly from the prior engine, DAgger rollouts of the model
 itself, held-out validation regret against UCB-VI, resumable checkpoints, and the exported safetensors model.
 
-`rlpfn pretrain --config configs/pretrain.yaml [--resume]` reads a LightningCLI-style YAML with the sections
+`rlpfn pretrain [--config pretrain] [--resume] [--section.key value ...]` reads a LightningCLI-style YAML with the sections
 `trainer`, `model` (rlpfn.model.ModelConfig), `data`, `optim`, `loss` (the dataclasses below: every
 hyperparameter is visible in one place, CleanRL-style). Unknown keys are refused with the key named.
 
@@ -25,73 +25,82 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from functools import lru_cache
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Literal, Optional
 
 import numpy as np
 import torch
 
+from jsonargparse.typing import (ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, OpenUnitInterval,
+                                  PositiveFloat, PositiveInt)
+
+from .config import ConfigError, one_line, to_dict
+from .errors import UserError
 from .model import RLPFN, Context, ModelConfig
-
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "pretrain.yaml"
-
-
-class ConfigError(ValueError):
-    pass
-
+from .resources import builtin_names, named_or_path
 
 @dataclass
 class TrainerConfig:
-    max_steps: int = 3000
-    out: str = "runs/pretrain"  # resume state, CSV logs, the exported model
-    export: str = "checkpoints/rlpfn-v1"  # where the final model is written (NAME.safetensors + NAME.json)
-    checkpoint_every: int = 100
-    val_every: int = 250
-    log_every: int = 10
-    accelerator: str = "auto"  # "cpu", "gpu", "auto"
-    devices: int = 1  # > 1: data-parallel (DDP; gloo on CPU)
-    threads: int = 1  # torch intra-op threads per process (1 is fastest on small tensors, rlpfn/threads.py)
+    max_steps: PositiveInt = 3000
+    out: str = "runs/pretrain"  # resume state, CSV logs, and the exported model (OUT/model.*)
+    export: Optional[str] = None  # also write the final model here (NAME.safetensors + NAME.json); None: only OUT/model
+    checkpoint_every: PositiveInt = 100
+    val_every: PositiveInt = 250
+    log_every: PositiveInt = 10
+    accelerator: Literal["cpu", "gpu", "auto"] = "auto"
+    devices: PositiveInt = 1  # > 1: data-parallel (DDP; gloo on CPU)
+    threads: PositiveInt = 1  # torch intra-op threads per process (1 is fastest on small tensors, rlpfn/threads.py)
     progress: bool = True
 
 
 @dataclass
 class DataConfig:
     prior: str = "default"
-    batch_size: int = 64
-    num_workers: int = 1
-    seed: int = 0
-    dagger_every: int = 4  # 0 = no self-generated contexts
+    batch_size: PositiveInt = 64
+    num_workers: NonNegativeInt = 1
+    seed: NonNegativeInt = 0
+    dagger_every: NonNegativeInt = 4  # 0 = no self-generated contexts
     val_prior: str = "heldout"
-    val_batches: int = 4  # held-out MDP batches (8 MDPs each) for validation regret
-    val_episodes: int = 50
+    val_batches: PositiveInt = 4  # held-out MDP batches (8 MDPs each) for validation regret
+    val_episodes: PositiveInt = 50
+
+    def __post_init__(self):
+        from .prior import load_spec
+
+        for key in ("prior", "val_prior"):  # fail now, not after the first step
+            try:
+                load_spec(getattr(self, key))
+            except UserError as e:
+                raise ConfigError(f"data.{key}: {e}") from None
 
 
 @dataclass
 class OptimConfig:
-    lr: float = 3e-4
-    weight_decay: float = 0.01
-    warmup_steps: int = 100
-    grad_clip: float = 1.0
+    lr: PositiveFloat = 3e-4
+    weight_decay: NonNegativeFloat = 0.01
+    warmup_steps: NonNegativeInt = 100
+    grad_clip: PositiveFloat = 1.0
 
 
 @dataclass
 class LossConfig:
-    policy_target: str = "optimal"  # "optimal" (π*, uniform over ties) or "boltzmann" (softmax(Q*/T))
-    policy_weight: float = 1.0
+    policy_target: Literal["optimal", "boltzmann"] = "optimal"  # π* (uniform over ties) or softmax(Q*/T)
+    policy_weight: NonNegativeFloat = 1.0
     # True: the cross-entropy reaches only the temperature (the logits' scale), not the planner's corrections.
     # Measured (README): imitating π* through the planner teaches the model to stop exploring.
     policy_detach: bool = True
-    current_state_weight: float = 1.0
-    q_weight: float = 1.0
-    anchor_weight: float = 0.01
+    current_state_weight: NonNegativeFloat = 1.0
+    q_weight: NonNegativeFloat = 1.0
+    anchor_weight: NonNegativeFloat = 0.01
     # Learned optimism: pinball loss of the planner's Q_plan against Q* at this quantile level, so that Q_plan
     # becomes an upper posterior quantile of Q* given the data (Bayes-UCB, Kaufmann, Cappé, Garivier 2012),
-    # calibrated to the prior; imitating π* alone values no exploration (ARCHITECTURE.md's first experiment).
-    quantile_weight: float = 1.0
-    quantile: float = 0.97
-    drop_state_prob: float = 0.1  # hide the current state sometimes: offline datasets have none
+    # calibrated to the prior; imitating π* alone values no exploration (docs/design.md, first experiment).
+    quantile_weight: NonNegativeFloat = 1.0
+    quantile: OpenUnitInterval = 0.97
+    drop_state_prob: ClosedUnitInterval = 0.1  # hide the current state sometimes: offline datasets have none
 
 
 @dataclass
@@ -101,64 +110,76 @@ class PretrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
-    source: str = ""
 
     def to_dict(self) -> dict:
-        return {k: asdict(getattr(self, k)) for k in ("trainer", "model", "data", "optim", "loss")}
+        return to_dict(self)
 
 
-def _section(cls, doc: Any, key: str, source: str):
-    if doc is None:
-        return cls()
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{source}: {key}: must be a mapping, got {type(doc).__name__}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(doc) - set(known))
-    if unknown:
-        raise ConfigError(f"{source}: {key}.{unknown[0]}: unknown key (known: {', '.join(known)})")
-    defaults = cls()
-    for k, v in doc.items():
-        want = type(getattr(defaults, k))
-        ok = isinstance(v, want) or (want is float and isinstance(v, int) and not isinstance(v, bool))
-        if not ok or (want is int and isinstance(v, bool)):
-            raise ConfigError(f"{source}: {key}.{k}: expected {want.__name__}, got {v!r}")
-    return cls(**{k: (float(v) if isinstance(getattr(defaults, k), float) else v) for k, v in doc.items()})
+PRETRAIN_HELP = ("Pretrain the rlpfn model with the settings of a YAML config (sections trainer, model, data, optim, "
+                 "loss; the built-in `pretrain` is the shipped model's run, `tiny` a seconds-long one), any option "
+                 "overridden on the command line (--trainer.max_steps 100). Writes CSV logs, an atomic resume "
+                 "checkpoint and the model (OUT/model.safetensors + .json) under trainer.out; the model also to "
+                 "trainer.export when that is set.")
 
 
-def load_config(path: str | Path | None = None) -> PretrainConfig:
-    """A PretrainConfig from YAML (None: configs/pretrain.yaml); every error names the file and key."""
+def pretrain_parser():
+    """`rlpfn pretrain`'s options, generated from the config dataclasses (each option declared once, there)."""
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    p = ArgumentParser(prog="rlpfn pretrain", description=PRETRAIN_HELP, exit_on_error=False, default_env=False)
+    p.add_argument("--config", action=ActionConfigFile,
+                   help=f"YAML config: a path or a built-in name ({', '.join(builtin_names('configs'))}); "
+                        "default: pretrain")
+    p.add_argument("--resume", action="store_true", help="continue the run in trainer.out from its last checkpoint")
+    for f in fields(PretrainConfig):
+        p.add_class_arguments(f.type if isinstance(f.type, type) else eval(f.type), f.name)  # noqa: S307
+    return p
+
+
+def parse_pretrain_args(argv: list[str]) -> tuple[PretrainConfig, bool]:
+    """(config, resume) from `rlpfn pretrain` arguments. `--config NAME` may name a built-in config; without
+    --config the built-in `pretrain` is read. Every error is a ConfigError naming the file or option and key."""
     import yaml
 
-    path = Path(path) if path is not None else DEFAULT_CONFIG
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
+    argv = list(argv)
+    for i, a in enumerate(argv):  # built-in names -> their files; "--config=x" too
+        key, eq, val = a.partition("=")
+        if key == "--config" and (eq or i + 1 < len(argv)):
+            name = val if eq else argv[i + 1]
+            path = named_or_path("configs", name)
+            if not path.is_file():
+                raise ConfigError(f"--config {name}: no such config file (built-in configs: "
+                                  f"{', '.join(builtin_names('configs'))})")
+            try:
+                yaml.safe_load(path.read_text())
+            except yaml.YAMLError as e:
+                raise ConfigError(f"{path}: not valid YAML ({one_line(e)})") from None
+            argv[i:i + (1 if eq else 2)] = [f"--config={path}"]
+    if not any(a == "--config" or a.startswith("--config=") for a in argv):
+        argv = [f"--config={named_or_path('configs', 'pretrain')}", *argv]
+    parser = pretrain_parser()
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})".replace("\n", " ")) from None
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: must be a mapping of sections")
-    sections = {"trainer": TrainerConfig, "model": ModelConfig, "data": DataConfig, "optim": OptimConfig,
-                "loss": LossConfig}
-    unknown = sorted(set(doc) - set(sections))
-    if unknown:
-        raise ConfigError(f"{path}: {unknown[0]}: unknown section (known: {', '.join(sections)})")
-    cfg = PretrainConfig(**{k: _section(c, doc.get(k), k, str(path)) for k, c in sections.items()}, source=str(path))
-    checks = [("trainer.max_steps", cfg.trainer.max_steps >= 1), ("trainer.devices", cfg.trainer.devices >= 1),
-              ("trainer.checkpoint_every", cfg.trainer.checkpoint_every >= 1),
-              ("trainer.val_every", cfg.trainer.val_every >= 1), ("data.batch_size", cfg.data.batch_size >= 1),
-              ("data.num_workers", cfg.data.num_workers >= 0), ("data.dagger_every", cfg.data.dagger_every >= 0),
-              ("loss.policy_target", cfg.loss.policy_target in ("optimal", "boltzmann")),
-              ("optim.lr", cfg.optim.lr > 0), ("loss.quantile", 0 < cfg.loss.quantile < 1), ("loss.drop_state_prob", 0 <= cfg.loss.drop_state_prob <= 1)]
-    for key, ok in checks:
-        if not ok:
-            section, name = key.split(".")
-            raise ConfigError(f"{path}: {key}: invalid value {getattr(getattr(cfg, section), name)!r}")
-    from .prior import load_spec
+        ns = parser.instantiate(parser.parse_args(argv))
+    except SystemExit:
+        raise
+    except Exception as e:  # jsonargparse's ArgumentError; a __post_init__ check's ValueError
+        raise ConfigError(_config_message(one_line(e), argv)) from None
+    return PretrainConfig(**{f.name: ns[f.name] for f in fields(PretrainConfig)}), bool(ns.resume)
 
-    for spec in (cfg.data.prior, cfg.data.val_prior):  # fail now, not after the first step
-        load_spec(spec)
-    return cfg
+
+def _config_message(msg: str, argv: list[str]) -> str:
+    configs = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+    msg = re.sub(r'[Pp]arser key "([^"]+)":?', r"\1:", msg)
+    msg = re.sub(r"Group '([^']*)' does not accept option '([^']+)'.*", r"\1.\2: unknown key", msg)
+    msg = re.sub(r"Option '([^'.]+)\.[^']*' is not accepted", r"\1: unknown section", msg)
+    msg = re.sub(r"Problem in config file '[^']*': ", "", msg)
+    return f"{configs[-1]}: {msg}" if configs else msg
+
+
+def load_config(config: str | Path = "pretrain", *overrides: str) -> PretrainConfig:
+    """A PretrainConfig from YAML (a path or a built-in name) and command-line style overrides
+    ("--trainer.max_steps=5"), every key and value checked against the dataclasses' declared types."""
+    return parse_pretrain_args(["--config", str(config), *overrides])[0]
 
 
 # ---- loss ------------------------------------------------------------------------------------------------
@@ -353,8 +374,9 @@ def resume_step(out: Path) -> int:
     return int(json.loads(p.read_text())["global_step"]) if p.exists() else 0
 
 
-def pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
-    """Train; returns the path of the exported checkpoint config (NAME.json)."""
+def pretrain(cfg: PretrainConfig, resume: bool = False, command: str = "") -> Path:
+    """Train; returns the path of the exported checkpoint config: OUT/model.json, or EXPORT.json when
+    trainer.export is set (the model is written there too). Nothing is written outside those two."""
     import logging
     import warnings
 
@@ -407,11 +429,12 @@ def pretrain(cfg: PretrainConfig, resume: bool = False) -> Path:
     trainer.fit(module, datamodule=Data(), ckpt_path=str(ckpt) if resume else None)
     if trainer.is_global_zero:
         plot_training(out / "metrics.csv", out / "training.png")
-        path = save(module.model, cfg.trainer.export, spec_record(cfg.data.prior),
-                    {"steps": trainer.global_step, "config": cfg_dict, "command": "rlpfn pretrain --config "
-                     + (cfg.source or "configs/pretrain.yaml")})
+        training = {"steps": trainer.global_step, "config": cfg_dict, "command": command}
+        path = save(module.model, out / "model", spec_record(cfg.data.prior), training)
+        if cfg.trainer.export is not None:
+            path = save(module.model, cfg.trainer.export, spec_record(cfg.data.prior), training)
         return path
-    return Path(cfg.trainer.export + ".json")
+    return Path(cfg.trainer.export or out / "model").with_suffix(".json")
 
 
 __all__ = ["PretrainConfig", "TrainerConfig", "DataConfig", "OptimConfig", "LossConfig", "ConfigError",

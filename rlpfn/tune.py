@@ -3,8 +3,8 @@
 Never on the benchmark suite: the defaults must be what a user without hindsight would pick, and the
 baselines are tuned on the same prior the rlpfn model is trained on, so neither side sees the suite.
 Each agent's grid (REFERENCE.md gives the usual ones) is scored on the same sampled MDPs and
-seeds; the best entry becomes the registry default (rlpfn/agents/tuned.json, with the command
-that chose it). Online score: mean over MDPs of the normalized cumulative regret
+seeds; the best entry becomes the registry default (rlpfn/data/tuned.json, with the command
+that chose it; `rlpfn tune --out FILE` writes it, a maintainer copies it there). Online score: mean over MDPs of the normalized cumulative regret
 Σ_k regret_k / (K·(V* − V_random)), lower is better. Offline score: mean normalized score over
 the MDPs, ε ∈ {0, 0.5, 1} and dataset sizes {10, 100} episodes, higher is better.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .agents import TUNED_PATH, make_agent
+from .agents import make_agent
 from .evaluate import run_offline, run_online
 from .files import write_json
 from .parallel import run_jobs
@@ -84,9 +84,12 @@ def tune(agents: list[str], cfg: TuneConfig, workers: int = 2, progress: bool = 
     return record
 
 
-def save_tuned(record: dict, cfg: TuneConfig, command: str, path: Path = TUNED_PATH) -> None:
-    """Merge into tuned.json (agents not re-tuned keep their entries), written atomically."""
-    existing = json.loads(path.read_text())["agents"] if path.exists() else {}
+def save_tuned(record: dict, cfg: TuneConfig, command: str, path: Path) -> None:
+    """Write the shipped tuned.json with `record` merged in (agents not re-tuned keep their entries) to `path`,
+    atomically. The installed package is never written: a maintainer copies the file to rlpfn/data/tuned.json."""
+    from .resources import data_file
+
+    existing = json.loads(data_file("tuned.json").read_text())["agents"]
     existing.update(record)
     doc = {
         "note": "Defaults chosen by `rlpfn tune` on MDPs sampled from a prior spec (the pretraining prior unless "

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import yaml
 
-from rlpfn.prior.spec import PRIORS_DIR, Dist, PriorSpecError, load_spec, parse_dist, parse_spec
+from rlpfn.resources import data_dir
+from rlpfn.prior.spec import Dist, PriorSpecError, load_spec, parse_dist, parse_spec
 
 SHIPPED = ["default", "tiny", "heldout"]
 
@@ -16,7 +17,7 @@ def test_shipped_specs_load(name):
     spec = load_spec(name)
     assert spec.name == name
     assert spec.families and all(c.weight >= 0 for c in spec.families.values())
-    assert load_spec(PRIORS_DIR / f"{name}.yaml").families.keys() == spec.families.keys()
+    assert load_spec(data_dir("priors") / f"{name}.yaml").families.keys() == spec.families.keys()
 
 
 def test_heldout_split_is_disjoint_from_training():
@@ -26,7 +27,7 @@ def test_heldout_split_is_disjoint_from_training():
 
 
 def _tiny_doc():
-    return yaml.safe_load((PRIORS_DIR / "tiny.yaml").read_text())
+    return yaml.safe_load((data_dir("priors") / "tiny.yaml").read_text())
 
 
 def _set(doc, path, value):

@@ -13,11 +13,13 @@ import yaml
 
 from rlpfn.checkpoint import load
 from rlpfn.prior import get_batch
-from rlpfn.train import LossConfig, load_config, pretrain_loss
+from rlpfn.train import ConfigError, LossConfig, load_config, pretrain_loss
 from rlpfn.model import RLPFN, ModelConfig
 
+from rlpfn.resources import data_file
+
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "configs" / "tiny.yaml"
+TINY = data_file("configs", "tiny.yaml")
 
 
 def tiny_config(tmp_path, **trainer):
@@ -46,6 +48,7 @@ def test_pretrain_tiny_logs_validates_checkpoints_and_exports(tmp_path):
     val = [r for r in rows if r.get("val/regret")]
     assert val and float(val[0]["val/regret_ucbvi"]) >= 0
     assert json.loads((run / "progress.json").read_text())["global_step"] == 6
+    assert load(run / "model").meta["training"]["steps"] == 6  # the model is always under trainer.out too
     model = load(tmp_path / "model")
     assert model.meta["training"]["steps"] == 6 and model.meta["prior"]["name"] == "tiny"
     assert model.cfg.d_model == 16
@@ -67,7 +70,7 @@ def test_sigkill_then_resume_continues_from_the_last_checkpoint(tmp_path):
     proc.wait()
     killed_at = json.loads((run / "progress.json").read_text())["global_step"]
     assert 0 < killed_at < 400
-    res = rlpfn_cli("pretrain", "--config", str(cfg), "--resume", "--max-steps", str(killed_at + 10))
+    res = rlpfn_cli("pretrain", "--config", str(cfg), "--resume", "--trainer.max_steps", str(killed_at + 10))
     assert res.returncode == 0, res.stderr
     assert json.loads((run / "progress.json").read_text())["global_step"] == killed_at + 10
     steps = sorted({int(r["step"]) for r in metrics(run) if r["train/loss"]})
@@ -81,7 +84,7 @@ def test_resume_without_a_run_is_a_one_line_error(tmp_path):
 
 def test_ddp_on_two_cpu_processes(tmp_path):
     cfg = tiny_config(tmp_path, max_steps=4, val_every=2)
-    res = rlpfn_cli("pretrain", "--config", str(cfg), "--devices", "2", timeout=300)
+    res = rlpfn_cli("pretrain", "--config", str(cfg), "--trainer.devices", "2", timeout=300)
     assert res.returncode == 0, res.stderr
     assert json.loads((tmp_path / "run" / "progress.json").read_text())["global_step"] == 4
     assert load(tmp_path / "model").meta["training"]["config"]["trainer"]["devices"] == 2
@@ -89,10 +92,15 @@ def test_ddp_on_two_cpu_processes(tmp_path):
 
 @pytest.mark.parametrize("patch,message", [
     ({"trainer": {"max_stepz": 3}}, "trainer.max_stepz: unknown key"),
-    ({"optim": {"lr": "fast"}}, "optim.lr: expected float"),
-    ({"loss": {"policy_target": "greedy"}}, "loss.policy_target: invalid value"),
-    ({"data": {"prior": "nonexistent"}}, "no such prior spec"),
-    ({"modle": {}}, "modle: unknown section"),
+    ({"optim": {"lr": "fast"}}, "optim.lr: Not of type PositiveFloat.*'fast'"),
+    ({"loss": {"policy_target": "greedy"}}, "loss.policy_target: Expected .*Got value: greedy"),
+    ({"trainer": {"accelerator": "tpu"}}, "trainer.accelerator: Expected .*Got value: tpu"),
+    ({"trainer": {"threads": 0}}, "trainer.threads: Not of type PositiveInt"),
+    ({"model": {"d_model": -16}}, "model.d_model: Not of type PositiveInt"),
+    ({"model": {"n_heads": 5}}, "n_heads = 5 does not divide d_model = 16"),
+    ({"model": {"init_temperature": 0}}, "model.init_temperature: Not of type PositiveFloat"),
+    ({"data": {"prior": "nonexistent"}}, "data.prior: nonexistent: no such prior spec"),
+    ({"modle": {"d_model": 8}}, "modle: unknown section"),
 ])
 def test_config_errors_name_the_key(tmp_path, patch, message):
     doc = yaml.safe_load(TINY.read_text())
@@ -100,7 +108,7 @@ def test_config_errors_name_the_key(tmp_path, patch, message):
         doc.setdefault(section, {}).update(values)
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(doc))
-    with pytest.raises(Exception, match=message):
+    with pytest.raises(ConfigError, match=f"^{path}: {message}"):
         load_config(path)
 
 

@@ -8,7 +8,7 @@ import torch
 
 import rlpfn
 from rlpfn.agents import AGENTS, OFFLINE_AGENTS, ONLINE_AGENTS, make_agent
-from rlpfn.checkpoint import CheckpointError, load, save, shipped_exists
+from rlpfn.checkpoint import CheckpointError, load, save, shipped_path
 from rlpfn.cli import main
 from rlpfn.evaluate import run_offline, run_online
 from rlpfn.benchmarks import make_benchmark
@@ -92,13 +92,10 @@ def test_garbage_config_is_refused(tmp_path):
         load(tmp_path / "x.json")
 
 
-@pytest.mark.skipif(not shipped_exists(), reason="no shipped checkpoint in checkpoints/")
 def test_shipped_checkpoint_loads_by_default_and_is_small():
-    from rlpfn.checkpoint import CHECKPOINT_DIR, DEFAULT_NAME
-
     model = rlpfn.load()
     assert model.meta["training"]["steps"] > 0 and model.meta["prior"]["name"] == "default"
-    assert (CHECKPOINT_DIR / f"{DEFAULT_NAME}.safetensors").stat().st_size < 20 * 2**20
+    assert shipped_path().with_suffix(".safetensors").stat().st_size < 20 * 2**20
 
 
 # ---- zero-shot solving -----------------------------------------------------------------------------------

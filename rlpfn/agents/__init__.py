@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from functools import lru_cache
-from pathlib import Path
 
-from .base import Agent, AgentSpec, OfflineAgent
+from ..resources import data_file
+from .base import Agent, AgentError, AgentSpec, OfflineAgent
 from .offline import VILCB, BehaviourCloning, CertaintyEquivalence
 from .psrl import PSRL
 from .rlpfn import RlpfnAgent
@@ -21,19 +21,13 @@ AGENTS: dict[str, type[Agent]] = {
 }
 ONLINE_AGENTS = [n for n, c in AGENTS.items() if c.online]
 OFFLINE_AGENTS = [n for n, c in AGENTS.items() if c.offline]
-TUNED_PATH = Path(__file__).with_name("tuned.json")
-
-
-class AgentError(ValueError):
-    pass
 
 
 @lru_cache(maxsize=1)
 def tuned_defaults() -> dict:
-    """Hyperparameters chosen by `rlpfn tune` on prior-sampled MDPs (never on the benchmarks)."""
-    if not TUNED_PATH.exists():
-        return {}
-    return {name: entry["hparams"] for name, entry in json.loads(TUNED_PATH.read_text())["agents"].items()}
+    """Hyperparameters chosen by `rlpfn tune` on prior-sampled MDPs (never on the benchmarks), shipped as
+    rlpfn/data/tuned.json; a missing file is an error, never a silent fallback to untuned defaults."""
+    return {name: entry["hparams"] for name, entry in json.loads(data_file("tuned.json").read_text())["agents"].items()}
 
 
 def make_agent(name: str, **overrides) -> Agent:

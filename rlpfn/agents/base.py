@@ -15,7 +15,12 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from ..errors import UserError
 from ..planning import DTYPE
+
+
+class AgentError(UserError):
+    """An unknown agent, an unknown hyperparameter or a hyperparameter's bad value."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from ..planning import DTYPE, backward_induction, variance
-from .base import OfflineAgent
+from .base import AgentError, OfflineAgent
 
 DELTA = 0.1
 
@@ -46,9 +46,9 @@ class VILCB(OfflineAgent):
 
     def __post_init__(self):
         if self.penalty not in ("hoeffding", "bernstein"):
-            raise ValueError(f"vilcb: penalty must be 'hoeffding' or 'bernstein', got {self.penalty!r}")
+            raise AgentError(f"vilcb: penalty must be 'hoeffding' or 'bernstein', got {self.penalty!r}")
         if not self.scale >= 0:
-            raise ValueError(f"vilcb: scale must be >= 0, got {self.scale}")
+            raise AgentError(f"vilcb: scale must be >= 0, got {self.scale}")
 
     def fit(self, spec, stats, seed=0):
         S, A, H = spec.n_states, spec.n_actions, spec.horizon

@@ -13,7 +13,7 @@ import torch
 
 from ..planning import DTYPE, backward_induction, chunk_size
 from ..stats import Stats
-from .base import Agent
+from .base import Agent, AgentError
 
 
 @dataclass
@@ -23,7 +23,7 @@ class PSRL(Agent):
 
     def __post_init__(self):
         if not self.alpha0 > 0:
-            raise ValueError(f"psrl: alpha0 must be > 0, got {self.alpha0}")
+            raise AgentError(f"psrl: alpha0 must be > 0, got {self.alpha0}")
 
     def reset(self, spec, n_runs, seed, mdp=None):
         super().reset(spec, n_runs, seed)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from ..planning import DTYPE
-from .base import Agent
+from .base import Agent, AgentError
 
 P_FAIL = 0.1
 
@@ -56,7 +56,7 @@ class OptQL(_StageQ):
 
     def __post_init__(self):
         if not self.scale >= 0:
-            raise ValueError(f"optql: scale must be >= 0, got {self.scale}")
+            raise AgentError(f"optql: scale must be >= 0, got {self.scale}")
 
     def act(self, states, h):
         return self.greedy(states, h)
@@ -82,11 +82,11 @@ class EpsGreedyQL(_StageQ):
 
     def __post_init__(self):
         if not 0 <= self.epsilon <= 1:
-            raise ValueError(f"qlearning: epsilon must be in [0, 1], got {self.epsilon}")
+            raise AgentError(f"qlearning: epsilon must be in [0, 1], got {self.epsilon}")
         if self.init not in ("zero", "optimistic"):
-            raise ValueError(f"qlearning: init must be 'zero' or 'optimistic', got {self.init!r}")
+            raise AgentError(f"qlearning: init must be 'zero' or 'optimistic', got {self.init!r}")
         if self.lr != "hpt" and not (isinstance(self.lr, (int, float)) and 0 < self.lr <= 1):
-            raise ValueError(f"qlearning: lr must be 'hpt' or a number in (0, 1], got {self.lr!r}")
+            raise AgentError(f"qlearning: lr must be 'hpt' or a number in (0, 1], got {self.lr!r}")
 
     def reset(self, spec, n_runs, seed, mdp=None):
         super().reset(spec, n_runs, seed)

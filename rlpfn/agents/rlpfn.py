@@ -24,7 +24,7 @@ import torch
 
 from ..planning import DTYPE
 from ..stats import Stats
-from .base import Agent
+from .base import Agent, AgentError
 from .offline import tie_uniform
 
 REFRESH = ("episode", "step", "new-pair")
@@ -47,10 +47,10 @@ class RlpfnAgent(Agent):
 
     def __post_init__(self):
         if self.refresh not in REFRESH:
-            raise ValueError(f"rlpfn: refresh must be one of {', '.join(REFRESH)}, got {self.refresh!r}")
+            raise AgentError(f"rlpfn: refresh must be one of {', '.join(REFRESH)}, got {self.refresh!r}")
         for key in ("sample", "monotone"):
             if not isinstance(getattr(self, key), bool):
-                raise ValueError(f"rlpfn: {key} must be true or false, got {getattr(self, key)!r}")
+                raise AgentError(f"rlpfn: {key} must be true or false, got {getattr(self, key)!r}")
         self._model = None
 
     @classmethod

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from ..planning import solve
-from .base import Agent
+from .base import Agent, AgentError
 
 
 @dataclass
@@ -29,12 +29,12 @@ class OptimalAgent(Agent):
 
     def __post_init__(self):
         if not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"optimal: epsilon must lie in [0, 1], got {self.epsilon}")
+            raise AgentError(f"optimal: epsilon must lie in [0, 1], got {self.epsilon}")
 
     def reset(self, spec, n_runs, seed, mdp=None):
         super().reset(spec, n_runs, seed)
         if mdp is None:
-            raise ValueError("the 'optimal' agent is an oracle: it needs the true MDP")
+            raise AgentError("the 'optimal' agent is an oracle: it needs the true MDP")
         q = getattr(mdp, "q_star", None)  # a prior MDPBatch carries Q* per run: [N,H,S,A]
         self.q_star = solve(mdp).Q.unsqueeze(0) if q is None else q
         self.run = torch.arange(n_runs) if self.q_star.shape[0] == n_runs else torch.zeros(n_runs, dtype=torch.long)

@@ -26,7 +26,7 @@ import torch
 
 from ..planning import DTYPE, backward_induction, expect, variance
 from ..stats import Stats
-from .base import Agent
+from .base import Agent, AgentError
 
 DELTA = 0.1
 
@@ -40,11 +40,11 @@ class UCBVI(Agent):
 
     def __post_init__(self):
         if self.bonus not in ("hoeffding", "bernstein"):
-            raise ValueError(f"ucbvi: bonus must be 'hoeffding' or 'bernstein', got {self.bonus!r}")
+            raise AgentError(f"ucbvi: bonus must be 'hoeffding' or 'bernstein', got {self.bonus!r}")
         if not self.scale >= 0:
-            raise ValueError(f"ucbvi: scale must be >= 0, got {self.scale}")
+            raise AgentError(f"ucbvi: scale must be >= 0, got {self.scale}")
         if not self.h_term >= 0:
-            raise ValueError(f"ucbvi: h_term must be >= 0, got {self.h_term}")
+            raise AgentError(f"ucbvi: h_term must be >= 0, got {self.h_term}")
 
     def reset(self, spec, n_runs, seed, mdp=None):
         super().reset(spec, n_runs, seed)

@@ -1,5 +1,5 @@
 """The pretraining prior: random-MDP families (one batched, seeded sampler each), YAML specs that mix them
-(priors/*.yaml), and the data engine that turns a spec into model-ready batches (`get_batch`)."""
+(rlpfn/data/priors/*.yaml), and the data engine that turns a spec into model-ready batches (`get_batch`)."""
 from .banded import banded
 from .batch import PriorBatch, PriorDataset, get_batch
 from .common import random_rewards

@@ -1,4 +1,4 @@
-"""The registry of random-MDP families (`FAMILIES`). Mixtures of them are prior specs (spec.py, priors/*.yaml),
+"""The registry of random-MDP families (`FAMILIES`). Mixtures of them are prior specs (spec.py, rlpfn/data/priors/*.yaml),
 sampled by sampler.py: for pretraining, for the held-out split and for tuning the baselines alike.
 
 Every family is one batched, seeded function with the same signature

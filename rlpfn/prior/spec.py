@@ -1,4 +1,4 @@
-"""Prior specifications: YAML files in `priors/` that say which MDPs and histories pretraining sees.
+"""Prior specifications: YAML files (built in: `rlpfn/data/priors/`) that say which MDPs and histories pretraining sees.
 
 A spec is data, the samplers are code (families.py, sampler.py, ../traces.py). Every number in a
 spec is a *distribution* written one of these ways:
@@ -9,7 +9,7 @@ spec is a *distribution* written one of these ways:
                             on [lo, hi + 1), so each end is reachable)
     {choice: [a, b, c]}    one of the values, uniformly
 
-Top-level keys (see priors/default.yaml for a commented example):
+Top-level keys (see rlpfn/data/priors/default.yaml for a commented example):
     name, description       free text
     states, actions, horizon  S, A, H: drawn once per *batch* (batches are bucketed by size, see batch.py)
     min_gap                an MDP is kept only if V* - V_uniform >= min_gap * H (rewards on [0, 1])
@@ -39,14 +39,15 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
+from ..errors import UserError
+from ..resources import builtin_names, data_dir, named_or_path
 from .families import MIN_GAP
 
-PRIORS_DIR = Path(__file__).resolve().parents[2] / "priors"
 REWARD_KINDS = ("deterministic", "bernoulli", "gaussian")
 RELABEL_ACTIONS = ("none", "global", "per_state")
 
 
-class PriorSpecError(ValueError):
+class PriorSpecError(UserError):
     """A prior spec is invalid; the message names the file and the offending key."""
 
 
@@ -208,24 +209,23 @@ TOP_KEYS = {"name", "description", "states", "actions", "horizon", "min_gap", "f
 
 
 def spec_path(spec: str | Path) -> Path:
-    """The file a spec argument names: a path, or a built-in name ("default" -> priors/default.yaml)."""
-    path = Path(spec)
-    return PRIORS_DIR / f"{spec}.yaml" if not path.suffix and not path.exists() else path
+    """The file a spec argument names: a path, or a built-in name ("default" -> rlpfn/data/priors/default.yaml)."""
+    return named_or_path("priors", spec)
 
 
 def load_spec(spec: str | Path | Mapping) -> PriorSpec:
-    """A PriorSpec from a path, a name in priors/ ("default" -> priors/default.yaml) or a mapping."""
+    """A PriorSpec from a path, a built-in name ("default", "heldout", "tiny") or a mapping."""
     if isinstance(spec, Mapping):
         return parse_spec(spec, "<spec>")
     path = spec_path(spec)
     if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PRIORS_DIR.glob("*.yaml")))
+        known = ", ".join(builtin_names("priors"))
         raise PriorSpecError(f"{spec}: no such prior spec file (built-in specs: {known})")
     try:
         doc = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise PriorSpecError(f"{path}: not valid YAML ({e})".replace("\n", " ")) from None
-    shipped = path.resolve().parent == PRIORS_DIR
+    shipped = path.resolve().parent == data_dir("priors").resolve()
     return parse_spec(doc, f"priors/{path.name}" if shipped else str(path))
 
 
