@@ -1,4 +1,4 @@
-"""The benchmark suite, by name (REFERENCE.md, "Benchmark MDPs").
+"""The benchmark suite, by name (docs/reference.md, "Benchmark MDPs").
 
 `make_benchmark(name, **kwargs)` builds one; `SUITE` is the default order; `BENCHMARKS` maps every
 name to its builder. Every builder takes `horizon`. The reference MDPs behind the measured
@@ -64,7 +64,7 @@ def cliffwalking(horizon: int = 100) -> TabularMDP:
     """CliffWalking-v1, the deterministic classic (Sutton & Barto Example 6.6; is_slippery=False,
     also gymnasium's default): -1 per step, stepping into the cliff -100 and back to the start (not
     terminal); reaching the goal terminates. S = 48 + 1 absorbing, A = 4. The env has no time
-    limit, so H = 100 (REFERENCE.md)."""
+    limit, so H = 100 (docs/reference.md)."""
     return from_gymnasium("CliffWalking-v1", horizon, "cliffwalking", is_slippery=False)
 
 
@@ -100,7 +100,7 @@ def riverswim(horizon: int = 20) -> TabularMDP:
 
 # Strehl & Littman 2008 (J. Comput. Syst. Sci. 74(8), "An analysis of model-based interval
 # estimation for MDPs"), SixArms: success probability of arm i from s0, and payoff of each arm
-# (scaled by 1/6000 so the largest is 1, as in REFERENCE.md).
+# (scaled by 1/6000 so the largest is 1, as in docs/reference.md).
 SIXARMS_P = (1.0, 0.15, 0.10, 0.05, 0.03, 0.01)
 SIXARMS_PAY = (50, 133, 300, 800, 1660, 6000)
 

@@ -437,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dry-run", action="store_true", help="print the scores, save nothing")
     t.set_defaults(fn=cmd_tune)
 
-    c = sub.add_parser("check-baselines", help="reproduce REFERENCE.md's UCB-VI and PSRL regrets",
+    c = sub.add_parser("check-baselines", help="reproduce docs/reference.md's UCB-VI and PSRL regrets",
                        description="UCB-VI (c = 0.1, 1) and PSRL (α0 = 0.1, 1) on rlberry Chain(10, 0.1), rlberry "
                                    "GridWorld 5x5 and RiverSwim, H = 20, against the reference regrets.")
     _run_options(c, 2000, 5, "runs")

@@ -28,7 +28,7 @@ def run_online(mdp: TabularMDP, agent: Agent, episodes: int, n_seeds: int, seed:
     Per-episode regret is the gap along the visited path, Σ_h [V*_h(s_h) - Q*_h(s_h, a_h)]:
     by the performance-difference lemma its expectation is V*(s_1) - V^{π_k}(s_1), the same as
     the realised-return regret V*(μ0) - G_k, but without the reward and transition noise
-    (REFERENCE.md, Metrics): an oracle's regret is exactly 0 instead of 0 ± hundreds.
+    (docs/reference.md, Metrics): an oracle's regret is exactly 0 instead of 0 ± hundreds.
     Seeds are the runs of one batch; the environment and the agent get generators derived
     from `seed`, so the same seed reproduces the same curves.
     """

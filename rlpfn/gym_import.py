@@ -2,7 +2,7 @@
 
 Such environments expose their whole model: `env.unwrapped.P[s][a]` is a list of outcomes
 (prob, next_state, reward, terminated) and `env.unwrapped.initial_state_distrib` is μ0
-(REFERENCE.md, "Benchmark MDPs"). Conversion:
+(docs/reference.md, "Benchmark MDPs"). Conversion:
 
 - Every terminated outcome goes to ONE added absorbing state (index S: self-loop, reward 0), so
   episodes last exactly H steps; the reward of the terminating transition itself is kept. If no

@@ -1,7 +1,7 @@
-"""Reproduce REFERENCE.md's measured regrets for UCB-VI and PSRL, to show our baselines are as
+"""Reproduce docs/reference.md's measured regrets for UCB-VI and PSRL, to show our baselines are as
 strong as their references (H = 20, 2000 episodes, 5 seeds).
 
-REFERENCE.md, UCB-VI: textbook pooled-count UCB-VI with b = c·sqrt(1/N) + (H−h)/N, regret
+docs/reference.md, UCB-VI: textbook pooled-count UCB-VI with b = c·sqrt(1/N) + (H−h)/N, regret
 ≈ 224 (c = 0.1) to 288 (c = 1) on rlberry Chain(10, fail 0.1), 1096 to 1418 on GridWorld 5×5,
 50 to 78 on RiverSwim (Osband). PSRL: Chain 255 (α0 = 0.1) / 472 (α0 = 1), GridWorld
 1490 / 3369, RiverSwim 166 / 248.

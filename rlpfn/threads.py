@@ -1,7 +1,5 @@
-"""One intra-op thread: rlpfn's tensors are small, and on 2 cores torch's thread pool costs
-10-50x more than it saves on them (measured: 500 RiverSwim episodes x 10 seeds of Q-learning,
-0.8 s with one thread against ~30 s with two on a busy machine). Parallelism comes from
-running independent jobs in separate processes instead."""
+"""One intra-op thread: rlpfn's tensors are small, and on 2 cores torch's thread pool costs far more
+than it saves on them. Parallelism comes from running independent jobs in separate processes instead."""
 import torch
 
 

@@ -2,7 +2,7 @@
 
 Never on the benchmark suite: the defaults must be what a user without hindsight would pick, and the
 baselines are tuned on the same prior the rlpfn model is trained on, so neither side sees the suite.
-Each agent's grid (REFERENCE.md gives the usual ones) is scored on the same sampled MDPs and
+Each agent's grid (docs/reference.md gives the usual ones) is scored on the same sampled MDPs and
 seeds; the best entry becomes the registry default (rlpfn/data/tuned.json, with the command
 that chose it; `rlpfn tune --out FILE` writes it, a maintainer copies it there). Online score: mean over MDPs of the normalized cumulative regret
 Σ_k regret_k / (K·(V* − V_random)), lower is better. Offline score: mean normalized score over
@@ -25,7 +25,7 @@ from .planning import solve
 from .prior.sampler import sample_prior_mdps
 from .prior.spec import load_spec
 
-# Grids extend past REFERENCE.md's usual ones where a tuning run chose an edge: on the generic sampler
+# Grids extend past docs/reference.md's usual ones where a tuning run chose an edge: on the generic sampler
 # (2026-11-21, first run) UCB-VI Bernstein 0.001, OptQL 0.001, VI-LCB Bernstein 0.01 and lr 0.5; on the
 # pretraining prior (priors/default.yaml) PSRL α0 0.01, Q-learning ε 0.05 and VI-LCB 0.003 / 0.001.
 _UCBVI_H = [{"bonus": "hoeffding", "scale": c, "h_term": d} for d in (1.0, 0.1, 0.01) for c in (1.0, 0.3, 0.1, 0.03, 0.01)]

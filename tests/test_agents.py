@@ -2,7 +2,7 @@
 
 Every model-based / Q-learning agent is fed one fixed transition stream (random actions, not the
 agent's own) and its Q is compared, after every episode, with nested for-loops written from
-REFERENCE.md and the agents' docstrings. Stages are 0-indexed (h = 0..H-1, H-h steps remain);
+docs/reference.md and the agents' docstrings. Stages are 0-indexed (h = 0..H-1, H-h steps remain);
 rewards are already in [0, 1]. Then protocol-level checks through rlpfn.evaluate.
 """
 import math

@@ -1,4 +1,4 @@
-"""The benchmark suite and the gymnasium importer: shapes, and V* against REFERENCE.md."""
+"""The benchmark suite and the gymnasium importer: shapes, and V* against docs/reference.md."""
 import gymnasium
 import numpy as np
 import pytest
@@ -29,7 +29,7 @@ SHAPES = {
     "rlberry-gridworld": (23, 4, 20),
 }
 
-# V* from REFERENCE.md, with a tolerance matching the printed digits; darkrooms: H - distance + 1.
+# V* from docs/reference.md, with a tolerance matching the printed digits; darkrooms: H - distance + 1.
 V_STAR = {
     ("frozenlake4x4", None): (0.744, 1e-3),
     ("frozenlake8x8", None): (0.913, 1e-3),

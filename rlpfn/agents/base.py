@@ -2,7 +2,7 @@
 
 An agent is told only what a user would know (`AgentSpec`: S, A, H, reward bounds) and sees
 only the transitions it generated. Rewards reach agents rescaled to [0, 1] with the known
-bounds (REFERENCE.md, "Setting throughout"), so value bounds are H - h and bonuses are
+bounds (docs/reference.md, "Setting throughout"), so value bounds are H - h and bonuses are
 comparable across MDPs; the harness reports returns in the MDP's own units.
 
 Online agents: `reset(spec, n_runs, seed)`, then per step `act(states, h)` and

@@ -1,7 +1,7 @@
 """Offline agents: a policy from a fixed dataset's statistics.
 
 - `VILCB`: pessimistic value iteration (Rashidinejad, Zhu, Ma, Jiao, Russell, NeurIPS 2021,
-  arXiv:2103.12021) in REFERENCE.md's finite-horizon form: Q_h = max(0, r̂ + P̂·V_{h+1} - b_h),
+  arXiv:2103.12021) in docs/reference.md's finite-horizon form: Q_h = max(0, r̂ + P̂·V_{h+1} - b_h),
   clipped above at H-h, unvisited pairs 0.
   "hoeffding": b_h = c·(H-h)·sqrt(L/max(N,1)), L = log(2·H·S·A·n/δ) (V_max = H-h; the paper's
   2000·log(2(T+1)SA/δ) is very conservative, so the scale c is tuned on the prior).

@@ -2,8 +2,8 @@
 
 Before every episode: sample P̃(.|s,a) ~ Dirichlet(α0 + N(s,a,.)) over all S states and mean
 rewards from a Normal posterior (prior N(0,1), known noise precision 1: mean Σr/(1+n),
-precision 1+n, as in REFERENCE.md), solve by backward induction, act greedily all episode.
-α0 = 0.1 roughly halves regret against α0 = 1 on gridworlds (REFERENCE.md).
+precision 1+n, as in docs/reference.md), solve by backward induction, act greedily all episode.
+α0 = 0.1 roughly halves regret against α0 = 1 on gridworlds (docs/reference.md).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@
   T = k·H after k episodes (anytime), p = 0.1.
 - `EpsGreedyQL`: Watkins' Q-learning, ε-greedy: Q_h ← Q_h + α·(r + max_a' Q_{h+1}(x',a') - Q_h),
   α constant or (H+1)/(H+t); zero or optimistic (H-h) initial values.
-  (Colosseum's episodic Q-learning swaps the learning-rate weights; REFERENCE.md: don't copy it.)
+  (Colosseum's episodic Q-learning swaps the learning-rate weights; docs/reference.md: don't copy it.)
 """
 from __future__ import annotations
 

@@ -5,16 +5,11 @@ table [H, S, A] at each refresh (every episode or every step); it then takes the
 planned Q or samples from its policy logits. Offline it plans once, pessimistically, with the model's learned
 bonus scale (see `fit`).
 
-Defaults, from `rlpfn validate` on the held-out prior split (64 MDPs, 100 episodes; never the benchmarks;
-docs/model/validation*.json): normalized regret, UCB-VI 0.336 ± 0.058;
-  refresh=step,     argmax: 0.312 ± 0.060 (below UCB-VI on 70% of the MDPs)
-  refresh=new-pair, argmax: 0.325 ± 0.059 (58%)  <- default
-  refresh=episode,  argmax: 0.355 ± 0.059 (36%);  with monotone: 0.375 ± 0.066
-  sampling from the logits: 0.94 (near uniform: the learned temperature is too flat to act on).
-"step" is best but costs one forward pass (three backward inductions) per decision, H times the cost of
-"episode": CPU-hours on the 500-episode benchmark suite (Taxi alone). "new-pair" keeps most of its gain (the
-pair just tried stops looking like an untried one at once, not at the next episode) for at most S·A extra
-passes per run, made only for the runs that need them.
+The default refresh rule was chosen with `rlpfn validate` on the held-out prior split, never the benchmarks;
+the measured table is in the README ("The pretrained model"). "step" refreshes before every decision (one
+forward pass each, H times the cost of "episode"); "new-pair" also refreshes after a step that visited a
+state-action pair for the first time (the one time a pair's value jumps from the prior's guess to data), at
+most S·A extra passes per run, made only for the runs that need them.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ get H-h (stage h = 0..H-1, so H-h steps remain). Act greedily all episode.
 
 Bonuses (rewards in [0, 1]), with bonus scale c:
 - "hoeffding": b = c·sqrt(1/N) + d·(H-h)/N. With d = 1 (`h_term`, the default) this is the
-  practical rlberry-style form behind REFERENCE.md's measured regrets; c = 7·H·L, d = 0 gives
+  practical rlberry-style form behind docs/reference.md's measured regrets; c = 7·H·L, d = 0 gives
   the paper's UCBVI-CH bonus 7·H·L·sqrt(1/N). The lower-order term gets its own weight because
   on MDPs of 5-30 states it dominates c·sqrt(1/N): tuned with d = 1 every c scores alike.
 - "bernstein": UCBVI-BF of the paper (its Algorithm 4), the whole bonus multiplied by c:
@@ -15,7 +15,7 @@ Bonuses (rewards in [0, 1]), with bonus scale c:
   have visited, so that third term is taken as 0 there (read literally it would be sqrt(8H²/N)).
 L = ln(5·S·A·T/δ) with T = k·H after k episodes (anytime), δ = 0.1.
 rlberry's UCBVIAgent refreshes a stage's bonus only where the pair was visited at that stage
-and clips V at H; REFERENCE.md measured both to roughly double regret, so we do neither.
+and clips V at H; docs/reference.md measured both to roughly double regret, so we do neither.
 """
 from __future__ import annotations
 
