@@ -75,7 +75,7 @@ def cmd_solve(args) -> None:
         check_output_file(args.json, "--json")  # before any work
     from tqdm import tqdm
 
-    from .evaluate import run_online
+    from .experiments.evaluate import run_online
     from .metrics import episodes_to_solve, mean_ci
     from .planning import solve
     from .resolve import load_mdp
@@ -111,7 +111,7 @@ def cmd_solve(args) -> None:
 def cmd_offline(args) -> None:
     if args.json:
         check_output_file(args.json, "--json")  # before any work
-    from .evaluate import run_offline
+    from .experiments.evaluate import run_offline
     from .metrics import mean_ci
     from .planning import solve
     from .resolve import load_mdp
@@ -138,8 +138,8 @@ def cmd_offline(args) -> None:
 def cmd_benchmark(args) -> None:
     from .agents import AGENTS
     from .benchmarks import BENCHMARKS
-    from .report import write_report
-    from .suite import SuiteConfig, run_suite
+    from .experiments.report import write_report
+    from .experiments.suite import SuiteConfig, run_suite
 
     cfg = SuiteConfig(episodes=args.episodes, seeds=args.seeds, seed=args.seed, hindsight=args.hindsight,
                       workers=args.workers)
@@ -174,7 +174,7 @@ def cmd_benchmark(args) -> None:
 
 def cmd_tune(args) -> None:
     from .prior.spec import load_spec
-    from .tune import GRIDS, TuneConfig, save_tuned, tune
+    from .experiments.tune import GRIDS, TuneConfig, save_tuned, tune
 
     agents = args.agents or list(GRIDS)
     for a in agents:
@@ -198,7 +198,7 @@ def cmd_tune(args) -> None:
 
 
 def cmd_check_baselines(args) -> None:
-    from .reference_check import check, format_rows
+    from .experiments.reference_check import check, format_rows
 
     start = time.time()
     rows = check(args.episodes, args.seeds, args.seed, args.workers, progress=not args.quiet)
@@ -287,7 +287,7 @@ def cmd_validate(args) -> None:
         check_output_file(args.json, "--json")  # before any work
     from .agents import AGENTS
     from .metrics import mean_ci
-    from .validate import RLPFN_VARIANTS, ValidationConfig, validate
+    from .experiments.validate import RLPFN_VARIANTS, ValidationConfig, validate
 
     cfg = ValidationConfig(prior=args.prior, batches=args.batches, episodes=args.episodes, seed=args.seed,
                            checkpoint=args.checkpoint)
@@ -321,7 +321,7 @@ def cmd_validate(args) -> None:
 def cmd_latency(args) -> None:
     if args.json:
         check_output_file(args.json, "--json")  # before any work
-    from .latency import measure
+    from .experiments.latency import measure
     from .resolve import load_mdp
 
     mdp = load_mdp(args.mdp)

@@ -25,7 +25,7 @@ def one_line(message: str) -> str:
     return re.sub(r"\s*\n\s*", " ", str(message)).strip()
 
 
-def parser_for(cls) -> "ArgumentParser":  # noqa: F821
+def parser_for(cls):
     from jsonargparse import ArgumentParser
 
     parser = ArgumentParser(exit_on_error=False, default_env=False)

@@ -4,15 +4,14 @@ A trace is the raw transition log (s, a, r, s') [N, T] of every run, rewards res
 see them (and in the MDP's units). The same loop runs the online harness (evaluate.run_online). Its sufficient statistic after any prefix of k transitions, `Trace.stats_at`, is what the model
 is shown; history tokens and the behaviour's next action come from the same log. Behaviours are the
 registry's online agents (`random`, `optimal` with an ε, `ucbvi`, `psrl`, `qlearning`, `optql`, ...) and
-`Mixture`, which switches among several of them between episodes. Offline datasets are prefixes that end
+`agents.Mixture`, which switches among several of them between episodes. Offline datasets are prefixes that end
 at an episode boundary: any behaviour (an ε-mixture, a learning agent's replay), any size.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 
 from .agents import Agent, AgentSpec
@@ -84,57 +83,6 @@ def run_trace(mdp, behaviour: Agent, episodes: int, seed: int, n_runs: int | Non
         if progress is not None:
             progress(1)
     return Trace(*(torch.stack(x, 1) for x in logs), spec.n_states, spec.n_actions, spec.horizon)
-
-
-@dataclass
-class Mixture(Agent):
-    """Switches among behaviours between episodes: each run follows one component per episode and, at
-    every episode start after the first, redraws it (by `weights`) with probability `switch`. Every
-    component observes every transition, so the learners among them learn from the mixture's data."""
-
-    components: list = field(default_factory=list)
-    weights: list = field(default_factory=list)
-    switch: float = 0.2
-    name = "mixture"
-
-    def __post_init__(self):
-        if not self.components or len(self.components) != len(self.weights):
-            raise ValueError("mixture: needs components and one weight per component")
-        if not 0.0 <= self.switch <= 1.0:
-            raise ValueError(f"mixture: switch must lie in [0, 1], got {self.switch}")
-
-    @property
-    def needs_mdp(self) -> bool:
-        return any(c.needs_mdp for c in self.components)
-
-    def hparams(self) -> dict:
-        return {"components": [(c.name, c.hparams()) for c in self.components], "weights": list(self.weights),
-                "switch": self.switch}
-
-    def reset(self, spec, n_runs, seed, mdp=None):
-        super().reset(spec, n_runs, seed)
-        for i, c in enumerate(self.components):
-            c.reset(spec, n_runs, seed=seed * 1009 + i + 1, mdp=mdp if c.needs_mdp else None)
-        w = torch.as_tensor(np.asarray(self.weights, dtype=float), dtype=DTYPE)
-        self.probs = w / w.sum()
-        self.current = self._draw(n_runs)
-        self.started = False
-
-    def _draw(self, n: int) -> torch.Tensor:
-        return torch.multinomial(self.probs, n, replacement=True, generator=self.gen)
-
-    def act(self, states, h):
-        if h == 0:
-            if self.started:
-                switch = torch.rand(self.n_runs, dtype=DTYPE, generator=self.gen) < self.switch
-                self.current = torch.where(switch, self._draw(self.n_runs), self.current)
-            self.started = True
-        actions = torch.stack([c.act(states, h) for c in self.components])  # [C,N]: every component plans
-        return actions.gather(0, self.current[None]).squeeze(0)
-
-    def observe(self, states, actions, rewards, next_states, h):
-        for c in self.components:
-            c.observe(states, actions, rewards, next_states, h)
 
 
 def offline_datasets(batch, behaviour: Agent, episodes: int, seed: int) -> Stats:

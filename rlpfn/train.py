@@ -26,12 +26,10 @@ import json
 import math
 import os
 import re
-from functools import lru_cache
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, Optional
 
-import numpy as np
 import torch
 
 from jsonargparse.typing import (ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, OpenUnitInterval,
@@ -210,34 +208,12 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
                          target.argmax(-1)[rows, ctx.state.clamp_min(0)]).float().mean()}
 
 
-# ---- validation: regret on held-out prior MDPs -----------------------------------------------------------
-def prior_regret(batch, agent, episodes: int, seed: int) -> np.ndarray:
-    """Cumulative regret of `agent` on each MDP of an MDPBatch, normalized by episodes·(V* - V_random):
-    the gap along the visited path (evaluate.run_online's estimator), on rewards rescaled to [0, 1]."""
-    from .evaluate import path_gap
-    from .traces import run_trace
-
-    trace = run_trace(batch, agent, episodes, seed)
-    span = batch.bounds[1] - batch.bounds[0]
-    norm = episodes * (batch.v_star - batch.v_random) / span
-    return path_gap(batch.q_star, trace).sum(1).numpy() / norm
-
-
-@lru_cache(maxsize=8)
-def validation_mdps(spec: str, n_batches: int, seed: int):
-    """Held-out MDP batches (8 MDPs each), the same for a given (spec, n_batches, seed); cached per process."""
-    from .prior import load_spec, sample_sized_batch
-
-    spec = load_spec(spec)
-    rng = np.random.default_rng(seed)
-    return [sample_sized_batch(spec, 8, rng) for _ in range(n_batches)]
-
-
 # ---- Lightning ---------------------------------------------------------------------------------------------
 def _lightning_module(cfg: PretrainConfig):
     import lightning as L
 
     from .agents import RlpfnAgent, make_agent
+    from .experiments.evaluate import prior_regret, validation_mdps
     from .prior import get_batch, load_spec
 
     class PretrainModule(L.LightningModule):
@@ -337,38 +313,6 @@ def _callbacks(cfg: PretrainConfig, out: Path):
     return [ResumeCheckpoint()]
 
 
-def plot_training(metrics_csv: str | Path, out_png: str | Path) -> Path:
-    """Training loss parts and held-out validation regret (with UCB-VI's on the same MDPs) against steps."""
-    import csv
-
-    from matplotlib.figure import Figure
-
-    rows = list(csv.DictReader(Path(metrics_csv).open()))
-
-    def series(key):
-        pts = [(int(r["step"]), float(r[key])) for r in rows if r.get(key)]
-        return ([p[0] for p in pts], [p[1] for p in pts]) if pts else ([], [])
-
-    fig = Figure(figsize=(11, 3.8))
-    ax1, ax2 = fig.subplots(1, 2)
-    for key in ("train/pinball", "train/q_mse"):
-        x, y = series(key)
-        if x:
-            k = max(1, len(y) // 50)  # running mean over ~2% of the points
-            ys = np.convolve(y, np.ones(k) / k, mode="valid")
-            ax1.plot(x[k - 1:], ys, label=key.split("/")[1])
-    ax1.set(xlabel="step", ylabel="loss (running mean)", yscale="log", title="training losses")
-    ax1.legend()
-    for key, label in (("val/regret", "rlpfn (refresh per episode, argmax)"), ("val/regret_ucbvi", "UCB-VI")):
-        x, y = series(key)
-        ax2.plot(x, y, marker="o", label=label)
-    ax2.set(xlabel="step", ylabel="normalized cumulative regret", title="held-out prior validation")
-    ax2.legend()
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
-    return Path(out_png)
-
-
 def resume_step(out: Path) -> int:
     p = out / "progress.json"
     return int(json.loads(p.read_text())["global_step"]) if p.exists() else 0
@@ -428,6 +372,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, command: str = "") -> Pa
     )
     trainer.fit(module, datamodule=Data(), ckpt_path=str(ckpt) if resume else None)
     if trainer.is_global_zero:
+        from .experiments.report import plot_training
+
         plot_training(out / "metrics.csv", out / "training.png")
         training = {"steps": trainer.global_step, "config": cfg_dict, "command": command}
         path = save(module.model, out / "model", spec_record(cfg.data.prior), training)
@@ -438,4 +384,4 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, command: str = "") -> Pa
 
 
 __all__ = ["PretrainConfig", "TrainerConfig", "DataConfig", "OptimConfig", "LossConfig", "ConfigError",
-           "load_config", "pretrain", "pretrain_loss", "prior_regret", "validation_mdps"]
+           "load_config", "pretrain", "pretrain_loss"]

@@ -70,7 +70,7 @@ def solve(mdp_or_env, episodes: int = 100, agent: str = "rlpfn", runs: int = 1, 
     mdp = _tabular(mdp_or_env, horizon)
     with tqdm(total=episodes, desc=f"{a.name}", unit="ep", disable=not progress) as bar:
         if mdp is not None:
-            from .evaluate import run_online
+            from .experiments.evaluate import run_online
             from .planning import solve as plan_exact
 
             res = run_online(mdp, a, episodes, runs, seed, progress=bar.update)

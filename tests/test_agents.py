@@ -3,7 +3,7 @@
 Every model-based / Q-learning agent is fed one fixed transition stream (random actions, not the
 agent's own) and its Q is compared, after every episode, with nested for-loops written from
 docs/reference.md and the agents' docstrings. Stages are 0-indexed (h = 0..H-1, H-h steps remain);
-rewards are already in [0, 1]. Then protocol-level checks through rlpfn.evaluate.
+rewards are already in [0, 1]. Then protocol-level checks through rlpfn.experiments.evaluate.
 """
 import math
 
@@ -24,7 +24,7 @@ from rlpfn.agents.psrl import PSRL
 from rlpfn.agents.qlearning import EpsGreedyQL, OptQL
 from rlpfn.agents.ucbvi import UCBVI
 from rlpfn.benchmarks import make_benchmark
-from rlpfn.evaluate import run_offline, run_online
+from rlpfn.experiments.evaluate import run_offline, run_online
 from rlpfn.planning import DTYPE, SparseP
 from rlpfn.stats import Stats
 

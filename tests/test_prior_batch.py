@@ -12,7 +12,8 @@ from rlpfn.prior.families import FAMILIES
 from rlpfn.prior.sampler import sample_batch, sample_prior_mdps
 from rlpfn.prior.spec import PriorSpecError, load_spec, parse_spec
 from rlpfn.stats import Stats
-from rlpfn.traces import Mixture, run_trace
+from rlpfn.agents import Mixture
+from rlpfn.traces import run_trace
 
 
 def _spec(families, **over):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from rlpfn import report
+from rlpfn.experiments import report
 
 K, N = 20, 3
 BENCH = {"chain": {"S": 5, "A": 2, "H": 10, "v_star": 10.0, "v_random": 2.0},

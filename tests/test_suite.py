@@ -2,8 +2,8 @@
 import numpy as np
 
 from rlpfn.agents import make_agent
-from rlpfn.suite import SuiteConfig, run_suite
-from rlpfn.tune import GRIDS
+from rlpfn.experiments.suite import SuiteConfig, run_suite
+from rlpfn.experiments.tune import GRIDS
 
 
 def test_hindsight_keeps_the_best_grid_entry_per_benchmark():
@@ -36,8 +36,8 @@ def test_seed_groups_are_merged_and_match_direct_runs():
     """12 seeds run as groups of 5, 5 and 2; group g is exactly run_online with base seed
     seed + SEED_STRIDE·g, whatever the number of workers."""
     from rlpfn.benchmarks import make_benchmark
-    from rlpfn.evaluate import run_online
-    from rlpfn.suite import SEED_GROUP, SEED_STRIDE
+    from rlpfn.experiments.evaluate import run_online
+    from rlpfn.experiments.suite import SEED_GROUP, SEED_STRIDE
 
     cfg = SuiteConfig(benchmarks=["riverswim"], online_agents=["qlearning"], offline_agents=[], episodes=4,
                       seeds=12, seed=3, workers=1)

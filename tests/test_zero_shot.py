@@ -10,7 +10,7 @@ import rlpfn
 from rlpfn.agents import AGENTS, OFFLINE_AGENTS, ONLINE_AGENTS, make_agent
 from rlpfn.checkpoint import CheckpointError, load, save, shipped_path
 from rlpfn.cli import main
-from rlpfn.evaluate import run_offline, run_online
+from rlpfn.experiments.evaluate import run_offline, run_online
 from rlpfn.benchmarks import make_benchmark
 from rlpfn.model import RLPFN, ModelConfig
 from rlpfn.zero_shot import load_transitions, solve, solve_offline

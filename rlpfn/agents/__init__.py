@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from ..resources import data_file
 from .base import Agent, AgentError, AgentSpec, OfflineAgent
+from .mixture import Mixture
 from .offline import VILCB, BehaviourCloning, CertaintyEquivalence
 from .psrl import PSRL
 from .rlpfn import RlpfnAgent
@@ -57,5 +58,5 @@ def parse_hparams(items: list[str] | None) -> dict:
     return out
 
 
-__all__ = ["AGENTS", "ONLINE_AGENTS", "OFFLINE_AGENTS", "Agent", "AgentSpec", "OfflineAgent",
+__all__ = ["AGENTS", "Mixture", "ONLINE_AGENTS", "OFFLINE_AGENTS", "Agent", "AgentSpec", "OfflineAgent",
            "AgentError", "make_agent", "parse_hparams", "tuned_defaults"]

@@ -23,8 +23,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from ..agents import Agent, make_agent
-from ..traces import Mixture, Trace, run_trace
+from ..agents import Agent, Mixture, make_agent
+from ..traces import Trace, run_trace
 from .sampler import MDPBatch, sample_sized_batch
 from .spec import PriorSpec, load_spec, weighted_choice
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .agents import make_agent
-from .benchmarks import SUITE, make_benchmark
+from ..agents import make_agent
+from ..benchmarks import SUITE, make_benchmark
 from .evaluate import run_offline, run_online
 from .parallel import run_jobs
-from .planning import solve
+from ..planning import solve
 
 DEFAULT_ONLINE = ["random", "optimal", "ucbvi", "psrl", "optql", "qlearning", "rlpfn"]
 DEFAULT_OFFLINE = ["vilcb", "certainty-equivalence", "bc", "rlpfn"]

@@ -7,15 +7,15 @@ import time
 import numpy as np
 import torch
 
-from .agents import AgentSpec, make_agent
-from .stats import Stats
+from ..agents import AgentSpec, make_agent
+from ..stats import Stats
 
 
 def history_stats(mdp, n_transitions: int, seed: int = 0) -> Stats:
     """The statistic (one run) of `n_transitions` uniformly random transitions in `mdp`, simulated as one
     episode in each of ceil(n / H) parallel runs by the one rollout loop, so that 10^5 transitions take a
     second, not a minute."""
-    from .traces import run_trace
+    from ..traces import run_trace
 
     H = mdp.horizon
     trace = run_trace(mdp, make_agent("random"), 1, seed, n_runs=-(-n_transitions // H))

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .agents import make_agent
+from ..agents import make_agent
 from .evaluate import run_offline, run_online
-from .files import write_json
+from ..files import write_json
 from .parallel import run_jobs
-from .planning import solve
-from .prior.sampler import sample_prior_mdps
-from .prior.spec import load_spec
+from ..planning import solve
+from ..prior.sampler import sample_prior_mdps
+from ..prior.spec import load_spec
 
 # Grids extend past docs/reference.md's usual ones where a tuning run chose an edge: on the generic sampler
 # (2026-11-21, first run) UCB-VI Bernstein 0.001, OptQL 0.001, VI-LCB Bernstein 0.01 and lr 0.5; on the
@@ -87,7 +87,7 @@ def tune(agents: list[str], cfg: TuneConfig, workers: int = 2, progress: bool = 
 def save_tuned(record: dict, cfg: TuneConfig, command: str, path: Path) -> None:
     """Write the shipped tuned.json with `record` merged in (agents not re-tuned keep their entries) to `path`,
     atomically. The installed package is never written: a maintainer copies the file to rlpfn/data/tuned.json."""
-    from .resources import data_file
+    from ..resources import data_file
 
     existing = json.loads(data_file("tuned.json").read_text())["agents"]
     existing.update(record)

@@ -6,7 +6,7 @@ from typing import Callable, Iterable
 
 from tqdm import tqdm
 
-from .threads import use_one_thread
+from ..threads import use_one_thread
 
 
 def _call(payload):

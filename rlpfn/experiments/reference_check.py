@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .agents import make_agent
-from .benchmarks import make_benchmark
+from ..agents import make_agent
+from ..benchmarks import make_benchmark
 from .evaluate import run_online
-from .metrics import mean_ci
+from ..metrics import mean_ci
 from .parallel import run_jobs
 
 EPISODES, SEEDS = 2000, 5

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .evaluate import normalized_score
-from .metrics import SOLVE_FRACTION, SOLVE_WINDOW, episodes_to_solve, mean_ci
+from ..metrics import SOLVE_FRACTION, SOLVE_WINDOW, episodes_to_solve, mean_ci
 
 REFERENCE_AGENTS = ("optimal", "random")
 DAGGER = "†"
@@ -459,3 +459,35 @@ def write_report(results: dict, out_dir, reps: int = 2000, seed: int = 0) -> lis
     curves = plot_regret_curves(results, out / "regret_curves.png")
     agg = plot_aggregate(results, out / "aggregate_iqm.png", reps=reps, seed=seed)
     return [md, curves, agg]
+
+
+def plot_training(metrics_csv: str | Path, out_png: str | Path) -> Path:
+    """Training loss parts and held-out validation regret (with UCB-VI's on the same MDPs) against steps."""
+    import csv
+
+    from matplotlib.figure import Figure
+
+    rows = list(csv.DictReader(Path(metrics_csv).open()))
+
+    def series(key):
+        pts = [(int(r["step"]), float(r[key])) for r in rows if r.get(key)]
+        return ([p[0] for p in pts], [p[1] for p in pts]) if pts else ([], [])
+
+    fig = Figure(figsize=(11, 3.8))
+    ax1, ax2 = fig.subplots(1, 2)
+    for key in ("train/pinball", "train/q_mse"):
+        x, y = series(key)
+        if x:
+            k = max(1, len(y) // 50)  # running mean over ~2% of the points
+            ys = np.convolve(y, np.ones(k) / k, mode="valid")
+            ax1.plot(x[k - 1:], ys, label=key.split("/")[1])
+    ax1.set(xlabel="step", ylabel="loss (running mean)", yscale="log", title="training losses")
+    ax1.legend()
+    for key, label in (("val/regret", "rlpfn (refresh per episode, argmax)"), ("val/regret_ucbvi", "UCB-VI")):
+        x, y = series(key)
+        ax2.plot(x, y, marker="o", label=label)
+    ax2.set(xlabel="step", ylabel="normalized cumulative regret", title="held-out prior validation")
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    return Path(out_png)

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
 import torch
 
-from .agents import Agent, AgentSpec
-from .env import BatchedEnv
-from .mdp import TabularMDP
-from .planning import DTYPE, policy_value, solve
-from .stats import Stats
-from .traces import run_trace
+from ..agents import Agent, AgentSpec
+from ..env import BatchedEnv
+from ..mdp import TabularMDP
+from ..planning import DTYPE, policy_value, solve
+from ..stats import Stats
+from ..traces import run_trace
 
 
 @dataclass
@@ -96,3 +97,24 @@ def normalized_score(value, v_star: float, v_random: float):
     """(V - V_random) / (V* - V_random); 1 = optimal, 0 = uniform random."""
     gap = v_star - v_random
     return (np.asarray(value) - v_random) / gap if gap > 0 else np.zeros_like(np.asarray(value, dtype=float))
+
+
+# ---- validation: regret on held-out prior MDPs -----------------------------------------------------------
+def prior_regret(batch, agent, episodes: int, seed: int) -> np.ndarray:
+    """Cumulative regret of `agent` on each MDP of an MDPBatch, normalized by episodes·(V* - V_random):
+    the gap along the visited path (evaluate.run_online's estimator), on rewards rescaled to [0, 1]."""
+
+    trace = run_trace(batch, agent, episodes, seed)
+    span = batch.bounds[1] - batch.bounds[0]
+    norm = episodes * (batch.v_star - batch.v_random) / span
+    return path_gap(batch.q_star, trace).sum(1).numpy() / norm
+
+
+@lru_cache(maxsize=8)
+def validation_mdps(spec: str, n_batches: int, seed: int):
+    """Held-out MDP batches (8 MDPs each), the same for a given (spec, n_batches, seed); cached per process."""
+    from ..prior import load_spec, sample_sized_batch
+
+    spec = load_spec(spec)
+    rng = np.random.default_rng(seed)
+    return [sample_sized_batch(spec, 8, rng) for _ in range(n_batches)]

@@ -3,7 +3,7 @@ drawn from a prior split the model never trained on. This is where the rlpfn age
 (never on the benchmark suite).
 
 Regret per MDP is the gap along the visited path, normalized by episodes·(V* - V_random) on rewards rescaled
-to [0, 1] (train.prior_regret): 0 = optimal from the first episode, 1 = as bad as uniform random throughout.
+to [0, 1] (evaluate.prior_regret): 0 = optimal from the first episode, 1 = as bad as uniform random throughout.
 """
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ class ValidationConfig:
 
 def _job(args) -> np.ndarray:
     label, name, hp, cfg, i = args
-    from .agents import make_agent
-    from .train import prior_regret, validation_mdps
+    from ..agents import make_agent
+    from .evaluate import prior_regret, validation_mdps
 
     mdps = validation_mdps(cfg.prior, cfg.batches, seed=cfg.seed + 777)[i]
     if name == "rlpfn" and cfg.checkpoint is not None:
