@@ -47,13 +47,12 @@ def _fmt(mean, ci) -> str:
 # ---- commands --------------------------------------------------------------------------------
 def cmd_benchmarks(args) -> None:
     from .benchmarks import BENCHMARKS, SUITE, make_benchmark
-    from .planning import solve
 
     names = SUITE if not args.all else list(BENCHMARKS)
     print(f"{'name':<20} {'S':>5} {'A':>3} {'H':>5} {'V*':>10} {'V_random':>10}  source")
     for name in names:
         mdp = make_benchmark(name)
-        sol = solve(mdp)
+        sol = mdp.solution
         source = mdp.meta.get("env_id") or mdp.meta.get("source", "")
         print(f"{name:<20} {mdp.n_states:>5} {mdp.n_actions:>3} {mdp.horizon:>5} {sol.v_star:>10.4f} "
               f"{sol.v_random:>10.4f}  {source}")
@@ -77,12 +76,11 @@ def cmd_solve(args) -> None:
 
     from .experiments.evaluate import run_online
     from .metrics import episodes_to_solve, mean_ci
-    from .planning import solve
     from .resolve import load_mdp
 
     mdp = load_mdp(args.mdp, args.horizon)
     agent = _agent_from_args(args, offline=False)
-    sol = solve(mdp)
+    sol = mdp.solution
     with tqdm(total=args.episodes, desc=f"{agent.name} on {mdp.name}", unit="ep", disable=args.quiet) as bar:
         res = run_online(mdp, agent, args.episodes, args.seeds, args.seed, progress=bar.update)
     last = res.returns[:, -10:].mean(1)
@@ -113,12 +111,11 @@ def cmd_offline(args) -> None:
         check_output_file(args.json, "--json")  # before any work
     from .experiments.evaluate import run_offline
     from .metrics import mean_ci
-    from .planning import solve
     from .resolve import load_mdp
 
     mdp = load_mdp(args.mdp, args.horizon)
     agent = _agent_from_args(args, offline=True)
-    sol = solve(mdp)
+    sol = mdp.solution
     res = run_offline(mdp, agent, args.behavior_epsilon, args.dataset_episodes, args.seeds, args.seed)
     print(f"MDP {mdp.name}: S={mdp.n_states} A={mdp.n_actions} H={mdp.horizon}; V* {sol.v_star:.4f}, V_random {sol.v_random:.4f}")
     print(f"agent {agent.name} {agent.hparams()}; data: {args.dataset_episodes} episodes of "

@@ -2,19 +2,17 @@
 run (a prior `MDPBatch`, whose MDPs share S, A and H)."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from .mdp import TabularMDP
 from .planning import DTYPE
 
 
 class BatchedEnv:
     def __init__(self, mdp, n_runs: int, generator: torch.Generator):
-        """`mdp`: a TabularMDP (every run simulates it) or anything with `sampling_tables()` returning
-        [n_runs, ...] arrays (an MDPBatch: run i simulates MDP i)."""
+        """`mdp`: a TabularMDP (its `sampling_tables()` have a batch axis of 1: every run simulates it) or a
+        prior MDPBatch (a batch axis of n_runs: run i simulates MDP i)."""
         self.n, self.gen = n_runs, generator
-        prob, nxt, reward, R_std, mu0 = tabular_tables(mdp) if isinstance(mdp, TabularMDP) else mdp.sampling_tables()
+        prob, nxt, reward, R_std, mu0 = mdp.sampling_tables()
         M, S, A, K = prob.shape
         if M not in (1, n_runs):
             raise ValueError(f"{M} MDPs cannot be simulated by {n_runs} runs (need 1 or {n_runs})")
@@ -49,18 +47,6 @@ class BatchedEnv:
             r = r + self.R_std.take(row) * torch.randn(self.n, dtype=DTYPE, generator=self.gen)
         self.state = nxt
         return r, nxt
-
-
-def tabular_tables(mdp: TabularMDP):
-    """Outcome tables of one MDP, with a leading batch dimension of 1: (prob, next, reward) [1,S,A,K],
-    R_std [1,S,A], mu0 [1,S]. Without an exact outcome table, outcome k is "move to state k" and pays R."""
-    S, A = mdp.n_states, mdp.n_actions
-    o = mdp.outcomes
-    if o is None:
-        prob, nxt, reward = mdp.P, np.tile(np.arange(S), (S, A, 1)), np.repeat(mdp.R[..., None], S, -1)
-    else:
-        prob, nxt, reward = o.prob, o.next_state, o.reward
-    return prob[None], nxt[None], reward[None], mdp.R_std[None], mdp.mu0[None]
 
 
 def _cdf(p: torch.Tensor) -> torch.Tensor:

@@ -72,6 +72,7 @@ class TabularMDP:
     name: str = "mdp"
     meta: dict = field(default_factory=dict)  # free-form provenance (not saved)
     outcomes: Outcomes | None = None  # exact outcome-dependent rewards, when the source has them
+    _solution: object = field(default=None, init=False, repr=False)  # planning.Solution, computed once
 
     def __post_init__(self):
         self.P = _as_float_array(self.P, "P")
@@ -94,6 +95,17 @@ class TabularMDP:
         self.horizon = _as_int(self.horizon, "horizon")
         self.name = str(self.name)
         self.validate()
+
+    @property
+    def solution(self):
+        """The exact solution (planning.Solution: Q*, V*, π*, V*(μ0), V_random(μ0)), computed on first use and
+        kept: nothing solves the same MDP twice. An MDP is not changed after construction (with_horizon makes
+        a new one)."""
+        if self._solution is None:
+            from .planning import solve
+
+            self._solution = solve(self)
+        return self._solution
 
     @property
     def n_states(self) -> int:
@@ -232,6 +244,17 @@ class TabularMDP:
             raise MDPError(f"{path}: {e}") from None
 
     # ---- derived quantities ------------------------------------------------------------------
+    def sampling_tables(self):
+        """Outcome tables for env.BatchedEnv with a leading batch axis of 1 (MDPBatch has the same method with
+        a batch axis of n): (prob, next, reward) [1,S,A,K], R_std [1,S,A], mu0 [1,S]. Without an exact outcome
+        table, outcome k is "move to state k" and pays R."""
+        S, A, o = self.n_states, self.n_actions, self.outcomes
+        if o is None:
+            prob, nxt, reward = self.P, np.tile(np.arange(S), (S, A, 1)), np.repeat(self.R[..., None], S, -1)
+        else:
+            prob, nxt, reward = o.prob, o.next_state, o.reward
+        return prob[None], nxt[None], reward[None], self.R_std[None], self.mu0[None]
+
     def with_horizon(self, horizon: int) -> "TabularMDP":
         return TabularMDP(self.P, self.R, self.mu0, horizon, self.R_std, self.r_min, self.r_max, self.name,
                           dict(self.meta), self.outcomes)

@@ -85,9 +85,10 @@ def run_trace(mdp, behaviour: Agent, episodes: int, seed: int, n_runs: int | Non
     return Trace(*(torch.stack(x, 1) for x in logs), spec.n_states, spec.n_actions, spec.horizon)
 
 
-def offline_datasets(batch, behaviour: Agent, episodes: int, seed: int) -> Stats:
-    """One offline dataset per MDP of `batch`: the statistic of `episodes` whole episodes of `behaviour`
-    (an ε-mixture: make_agent("optimal", epsilon=ε); a learner's replay: make_agent("ucbvi"), ...)."""
-    trace = run_trace(batch, behaviour, episodes, seed)
-    N = len(batch)
+def offline_datasets(mdp, behaviour: Agent, episodes: int, seed: int, n_runs: int | None = None) -> Stats:
+    """One offline dataset per run: the statistic of `episodes` whole episodes of `behaviour` (an ε-mixture:
+    make_agent("optimal", epsilon=ε); a learner's replay: make_agent("ucbvi"), ...), on each MDP of a prior
+    batch or on `n_runs` copies of one TabularMDP (as run_trace)."""
+    trace = run_trace(mdp, behaviour, episodes, seed, n_runs=n_runs)
+    N = trace.s.shape[0]
     return trace.stats_at(torch.full((N,), trace.length), torch.arange(N))

@@ -71,10 +71,9 @@ def solve(mdp_or_env, episodes: int = 100, agent: str = "rlpfn", runs: int = 1, 
     with tqdm(total=episodes, desc=f"{a.name}", unit="ep", disable=not progress) as bar:
         if mdp is not None:
             from .experiments.evaluate import run_online
-            from .planning import solve as plan_exact
 
             res = run_online(mdp, a, episodes, runs, seed, progress=bar.update)
-            return SolveResult(res.returns, res.regret, plan_exact(mdp).v_star, a.name, a.hparams())
+            return SolveResult(res.returns, res.regret, mdp.solution.v_star, a.name, a.hparams())
         returns = np.stack([_interact(mdp_or_env, a, episodes, seed + i, horizon, reward_bounds, bar)
                             for i in range(runs)])
     return SolveResult(returns, None, None, a.name, a.hparams())

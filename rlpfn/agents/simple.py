@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ..planning import solve
 from .base import Agent, AgentError
 
 
@@ -36,7 +35,7 @@ class OptimalAgent(Agent):
         if mdp is None:
             raise AgentError("the 'optimal' agent is an oracle: it needs the true MDP")
         q = getattr(mdp, "q_star", None)  # a prior MDPBatch carries Q* per run: [N,H,S,A]
-        self.q_star = solve(mdp).Q.unsqueeze(0) if q is None else q
+        self.q_star = mdp.solution.Q.unsqueeze(0) if q is None else q
         self.run = torch.arange(n_runs) if self.q_star.shape[0] == n_runs else torch.zeros(n_runs, dtype=torch.long)
 
     def act(self, states, h):

@@ -8,12 +8,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..agents import Agent, AgentSpec
-from ..env import BatchedEnv
+from ..agents import Agent, AgentSpec, make_agent
 from ..mdp import TabularMDP
-from ..planning import DTYPE, policy_value, solve
-from ..stats import Stats
-from ..traces import run_trace
+from ..planning import policy_value
+from ..traces import offline_datasets, run_trace
 
 
 @dataclass
@@ -35,7 +33,7 @@ def run_online(mdp: TabularMDP, agent: Agent, episodes: int, n_seeds: int, seed:
     """
     if episodes < 1 or n_seeds < 1:
         raise ValueError(f"episodes and seeds must be >= 1, got {episodes} and {n_seeds}")
-    sol = solve(mdp)
+    sol = mdp.solution
     trace = run_trace(mdp, agent, episodes, seed, n_runs=n_seeds, progress=progress)
     return OnlineResult(trace.per_episode(trace.reward).numpy(), trace.per_episode(path_gap(sol.Q, trace)).numpy())
 
@@ -46,32 +44,6 @@ def path_gap(q_star: torch.Tensor, trace) -> torch.Tensor:
     h = torch.arange(trace.length) % trace.horizon
     q = q_star[h, trace.s] if q_star.dim() == 3 else q_star[torch.arange(len(q_star)).view(-1, 1), h, trace.s]
     return q.amax(-1) - q.gather(-1, trace.a.unsqueeze(-1)).squeeze(-1)
-
-
-def behaviour_policy(mdp: TabularMDP, epsilon: float, solution=None) -> torch.Tensor:
-    """(1-ε)·π* + ε·uniform, [H,S,A]."""
-    pi_star = (solution or solve(mdp)).policy
-    return (1 - epsilon) * pi_star + epsilon / mdp.n_actions
-
-
-def collect_dataset(mdp: TabularMDP, policy: torch.Tensor, episodes: int, n_seeds: int, seed: int = 0) -> Stats:
-    """Roll a fixed policy [H,S,A] for `episodes` episodes in each of `n_seeds` runs; rewards
-    rescaled to [0,1] as agents see them."""
-    spec = AgentSpec.of(mdp)
-    gen = torch.Generator().manual_seed(seed)
-    env = BatchedEnv(mdp, n_seeds, gen)
-    stats = Stats.zeros(n_seeds, mdp.n_states, mdp.n_actions)
-    cdf = policy.cumsum(-1)
-    cdf[..., -1] = 1.0
-    for _ in range(episodes):
-        s = env.reset()
-        for h in range(mdp.horizon):
-            u = torch.rand(n_seeds, 1, dtype=DTYPE, generator=gen)
-            a = (cdf[h, s] < u).sum(-1)
-            r, s_next = env.step(a)
-            stats.add(s, a, spec.rescale(r), s_next)
-            s = s_next
-    return stats
 
 
 @dataclass
@@ -86,8 +58,9 @@ def run_offline(mdp: TabularMDP, agent, epsilon: float, dataset_episodes: int, n
         raise ValueError(f"behavior epsilon must be in [0, 1], got {epsilon}")
     if dataset_episodes < 1 or n_seeds < 1:
         raise ValueError(f"dataset episodes and seeds must be >= 1, got {dataset_episodes} and {n_seeds}")
-    sol = solve(mdp)
-    stats = collect_dataset(mdp, behaviour_policy(mdp, epsilon, sol), dataset_episodes, n_seeds, seed)
+    sol = mdp.solution
+    # the behaviour (1-ε)·π* + ε·uniform (ties in π* broken uniformly), through the one rollout loop
+    stats = offline_datasets(mdp, make_agent("optimal", epsilon=epsilon), dataset_episodes, seed, n_runs=n_seeds)
     pi = agent.fit(AgentSpec.of(mdp), stats, seed)
     values = policy_value(mdp, pi).numpy()
     return OfflineResult(normalized_score(values, sol.v_star, sol.v_random), values)

@@ -18,7 +18,6 @@ from ..agents import make_agent
 from ..benchmarks import SUITE, make_benchmark
 from .evaluate import run_offline, run_online
 from .parallel import run_jobs
-from ..planning import solve
 
 DEFAULT_ONLINE = ["random", "optimal", "ucbvi", "psrl", "optql", "qlearning", "rlpfn"]
 DEFAULT_OFFLINE = ["vilcb", "certainty-equivalence", "bc", "rlpfn"]
@@ -146,7 +145,7 @@ def run_suite(cfg: SuiteConfig, progress: bool = True) -> dict:
     sizes = {b: (m.n_states, m.n_actions, m.horizon) for b, m in mdps.items()}
     info = {}
     for b, m in mdps.items():
-        sol = solve(m)
+        sol = m.solution
         info[b] = {"S": m.n_states, "A": m.n_actions, "H": m.horizon, "v_star": sol.v_star, "v_random": sol.v_random}
     jobs = sorted(_jobs(cfg), key=lambda j: -j.cost(sizes))
     outputs = run_jobs(_run_job, [(j, cfg) for j in jobs], cfg.workers, "benchmark jobs", progress)

@@ -21,7 +21,6 @@ from ..agents import make_agent
 from .evaluate import run_offline, run_online
 from ..files import write_json
 from .parallel import run_jobs
-from ..planning import solve
 from ..prior.sampler import sample_prior_mdps
 from ..prior.spec import load_spec
 
@@ -53,7 +52,7 @@ class TuneConfig:
 
 def _score(args) -> float:
     agent_name, hp, mdp, cfg = args
-    sol = solve(mdp)
+    sol = mdp.solution
     gap = sol.v_star - sol.v_random
     agent = make_agent(agent_name, **hp)
     if not agent.online:
