@@ -69,30 +69,22 @@ class ModelConfig:
 class Context:
     """What the model reads: the statistic and the history tokens, batched over B contexts of one (S, A, H)."""
 
-    counts: torch.Tensor  # [B,S,A,S]
-    reward_sum: torch.Tensor  # [B,S,A]
-    reward_sq_sum: torch.Tensor  # [B,S,A]
+    stats: Stats  # [B,...]: counts [B,S,A,S], reward sums and sums of squares [B,S,A] (rewards in [0, 1])
     state: torch.Tensor  # [B] long; -1 = no current state (an offline dataset)
     step: torch.Tensor  # [B] long, 0..H-1
     horizon: int
     episodes: torch.Tensor  # [B] whole episodes seen
 
-    @classmethod
-    def of(cls, batch) -> "Context":
-        """From a prior.PriorBatch (its horizon is one value per batch: batches are bucketed by H)."""
-        return cls(batch.counts, batch.reward_sum, batch.reward_sq_sum, batch.state, batch.step,
-                   int(batch.horizon[0]), batch.episodes)
-
     def to(self, device) -> "Context":
-        return Context(*(x.to(device) if torch.is_tensor(x) else x for x in (
-            self.counts, self.reward_sum, self.reward_sq_sum, self.state, self.step, self.horizon, self.episodes)))
+        return Context(self.stats.to(device), self.state.to(device), self.step.to(device), self.horizon,
+                       self.episodes.to(device))
 
     @classmethod
-    def of_stats(cls, stats, state, step: int, horizon: int, episodes: int) -> "Context":
-        """From an agent's Stats (one row per run) at the same step for every run."""
-        B = stats.counts.shape[0]
-        return cls(stats.counts, stats.reward_sum, stats.reward_sq_sum, state,
-                   torch.full((B,), step, dtype=torch.long), horizon, torch.full((B,), episodes, dtype=torch.long))
+    def at(cls, stats: Stats, state, step: int, horizon: int, episodes: int) -> "Context":
+        """An agent's Stats (one row per run) at the same step and episode count for every run."""
+        B = stats.n_runs
+        return cls(stats, state, torch.full((B,), step, dtype=torch.long), horizon,
+                   torch.full((B,), episodes, dtype=torch.long))
 
 
 @dataclass
@@ -103,11 +95,6 @@ class Output:
     q_est: torch.Tensor  # [B,H,S,A] the Q head at every step
     corrections: torch.Tensor  # [B,S,A,3] log bonus multiplier, reward correction, unvisited logit
     temperature: torch.Tensor  # scalar
-
-
-def _empirical(ctx: Context):
-    """(P̂, r̂, N) in float64, through the one Stats.empirical (dense, or sparse CSR for large S)."""
-    return Stats(*(x.to(DTYPE) for x in (ctx.counts, ctx.reward_sum, ctx.reward_sq_sum))).empirical()
 
 
 def ucb_bonus(n: torch.Tensor, remaining, cfg: ModelConfig) -> torch.Tensor:
@@ -149,9 +136,9 @@ def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
     rem = (H - ctx.step).to(DTYPE).view(B, 1, 1)
     ce, ucb = q_ce[rows, ctx.step] / rem, q_ucb[rows, ctx.step] / rem
     visited = (n > 0).to(DTYPE)
-    mean_sq = ctx.reward_sq_sum.to(DTYPE) / n.clamp_min(1.0)
+    mean_sq = ctx.stats.reward_sq_sum / n.clamp_min(1.0)
     r_std = (mean_sq - r_hat**2).clamp_min(0).sqrt()
-    self_loop = ctx.counts.to(DTYPE).diagonal(dim1=1, dim2=3).transpose(1, 2) / n.clamp_min(1.0)  # P̂(s|s,a)
+    self_loop = ctx.stats.counts.diagonal(dim1=1, dim2=3).transpose(1, 2) / n.clamp_min(1.0)  # P̂(s|s,a)
     is_current = (torch.arange(S, device=n.device).view(1, S) == ctx.state.view(B, 1)).to(DTYPE)  # state -1: all zero
     n_state = n.sum(-1)
     per_sa = [
@@ -206,13 +193,13 @@ class RLPFN(nn.Module):
 
     def forward(self, ctx: Context, pessimistic: bool = False) -> Output:
         """`pessimistic`: q_plan (and the logits) from the planner's lower-confidence twin (offline acting)."""
-        B, S, A, _ = ctx.counts.shape
+        B, S, A, _ = ctx.stats.counts.shape
         H = ctx.horizon
         if not (ctx.step.min() >= 0 and ctx.step.max() < H):
             raise ValueError(f"steps must lie in [0, H={H}), got {ctx.step.min().item()}..{ctx.step.max().item()}")
-        P_hat, r_hat, n = _empirical(ctx)
+        P_hat, r_hat, n = ctx.stats.empirical()  # float64; dense, or sparse CSR for large S
         x, q_ce = features(ctx, P_hat, r_hat, n, self.cfg)
-        P_dense = (ctx.counts.float() / n.float().clamp_min(1.0).unsqueeze(-1))
+        P_dense = (ctx.stats.counts / n.clamp_min(1.0).unsqueeze(-1)).float()
         h = self.embed(x)
         for block in self.blocks:
             h = block(h, P_dense)

@@ -2,7 +2,7 @@
 
 Whatever the history length, what a model-based learner needs of a tabular MDP's data is
 N(s,a,s') and the per-(s,a) reward sums and sums of squares. Every model-based baseline
-(UCB-VI, PSRL, VI-LCB, certainty equivalence, BC) and, later, the rlpfn model read this.
+(UCB-VI, PSRL, VI-LCB, certainty equivalence, BC) and the rlpfn model (inside its model.Context) read this.
 """
 from __future__ import annotations
 
@@ -46,6 +46,13 @@ class Stats:
         self.counts.index_put_((run, s, a, s_next), torch.ones_like(r), accumulate=True)
         self.reward_sum.index_put_((run, s, a), r, accumulate=True)
         self.reward_sq_sum.index_put_((run, s, a), r * r, accumulate=True)
+
+    def rows(self, idx: torch.Tensor) -> "Stats":
+        """The statistic of the runs `idx` only."""
+        return Stats(self.counts[idx], self.reward_sum[idx], self.reward_sq_sum[idx])
+
+    def to(self, device) -> "Stats":
+        return Stats(self.counts.to(device), self.reward_sum.to(device), self.reward_sq_sum.to(device))
 
     @property
     def visits(self) -> torch.Tensor:

@@ -26,7 +26,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -37,7 +37,7 @@ from jsonargparse.typing import (ClosedUnitInterval, NonNegativeFloat, NonNegati
 
 from .config import ConfigError, one_line, to_dict
 from .errors import UserError
-from .model import RLPFN, Context, ModelConfig
+from .model import RLPFN, ModelConfig
 from .resources import builtin_names, named_or_path
 
 @dataclass
@@ -183,10 +183,10 @@ def load_config(config: str | Path = "pretrain", *overrides: str) -> PretrainCon
 # ---- loss ------------------------------------------------------------------------------------------------
 def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | None = None) -> dict:
     """The training objective on one PriorBatch; returns the total and its parts (for logging)."""
-    ctx = Context.of(batch)
+    ctx = batch.context
     if cfg.drop_state_prob > 0:
         drop = torch.rand(ctx.state.shape, generator=gen) < cfg.drop_state_prob
-        ctx.state = torch.where(drop.to(ctx.state.device), torch.full_like(ctx.state, -1), ctx.state)
+        ctx = replace(ctx, state=torch.where(drop.to(ctx.state.device), torch.full_like(ctx.state, -1), ctx.state))
     out = model(ctx)
     logits = out.logits
     if cfg.policy_detach:  # logits = Q_plan / ((H-h)·T): keep the gradient to T only
@@ -196,7 +196,7 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
     rows = torch.arange(ce.shape[0], device=ce.device)
     ce_current = torch.where(ctx.state >= 0, ce[rows, ctx.state.clamp_min(0)], torch.zeros_like(ce[:, 0]))
     policy = ce.mean() + cfg.current_state_weight * ce_current.mean()
-    rem = (batch.horizon - batch.step).to(out.q.dtype).view(-1, 1, 1)
+    rem = (ctx.horizon - ctx.step).to(out.q.dtype).view(-1, 1, 1)
     q = ((out.q - batch.q_star) / rem).pow(2).mean()
     anchor = out.corrections.pow(2).mean()
     diff = (batch.q_star.to(out.q_plan.dtype) - out.q_plan[rows, ctx.step]) / rem  # > 0: Q_plan below Q*

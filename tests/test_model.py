@@ -18,7 +18,8 @@ def random_context(B, S, A, H, seed=0, density=0.3):
     counts = torch.poisson(torch.full((B, S, A, S), density), generator=g)
     n = counts.sum(-1)
     r = torch.rand(B, S, A, generator=g) * n
-    return Context(counts, r, r * 0.7, torch.randint(S, (B,), generator=g), torch.randint(H, (B,), generator=g),
+    stats = Stats(counts.double(), r.double(), 0.7 * r.double())
+    return Context(stats, torch.randint(S, (B,), generator=g), torch.randint(H, (B,), generator=g),
                    H, torch.randint(50, (B,), generator=g))
 
 
@@ -45,8 +46,9 @@ def test_relabelling_states_and_actions_permutes_the_output():
     ctx = random_context(B, S, A, H, seed=3)
     ps, pa = torch.randperm(S, generator=torch.Generator().manual_seed(0)), torch.tensor([2, 0, 3, 1])
     inv = torch.argsort(ps)
-    moved = Context(ctx.counts[:, ps][:, :, pa][:, :, :, ps], ctx.reward_sum[:, ps][:, :, pa],
-                    ctx.reward_sq_sum[:, ps][:, :, pa], inv[ctx.state], ctx.step, H, ctx.episodes)
+    st = ctx.stats
+    moved = Context(Stats(st.counts[:, ps][:, :, pa][:, :, :, ps], st.reward_sum[:, ps][:, :, pa],
+                          st.reward_sq_sum[:, ps][:, :, pa]), inv[ctx.state], ctx.step, H, ctx.episodes)
     m = perturbed()
     with torch.no_grad():
         a, b = m(ctx), m(moved)
@@ -68,15 +70,15 @@ def test_untrained_model_plans_exactly_like_ucbvi():
     """Zero-initialised heads: the planner is UCB-VI with the configured (prior-tuned) bonus."""
     S, A, H = 4, 3, 6
     ctx = random_context(2, S, A, H, seed=5)
-    ctx.counts[:, 0, 0] = 0  # an unvisited pair
-    ctx.reward_sum[:, 0, 0] = 0
+    ctx.stats.counts[:, 0, 0] = 0  # an unvisited pair
+    ctx.stats.reward_sum[:, 0, 0] = 0
     cfg = dataclasses.replace(CFG, unvisited_logit=50.0)  # sigmoid(50) = 1: unvisited pairs worth H - h exactly
     out = RLPFN(cfg)(ctx)
     ucb = make_agent("ucbvi", scale=CFG.ucb_scale, h_term=CFG.ucb_h_term)
     ucb.reset(AgentSpec(S, A, H), 2, seed=0)
-    ucb.stats = Stats(ctx.counts.double(), ctx.reward_sum.double(), ctx.reward_sq_sum.double())
+    ucb.stats = ctx.stats
     q_ucb = ucb.plan()
-    visited = ctx.counts.sum(-1) > 0
+    visited = ctx.stats.counts.sum(-1) > 0
     torch.testing.assert_close(out.q_plan[visited.unsqueeze(1).expand_as(out.q_plan)],
                                q_ucb[visited.unsqueeze(1).expand_as(q_ucb)], atol=1e-9, rtol=0)
     torch.testing.assert_close(out.q_plan[:, :, 0, 0], torch.arange(H, 0, -1).double().expand(2, H))
@@ -87,16 +89,16 @@ def test_untrained_model_plans_exactly_like_ucbvi():
 
 def test_planner_is_differentiable_in_the_corrections():
     ctx = random_context(2, 4, 2, 5)
-    P_hat, n = normalize_counts(ctx.counts.double())
+    P_hat, n = normalize_counts(ctx.stats.counts)
     corr = torch.zeros(2, 4, 2, 3, dtype=torch.float64, requires_grad=True)
-    q = plan(P_hat, ctx.reward_sum.double() / n.clamp_min(1), n, 5, CFG, corr)
+    q = plan(P_hat, ctx.stats.reward_sum / n.clamp_min(1), n, 5, CFG, corr)
     q[:, 0].sum().backward()
     assert corr.grad is not None and corr.grad.abs().sum() > 0
 
 
 def test_prior_batch_context_roundtrip():
     b = get_batch("tiny", 8, seed=0)
-    out = RLPFN(CFG)(Context.of(b))
+    out = RLPFN(CFG)(b.context)
     assert out.logits.shape == b.pi_star.shape
 
 
@@ -111,8 +113,8 @@ def test_pessimistic_plan_sits_below_certainty_equivalence_below_optimistic():
     from rlpfn.planning import backward_induction
 
     ctx = random_context(2, 5, 3, 6, seed=7)
-    P_hat, n = normalize_counts(ctx.counts.double())
-    r_hat = ctx.reward_sum.double() / n.clamp_min(1)
+    P_hat, n = normalize_counts(ctx.stats.counts)
+    r_hat = ctx.stats.reward_sum / n.clamp_min(1)
     q_ce, _ = backward_induction(P_hat, r_hat, 6)
     visited = (n > 0).unsqueeze(1).expand_as(q_ce)
     low = plan(P_hat, r_hat, n, 6, CFG, pessimistic=True)

@@ -181,14 +181,17 @@ def test_get_batch_shapes_targets_and_tokens():
     spec = load_spec("tiny")
     for seed in range(6):
         b = get_batch(spec, 10, seed)
-        B, S, A, _ = b.counts.shape
+        ctx = b.context
+        B, S, A, _ = ctx.stats.counts.shape
         assert B == 10 and b.batch_size == 10
-        for t in (b.reward_sum, b.reward_sq_sum, b.q_star, b.pi_star, b.pi_boltzmann):
+        for t in (ctx.stats.reward_sum, ctx.stats.reward_sq_sum):  # the one Stats, as agents keep it
+            assert t.shape == (B, S, A) and t.dtype == torch.float64
+        for t in (b.q_star, b.pi_star, b.pi_boltzmann):
             assert t.shape == (B, S, A) and t.dtype == torch.float32
-        H = int(b.horizon[0])
-        assert (b.horizon == H).all() and (b.step < H).all() and (b.state < S).all()
-        k = b.episodes * H + b.step
-        assert torch.equal(b.counts.sum((1, 2, 3)).long(), k)  # the statistic covers exactly k transitions
+        H = ctx.horizon
+        assert (ctx.step < H).all() and (ctx.state < S).all()
+        k = ctx.episodes * H + ctx.step
+        assert torch.equal(ctx.stats.counts.sum((1, 2, 3)).long(), k)  # the statistic covers exactly k transitions
         torch.testing.assert_close(b.pi_star.sum(-1), torch.ones(B, S))
         torch.testing.assert_close(b.pi_boltzmann.sum(-1), torch.ones(B, S))
         assert (b.pi_star[b.q_star < b.q_star.amax(-1, keepdim=True) - 1e-5] == 0).all()
@@ -199,10 +202,15 @@ def test_get_batch_shapes_targets_and_tokens():
 def test_get_batch_is_reproducible():
     spec = load_spec("tiny")
     a, b, c = get_batch(spec, 8, 11), get_batch("tiny", 8, 11), get_batch(spec, 8, 12)
-    for name in ("counts", "reward_sum", "state", "step", "q_star", "pi_boltzmann", "behaviour_action"):
+    for name in ("counts", "reward_sum"):
+        assert torch.equal(getattr(a.context.stats, name), getattr(b.context.stats, name)), name
+    for name in ("state", "step"):
+        assert torch.equal(getattr(a.context, name), getattr(b.context, name)), name
+    for name in ("q_star", "pi_boltzmann", "behaviour_action"):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
     assert a.family == b.family and a.behaviour == b.behaviour
-    assert not (a.counts.shape == c.counts.shape and torch.equal(a.counts, c.counts))
+    ac, cc = a.context.stats.counts, c.context.stats.counts
+    assert not (ac.shape == cc.shape and torch.equal(ac, cc))
 
 
 def test_background_workers_give_the_same_stream():
@@ -212,7 +220,7 @@ def test_background_workers_give_the_same_stream():
     assert len(got) == 5
     for i, b in enumerate(got):
         ref = get_batch("tiny", 6, 100 + i)
-        assert torch.equal(b.counts, ref.counts) and torch.equal(b.q_star, ref.q_star)
+        assert torch.equal(b.context.stats.counts, ref.context.stats.counts) and torch.equal(b.q_star, ref.q_star)
 
 
 def test_sample_prior_mdps_are_plain_tabular_mdps(tmp_path):

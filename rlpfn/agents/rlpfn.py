@@ -66,7 +66,7 @@ class RlpfnAgent(Agent):
     def _forward(self, stats: Stats, state, step: int, episodes: int, pessimistic: bool = False):
         from ..model import Context
 
-        ctx = Context.of_stats(stats, state, step, self.spec.horizon, episodes)
+        ctx = Context.at(stats, state, step, self.spec.horizon, episodes)
         device = next(self.model.parameters()).device  # a model being pretrained may sit on a GPU
         with torch.no_grad():
             out = self.model(ctx.to(device), pessimistic)
@@ -98,8 +98,7 @@ class RlpfnAgent(Agent):
 
     def _refresh(self, runs: torch.Tensor, states, h: int) -> None:
         """Ask the model for a new policy table for `runs` (all runs, or the subset that needs one)."""
-        st = self.stats if len(runs) == self.n_runs else Stats(
-            self.stats.counts[runs], self.stats.reward_sum[runs], self.stats.reward_sq_sum[runs])
+        st = self.stats if len(runs) == self.n_runs else self.stats.rows(runs)
         self.out = self._forward(st, states[runs], h, self.episodes)
         if self.q is None:
             self.q = self.out.q_plan

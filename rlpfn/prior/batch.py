@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..agents import Agent, Mixture, make_agent
+from ..model import Context
 from ..traces import Trace, run_trace
 from .sampler import MDPBatch, sample_sized_batch
 from .spec import PriorSpec, load_spec, weighted_choice
@@ -33,29 +34,24 @@ TIE_TOL = 1e-9  # actions within this of the best Q* count as optimal (Q* is on 
 
 @dataclass
 class PriorBatch:
-    counts: torch.Tensor  # [B,S,A,S] N(s,a,s') after k transitions
-    reward_sum: torch.Tensor  # [B,S,A] of rewards rescaled to [0, 1]
-    reward_sq_sum: torch.Tensor  # [B,S,A]
-    state: torch.Tensor  # [B] long: current state s_k
-    step: torch.Tensor  # [B] long: step within the episode h_k
-    horizon: torch.Tensor  # [B] long: H
-    episodes: torch.Tensor  # [B] long: whole episodes seen, k div H
+    """A model.Context (the statistic after k transitions and the history tokens) and its training targets."""
+
+    context: Context
     q_star: torch.Tensor  # [B,S,A] optimal Q at step h_k (rewards rescaled to [0, 1])
     pi_star: torch.Tensor  # [B,S,A] optimal policy at step h_k, uniform over tied optimal actions
     pi_boltzmann: torch.Tensor  # [B,S,A] softmax(Q*[h_k] / temperature)
     temperature: torch.Tensor  # [B]
     behaviour_action: torch.Tensor  # [B] long: the action the behaviour took at s_k (AD-style target)
-    mdp_index: torch.Tensor  # [B] long: which MDP of the batch a context comes from
     v_gap: torch.Tensor  # [B] (V* - V_uniform)(mu0) / H on the [0, 1] scale: how much acting well matters
     family: tuple  # [B] family names
     behaviour: str  # the behaviour that generated the traces
 
     @property
     def batch_size(self) -> int:
-        return self.counts.shape[0]
+        return self.q_star.shape[0]
 
     def to(self, device) -> "PriorBatch":
-        return PriorBatch(**{f.name: (getattr(self, f.name).to(device) if torch.is_tensor(getattr(self, f.name))
+        return PriorBatch(**{f.name: (getattr(self, f.name).to(device) if hasattr(getattr(self, f.name), "to")
                                       else getattr(self, f.name)) for f in fields(self)})
 
 
@@ -96,10 +92,9 @@ def contexts(batch: MDPBatch, trace: Trace, run: np.ndarray, k: np.ndarray, temp
     gap = (batch.v_star - batch.v_random) / (H * (batch.bounds[1] - batch.bounds[0]))
     f32 = torch.float32
     return PriorBatch(
-        counts=stats.counts.to(f32), reward_sum=stats.reward_sum.to(f32), reward_sq_sum=stats.reward_sq_sum.to(f32),
-        state=trace.s[run_t, k_t], step=step, horizon=torch.full_like(k_t, H), episodes=k_t // H,
+        context=Context(stats, trace.s[run_t, k_t], step, H, k_t // H),
         q_star=q.to(f32), pi_star=pi_star.to(f32), pi_boltzmann=torch.softmax(q / tau[:, None, None], -1).to(f32),
-        temperature=tau.to(f32), behaviour_action=trace.a[run_t, k_t], mdp_index=run_t,
+        temperature=tau.to(f32), behaviour_action=trace.a[run_t, k_t],
         v_gap=torch.as_tensor(gap[run], dtype=f32), family=tuple(str(f) for f in batch.family[run]),
         behaviour=behaviour,
     )

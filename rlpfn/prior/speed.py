@@ -32,7 +32,7 @@ def time_batches(spec: PriorSpec, n_batches: int, batch_size: int, seed: int, pr
         t = time.perf_counter()
         b = get_batch(spec, batch_size, seed + i)
         per[b.behaviour].append(time.perf_counter() - t)
-        sizes.append((b.counts.shape[1], b.counts.shape[2], int(b.horizon[0])))
+        sizes.append((b.context.stats.counts.shape[1], b.context.stats.counts.shape[2], b.context.horizon))
         if progress is not None:
             progress(1)
     seconds = time.perf_counter() - start
