@@ -11,12 +11,12 @@ R is the mean and R_std the standard deviation over the outcomes (see gym_import
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 
 from .gym_import import from_gymnasium
-from .mdp import Outcomes, TabularMDP
+from .mdp import MDPError, Outcomes, TabularMDP
 
 # Grid moves as (d_row, d_col). Dark Room actions: up, down, left, right, stay.
 _UP, _DOWN, _LEFT, _RIGHT, _STAY = (-1, 0), (1, 0), (0, -1), (0, 1), (0, 0)
@@ -286,6 +286,7 @@ BENCHMARKS: dict[str, Callable[..., TabularMDP]] = {
     "rlberry-chain": rlberry_chain,
     "rlberry-gridworld": rlberry_gridworld,
 }
+BenchmarkName = Literal[tuple(BENCHMARKS)]  # a benchmark name, as a type: command-line options offer these as choices
 SUITE: list[str] = [
     "riverswim", "chain", "sixarms", "deepsea", "darkroom", "darkroom10",
     "frozenlake4x4", "frozenlake8x8", "cliffwalking", "taxi",
@@ -296,5 +297,5 @@ def make_benchmark(name: str, **kwargs) -> TabularMDP:
     """Build the benchmark `name` (see BENCHMARKS); kwargs go to its builder (e.g. horizon=...)."""
     builder = BENCHMARKS.get(name)
     if builder is None:
-        raise ValueError(f"unknown benchmark {name!r}; valid names: {', '.join(BENCHMARKS)}")
+        raise MDPError(f"unknown benchmark {name!r}; valid names: {', '.join(BENCHMARKS)}")
     return builder(**kwargs)

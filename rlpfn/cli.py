@@ -1,43 +1,33 @@
 """The `rlpfn` command line. Every user error is one line on stderr and exit code 2."""
 from __future__ import annotations
 
-import argparse
+import re
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Optional
 
 import numpy as np
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveFloat, PositiveInt
 
+from .agents import OFFLINE_AGENTS, AgentName
+from .config import add_options, from_namespace, one_line, option
 from .errors import UserError
+from .experiments.reference_check import EPISODES as REFERENCE_EPISODES, SEEDS as REFERENCE_SEEDS
+from .experiments.suite import SuiteConfig
+from .experiments.tune import GRIDS, TuneConfig
+from .experiments.validate import ValidationConfig
 from .files import check_output_file, write_json
 
 EXIT_USAGE = 2
+OfflineAgentName = Literal[tuple(OFFLINE_AGENTS)]
+TunableName = Literal[tuple(GRIDS)]
 
 
 class CLIError(UserError):
     """A bad combination of command-line options."""
-
-
-# ---- argument types --------------------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def _probability(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= v <= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {v}")
-    return v
 
 
 def _fmt(mean, ci) -> str:
@@ -132,34 +122,14 @@ def cmd_offline(args) -> None:
         print(f"wrote {args.json}")
 
 
-def cmd_benchmark(args) -> None:
-    from .agents import AGENTS
-    from .benchmarks import BENCHMARKS
+def cmd_benchmark(args: "BenchmarkOptions") -> None:
     from .experiments.report import write_report
-    from .experiments.suite import SuiteConfig, run_suite
+    from .experiments.suite import run_suite
 
-    cfg = SuiteConfig(episodes=args.episodes, seeds=args.seeds, seed=args.seed, hindsight=args.hindsight,
-                      workers=args.workers)
-    if args.benchmarks:
-        cfg.benchmarks = args.benchmarks
-    for b in cfg.benchmarks:
-        if b not in BENCHMARKS:
-            raise CLIError(f"unknown benchmark {b!r}; choose from: {', '.join(BENCHMARKS)}")
-    if args.agents is not None:
-        for a in args.agents:
-            if a not in AGENTS:
-                raise CLIError(f"unknown agent {a!r}; choose from: {', '.join(AGENTS)}")
-        cfg.online_agents = [a for a in args.agents if AGENTS[a].online]
-        cfg.offline_agents = [a for a in args.agents if AGENTS[a].offline]
-    for item in args.skip or []:
-        agent, _, bench = item.partition(":")
-        if agent not in AGENTS or bench not in BENCHMARKS:
-            raise CLIError(f"--skip {item!r} is not AGENT:BENCHMARK with a known agent and benchmark")
-        cfg.skip.append((agent, bench))
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} exists and is not a directory")
-    results = run_suite(cfg, progress=not args.quiet)
+    results = run_suite(args, progress=not args.quiet)
     results["config"]["command"] = "rlpfn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "results.json", results)
@@ -169,16 +139,13 @@ def cmd_benchmark(args) -> None:
     print((out / "results.md").read_text())
 
 
-def cmd_tune(args) -> None:
-    from .prior.spec import load_spec
+def cmd_tune(args: "TuneOptions") -> None:
+    from dataclasses import fields
+
     from .experiments.tune import GRIDS, TuneConfig, save_tuned, tune
 
     agents = args.agents or list(GRIDS)
-    for a in agents:
-        if a not in GRIDS:
-            raise CLIError(f"no tuning grid for agent {a!r}; tunable: {', '.join(GRIDS)}")
-    load_spec(args.prior)  # a bad spec fails here, before any work
-    cfg = TuneConfig(n_mdps=args.n_mdps, episodes=args.episodes, seeds=args.seeds, seed=args.seed, prior=args.prior)
+    cfg = TuneConfig(**{f.name: getattr(args, f.name) for f in fields(TuneConfig)})
     start = time.time()
     record = tune(agents, cfg, workers=args.workers, progress=not args.quiet)
     for a, r in record.items():
@@ -263,13 +230,9 @@ def cmd_solve_offline(args) -> None:
     from .zero_shot import load_transitions, solve_offline
 
     bounds = tuple(args.reward_bounds) if args.reward_bounds else None
-    if bounds is not None and not bounds[1] > bounds[0]:
-        raise CLIError(f"--reward-bounds must be LOW HIGH with HIGH > LOW, got {bounds[0]} {bounds[1]}")
     log = load_transitions(args.transitions, bounds)
     pi = solve_offline(log, args.agent)
     out = Path(args.out)
-    if out.suffix != ".npz":
-        raise CLIError(f"--out must end in .npz, got {out}")
     visited = log.stats.visits[0, :log.n_states].sum(-1) > 0
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, policy=pi, greedy_action=pi.argmax(-1), visited_states=visited.numpy())
@@ -284,10 +247,11 @@ def cmd_validate(args) -> None:
         check_output_file(args.json, "--json")  # before any work
     from .agents import AGENTS
     from .metrics import mean_ci
+    from dataclasses import fields
+
     from .experiments.validate import RLPFN_VARIANTS, ValidationConfig, validate
 
-    cfg = ValidationConfig(prior=args.prior, batches=args.batches, episodes=args.episodes, seed=args.seed,
-                           checkpoint=args.checkpoint)
+    cfg = ValidationConfig(**{f.name: getattr(args, f.name) for f in fields(ValidationConfig)})
     agents = {}
     for name in args.agents:
         if name == "rlpfn-variants":
@@ -344,177 +308,241 @@ def cmd_pretrain(argv: list[str]) -> None:
     print(f"wrote {path} (and {path.with_suffix('.safetensors')})")
 
 
-def _run_options(sp, episodes: int, seeds: int, seeds_help: str) -> None:
-    """Options shared by the commands that run many jobs: benchmark, tune, check-baselines."""
-    sp.add_argument("--episodes", type=_positive_int, default=episodes, help=f"online episodes (default {episodes})")
-    sp.add_argument("--seeds", type=_positive_int, default=seeds, help=f"{seeds_help} (default {seeds})")
-    sp.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
-    sp.add_argument("--workers", type=_positive_int, default=2, help="worker processes (default 2)")
-    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+# ---- options: one dataclass per command; each field is its option (config.option), declared once ----------
+@dataclass(kw_only=True)
+class BenchmarksOptions:
+    all: bool = option(False, help="also list the reference MDPs used by check-baselines")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="rlpfn",
-        description="rlpfn: a model pretrained on random tabular MDPs that solves new ones in context "
-                    "(`--agent rlpfn`, `solve-offline`, `pretrain`, `validate`, `latency`); tabular MDPs, exact "
-                    "planning, a benchmark suite and classical baselines (UCB-VI, PSRL, optimistic and ε-greedy "
-                    "Q-learning; offline VI-LCB, certainty equivalence, BC), and the pretraining prior (`rlpfn prior`).",
-        epilog="MDP arguments accept a benchmark name (see `rlpfn benchmarks`), a path to an .npz MDP "
-               "(keys P [S,A,S], R [S,A], mu0 [S], horizon; optional R_std, r_min, r_max, name), or a "
-               "gymnasium id with transition tables such as FrozenLake-v1 or Taxi-v4.",
-    )
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+@dataclass(kw_only=True)
+class RunOptions:
+    """Options shared by `solve` and `offline`."""
 
-    b = sub.add_parser("benchmarks", help="list the benchmark MDPs with S, A, H, V* and the random policy's value",
-                       description="List the benchmark suite: states, actions, horizon, optimal value V* and the "
-                                   "uniform-random policy's value, both from the initial-state distribution.")
-    b.add_argument("--all", action="store_true", help="also list the reference MDPs used by check-baselines")
-    b.set_defaults(fn=cmd_benchmarks)
+    mdp: str = option(positional=True, metavar="MDP", help="benchmark name, .npz path or gymnasium id")
+    agent: AgentName = option(help="agent name; rlpfn is the pretrained model (online and offline); vilcb, "
+                                   "certainty-equivalence and bc are offline only")
+    set: list[str] = option(default_factory=list, metavar="KEY=VALUE",
+                            help="override hyperparameters, e.g. --set scale=0.3 bonus=bernstein")
+    seeds: PositiveInt = option(10, help="independent runs")
+    seed: NonNegativeInt = option(0, help="base random seed")
+    horizon: Optional[PositiveInt] = option(None, help="override the MDP's horizon H")
+    json: Optional[str] = option(None, metavar="OUT", help="write the full per-seed results to this JSON file")
 
-    def common(sp, seeds_default):
-        sp.add_argument("mdp", metavar="MDP", help="benchmark name, .npz path or gymnasium id")
-        sp.add_argument("--agent", required=True, help="agent name (online: rlpfn, the pretrained model; random, optimal, "
-                                                       "ucbvi, psrl, optql, qlearning; offline: rlpfn, vilcb, "
-                                                       "certainty-equivalence, bc)")
-        sp.add_argument("--set", nargs="*", metavar="KEY=VALUE",
-                        help="override hyperparameters, e.g. --set scale=0.3 bonus=bernstein")
-        sp.add_argument("--seeds", type=_positive_int, default=seeds_default, help=f"independent runs (default {seeds_default})")
-        sp.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
-        sp.add_argument("--horizon", type=_positive_int, default=None, help="override the MDP's horizon H")
-        sp.add_argument("--json", metavar="OUT", help="write the full per-seed results to this JSON file")
 
-    s = sub.add_parser("solve", help="run an online agent on an MDP and report regret and returns",
-                       description="Run an online agent for K episodes in N independent runs (batched) and "
-                                   "report V*, the mean return of the last 10 episodes, cumulative regret "
-                                   "(mean ± 95% CI over seeds; per-episode regret is Σ_h V*_h(s_h) − Q*_h(s_h,a_h), "
-                                   "an unbiased low-variance estimate of V* − V^π_k) and episodes to solve "
-                                   "(first episode whose 10-episode running mean is 90% of the way from "
-                                   "V_random to V*).")
-    common(s, 10)
-    s.add_argument("--episodes", type=_positive_int, default=500, help="episodes per run (default 500)")
-    s.add_argument("--quiet", action="store_true", help="no progress bar")
-    s.set_defaults(fn=cmd_solve)
+@dataclass(kw_only=True)
+class SolveOptions(RunOptions):
+    episodes: PositiveInt = option(500, help="episodes per run")
+    quiet: bool = option(False, help="no progress bar")
 
-    o = sub.add_parser("offline", help="fit an offline agent on a dataset from an ε-optimal behaviour policy",
-                       description="Collect datasets with the behaviour policy (1−ε)·π* + ε·uniform, fit an offline "
-                                   "agent on each, and report the normalized score (V^π − V_random)/(V* − V_random).")
-    common(o, 10)
-    o.add_argument("--behavior-epsilon", type=_probability, required=True, metavar="E",
-                   help="ε of the behaviour policy: 0 expert, 0.5 medium, 1 uniform random")
-    o.add_argument("--dataset-episodes", type=_positive_int, required=True, metavar="N", help="episodes in each dataset")
-    o.set_defaults(fn=cmd_offline)
 
-    bm = sub.add_parser("benchmark", help="the whole suite x agents, online and offline; writes JSON, Markdown and plots",
-                        description="Run every benchmark with every agent (online: K episodes; offline: ε ∈ {0, 0.5, 1}, "
-                                    "datasets of 10 and 100 episodes) and write results.json, results.md, "
-                                    "regret_curves.png and aggregate_iqm.png into --out.")
-    bm.add_argument("--agents", nargs="+", metavar="NAME", help="agents to run (default: rlpfn and all classical agents)")
-    bm.add_argument("--benchmarks", nargs="+", metavar="NAME", help="benchmarks to run (default: the suite)")
-    _run_options(bm, 500, 10, "runs per agent and benchmark")
-    bm.add_argument("--out", default="results", help="output directory (default ./results)")
-    bm.add_argument("--skip", nargs="+", metavar="AGENT:BENCHMARK",
-                    help="leave out these pairs, e.g. psrl:taxi (exact PSRL on Taxi's 501 states dominates the run time)")
-    bm.add_argument("--hindsight", action="store_true",
-                    help="also report each baseline tuned in hindsight (best grid entry per benchmark; an upper bound)")
-    bm.set_defaults(fn=cmd_benchmark)
+@dataclass(kw_only=True)
+class OfflineOptions(RunOptions):
+    behavior_epsilon: ClosedUnitInterval = option(metavar="E", help="ε of the behaviour policy: 0 expert, 0.5 "
+                                                                   "medium, 1 uniform random")
+    dataset_episodes: PositiveInt = option(metavar="N", help="episodes in each dataset")
 
-    t = sub.add_parser("tune", help="choose baseline hyperparameters on random prior MDPs (never the benchmarks)",
-                       description="Score each agent's grid on MDPs sampled from a prior spec (by default the "
-                                   "pretraining prior, the built-in spec `default`) and save the best as defaults in "
-                                   "--out (the shipped tuned.json with these merged in), together with this command.")
-    t.add_argument("--agents", nargs="+", metavar="NAME", help="agents to tune (default: all with a grid)")
-    t.add_argument("--n-mdps", type=_positive_int, default=24, help="sampled MDPs (default 24)")
-    t.add_argument("--prior", default="default", metavar="SPEC",
-                   help="prior spec the MDPs are drawn from (default: default, the pretraining prior)")
-    _run_options(t, 300, 4, "runs per MDP")
-    t.add_argument("--out", default="tuned.json",
-                   help="where to save the defaults, the shipped ones with these merged in (default ./tuned.json; "
-                        "copy it to rlpfn/data/tuned.json to ship it)")
-    t.add_argument("--dry-run", action="store_true", help="print the scores, save nothing")
-    t.set_defaults(fn=cmd_tune)
 
-    c = sub.add_parser("check-baselines", help="reproduce docs/reference.md's UCB-VI and PSRL regrets",
-                       description="UCB-VI (c = 0.1, 1) and PSRL (α0 = 0.1, 1) on rlberry Chain(10, 0.1), rlberry "
-                                   "GridWorld 5x5 and RiverSwim, H = 20, against the reference regrets.")
-    _run_options(c, 2000, 5, "runs")
-    c.set_defaults(fn=cmd_check_baselines)
+@dataclass(kw_only=True)
+class BenchmarkOptions(SuiteConfig):
+    out: str = option("results", help="output directory")
+    quiet: bool = option(False, help="no progress bar")
 
-    so = sub.add_parser("solve-offline", help="extract a policy from a transition log (.npz) with an offline agent",
-                        description="Read a transition log TRANSITIONS.npz (arrays obs, action, reward, next_obs, "
-                                    "optional terminated, and scalars n_states, n_actions, horizon), build its "
-                                    "statistic and write the policy table [H,S,A] an offline agent extracts from it.")
-    so.add_argument("transitions", metavar="TRANSITIONS", help="the log, an .npz file")
-    so.add_argument("--agent", default="rlpfn", help="offline agent (default rlpfn; also vilcb, certainty-equivalence, bc)")
-    so.add_argument("--out", default="policy.npz", help="where to write the policy (default policy.npz)")
-    so.add_argument("--reward-bounds", nargs=2, type=float, metavar=("LOW", "HIGH"),
-                    help="the range rewards can take (default: from the log, with 0 included)")
-    so.set_defaults(fn=cmd_solve_offline)
 
-    va = sub.add_parser("validate", help="regret of agents on held-out prior MDPs (how rlpfn's defaults are chosen)",
-                        description="Run agents online on MDPs from a held-out prior split and print their normalized "
-                                    "cumulative regret (1 = uniform random throughout). 'rlpfn-variants' runs every "
-                                    "refresh (episode, step) x acting (argmax, sample) x monotone (on, off) option of the "
-                                    "rlpfn agent.")
-    va.add_argument("--agents", nargs="+", default=["ucbvi", "rlpfn-variants"], help="default: ucbvi rlpfn-variants")
-    va.add_argument("--prior", default="heldout", help="prior spec to draw MDPs from (default heldout)")
-    va.add_argument("--batches", type=_positive_int, default=8, help="batches of 8 MDPs (default 8)")
-    va.add_argument("--episodes", type=_positive_int, default=100, help="episodes per MDP (default 100)")
-    va.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
-    va.add_argument("--workers", type=_positive_int, default=2, help="processes (default 2)")
-    va.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    va.add_argument("--json", metavar="OUT", help="also write per-MDP regrets to this JSON file")
-    va.add_argument("--quiet", action="store_true", help="no progress bar")
-    va.set_defaults(fn=cmd_validate)
+@dataclass(frozen=True, kw_only=True)
+class TuneOptions(TuneConfig):
+    agents: Optional[list[TunableName]] = option(None, metavar="NAME", help="agents to tune (default: all with a grid)")
+    workers: PositiveInt = option(2, help="worker processes")
+    out: str = option("tuned.json", help="where to save the defaults, the shipped ones with these merged in (copy it "
+                                         "to rlpfn/data/tuned.json to ship it)")
+    dry_run: bool = option(False, help="print the scores, save nothing")
+    quiet: bool = option(False, help="no progress bar")
 
-    la = sub.add_parser("latency", help="the model's time per decision against history length, beside UCB-VI's planning",
-                        description="Build the statistic of 10^2, 10^4 and 10^5 random transitions on one MDP and "
-                                    "time one decision of the rlpfn agent (one forward pass) and one UCB-VI planning "
-                                    "pass (its per-episode cost) on it.")
-    la.add_argument("mdp", metavar="MDP", nargs="?", default="taxi", help="benchmark name, .npz or gymnasium id (default taxi)")
-    la.add_argument("--sizes", nargs="+", type=_positive_int, default=[100, 10_000, 100_000], help="history sizes")
-    la.add_argument("--repeats", type=_positive_int, default=10, help="timed repeats, median reported (default 10)")
-    la.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
-    la.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
-    la.set_defaults(fn=cmd_latency)
 
-    # Its options are generated from the config dataclasses (rlpfn.train.pretrain_parser); main() hands the
-    # arguments after `pretrain` to that parser. This entry lists the command in `rlpfn --help`.
-    sub.add_parser("pretrain", add_help=False, help="pretrain the model on a prior (Lightning); checkpoints and resumes")
+@dataclass(kw_only=True)
+class CheckBaselinesOptions:
+    episodes: PositiveInt = option(REFERENCE_EPISODES, help="episodes per run")
+    seeds: PositiveInt = option(REFERENCE_SEEDS, help="runs")
+    seed: NonNegativeInt = option(0, help="base random seed")
+    workers: PositiveInt = option(2, help="worker processes")
+    quiet: bool = option(False, help="no progress bar")
 
-    pr = sub.add_parser("prior", help="the pretraining prior: sample MDPs from a spec, or time the data engine",
-                        description="Prior specs are YAML files (built in: default, tiny, heldout, in rlpfn/data/priors/); "
-                                    "SPEC is a path or the name of a built-in spec.")
-    psub = pr.add_subparsers(dest="prior_command", required=True, metavar="PRIOR_COMMAND")
-    ps = psub.add_parser("sample", help="write N sampled MDPs as .npz files (solve them with `rlpfn solve`)",
-                         description="Sample N MDPs from SPEC (each with its own S, A, H, family and rewards) and "
-                                     "write them as DIR/<spec>-<i>-<family>.npz, plus DIR/index.json listing each "
-                                     "file's family, S, A, H, V* and V_random.")
-    ps.add_argument("spec", metavar="SPEC", help="prior spec: a YAML path or a built-in name (default, tiny, heldout)")
-    ps.add_argument("--n", type=_positive_int, required=True, help="number of MDPs")
-    ps.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    ps.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")
-    ps.add_argument("--quiet", action="store_true", help="no progress bar")
-    ps.set_defaults(fn=cmd_prior_sample)
-    pb = psub.add_parser("bench", help="time the data engine: MDP samples/s and batches/s",
-                         description="Time MDP sampling with exact targets (MDPs/s) and whole pretraining batches "
-                                     "(MDPs, behaviour traces, statistics, targets; batches/s) in one process, and "
-                                     "optionally the throughput of background DataLoader workers.")
-    pb.add_argument("spec", metavar="SPEC", nargs="?", default="default", help="prior spec (default: default)")
-    pb.add_argument("--batch-size", type=_positive_int, default=64, help="contexts per batch (default 64)")
-    pb.add_argument("--batches", type=_positive_int, default=40, help="batches to time (default 40)")
-    pb.add_argument("--mdps", type=_positive_int, default=512, help="MDPs to time sampling on (default 512)")
-    pb.add_argument("--workers", type=int, default=1,
-                    help="also check that a DataLoader with this many background workers keeps up with training "
-                         "(default 1; 0 skips the check)")
-    pb.add_argument("--train-step", type=float, default=0.3, metavar="SECONDS",
-                    help="simulated training step for --workers, single-threaded compute (default 0.3: a 4-layer, "
-                         "width-128 attention model on a 64-MDP batch on this 2-core machine)")
-    pb.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    pb.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
-    pb.add_argument("--quiet", action="store_true", help="no progress bar")
-    pb.set_defaults(fn=cmd_prior_bench)
-    return p
+
+@dataclass(kw_only=True)
+class SolveOfflineOptions:
+    transitions: str = option(positional=True, metavar="TRANSITIONS", help="the log, an .npz file")
+    agent: OfflineAgentName = option("rlpfn", help="offline agent")
+    out: str = option("policy.npz", help="where to write the policy (an .npz file)")
+    reward_bounds: Optional[list[float]] = option(None, nargs=2, metavar="LOW HIGH",
+                                                  help="the range rewards can take (default: from the log, with 0 "
+                                                       "included)")
+
+    def __post_init__(self):
+        if self.reward_bounds is not None and not self.reward_bounds[1] > self.reward_bounds[0]:
+            raise CLIError(f"--reward-bounds must be LOW HIGH with HIGH > LOW, got {self.reward_bounds[0]} "
+                           f"{self.reward_bounds[1]}")
+        if Path(self.out).suffix != ".npz":
+            raise CLIError(f"--out must end in .npz, got {self.out}")
+
+
+@dataclass(kw_only=True)
+class ValidateOptions(ValidationConfig):
+    agents: list[str] = option(default_factory=lambda: ["ucbvi", "rlpfn-variants"], metavar="NAME",
+                               help="online agents, rlpfn variants such as 'rlpfn[step,argmax]', or "
+                                    "rlpfn-variants for all of them")
+    workers: PositiveInt = option(2, help="worker processes")
+    json: Optional[str] = option(None, metavar="OUT", help="also write per-MDP regrets to this JSON file")
+    quiet: bool = option(False, help="no progress bar")
+
+
+@dataclass(kw_only=True)
+class LatencyOptions:
+    mdp: str = option("taxi", positional=True, metavar="MDP", help="benchmark name, .npz or gymnasium id")
+    sizes: list[PositiveInt] = option(default_factory=lambda: [100, 10_000, 100_000], metavar="N",
+                                      help="history sizes (transitions)")
+    repeats: PositiveInt = option(10, help="timed repeats, median reported")
+    checkpoint: Optional[str] = option(None, help="model checkpoint (default: the shipped one)")
+    json: Optional[str] = option(None, metavar="OUT", help="also write the figures to this JSON file")
+
+
+@dataclass(kw_only=True)
+class PriorSampleOptions:
+    spec: str = option(positional=True, metavar="SPEC",
+                       help="prior spec: a YAML path or a built-in name (default, tiny, heldout)")
+    n: PositiveInt = option(help="number of MDPs")
+    seed: NonNegativeInt = option(0, help="random seed")
+    out: str = option(metavar="DIR", help="output directory (created if missing)")
+    quiet: bool = option(False, help="no progress bar")
+
+
+@dataclass(kw_only=True)
+class PriorBenchOptions:
+    spec: str = option("default", positional=True, metavar="SPEC", help="prior spec")
+    batch_size: PositiveInt = option(64, help="contexts per batch")
+    batches: PositiveInt = option(40, help="batches to time")
+    mdps: PositiveInt = option(512, help="MDPs to time sampling on")
+    workers: NonNegativeInt = option(1, help="also check that a DataLoader with this many background workers keeps "
+                                             "up with training (0 skips the check)")
+    train_step: PositiveFloat = option(0.3, metavar="SECONDS",
+                                       help="simulated training step for --workers, single-threaded compute (0.3: a "
+                                            "4-layer, width-128 attention model on a 64-MDP batch on a 2-core machine)")
+    seed: NonNegativeInt = option(0, help="random seed")
+    json: Optional[str] = option(None, metavar="OUT", help="also write the figures to this JSON file")
+    quiet: bool = option(False, help="no progress bar")
+
+
+# (name, options, function, help, description); "prior" has subcommands, "pretrain" its own parser.
+COMMANDS = [
+    ("benchmarks", BenchmarksOptions, cmd_benchmarks, "list the benchmark MDPs with S, A, H, V* and the random "
+     "policy's value", "List the benchmark suite: states, actions, horizon, optimal value V* and the uniform-random "
+     "policy's value, both from the initial-state distribution."),
+    ("solve", SolveOptions, cmd_solve, "run an online agent on an MDP and report regret and returns",
+     "Run an online agent for K episodes in N independent runs (batched) and report V*, the mean return of the last "
+     "10 episodes, cumulative regret (mean ± 95% CI over seeds; per-episode regret is Σ_h V*_h(s_h) − Q*_h(s_h,a_h), "
+     "an unbiased low-variance estimate of V* − V^π_k) and episodes to solve (first episode whose 10-episode running "
+     "mean is 90% of the way from V_random to V*)."),
+    ("offline", OfflineOptions, cmd_offline, "fit an offline agent on a dataset from an ε-optimal behaviour policy",
+     "Collect datasets with the behaviour policy (1−ε)·π* + ε·uniform, fit an offline agent on each, and report the "
+     "normalized score (V^π − V_random)/(V* − V_random)."),
+    ("benchmark", BenchmarkOptions, cmd_benchmark, "the whole suite x agents, online and offline; writes JSON, "
+     "Markdown and plots", "Run every benchmark with every agent (online: K episodes; offline: datasets from "
+     "(1−ε)·π* + ε·uniform) and write results.json, results.md, regret_curves.png and aggregate_iqm.png into --out."),
+    ("tune", TuneOptions, cmd_tune, "choose baseline hyperparameters on random prior MDPs (never the benchmarks)",
+     "Score each agent's grid on MDPs sampled from a prior spec (by default the pretraining prior, the built-in "
+     "spec `default`) and save the best as defaults in --out (the shipped tuned.json with these merged in), "
+     "together with this command."),
+    ("check-baselines", CheckBaselinesOptions, cmd_check_baselines, "reproduce docs/reference.md's UCB-VI and PSRL "
+     "regrets", "UCB-VI (c = 0.1, 1) and PSRL (α0 = 0.1, 1) on rlberry Chain(10, 0.1), rlberry GridWorld 5x5 and "
+     "RiverSwim, H = 20, against the reference regrets."),
+    ("solve-offline", SolveOfflineOptions, cmd_solve_offline, "extract a policy from a transition log (.npz) with an "
+     "offline agent", "Read a transition log TRANSITIONS.npz (arrays obs, action, reward, next_obs, optional "
+     "terminated, and scalars n_states, n_actions, horizon), build its statistic and write the policy table "
+     "[H,S,A] an offline agent extracts from it."),
+    ("validate", ValidateOptions, cmd_validate, "regret of agents on held-out prior MDPs (how rlpfn's defaults are "
+     "chosen)", "Run agents online on MDPs from a held-out prior split and print their normalized cumulative regret "
+     "(1 = uniform random throughout). 'rlpfn-variants' runs every refresh (episode, step) x acting (argmax, "
+     "sample) x monotone (on, off) option of the rlpfn agent."),
+    ("latency", LatencyOptions, cmd_latency, "the model's time per decision against history length, beside UCB-VI's "
+     "planning", "Build the statistic of random transitions on one MDP and time one decision of the rlpfn agent "
+     "(one forward pass) and one UCB-VI planning pass (its per-episode cost) on it."),
+]
+PRIOR_COMMANDS = [
+    ("sample", PriorSampleOptions, cmd_prior_sample, "write N sampled MDPs as .npz files (solve them with `rlpfn "
+     "solve`)", "Sample N MDPs from SPEC (each with its own S, A, H, family and rewards) and write them as "
+     "DIR/<spec>-<i>-<family>.npz, plus DIR/index.json listing each file's family, S, A, H, V* and V_random."),
+    ("bench", PriorBenchOptions, cmd_prior_bench, "time the data engine: MDP samples/s and batches/s",
+     "Time MDP sampling with exact targets (MDPs/s) and whole pretraining batches (MDPs, behaviour traces, "
+     "statistics, targets; batches/s) in one process, and optionally the throughput of background DataLoader "
+     "workers."),
+]
+
+
+def _parser(description: str, prog: str | None = None):
+    from jsonargparse import ArgumentParser
+
+    return ArgumentParser(prog=prog, description=description, exit_on_error=False, default_env=False)
+
+
+def build_parser():
+    """The whole command line, generated from the option dataclasses above (jsonargparse checks every value
+    against its field's type; `rlpfn pretrain` gets its options from the pretraining config dataclasses)."""
+    from .train import PRETRAIN_HELP
+
+    top = _parser("rlpfn: a model pretrained on random tabular MDPs that solves new ones in context (`--agent "
+                  "rlpfn`, `solve-offline`, `pretrain`, `validate`, `latency`); tabular MDPs, exact planning, a "
+                  "benchmark suite and classical baselines (UCB-VI, PSRL, optimistic and ε-greedy Q-learning; "
+                  "offline VI-LCB, certainty equivalence, BC), and the pretraining prior (`rlpfn prior`). MDP "
+                  "arguments accept a benchmark name (see `rlpfn benchmarks`), a path to an .npz MDP (keys P "
+                  "[S,A,S], R [S,A], mu0 [S], horizon; optional R_std, r_min, r_max, name), or a gymnasium id with "
+                  "transition tables such as FrozenLake-v1 or Taxi-v4.", prog="rlpfn")
+    commands = top.add_subcommands(dest="command", required=True)
+    for name, cls, _, help_, description in COMMANDS:
+        sp = _parser(description)
+        add_options(sp, cls)
+        commands.add_subcommand(name, sp, help=help_)
+    prior = _parser("Prior specs are YAML files (built in: default, tiny, heldout, in rlpfn/data/priors/); SPEC is "
+                    "a path or the name of a built-in spec.")
+    commands.add_subcommand("prior", prior, help="the pretraining prior: sample MDPs from a spec, or time the data "
+                                                 "engine")
+    prior_commands = prior.add_subcommands(dest="prior_command", required=True)
+    for name, cls, _, help_, description in PRIOR_COMMANDS:
+        sp = _parser(description)
+        add_options(sp, cls)
+        prior_commands.add_subcommand(name, sp, help=help_)
+    # `rlpfn pretrain` is parsed by train.parse_pretrain_args (config files, built-in names); listed here for --help
+    commands.add_subcommand("pretrain", _parser(PRETRAIN_HELP), help="pretrain the model on a prior (Lightning); "
+                                                                      "checkpoints and resumes")
+    return top
+
+
+def _parse(argv: list[str]):
+    """(command function, its options) from argv; every bad value is a one-line CLIError naming the option."""
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(argv)
+    except SystemExit:  # --help
+        raise
+    except Exception as e:  # jsonargparse's ArgumentError; __post_init__ checks
+        if isinstance(e, UserError):
+            raise
+        raise CLIError(_option_message(one_line(e))) from None
+    table, sub = (PRIOR_COMMANDS, ns.prior[ns.prior.prior_command]) if ns.command == "prior" else (COMMANDS, ns[ns.command])
+    name = ns.prior.prior_command if ns.command == "prior" else ns.command
+    _, cls, fn, _, _ = next(c for c in table if c[0] == name)
+    try:
+        return fn, from_namespace(cls, sub)
+    except UserError:
+        raise
+    except ValueError as e:  # a check in a config dataclass
+        raise CLIError(str(e)) from None
+
+
+def _option_message(msg: str) -> str:
+    """jsonargparse's 'Parser key "dataset_episodes": ...' as '--dataset-episodes: ...'."""
+    msg = re.sub(r'Parser key "(?:[\w-]+\.)*(\w+)"( element \d+)?:?', lambda m: "--" + m.group(1).replace("_", "-")
+                 + (m.group(2) or "") + ":", msg)
+    if "arguments are required" in msg:  # "offline.behavior_epsilon" -> "--behavior-epsilon"
+        msg = re.sub(r"(?:[\w-]+\.)+(\w+)", lambda m: "--" + m.group(1).replace("_", "-"), msg)
+    return msg
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -526,8 +554,8 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["pretrain"]:
             cmd_pretrain(argv[1:])
         else:
-            args = build_parser().parse_args(argv)
-            args.fn(args)
+            fn, options = _parse(argv)
+            fn(options)
     except UserError as e:  # bad input: one line; anything else is a bug and keeps its traceback
         print(f"rlpfn: error: {e}", file=sys.stderr)
         return EXIT_USAGE

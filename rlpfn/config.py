@@ -8,8 +8,8 @@ The declared types are the only place an option's type and range live: `Positive
 from __future__ import annotations
 
 import re
-from dataclasses import fields, is_dataclass
-from typing import Any, Mapping, TypeVar
+from dataclasses import MISSING, field, fields, is_dataclass
+from typing import Any, Mapping, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from .errors import UserError
 
@@ -64,3 +64,51 @@ def to_dict(obj) -> dict:
 
     assert is_dataclass(obj)
     return json.loads(json.dumps(asdict(obj)))
+
+
+# ---- command-line options generated from dataclasses ------------------------------------------------------
+def option(default=MISSING, *, help: str, default_factory=MISSING, positional: bool = False,
+           metavar: str | None = None, nargs: str | None = None):
+    """A dataclass field that is also a command-line option: `--name-with-dashes`, typed by the field's
+    annotation (list[T]: one or more values), with this help. Declared once, here; `add_options` makes the
+    option and jsonargparse checks every value against the annotation."""
+    meta = {"help": help, "positional": positional, "metavar": metavar, "nargs": nargs}
+    return field(default=default, default_factory=default_factory, metadata=meta)
+
+
+def add_options(parser, cls) -> None:
+    """Add every `option` field of the dataclass `cls` to a jsonargparse parser."""
+    hints = get_type_hints(cls)
+    for f in fields(cls):
+        if "help" not in f.metadata:
+            continue
+        hint, meta = hints[f.name], f.metadata
+        kwargs: dict = {"help": meta["help"]}
+        if meta["metavar"]:
+            kwargs["metavar"] = meta["metavar"]
+        optional_list = get_origin(hint) is Union and any(get_origin(a) is list for a in get_args(hint))
+        if get_origin(hint) is list or optional_list:  # several values after one flag
+            inner = next(a for a in get_args(hint) if get_origin(a) is list) if optional_list else hint
+            kwargs.update(type=get_args(inner)[0], nargs=meta["nargs"] or "+")
+        elif hint is bool:
+            kwargs.update(action="store_true")
+        else:
+            kwargs["type"] = hint
+        has_default = f.default is not MISSING or f.default_factory is not MISSING
+        default = f.default if f.default is not MISSING else (f.default_factory() if has_default else None)
+        if meta["positional"]:
+            if has_default:
+                kwargs.update(nargs="?", default=default)
+            parser.add_argument(f.name, **kwargs)
+            continue
+        if has_default and hint is not bool:
+            kwargs["default"] = default
+        elif not has_default:
+            kwargs["required"] = True
+        parser.add_argument("--" + f.name.replace("_", "-"), **kwargs)
+
+
+def from_namespace(cls: type[T], ns) -> T:
+    """The dataclass `cls` from a parsed namespace (its __post_init__ checks run here)."""
+    values = dict(ns)
+    return cls(**{f.name: values[f.name] for f in fields(cls) if f.init and f.name in values})

@@ -81,17 +81,28 @@ def test_user_errors_are_one_line_exit_2(capsys, argv, needle):
     assert len(lines) == 1 and lines[0].startswith("rlpfn: error:") and needle in lines[0]
 
 
-@pytest.mark.parametrize("argv", [
-    ["solve", "riverswim", "--agent", "ucbvi", "--episodes", "-3"],
-    ["solve", "riverswim", "--agent", "ucbvi", "--seeds", "0"],
-    ["offline", "riverswim", "--agent", "vilcb", "--behavior-epsilon", "1.5", "--dataset-episodes", "3"],
-    ["offline", "riverswim", "--agent", "vilcb", "--behavior-epsilon", "0", "--dataset-episodes", "-1"],
+@pytest.mark.parametrize("argv,needle", [
+    (["solve", "riverswim", "--agent", "ucbvi", "--episodes", "-3"], "--episodes: Not of type PositiveInt: -3"),
+    (["solve", "riverswim", "--agent", "ucbvi", "--seeds", "0"], "--seeds: Not of type PositiveInt: 0"),
+    (["solve", "riverswim", "--agent", "ucbvi", "--seed", "1e23"], "--seed: "),
+    (["offline", "riverswim", "--agent", "vilcb", "--behavior-epsilon", "1.5", "--dataset-episodes", "3"],
+     "--behavior-epsilon: Not of type ClosedUnitInterval: 1.5"),
+    (["offline", "riverswim", "--agent", "vilcb", "--behavior-epsilon", "0", "--dataset-episodes", "-1"],
+     "--dataset-episodes: Not of type PositiveInt: -1"),
+    (["offline", "riverswim", "--agent", "vilcb", "--dataset-episodes", "1"], "--behavior-epsilon"),
+    (["solve", "riverswim", "--agent", "nosuch-agent"], "--agent: Expected a typing.Literal"),
+    (["benchmark", "--epsilons", "0", "2"], "--epsilons element 2"),
+    (["latency", "--sizes", "abc"], "--sizes element 1"),
+    (["solve-offline", "log.npz", "--reward-bounds", "1", "0"], "--reward-bounds must be LOW HIGH"),
+    (["solve-offline", "log.npz", "--out", "policy.txt"], "--out must end in .npz"),
+    (["tune", "--prior", "nosuch", "--dry-run"], "no such prior spec"),
+    (["solve", "riverswim", "--agent", "ucbvi", "--bogus"], "--bogus"),
+    (["nosuch-command"], "nosuch-command"),
 ])
-def test_bad_numbers_are_refused_by_the_parser(capsys, argv):
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    assert e.value.code == 2
-    assert "must be" in capsys.readouterr().err
+def test_bad_options_are_refused_in_one_line_before_any_work(capsys, argv, needle):
+    code, out, err = run_cli(capsys, *argv)
+    lines = err.strip().splitlines()
+    assert code == 2 and out == "" and len(lines) == 1 and lines[0].startswith("rlpfn: error:") and needle in lines[0]
 
 
 @pytest.mark.parametrize("content", [b"not a zip at all", b"PK\x03\x04truncated"])

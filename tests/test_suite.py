@@ -7,7 +7,7 @@ from rlpfn.experiments.tune import GRIDS
 
 
 def test_hindsight_keeps_the_best_grid_entry_per_benchmark():
-    cfg = SuiteConfig(benchmarks=["riverswim", "chain"], online_agents=["psrl"], offline_agents=["vilcb"],
+    cfg = SuiteConfig(benchmarks=["riverswim", "chain"], agents=["psrl", "vilcb"],
                       episodes=8, seeds=2, epsilons=[0.5], dataset_sizes=[10], hindsight=True, workers=1)
     res = run_suite(cfg, progress=False)
     grid = {a: [{**make_agent(a).hparams(), **g} for g in GRIDS[a]] for a in ("psrl", "vilcb")}
@@ -25,7 +25,7 @@ def test_hindsight_keeps_the_best_grid_entry_per_benchmark():
 
 
 def test_same_seed_same_results():
-    cfg = SuiteConfig(benchmarks=["riverswim"], online_agents=["ucbvi"], offline_agents=["bc"], episodes=5,
+    cfg = SuiteConfig(benchmarks=["riverswim"], agents=["ucbvi", "bc"], episodes=5,
                       seeds=2, epsilons=[1.0], dataset_sizes=[10], workers=1)
     a, b = run_suite(cfg, progress=False), run_suite(cfg, progress=False)
     assert a["online"][0]["regret"] == b["online"][0]["regret"]
@@ -39,7 +39,7 @@ def test_seed_groups_are_merged_and_match_direct_runs():
     from rlpfn.experiments.evaluate import run_online
     from rlpfn.experiments.suite import SEED_GROUP, SEED_STRIDE
 
-    cfg = SuiteConfig(benchmarks=["riverswim"], online_agents=["qlearning"], offline_agents=[], episodes=4,
+    cfg = SuiteConfig(benchmarks=["riverswim"], agents=["qlearning"], episodes=4,
                       seeds=12, seed=3, workers=1)
     res = run_suite(cfg, progress=False)
     (entry,) = res["online"]

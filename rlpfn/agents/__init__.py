@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from functools import lru_cache
+from typing import Literal
 
 from ..resources import data_file
 from .base import Agent, AgentError, AgentSpec, OfflineAgent
@@ -20,6 +21,7 @@ AGENTS: dict[str, type[Agent]] = {
     for cls in (RandomAgent, OptimalAgent, UCBVI, PSRL, OptQL, EpsGreedyQL, RlpfnAgent, VILCB, CertaintyEquivalence,
                 BehaviourCloning)
 }
+AgentName = Literal[tuple(AGENTS)]  # a registry name, as a type: command-line options offer these as choices
 ONLINE_AGENTS = [n for n, c in AGENTS.items() if c.online]
 OFFLINE_AGENTS = [n for n, c in AGENTS.items() if c.offline]
 
@@ -58,5 +60,5 @@ def parse_hparams(items: list[str] | None) -> dict:
     return out
 
 
-__all__ = ["AGENTS", "Mixture", "ONLINE_AGENTS", "OFFLINE_AGENTS", "Agent", "AgentSpec", "OfflineAgent",
+__all__ = ["AGENTS", "AgentName", "Mixture", "ONLINE_AGENTS", "OFFLINE_AGENTS", "Agent", "AgentSpec", "OfflineAgent",
            "AgentError", "make_agent", "parse_hparams", "tuned_defaults"]

@@ -10,12 +10,15 @@ workers. Jobs start most expensive first so neither worker idles at the end.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from typing import Optional
 
 import numpy as np
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveInt
 
-from ..agents import make_agent
-from ..benchmarks import SUITE, make_benchmark
+from ..agents import AGENTS, AgentName, make_agent
+from ..benchmarks import BENCHMARKS, SUITE, BenchmarkName, make_benchmark
+from ..config import ConfigError, option
 from .evaluate import run_offline, run_online
 from .parallel import run_jobs
 
@@ -29,17 +32,44 @@ SEED_STRIDE = 1000
 
 @dataclass
 class SuiteConfig:
-    benchmarks: list[str] = field(default_factory=lambda: list(SUITE))
-    online_agents: list[str] = field(default_factory=lambda: list(DEFAULT_ONLINE))
-    offline_agents: list[str] = field(default_factory=lambda: list(DEFAULT_OFFLINE))
-    episodes: int = 500
-    seeds: int = 10
-    seed: int = 0
-    epsilons: list[float] = field(default_factory=lambda: list(EPSILONS))
-    dataset_sizes: list[int] = field(default_factory=lambda: list(DATASET_SIZES))
-    hindsight: bool = False  # also run each agent's tuning grid on the benchmark and keep the best
-    workers: int = 2
-    skip: list[tuple[str, str]] = field(default_factory=list)  # (agent, benchmark) pairs left out
+    """What `rlpfn benchmark` runs; every field is also its command-line option (config.option)."""
+
+    benchmarks: list[BenchmarkName] = option(default_factory=lambda: list(SUITE), metavar="NAME",
+                                             help="benchmarks to run (default: the suite)")
+    agents: Optional[list[AgentName]] = option(None, metavar="NAME",
+                                               help="agents to run, online and offline as each can (default: rlpfn "
+                                                    "and every classical agent)")
+    episodes: PositiveInt = option(500, help="online episodes per run")
+    seeds: PositiveInt = option(10, help="runs per agent and benchmark")
+    seed: NonNegativeInt = option(0, help="base random seed")
+    epsilons: list[ClosedUnitInterval] = option(default_factory=lambda: list(EPSILONS), metavar="E",
+                                                help="offline datasets: ε of the behaviour (1-ε)·π* + ε·uniform")
+    dataset_sizes: list[PositiveInt] = option(default_factory=lambda: list(DATASET_SIZES), metavar="N",
+                                              help="offline datasets: episodes in each")
+    hindsight: bool = option(False, help="also report each baseline tuned in hindsight (best grid entry per "
+                                         "benchmark; an upper bound)")
+    workers: PositiveInt = option(2, help="worker processes")
+    skip: list[str] = option(default_factory=list, metavar="AGENT:BENCHMARK",
+                             help="leave out these pairs, e.g. psrl:taxi (exact PSRL on Taxi's 501 states dominates "
+                                  "the run time)")
+
+    def __post_init__(self):
+        for item in self.skip:
+            agent, _, bench = item.partition(":")
+            if agent not in AGENTS or bench not in BENCHMARKS:
+                raise ConfigError(f"--skip {item!r} is not AGENT:BENCHMARK with a known agent and benchmark")
+
+    @property
+    def online_agents(self) -> list[str]:
+        return DEFAULT_ONLINE if self.agents is None else [a for a in self.agents if AGENTS[a].online]
+
+    @property
+    def offline_agents(self) -> list[str]:
+        return DEFAULT_OFFLINE if self.agents is None else [a for a in self.agents if AGENTS[a].offline]
+
+    @property
+    def skip_pairs(self) -> set[tuple[str, str]]:
+        return {tuple(item.split(":", 1)) for item in self.skip}
 
 
 @dataclass(frozen=True)
@@ -66,7 +96,7 @@ def _jobs(cfg: SuiteConfig) -> list[Job]:
     from .tune import GRIDS
 
     jobs = []
-    skip = set(cfg.skip)
+    skip = cfg.skip_pairs
     groups = [(g, min(SEED_GROUP, cfg.seeds - g * SEED_GROUP)) for g in range(-(-cfg.seeds // SEED_GROUP))]
     for b in cfg.benchmarks:
         for a in cfg.online_agents:
@@ -163,7 +193,7 @@ def run_suite(cfg: SuiteConfig, progress: bool = True) -> dict:
         "episodes": cfg.episodes, "seeds": cfg.seeds, "seed": cfg.seed, "benchmarks": cfg.benchmarks,
         "online_agents": cfg.online_agents, "offline_agents": cfg.offline_agents, "epsilons": cfg.epsilons,
         "dataset_sizes": cfg.dataset_sizes, "hindsight": cfg.hindsight, "workers": cfg.workers,
-        "skipped": [f"{a}:{b}" for a, b in cfg.skip], "seed_group": SEED_GROUP, "seed_stride": SEED_STRIDE,
+        "skipped": list(cfg.skip), "seed_group": SEED_GROUP, "seed_stride": SEED_STRIDE,
         "wall_time_s": time.time() - start,
     }
     return {"config": config, "benchmarks": info, "online": online, "offline": offline}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,8 @@ from ..agents import make_agent
 from .evaluate import run_offline, run_online
 from ..files import write_json
 from .parallel import run_jobs
+from ..config import option
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 from ..prior.sampler import sample_prior_mdps
 from ..prior.spec import load_spec
 
@@ -43,11 +45,17 @@ OFFLINE_SETTINGS = [(eps, n) for eps in (0.0, 0.5, 1.0) for n in (10, 100)]
 
 @dataclass(frozen=True)
 class TuneConfig:
-    n_mdps: int = 24
-    episodes: int = 300
-    seeds: int = 4
-    seed: int = 0
-    prior: str = "default"  # a prior spec: a name in priors/ or a YAML path
+    """What `rlpfn tune` scores the grids on; every field is also its command-line option (config.option)."""
+
+    n_mdps: PositiveInt = option(24, help="MDPs sampled from the prior")
+    episodes: PositiveInt = option(300, help="online episodes per run")
+    seeds: PositiveInt = option(4, help="runs per MDP")
+    seed: NonNegativeInt = option(0, help="random seed")
+    prior: str = option("default", metavar="SPEC", help="prior spec the MDPs are drawn from: a YAML path or a "
+                                                        "built-in name (default: default, the pretraining prior)")
+
+    def __post_init__(self):
+        load_spec(self.prior)  # a bad spec fails here, before any work
 
 
 def _score(args) -> float:
@@ -94,7 +102,7 @@ def save_tuned(record: dict, cfg: TuneConfig, command: str, path: Path) -> None:
         "note": "Defaults chosen by `rlpfn tune` on MDPs sampled from a prior spec (the pretraining prior unless "
                 "--prior says otherwise), never on the benchmarks.",
         "command": command, "date": datetime.date.today().isoformat(),
-        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.__dict__.items()},
+        "config": {f.name: getattr(cfg, f.name) for f in fields(TuneConfig)},
         "agents": existing,
     }
     write_json(path, doc, indent=1)

@@ -8,8 +8,12 @@ to [0, 1] (evaluate.prior_regret): 0 = optimal from the first episode, 1 = as ba
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
+from jsonargparse.typing import NonNegativeInt, PositiveInt
+
+from ..config import option
 
 # The rlpfn agent's options, measured against each other here (README, "The pretrained model").
 RLPFN_VARIANTS = {
@@ -22,11 +26,13 @@ RLPFN_VARIANTS["rlpfn[new-pair,argmax]"] = {"refresh": "new-pair", "sample": Fal
 
 @dataclass
 class ValidationConfig:
-    prior: str = "heldout"
-    batches: int = 8  # of 8 MDPs each (one S, A, H per batch)
-    episodes: int = 100
-    seed: int = 0
-    checkpoint: str | None = None
+    """Which held-out MDPs `rlpfn validate` runs on; every field is also its command-line option."""
+
+    prior: str = option("heldout", metavar="SPEC", help="prior spec to draw MDPs from")
+    batches: PositiveInt = option(8, help="batches of 8 MDPs (one S, A, H per batch)")
+    episodes: PositiveInt = option(100, help="episodes per MDP")
+    seed: NonNegativeInt = option(0, help="random seed")
+    checkpoint: Optional[str] = option(None, help="model checkpoint (default: the shipped one)")
 
 
 def _job(args) -> np.ndarray:
