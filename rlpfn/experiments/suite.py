@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveInt
@@ -39,6 +39,8 @@ class SuiteConfig:
     agents: Optional[list[AgentName]] = option(None, metavar="NAME",
                                                help="agents to run, online and offline as each can (default: rlpfn "
                                                     "and every classical agent)")
+    parts: list[Literal["online", "offline"]] = option(default_factory=lambda: ["online", "offline"],
+                                                       help="which halves of the suite to run")
     episodes: PositiveInt = option(500, help="online episodes per run")
     seeds: PositiveInt = option(10, help="runs per agent and benchmark")
     seed: NonNegativeInt = option(0, help="base random seed")
@@ -61,10 +63,14 @@ class SuiteConfig:
 
     @property
     def online_agents(self) -> list[str]:
+        if "online" not in self.parts:
+            return []
         return DEFAULT_ONLINE if self.agents is None else [a for a in self.agents if AGENTS[a].online]
 
     @property
     def offline_agents(self) -> list[str]:
+        if "offline" not in self.parts:
+            return []
         return DEFAULT_OFFLINE if self.agents is None else [a for a in self.agents if AGENTS[a].offline]
 
     @property
