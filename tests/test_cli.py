@@ -1,7 +1,5 @@
 """The command line: outputs, JSON contents, and one-line errors with exit code 2."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -106,14 +104,13 @@ def test_bad_options_are_refused_in_one_line_before_any_work(capsys, argv, needl
 
 
 @pytest.mark.parametrize("content", [b"not a zip at all", b"PK\x03\x04truncated"])
-def test_bad_npz_gives_one_line_and_no_partial_json(tmp_path, content):
+def test_bad_npz_gives_one_line_and_no_partial_json(capsys, tmp_path, content):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(content)
     out_json = tmp_path / "out.json"
-    proc = subprocess.run([sys.executable, "-m", "rlpfn.cli", "solve", str(bad), "--agent", "ucbvi", "--json",
-                           str(out_json)], capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr and str(bad) in proc.stderr
+    code, _, err = run_cli(capsys, "solve", str(bad), "--agent", "ucbvi", "--json", str(out_json))
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err and str(bad) in err
     assert not out_json.exists() and not list(tmp_path.glob("out.json*"))
 
 
@@ -145,13 +142,22 @@ def test_benchmark_end_to_end_small(capsys, tmp_path):
     assert "riverswim" in (out / "results.md").read_text()
 
 
-def test_help_explains_every_command():
-    proc = subprocess.run([sys.executable, "-m", "rlpfn.cli", "--help"], capture_output=True, text=True)
-    assert proc.returncode == 0
-    for cmd in ("benchmarks", "solve", "offline", "benchmark", "tune", "check-baselines", "prior"):
-        assert cmd in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "rlpfn.cli", "solve", "--help"], capture_output=True, text=True)
-    assert "episodes to solve" in proc.stdout and "--json" in proc.stdout
+def _help(capsys, *argv) -> str:
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--help"])
+    assert e.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_help_explains_every_command(capsys):
+    text = _help(capsys)
+    for cmd in ("benchmarks", "solve", "offline", "benchmark", "tune", "check-baselines", "solve-offline",
+                "validate", "latency", "prior", "pretrain"):
+        assert f"\n    {cmd} " in text
+    text = _help(capsys, "solve")
+    assert "episodes to solve" in text and "--json" in text and "{random,optimal,ucbvi," in text
+    assert "--benchmarks NAME" in _help(capsys, "benchmark") and "--trainer.max_steps" in _help(capsys, "pretrain")
+    assert "--n-mdps" in _help(capsys, "tune") and "--batch-size" in _help(capsys, "prior", "bench")
 
 
 # ---- rlpfn prior -----------------------------------------------------------------------------

@@ -77,9 +77,12 @@ def test_sigkill_then_resume_continues_from_the_last_checkpoint(tmp_path):
     assert steps[-1] >= killed_at + 5  # logging went on past the kill
 
 
-def test_resume_without_a_run_is_a_one_line_error(tmp_path):
-    res = rlpfn_cli("pretrain", "--config", str(tiny_config(tmp_path)), "--resume")
-    assert res.returncode == 2 and "nothing to resume" in res.stderr
+def test_resume_without_a_run_is_a_one_line_error(tmp_path, capsys):
+    from rlpfn.cli import main
+
+    assert main(["pretrain", "--config", str(tiny_config(tmp_path)), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "nothing to resume" in err
 
 
 def test_ddp_on_two_cpu_processes(tmp_path):
