@@ -4,8 +4,8 @@ Such environments expose their whole model: `env.unwrapped.P[s][a]` is a list of
 (prob, next_state, reward, terminated) and `env.unwrapped.initial_state_distrib` is μ0
 (docs/reference.md, "Benchmark MDPs"). Conversion:
 
-- Every terminated outcome goes to ONE added absorbing state (index S: self-loop, reward 0), so
-  episodes last exactly H steps; the reward of the terminating transition itself is kept. If no
+- Every terminated outcome goes to ONE added absorbing state (index S: self-loop, reward 0; terminal.py),
+  so episodes last exactly H steps; the reward of the terminating transition itself is kept. If no
   outcome terminates, no state is added.
 - The outcome list itself is kept as the MDP's exact outcome table (`Outcomes`): in these
   environments the reward is a function of the outcome (FrozenLake pays 1 only when the slip
@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .mdp import MDPError, Outcomes, TabularMDP
+from .terminal import TERMINAL_REWARD, bounds_with_terminal
 
 
 def from_gymnasium(env_or_id, horizon: int | None = None, name: str | None = None, **make_kwargs) -> TabularMDP:
@@ -100,7 +101,7 @@ def _tabulate(env, env_id: str, horizon, name, make_kwargs: dict) -> TabularMDP:
         mu0 = np.append(mu0, 0.0)
         # the absorbing state's own outcome: stay, pay 0
         s, a = np.append(s, np.full(A, S)), np.append(a, np.arange(A))
-        p, nxt, r = np.append(p, np.ones(A)), np.append(nxt, np.full(A, S)), np.append(r, np.zeros(A))
+        p, nxt, r = np.append(p, np.ones(A)), np.append(nxt, np.full(A, S)), np.append(r, np.full(A, TERMINAL_REWARD))
     outcomes = Outcomes.from_lists(n, A, s, a, p, nxt, r)
     meta = {
         "source": "gymnasium", "env_id": env_id, "make_kwargs": dict(make_kwargs),
@@ -108,6 +109,6 @@ def _tabulate(env, env_id: str, horizon, name, make_kwargs: dict) -> TabularMDP:
     }
     r_lo, r_hi = float(r.min()), float(r.max())
     if absorbing:
-        r_lo, r_hi = min(r_lo, 0.0), max(r_hi, 0.0)
+        r_lo, r_hi = bounds_with_terminal(r_lo, r_hi)
     return TabularMDP(P, R, mu0, horizon, r_min=r_lo, r_max=r_hi, name=name or env_id, meta=meta,
                       outcomes=outcomes)

@@ -9,6 +9,8 @@ at an episode boundary: any behaviour (an ε-mixture, a learning agent's replay)
 """
 from __future__ import annotations
 
+from .errors import UserError
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -64,7 +66,7 @@ def run_trace(mdp, behaviour: Agent, episodes: int, seed: int, n_runs: int | Non
     gets `mdp`. The environment and the agent draw from generators derived from `seed`; `progress(1)` is
     called after every episode."""
     if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
+        raise UserError(f"episodes must be >= 1, got {episodes}")
     N = len(mdp) if n_runs is None else n_runs
     spec = AgentSpec.of(mdp)
     env = BatchedEnv(mdp, N, torch.Generator().manual_seed(2 * seed))

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .agents import AgentSpec, make_agent
+from .agents import AgentError, AgentSpec, make_agent
 from .mdp import MDPError, TabularMDP
 from .stats import Stats
+from .terminal import TERMINAL_REWARD, add_absorbing, bounds_with_terminal
 
 
 @dataclass
@@ -63,10 +64,10 @@ def solve(mdp_or_env, episodes: int = 100, agent: str = "rlpfn", runs: int = 1, 
     from tqdm import tqdm
 
     if episodes < 1 or runs < 1:
-        raise ValueError(f"episodes and runs must be >= 1, got {episodes} and {runs}")
+        raise AgentError(f"episodes and runs must be >= 1, got {episodes} and {runs}")
     a = make_agent(agent, **hparams)
     if not a.online:
-        raise ValueError(f"agent {agent!r} is offline-only: use solve_offline")
+        raise AgentError(f"agent {agent!r} is offline-only: use solve_offline")
     mdp = _tabular(mdp_or_env, horizon)
     with tqdm(total=episodes, desc=f"{a.name}", unit="ep", disable=not progress) as bar:
         if mdp is not None:
@@ -91,9 +92,9 @@ def _interact(env, agent, episodes: int, seed: int, horizon, reward_bounds, bar)
     H = horizon or getattr(getattr(env, "spec", None), "max_episode_steps", None)
     if not H:
         raise MDPError(f"{name}: no horizon given and the env spec has no max_episode_steps")
-    lo, hi = reward_bounds if reward_bounds is not None else (0.0, 1.0)
+    lo, hi = bounds_with_terminal(*(reward_bounds if reward_bounds is not None else (0.0, 1.0)))
     if not hi > lo:
-        raise ValueError(f"reward_bounds must be (low, high) with high > low, got {reward_bounds}")
+        raise MDPError(f"reward_bounds must be (low, high) with high > low, got {reward_bounds}")
     S, A = int(env.observation_space.n), int(env.action_space.n)
     absorbing = S  # one added state: where a terminated episode spends its remaining steps
     spec = AgentSpec(S + 1, A, int(H), float(lo), float(hi))
@@ -105,12 +106,12 @@ def _interact(env, agent, episodes: int, seed: int, horizon, reward_bounds, bar)
         for h in range(int(H)):
             a = int(agent.act(torch.tensor([s]), h)[0])
             if done:
-                r, s2 = 0.0, absorbing
+                r, s2 = TERMINAL_REWARD, absorbing
             else:
                 obs, r, terminated, truncated, _ = env.step(a)
                 r = float(r)
                 if not lo <= r <= hi:
-                    raise ValueError(f"{name}: reward {r} outside reward_bounds ({lo}, {hi}); pass reward_bounds=")
+                    raise MDPError(f"{name}: reward {r} outside reward_bounds ({lo}, {hi}); pass reward_bounds=")
                 done = bool(terminated or truncated)
                 s2 = absorbing if terminated else int(obs)
                 returns[k] += r
@@ -170,7 +171,7 @@ def load_transitions(path: str | Path, reward_bounds: tuple[float, float] | None
     if not np.isfinite(r).all():
         raise MDPError(f"{path}: reward[{np.flatnonzero(~np.isfinite(r))[0]}] is not finite")
     term = data["terminated"].astype(bool) if "terminated" in data else np.zeros(n, dtype=bool)
-    lo, hi = reward_bounds if reward_bounds is not None else (float(min(r.min(), 0.0)), float(r.max()))
+    lo, hi = bounds_with_terminal(*(reward_bounds if reward_bounds is not None else (r.min(), r.max())))
     if hi <= lo:
         hi = lo + 1.0
     absorbing = bool(term.any())
@@ -180,8 +181,8 @@ def load_transitions(path: str | Path, reward_bounds: tuple[float, float] | None
     t = lambda x: torch.as_tensor(np.asarray(x, dtype=np.int64)).view(1, -1)  # noqa: E731
     stats = Stats.from_transitions(S_all, A, t(data["obs"]), t(data["action"]),
                                    spec.rescale(torch.as_tensor(r).view(1, -1)), t(nxt))
-    if absorbing:  # the absorbing state's known dynamics: stay, pay the bottom of the range
-        stats.counts[0, S, :, S] += 1.0
+    if absorbing:  # the absorbing state's known dynamics (terminal.py), as certain as the whole log
+        add_absorbing(stats, S, float(n), spec.rescale)
     return TransitionLog(stats, spec, S, n)
 
 
@@ -190,7 +191,7 @@ def solve_offline(log: TransitionLog | str | Path, agent: str = "rlpfn", seed: i
     log = log if isinstance(log, TransitionLog) else load_transitions(log)
     a = make_agent(agent, **hparams)
     if not a.offline:
-        raise ValueError(f"agent {agent!r} cannot learn from a fixed dataset; offline agents: rlpfn, vilcb, "
+        raise AgentError(f"agent {agent!r} cannot learn from a fixed dataset; offline agents: rlpfn, vilcb, "
                          "certainty-equivalence, bc")
     pi = a.fit(log.spec, log.stats, seed)[0]
     return pi[:, :log.n_states].numpy()

@@ -1,6 +1,8 @@
 """The evaluation harness: online learning curves and offline scores, all seeds at once."""
 from __future__ import annotations
 
+from ..errors import UserError
+
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -32,7 +34,7 @@ def run_online(mdp: TabularMDP, agent: Agent, episodes: int, n_seeds: int, seed:
     from `seed`, so the same seed reproduces the same curves.
     """
     if episodes < 1 or n_seeds < 1:
-        raise ValueError(f"episodes and seeds must be >= 1, got {episodes} and {n_seeds}")
+        raise UserError(f"episodes and seeds must be >= 1, got {episodes} and {n_seeds}")
     sol = mdp.solution
     trace = run_trace(mdp, agent, episodes, seed, n_runs=n_seeds, progress=progress)
     return OnlineResult(trace.per_episode(trace.reward).numpy(), trace.per_episode(path_gap(sol.Q, trace)).numpy())
@@ -55,9 +57,9 @@ class OfflineResult:
 def run_offline(mdp: TabularMDP, agent, epsilon: float, dataset_episodes: int, n_seeds: int,
                 seed: int = 0) -> OfflineResult:
     if not 0 <= epsilon <= 1:
-        raise ValueError(f"behavior epsilon must be in [0, 1], got {epsilon}")
+        raise UserError(f"behavior epsilon must be in [0, 1], got {epsilon}")
     if dataset_episodes < 1 or n_seeds < 1:
-        raise ValueError(f"dataset episodes and seeds must be >= 1, got {dataset_episodes} and {n_seeds}")
+        raise UserError(f"dataset episodes and seeds must be >= 1, got {dataset_episodes} and {n_seeds}")
     sol = mdp.solution
     # the behaviour (1-ε)·π* + ε·uniform (ties in π* broken uniformly), through the one rollout loop
     stats = offline_datasets(mdp, make_agent("optimal", epsilon=epsilon), dataset_episodes, seed, n_runs=n_seeds)

@@ -17,6 +17,8 @@ and the behaviour's next action a_k (Algorithm-Distillation-style).
 """
 from __future__ import annotations
 
+from ..errors import UserError
+
 import math
 from dataclasses import dataclass, fields
 
@@ -105,7 +107,7 @@ def get_batch(spec: PriorSpec | str, batch_size: int, seed: int, behaviour: Agen
     `behaviour` replaces the spec's behaviours (pretraining's DAgger step passes the model being trained)."""
     spec = spec if isinstance(spec, PriorSpec) else load_spec(spec)
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise UserError(f"batch_size must be >= 1, got {batch_size}")
     rng = np.random.default_rng(seed)
     tr = spec.traces
     mdps = sample_sized_batch(spec, math.ceil(batch_size / tr.snapshots_per_mdp), rng)
