@@ -6,6 +6,7 @@ from dataclasses import fields
 from functools import lru_cache
 from typing import Literal
 
+from ..config import build
 from ..resources import data_file
 from .base import Agent, AgentError, AgentSpec, OfflineAgent
 from .mixture import Mixture
@@ -34,7 +35,8 @@ def tuned_defaults() -> dict:
 
 
 def make_agent(name: str, **overrides) -> Agent:
-    """An agent by registry name; tuned defaults, then `overrides`, fill its hyperparameters."""
+    """An agent by registry name; tuned defaults, then `overrides`, fill its hyperparameters, each checked
+    against the field's declared type (an AgentError names the agent, the key and the value)."""
     if name not in AGENTS:
         raise AgentError(f"unknown agent {name!r}; choose from: {', '.join(AGENTS)}")
     cls = AGENTS[name]
@@ -43,7 +45,10 @@ def make_agent(name: str, **overrides) -> Agent:
         if key not in valid:
             raise AgentError(f"agent {name!r} has no hyperparameter {key!r}" +
                              (f" (it has: {', '.join(valid)})" if valid else " (it has none)"))
-    return cls(**{**tuned_defaults().get(name, {}), **overrides})
+    hparams = {**tuned_defaults().get(name, {}), **overrides}
+    if not overrides:
+        return cls(**hparams)  # the shipped defaults: checked when tuned.json was written
+    return build(cls, hparams, f"agent {name!r}", error=AgentError)
 
 
 def parse_hparams(items: list[str] | None) -> dict:
