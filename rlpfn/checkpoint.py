@@ -12,6 +12,8 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+import torch
+
 
 from . import __version__
 from .config import build
@@ -87,6 +89,9 @@ def load(path: str | Path | None = None) -> RLPFN:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights}: unreadable safetensors file ({e})") from None
+    for name, t in state.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"{weights}: tensor {name} holds non-finite values (NaN or inf)")
     model = RLPFN(ModelConfig(**meta["model"]))
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items()}

@@ -19,7 +19,7 @@ from .experiments.reference_check import EPISODES as REFERENCE_EPISODES, SEEDS a
 from .experiments.suite import SuiteConfig
 from .experiments.tune import GRIDS, TuneConfig
 from .experiments.validate import ValidationConfig
-from .files import check_output_file, write_json
+from .files import check_output_dir, check_output_file, write_json, write_npz
 
 EXIT_USAGE = 2
 OfflineAgentName = Literal[tuple(OFFLINE_AGENTS)]
@@ -126,9 +126,7 @@ def cmd_benchmark(args: "BenchmarkOptions") -> None:
     from .experiments.report import write_report
     from .experiments.suite import run_suite
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"--out {out} exists and is not a directory")
+    out = check_output_dir(args.out)  # before any work
     results = run_suite(args, progress=not args.quiet)
     results["config"]["command"] = "rlpfn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out.mkdir(parents=True, exist_ok=True)
@@ -144,6 +142,8 @@ def cmd_tune(args: "TuneOptions") -> None:
 
     from .experiments.tune import GRIDS, TuneConfig, save_tuned, tune
 
+    if not args.dry_run:
+        check_output_file(args.out, "--out")  # before any work
     agents = args.agents or list(GRIDS)
     cfg = TuneConfig(**{f.name: getattr(args, f.name) for f in fields(TuneConfig)})
     start = time.time()
@@ -177,9 +177,7 @@ def cmd_prior_sample(args) -> None:
     from .prior.spec import load_spec
 
     spec = load_spec(args.spec)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"--out {out}: exists and is not a directory")
+    out = check_output_dir(args.out)  # before any work
     # Everything is sampled before anything is written: an error leaves no half-filled directory.
     with tqdm(total=args.n, desc="sampling", disable=args.quiet, leave=False) as bar:
         mdps = sample_prior_mdps(spec, args.n, args.seed, bar.update)
@@ -229,13 +227,12 @@ def cmd_prior_bench(args) -> None:
 def cmd_solve_offline(args) -> None:
     from .zero_shot import load_transitions, solve_offline
 
+    out = check_output_file(args.out, "--out")  # before any work
     bounds = tuple(args.reward_bounds) if args.reward_bounds else None
     log = load_transitions(args.transitions, bounds)
     pi = solve_offline(log, args.agent)
-    out = Path(args.out)
     visited = log.stats.visits[0, :log.n_states].sum(-1) > 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, policy=pi, greedy_action=pi.argmax(-1), visited_states=visited.numpy())
+    write_npz(out, policy=pi, greedy_action=pi.argmax(-1), visited_states=visited.numpy())
     H, S, A = pi.shape
     print(f"{args.transitions}: {log.n_transitions} transitions, S={S} A={A} H={H}; "
           f"{int(visited.sum())}/{S} states visited; agent {args.agent}")

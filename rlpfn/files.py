@@ -1,8 +1,7 @@
-"""Writing result files: whole or not at all."""
+"""Writing result files: probed before the work, written whole or not at all."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from .errors import UserError
@@ -19,8 +18,32 @@ def check_output_file(path, option: str = "output") -> Path:
         raise OutputError(f"{option} {path}: is a directory, not a file")
     if not path.parent.is_dir():
         raise OutputError(f"{option} {path}: directory {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK):
-        raise OutputError(f"{option} {path}: directory {path.parent} is not writable")
+    _probe(path.parent, option, path)
+    return path
+
+
+def _probe(folder: Path, option: str, path: Path) -> None:
+    """Create and remove a file in `folder`: the one test of writability that holds for root and read-only
+    file systems alike."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".rlpfn-probe-"):
+            pass
+    except OSError as e:
+        raise OutputError(f"{option} {path}: cannot write in {folder} ({e.strerror or e})") from None
+
+
+def check_output_dir(path, option: str = "--out") -> Path:
+    """Probe an output folder before any work: it is a folder or does not exist yet, and it (or the nearest
+    folder above it that exists) is writable. Nothing is created here."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{option} {path}: exists and is not a directory")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise OutputError(f"{option} {path}: {existing} is not a directory")
+    _probe(existing, option, path)
     return path
 
 
@@ -31,6 +54,19 @@ def write_json(path, doc, indent: int | None = None) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
         tmp.write_text(json.dumps(doc, indent=indent) + "\n")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_npz(path, **arrays) -> None:
+    """np.savez through a temporary file in the same folder and a rename: never a partial file under `path`."""
+    import numpy as np
+
+    path = check_output_file(path)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    try:
+        np.savez(tmp, **arrays)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -147,6 +147,9 @@ class TabularMDP:
             raise MDPError(f"reward bounds must be finite, got r_min={self.r_min}, r_max={self.r_max}")
         if self.r_min > self.r_max:
             raise MDPError(f"r_min = {self.r_min} is greater than r_max = {self.r_max}")
+        if not np.isfinite(2.0 * max(abs(self.r_min), abs(self.r_max), float(np.abs(R).max(initial=0.0))) * self.horizon):
+            raise MDPError(f"rewards up to {max(abs(self.r_min), abs(self.r_max)):.3g} over H = {self.horizon} steps overflow "
+                           "float64: returns would be infinite")
         tol = 1e-9 * max(1.0, abs(self.r_min), abs(self.r_max))
         bad = np.argwhere((R < self.r_min - tol) | (R > self.r_max + tol))
         if len(bad):

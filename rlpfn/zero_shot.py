@@ -171,7 +171,17 @@ def load_transitions(path: str | Path, reward_bounds: tuple[float, float] | None
     if not np.isfinite(r).all():
         raise MDPError(f"{path}: reward[{np.flatnonzero(~np.isfinite(r))[0]}] is not finite")
     term = data["terminated"].astype(bool) if "terminated" in data else np.zeros(n, dtype=bool)
+    if reward_bounds is not None:
+        low, high = (float(b) for b in reward_bounds)
+        if not (np.isfinite(low) and np.isfinite(high) and high > low):
+            raise MDPError(f"reward bounds must be finite LOW < HIGH, got {low} {high}")
+        bad = np.flatnonzero((r < low) | (r > high))
+        if bad.size:
+            raise MDPError(f"{path}: reward[{bad[0]}] = {r[bad[0]]:.6g} is outside the reward bounds [{low}, {high}] "
+                           f"({bad.size} transitions are)")
     lo, hi = bounds_with_terminal(*(reward_bounds if reward_bounds is not None else (r.min(), r.max())))
+    if not np.isfinite(2.0 * max(abs(lo), abs(hi)) * H):
+        raise MDPError(f"{path}: rewards up to {max(abs(lo), abs(hi)):.3g} over horizon {H} overflow float64")
     if hi <= lo:
         hi = lo + 1.0
     absorbing = bool(term.any())
