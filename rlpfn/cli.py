@@ -231,8 +231,8 @@ def cmd_solve_offline(args) -> None:
     bounds = tuple(args.reward_bounds) if args.reward_bounds else None
     log = load_transitions(args.transitions, bounds)
     pi = solve_offline(log, args.agent)
-    visited = log.stats.visits[0, :log.n_states].sum(-1) > 0
-    write_npz(out, policy=pi, greedy_action=pi.argmax(-1), visited_states=visited.numpy())
+    visited = log.visited
+    write_npz(out, policy=pi, greedy_action=pi.argmax(-1), visited_states=visited)
     H, S, A = pi.shape
     print(f"{args.transitions}: {log.n_transitions} transitions, S={S} A={A} H={H}; "
           f"{int(visited.sum())}/{S} states visited; agent {args.agent}")

@@ -102,7 +102,12 @@ class TabularMDP:
         kept: nothing solves the same MDP twice. An MDP is not changed after construction (with_horizon makes
         a new one)."""
         if self._solution is None:
+            from .limits import check_memory, planning_bytes
             from .planning import solve
+
+            check_memory(planning_bytes(1, self.horizon, self.n_states, self.n_actions),
+                         f"solving {self.name} exactly (S={self.n_states}, A={self.n_actions}, H={self.horizon})",
+                         "the horizon (--horizon)")
 
             self._solution = solve(self)
         return self._solution

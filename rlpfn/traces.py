@@ -10,6 +10,7 @@ at an episode boundary: any behaviour (an ε-mixture, a learning agent's replay)
 from __future__ import annotations
 
 from .errors import UserError
+from .limits import check_memory, rollout_bytes
 
 from dataclasses import dataclass
 from typing import Callable
@@ -69,6 +70,9 @@ def run_trace(mdp, behaviour: Agent, episodes: int, seed: int, n_runs: int | Non
         raise UserError(f"episodes must be >= 1, got {episodes}")
     N = len(mdp) if n_runs is None else n_runs
     spec = AgentSpec.of(mdp)
+    check_memory(rollout_bytes(N, episodes, spec.horizon, spec.n_states, spec.n_actions),
+                 f"{N} runs of {episodes} episodes (S={spec.n_states}, A={spec.n_actions}, H={spec.horizon})",
+                 "the number of runs (--seeds), episodes or the horizon")
     env = BatchedEnv(mdp, N, torch.Generator().manual_seed(2 * seed))
     behaviour.reset(spec, N, seed=2 * seed + 1, mdp=mdp if behaviour.needs_mdp else None)
     logs = [], [], [], [], []  # s, a, rescaled r, s', raw r: appended per step, stacked once

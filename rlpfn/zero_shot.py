@@ -22,6 +22,7 @@ import torch
 from .agents import AgentError, AgentSpec, make_agent
 from .mdp import MDPError, TabularMDP
 from .stats import Stats
+from .limits import check_memory, memory_limit
 from .terminal import TERMINAL_REWARD, add_absorbing, bounds_with_terminal
 
 
@@ -128,10 +129,25 @@ REQUIRED = ("obs", "action", "reward", "next_obs", "n_states", "n_actions", "hor
 
 @dataclass
 class TransitionLog:
-    stats: Stats  # one run; an added absorbing state S if any transition terminated
+    stats: Stats  # one run, over `states` (+ an added absorbing state last if any transition terminated)
     spec: AgentSpec
-    n_states: int  # the log's own states (without the absorbing one)
+    n_states: int  # the log's declared states (without the absorbing one)
     n_transitions: int
+    # The declared states the statistic covers, in its order: all of them, or, when a dense statistic over
+    # every declared state would not fit in memory, only those the log mentions (the others have no data,
+    # and nothing leads to them, so they change no value; the policy acts uniformly there).
+    states: np.ndarray = None
+
+    def __post_init__(self):
+        if self.states is None:
+            self.states = np.arange(self.n_states)
+
+    @property
+    def visited(self) -> np.ndarray:
+        """[n_states] bool: declared states where the log took an action."""
+        out = np.zeros(self.n_states, dtype=bool)
+        out[self.states] = self.stats.visits[0, :len(self.states)].sum(-1).numpy() > 0
+        return out
 
 
 def load_transitions(path: str | Path, reward_bounds: tuple[float, float] | None = None) -> TransitionLog:
@@ -185,15 +201,26 @@ def load_transitions(path: str | Path, reward_bounds: tuple[float, float] | None
     if hi <= lo:
         hi = lo + 1.0
     absorbing = bool(term.any())
-    S_all = S + absorbing
-    nxt = np.where(term, S, data["next_obs"])
-    spec = AgentSpec(S_all, A, H, lo, hi)
+    obs, nxt = data["obs"].astype(np.int64), data["next_obs"].astype(np.int64)
+    states = np.arange(S)
+    check_memory(8.0 * 3 * H * S * A, f"{path}: a policy table over H={H} steps, S={S} states and A={A} actions",
+                 "the log's horizon or n_states")
+    if 8.0 * 2 * (S + 1) ** 2 * A > memory_limit():  # too many declared states: keep the ones the log mentions
+        states = np.unique(np.concatenate([obs, nxt[~term]]))
+        index = np.full(S, -1, dtype=np.int64)
+        index[states] = np.arange(len(states))
+        obs, nxt = index[obs], np.where(term, 0, index[nxt])
+        check_memory(8.0 * 2 * (len(states) + 1) ** 2 * A, f"{path}: the statistic of the {len(states)} states "
+                     "the log visits", "the number of distinct states in the log")
+    n_kept = len(states)
+    nxt = np.where(term, n_kept, nxt)  # terminated transitions lead to the absorbing state, last
+    spec = AgentSpec(n_kept + absorbing, A, H, lo, hi)
     t = lambda x: torch.as_tensor(np.asarray(x, dtype=np.int64)).view(1, -1)  # noqa: E731
-    stats = Stats.from_transitions(S_all, A, t(data["obs"]), t(data["action"]),
+    stats = Stats.from_transitions(n_kept + absorbing, A, t(obs), t(data["action"]),
                                    spec.rescale(torch.as_tensor(r).view(1, -1)), t(nxt))
     if absorbing:  # the absorbing state's known dynamics (terminal.py), as certain as the whole log
-        add_absorbing(stats, S, float(n), spec.rescale)
-    return TransitionLog(stats, spec, S, n)
+        add_absorbing(stats, n_kept, float(n), spec.rescale)
+    return TransitionLog(stats, spec, S, n, states)
 
 
 def solve_offline(log: TransitionLog | str | Path, agent: str = "rlpfn", seed: int = 0, **hparams) -> np.ndarray:
@@ -203,8 +230,12 @@ def solve_offline(log: TransitionLog | str | Path, agent: str = "rlpfn", seed: i
     if not a.offline:
         raise AgentError(f"agent {agent!r} cannot learn from a fixed dataset; offline agents: rlpfn, vilcb, "
                          "certainty-equivalence, bc")
-    pi = a.fit(log.spec, log.stats, seed)[0]
-    return pi[:, :log.n_states].numpy()
+    pi = a.fit(log.spec, log.stats, seed)[0][:, :len(log.states)].numpy()
+    if len(log.states) == log.n_states:
+        return pi
+    full = np.full((pi.shape[0], log.n_states, pi.shape[2]), 1.0 / pi.shape[2])  # no data: act uniformly
+    full[:, log.states] = pi
+    return full
 
 
 __all__ = ["solve", "SolveResult", "solve_offline", "load_transitions", "TransitionLog"]

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..agents import AgentSpec, make_agent
+from ..limits import check_memory
 from ..stats import Stats
 
 
@@ -18,6 +19,7 @@ def history_stats(mdp, n_transitions: int, seed: int = 0) -> Stats:
     from ..traces import run_trace
 
     H = mdp.horizon
+    check_memory(8.0 * 6 * n_transitions, f"a history of {n_transitions} transitions", "--sizes")
     trace = run_trace(mdp, make_agent("random"), 1, seed, n_runs=-(-n_transitions // H))
     first = lambda x: x.reshape(1, -1)[:, :n_transitions]  # noqa: E731
     return Stats.from_transitions(mdp.n_states, mdp.n_actions, first(trace.s), first(trace.a), first(trace.r),
