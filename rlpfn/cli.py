@@ -126,8 +126,13 @@ def cmd_benchmark(args: "BenchmarkOptions") -> None:
     from .experiments.report import write_report
     from .experiments.suite import run_suite
 
+    import shutil
+
     out = check_output_dir(args.out)  # before any work
-    results = run_suite(args, progress=not args.quiet)
+    cells = out / "cells"
+    if args.overwrite and cells.is_dir():
+        shutil.rmtree(cells)
+    results = run_suite(args, progress=not args.quiet, cells=cells)
     results["config"]["command"] = "rlpfn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "results.json", results)
@@ -341,7 +346,10 @@ class OfflineOptions(RunOptions):
 
 @dataclass(kw_only=True)
 class BenchmarkOptions(SuiteConfig):
-    out: str = option("results", help="output directory")
+    out: str = option("results", help="output directory; each finished (agent, benchmark) cell is saved in OUT/cells "
+                                      "at once, and a rerun into the same folder reuses the cells whose settings "
+                                      "match (resuming an interrupted run)")
+    overwrite: bool = option(False, help="discard the saved cells in OUT/cells and run everything again")
     quiet: bool = option(False, help="no progress bar")
 
 

@@ -52,3 +52,34 @@ def test_seed_groups_are_merged_and_match_direct_runs():
     assert SEED_GROUP == 5
     cfg.workers = 2
     assert run_suite(cfg, progress=False)["online"][0]["regret"] == entry["regret"]
+
+
+def test_benchmark_killed_then_rerun_resumes_from_its_saved_cells(tmp_path):
+    """SIGKILL mid-run, rerun into the same --out: finished cells are reused, the rest run, and the results equal
+    an uninterrupted run's."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    argv = [sys.executable, "-m", "rlpfn.cli", "benchmark", "--benchmarks", "riverswim", "chain", "--agents", "ucbvi",
+            "qlearning", "vilcb", "--episodes", "300", "--seeds", "2", "--workers", "1", "--quiet", "--out"]
+    proc = subprocess.Popen([*argv, str(tmp_path / "a")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cells = tmp_path / "a" / "cells"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(cells.glob("*.json"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = {p.name: p.read_text() for p in cells.glob("*.json")}
+    assert 3 <= len(saved) < 16 and not (tmp_path / "a" / "results.json").exists()
+    res = subprocess.run([*argv, str(tmp_path / "a")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert f"resuming: {len(saved)} of 16 cells" in res.stderr
+    assert all((cells / name).read_text() == text for name, text in saved.items())  # reused, not rerun
+    subprocess.run([*argv, str(tmp_path / "b")], check=True, capture_output=True)
+    a, b = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("a", "b"))
+    for kind, field in (("online", "regret"), ("offline", "scores")):
+        assert [(e["benchmark"], e["agent"], e[field]) for e in a[kind]] == \
+               [(e["benchmark"], e["agent"], e[field]) for e in b[kind]]

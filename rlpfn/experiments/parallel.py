@@ -15,21 +15,27 @@ def _call(payload):
     return fn(arg)
 
 
-def run_jobs(fn: Callable, args: Iterable, workers: int = 2, desc: str = "jobs", progress: bool = True) -> list:
+def run_jobs(fn: Callable, args: Iterable, workers: int = 2, desc: str = "jobs", progress: bool = True,
+             on_result: Callable[[int, object], None] | None = None) -> list:
     """[fn(a) for a in args], in order, over `workers` processes (1 = in this process).
-    `fn` must be a module-level function (it is pickled by reference)."""
+    `fn` must be a module-level function (it is pickled by reference). `on_result(i, result)` runs in this
+    process as each job finishes (to save it at once)."""
     args = list(args)
     out = [None] * len(args)
     with tqdm(total=len(args), desc=desc, unit="job", disable=not progress) as bar:
         if workers <= 1:
             for i, a in enumerate(args):
                 out[i] = _call((fn, a))
+                if on_result is not None:
+                    on_result(i, out[i])
                 bar.update(1)
         else:
             with mp.get_context("fork").Pool(workers) as pool:
                 it = pool.imap_unordered(_indexed, [(i, fn, a) for i, a in enumerate(args)])
                 for i, res in it:
                     out[i] = res
+                    if on_result is not None:
+                        on_result(i, res)
                     bar.update(1)
     return out
 

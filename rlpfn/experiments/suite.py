@@ -9,8 +9,12 @@ workers. Jobs start most expensive first so neither worker idles at the end.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Literal, Optional
 
 import numpy as np
@@ -18,7 +22,9 @@ from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveInt
 
 from ..agents import AGENTS, AgentName, make_agent
 from ..benchmarks import BENCHMARKS, SUITE, BenchmarkName, make_benchmark
+from .. import __version__
 from ..config import ConfigError, option
+from ..files import write_json
 from .evaluate import run_offline, run_online
 from .parallel import run_jobs
 
@@ -175,8 +181,40 @@ def _keep_best_hindsight(entries: list[dict], kind: str) -> list[dict]:
     return out + [e for _, e in best.values()]
 
 
-def run_suite(cfg: SuiteConfig, progress: bool = True) -> dict:
+def cell_key(job: Job, cfg: SuiteConfig) -> str:
+    """A file name for one job's result that changes with every setting the result depends on."""
+    settings = {"job": asdict(job), "hparams": make_agent(job.agent, **dict(job.hparams)).hparams(),
+                "episodes": cfg.episodes if job.kind == "online" else None, "seed": cfg.seed,
+                "seeds": cfg.seeds if job.kind == "offline" else job.n_seeds, "version": __version__}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{job.kind}-{job.benchmark}-{job.label}-{digest}.json".replace("/", "_")
+
+
+def _run_cells(jobs: list[Job], cfg: SuiteConfig, cells: Path | None, progress: bool) -> list:
+    """Every job's (kind, entry), each saved to CELLS/<key>.json as it finishes; jobs whose file exists (a
+    finished cell of an earlier, interrupted run with the same settings) are read back, not rerun."""
+    keys = [cell_key(j, cfg) for j in jobs] if cells is not None else [None] * len(jobs)
+    done = {i: tuple(json.loads((cells / k).read_text())) for i, k in enumerate(keys)
+            if cells is not None and (cells / k).is_file()}
+    todo = [i for i in range(len(jobs)) if i not in done]
+    if done:
+        print(f"resuming: {len(done)} of {len(jobs)} cells already done in {cells}", file=sys.stderr)
+
+    def save(n: int, result) -> None:
+        if cells is not None:
+            write_json(cells / keys[todo[n]], list(result))
+
+    outputs = run_jobs(_run_job, [(jobs[i], cfg) for i in todo], cfg.workers, "benchmark jobs", progress, save)
+    done.update(zip(todo, outputs))
+    return [done[i] for i in range(len(jobs))]
+
+
+def run_suite(cfg: SuiteConfig, progress: bool = True, cells: Path | None = None) -> dict:
+    """The whole suite; with `cells`, a folder where each finished job is saved at once and from which a rerun
+    with the same settings resumes."""
     start = time.time()
+    if cells is not None:
+        cells.mkdir(parents=True, exist_ok=True)
     mdps = {b: make_benchmark(b) for b in cfg.benchmarks}
     sizes = {b: (m.n_states, m.n_actions, m.horizon) for b, m in mdps.items()}
     info = {}
@@ -184,7 +222,7 @@ def run_suite(cfg: SuiteConfig, progress: bool = True) -> dict:
         sol = m.solution
         info[b] = {"S": m.n_states, "A": m.n_actions, "H": m.horizon, "v_star": sol.v_star, "v_random": sol.v_random}
     jobs = sorted(_jobs(cfg), key=lambda j: -j.cost(sizes))
-    outputs = run_jobs(_run_job, [(j, cfg) for j in jobs], cfg.workers, "benchmark jobs", progress)
+    outputs = _run_cells(jobs, cfg, cells, progress)
     results = _merge_seed_groups(jobs, outputs)
     order = {(b, a): i for i, (b, a) in enumerate((b, a) for b in cfg.benchmarks
                                                    for a in cfg.online_agents + cfg.offline_agents)}
