@@ -313,6 +313,43 @@ def _callbacks(cfg: PretrainConfig, out: Path):
     return [ResumeCheckpoint()]
 
 
+PREVIOUS_LOG = "metrics.previous.csv"
+
+
+def _read_rows(path: Path) -> list[dict]:
+    import csv
+
+    return list(csv.DictReader(path.open())) if path.is_file() else []
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    import csv
+
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _set_aside_log(out: Path, start: int) -> None:
+    """Before a resume: Lightning's CSV logger starts metrics.csv afresh, so the rows logged so far (before the
+    step the run resumes at; later ones are redone) are kept in metrics.previous.csv, joined back by _join_log.
+    A run killed again before that join keeps them there for the next resume."""
+    rows = [r for r in _read_rows(out / PREVIOUS_LOG) + _read_rows(out / "metrics.csv") if int(r["step"]) < start]
+    _write_rows(out / PREVIOUS_LOG, rows)
+    (out / "metrics.csv").unlink(missing_ok=True)
+
+
+def _join_log(out: Path) -> None:
+    previous = out / PREVIOUS_LOG
+    if previous.is_file():
+        _write_rows(out / "metrics.csv", _read_rows(previous) + _read_rows(out / "metrics.csv"))
+        previous.unlink()
+
+
 def resume_step(out: Path) -> int:
     p = out / "progress.json"
     return int(json.loads(p.read_text())["global_step"]) if p.exists() else 0
@@ -340,12 +377,15 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, command: str = "") -> Pa
                           "or choose another trainer.out")
     out.mkdir(parents=True, exist_ok=True)
     start = resume_step(out) if resume else 0
+    if resume:
+        _set_aside_log(out, start)
     L.seed_everything(cfg.data.seed, workers=True, verbose=False)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
     warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*Previous log files in this directory will be deleted.*")  # kept
 
     module_cls = _lightning_module(cfg)
     module = module_cls()
@@ -372,6 +412,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, command: str = "") -> Pa
     )
     trainer.fit(module, datamodule=Data(), ckpt_path=str(ckpt) if resume else None)
     if trainer.is_global_zero:
+        _join_log(out)
         from .experiments.report import plot_training
 
         plot_training(out / "metrics.csv", out / "training.png")

@@ -75,6 +75,7 @@ def test_sigkill_then_resume_continues_from_the_last_checkpoint(tmp_path):
     assert json.loads((run / "progress.json").read_text())["global_step"] == killed_at + 10
     steps = sorted({int(r["step"]) for r in metrics(run) if r["train/loss"]})
     assert steps[-1] >= killed_at + 5  # logging went on past the kill
+    assert steps[0] == 0 and len([t for t in steps if t < killed_at]) >= killed_at - 2  # and kept what came before
 
 
 def test_resume_without_a_run_is_a_one_line_error(tmp_path, capsys):
