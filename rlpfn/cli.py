@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import re
 import shlex
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -550,11 +552,44 @@ def _option_message(msg: str) -> str:
     return msg
 
 
+STOP_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells report it
+
+
+class _Stop:
+    """Ctrl-C (SIGINT) and SIGTERM stop a command the same quiet way: the signal becomes a KeyboardInterrupt in
+    the main process (pretraining then writes its resume checkpoint, the benchmark has saved its finished
+    cells), and main prints one line and returns 130 or 143."""
+
+    received: int | None = None
+
+    @classmethod
+    def handler(cls, signum, frame):
+        cls.received = signum
+        raise KeyboardInterrupt
+
+    @classmethod
+    def install(cls) -> None:
+        cls.received = None
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_CODES:
+                signal.signal(sig, cls.handler)
+
+
+def _stopped(argv: list[str]) -> int:
+    sig = _Stop.received or signal.SIGINT
+    kept = {"pretrain": "the run resumes from its last checkpoint with --resume",
+            "benchmark": "finished cells are saved in OUT/cells; the same command resumes"}.get(argv[0] if argv else "",
+                                                                                         "nothing was written")
+    print(f"rlpfn: stopped by {signal.Signals(sig).name}; {kept}", file=sys.stderr)
+    return STOP_CODES[sig]
+
+
 def main(argv: list[str] | None = None) -> int:
     from .threads import use_one_thread
 
     use_one_thread()
     argv = sys.argv[1:] if argv is None else list(argv)
+    _Stop.install()
     try:
         if argv[:1] == ["pretrain"]:
             cmd_pretrain(argv[1:])
@@ -565,8 +600,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rlpfn: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("rlpfn: interrupted", file=sys.stderr)
-        return 130
+        return _stopped(argv)
+    except SystemExit:
+        if _Stop.received is not None:  # Lightning turns an interrupt into SystemExit(1) after its shutdown
+            return _stopped(argv)
+        raise
     return 0
 
 

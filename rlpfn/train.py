@@ -310,6 +310,10 @@ def _callbacks(cfg: PretrainConfig, out: Path):
         def on_train_end(self, trainer, module):
             self.write(trainer, module)
 
+        def on_exception(self, trainer, module, exception):
+            if isinstance(exception, KeyboardInterrupt) and trainer.global_step > 0:  # a stop: keep what is done
+                self.write(trainer, module)
+
     return [ResumeCheckpoint()]
 
 

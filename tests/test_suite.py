@@ -1,5 +1,12 @@
-"""The suite runner: job bookkeeping and the tuned-in-hindsight upper bound."""
+"""The suite runner: job bookkeeping, the tuned-in-hindsight upper bound, saved cells and quiet stops."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
+import pytest
 
 from rlpfn.agents import make_agent
 from rlpfn.experiments.suite import SuiteConfig, run_suite
@@ -57,12 +64,6 @@ def test_seed_groups_are_merged_and_match_direct_runs():
 def test_benchmark_killed_then_rerun_resumes_from_its_saved_cells(tmp_path):
     """SIGKILL mid-run, rerun into the same --out: finished cells are reused, the rest run, and the results equal
     an uninterrupted run's."""
-    import json
-    import signal
-    import subprocess
-    import sys
-    import time
-
     argv = [sys.executable, "-m", "rlpfn.cli", "benchmark", "--benchmarks", "riverswim", "chain", "--agents", "ucbvi",
             "qlearning", "vilcb", "--episodes", "300", "--seeds", "2", "--workers", "1", "--quiet", "--out"]
     proc = subprocess.Popen([*argv, str(tmp_path / "a")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -83,3 +84,19 @@ def test_benchmark_killed_then_rerun_resumes_from_its_saved_cells(tmp_path):
     for kind, field in (("online", "regret"), ("offline", "scores")):
         assert [(e["benchmark"], e["agent"], e[field]) for e in a[kind]] == \
                [(e["benchmark"], e["agent"], e[field]) for e in b[kind]]
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_benchmark_stopped_by_a_signal_says_one_line_and_keeps_its_cells(tmp_path, sig, code):
+    argv = [sys.executable, "-m", "rlpfn.cli", "benchmark", "--benchmarks", "riverswim", "chain", "--agents", "ucbvi",
+            "qlearning", "--episodes", "400", "--seeds", "2", "--workers", "2", "--out", str(tmp_path), "--quiet"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "cells").glob("*.json")):
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == code
+    assert err.strip().splitlines() == [f"rlpfn: stopped by {sig.name}; finished cells are saved in OUT/cells; "
+                                        "the same command resumes"]
+    assert list((tmp_path / "cells").glob("*.json")) and not (tmp_path / "results.json").exists()

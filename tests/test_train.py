@@ -125,3 +125,21 @@ def test_loss_targets_are_config_and_all_parts_train():
         assert all(torch.isfinite(v) for v in parts.values())
         assert model.head.weight.grad.abs().sum() > 0
         model.zero_grad()
+
+
+def test_sigterm_stops_quietly_with_a_checkpoint(tmp_path):
+    cfg = tiny_config(tmp_path, max_steps=400, checkpoint_every=1000, val_every=1000)
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "rlpfn.cli", "pretrain", "--config", str(cfg)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "metrics.csv").exists():
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143
+    assert err.strip().splitlines() == ["rlpfn: stopped by SIGTERM; the run resumes from its last checkpoint with "
+                                        "--resume"]
+    # checkpoint_every is beyond the run: the checkpoint is the one written at the stop
+    assert 0 < json.loads((run / "progress.json").read_text())["global_step"] < 400 and (run / "last.ckpt").exists()

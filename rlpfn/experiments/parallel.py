@@ -15,6 +15,14 @@ def _call(payload):
     return fn(arg)
 
 
+def _worker_init() -> None:
+    """Workers leave Ctrl-C and SIGTERM to the main process, which stops the pool (no worker tracebacks)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def run_jobs(fn: Callable, args: Iterable, workers: int = 2, desc: str = "jobs", progress: bool = True,
              on_result: Callable[[int, object], None] | None = None) -> list:
     """[fn(a) for a in args], in order, over `workers` processes (1 = in this process).
@@ -30,7 +38,7 @@ def run_jobs(fn: Callable, args: Iterable, workers: int = 2, desc: str = "jobs",
                     on_result(i, out[i])
                 bar.update(1)
         else:
-            with mp.get_context("fork").Pool(workers) as pool:
+            with mp.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
                 it = pool.imap_unordered(_indexed, [(i, fn, a) for i, a in enumerate(args)])
                 for i, res in it:
                     out[i] = res
