@@ -167,7 +167,8 @@ def load_transitions(path: str | Path, reward_bounds: tuple[float, float] | None
     for k in ("n_states", "n_actions", "horizon"):
         v = data[k]
         if v.shape != () or not np.issubdtype(v.dtype, np.integer) or int(v) < 1:
-            raise MDPError(f"{path}: {k} must be a positive integer scalar, got {v!r}")
+            got = f"an array of shape {list(v.shape)}" if v.shape != () else f"{v.item()!r} ({v.dtype})"
+            raise MDPError(f"{path}: {k} must be a positive integer scalar, got {got}")
         sizes[k] = int(v)
     S, A, H = sizes["n_states"], sizes["n_actions"], sizes["horizon"]
     n = data["obs"].shape[0] if data["obs"].ndim == 1 else -1
@@ -183,6 +184,8 @@ def load_transitions(path: str | Path, reward_bounds: tuple[float, float] | None
         bad = np.flatnonzero((x < 0) | (x >= hi))
         if bad.size:
             raise MDPError(f"{path}: {k}[{bad[0]}] = {x[bad[0]]} outside [0, {hi})")
+    if data["reward"].dtype.kind not in "biuf":
+        raise MDPError(f"{path}: reward must be numbers, got dtype {data['reward'].dtype}")
     r = data["reward"].astype(np.float64)
     if not np.isfinite(r).all():
         raise MDPError(f"{path}: reward[{np.flatnonzero(~np.isfinite(r))[0]}] is not finite")

@@ -1,0 +1,189 @@
+"""Bad input, table-driven, across every command: exit 2, one line naming the culprit, nothing written, before
+any work. Then the Python API's refusals, and fuzzing of the two file loaders (hypothesis)."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import rlpfn
+from rlpfn.cli import main
+from rlpfn.errors import UserError
+from rlpfn.mdp import MDPError, TabularMDP
+from rlpfn.zero_shot import load_transitions
+
+
+@pytest.fixture
+def inputs(tmp_path, monkeypatch):
+    """A folder with the inputs the table refers to, as the working directory."""
+    monkeypatch.chdir(tmp_path)
+    P = np.full((2, 2, 2), 0.5)
+    TabularMDP(P, np.zeros((2, 2)), np.array([1.0, 0.0]), 4).save("ok.npz")
+    np.savez("huge_reward.npz", P=P, R=np.full((2, 2), 1e308), mu0=[1.0, 0.0], horizon=4)
+    np.savez("nan.npz", P=P, R=np.array([[np.nan, 0], [0, 0]]), mu0=[1.0, 0.0], horizon=4)
+    np.savez("rows.npz", P=np.full((2, 2, 2), 0.4), R=np.zeros((2, 2)), mu0=[1.0, 0.0], horizon=4)
+    np.savez("log.npz", obs=[0, 1], action=[0, 1], reward=[0.0, 1.0], next_obs=[1, 0], n_states=2, n_actions=2,
+             horizon=3)
+    np.savez("log_str.npz", obs=[0], action=[0], reward=np.array(["a"]), next_obs=[1], n_states=2, n_actions=2,
+             horizon=3)
+    np.savez("log_states.npz", obs=[0, 5], action=[0, 0], reward=[0.0, 1.0], next_obs=[1, 0], n_states=2,
+             n_actions=2, horizon=3)
+    np.savez("log_h.npz", obs=[0], action=[0], reward=[0.0], next_obs=[1], n_states=2, n_actions=2,
+             horizon=10**12)
+    (tmp_path / "text.npz").write_text("not an archive")
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "spec.yaml").write_text("name: x\nstates: [5, 2]\nactions: 2\nhorizon: 3\nfamilies: {garnet: 1}\n")
+    (tmp_path / "bad.yaml").write_text("trainer: {max_steps: -1}\n")
+    (tmp_path / "weird.yaml").write_text("!!python/object:os.system {}\n")
+    return tmp_path
+
+
+SOLVE = ["solve", "riverswim", "--agent", "ucbvi", "--episodes", "2", "--seeds", "1", "--quiet"]
+BAD = [
+    # MDPs
+    (["solve", "nosuch", "--agent", "ucbvi"], "nosuch"),
+    (["solve", "text.npz", "--agent", "ucbvi"], "text.npz"),
+    (["solve", "missing.npz", "--agent", "ucbvi"], "missing.npz"),
+    (["solve", "nan.npz", "--agent", "ucbvi"], "must be finite"),
+    (["solve", "rows.npz", "--agent", "ucbvi"], "sums to"),
+    (["solve", "huge_reward.npz", "--agent", "ucbvi"], "overflow"),
+    (["solve", "CartPole-v1", "--agent", "ucbvi"], "not Discrete"),
+    (["solve", "ok.npz", "--agent", "ucbvi", "--horizon", "0"], "--horizon"),
+    (["solve", "ok.npz", "--agent", "ucbvi", "--horizon", "1000000000000"], "RLPFN_MAX_MEMORY"),
+    # agents and their hyperparameters
+    (["solve", "riverswim", "--agent", "nosuch"], "--agent"),
+    (["solve", "riverswim", "--agent", "vilcb"], "offline agent"),
+    (["offline", "riverswim", "--agent", "ucbvi", "--behavior-epsilon", "0", "--dataset-episodes", "2"], "online agent"),
+    ([*SOLVE[:4], "--set", "bogus=1"], "bogus"),
+    ([*SOLVE[:4], "--set", "scale=abc"], "scale"),
+    ([*SOLVE[:4], "--set", "noequals"], "noequals"),
+    (["solve", "riverswim", "--agent", "qlearning", "--set", "epsilon=abc"], "epsilon"),
+    (["solve", "riverswim", "--agent", "qlearning", "--set", "epsilon=2"], "epsilon"),
+    (["solve", "riverswim", "--agent", "psrl", "--set", "alpha0=-1"], "alpha0"),
+    (["solve", "riverswim", "--agent", "rlpfn", "--set", "refresh=never"], "refresh"),
+    # sizes and counts
+    ([*SOLVE, "--seeds", "0"], "--seeds"),
+    ([*SOLVE, "--seeds", "100000000"], "RLPFN_MAX_MEMORY"),
+    ([*SOLVE, "--seed", "1e23"], "--seed"),
+    ([*SOLVE, "--episodes", "abc"], "--episodes"),
+    (["latency", "riverswim", "--sizes", "1000000000000"], "RLPFN_MAX_MEMORY"),
+    (["latency", "riverswim", "--repeats", "0"], "--repeats"),
+    (["offline", "riverswim", "--agent", "vilcb", "--behavior-epsilon", "2", "--dataset-episodes", "2"],
+     "--behavior-epsilon"),
+    (["benchmark", "--benchmarks", "nosuch"], "nosuch"),
+    (["benchmark", "--skip", "psrl-taxi"], "psrl-taxi"),
+    (["benchmark", "--workers", "0"], "--workers"),
+    (["tune", "--agents", "random"], "random"),
+    (["tune", "--prior", "nosuch.yaml"], "nosuch.yaml"),
+    (["validate", "--batches", "0"], "--batches"),
+    (["prior", "sample", "spec.yaml", "--n", "2", "--out", "o"], "states: empty range"),
+    (["prior", "sample", "tiny", "--n", "-2", "--out", "o"], "--n"),
+    (["prior", "bench", "nosuch"], "nosuch"),
+    # output paths
+    ([*SOLVE, "--json", "."], "is a directory"),
+    ([*SOLVE, "--json", "nodir/out.json"], "does not exist"),
+    ([*SOLVE, "--json", "a_file/out.json"], "does not exist"),
+    (["benchmark", "--out", "a_file"], "not a directory"),
+    (["tune", "--out", "nodir/t.json"], "does not exist"),
+    (["solve-offline", "log.npz", "--out", "."], "--out must end in .npz"),
+    (["solve-offline", "log.npz", "--out", "nodir/p.npz"], "does not exist"),
+    # transition logs
+    (["solve-offline", "log_str.npz"], "log_str.npz"),
+    (["solve-offline", "log_states.npz"], "obs[1] = 5"),
+    (["solve-offline", "log_h.npz"], "RLPFN_MAX_MEMORY"),
+    (["solve-offline", "log.npz", "--reward-bounds", "0", "0.5"], "reward[1] = 1"),
+    (["solve-offline", "log.npz", "--reward-bounds", "1", "0"], "--reward-bounds"),
+    (["solve-offline", "log.npz", "--agent", "ucbvi"], "--agent"),
+    (["solve-offline", "text.npz"], "text.npz"),
+    # configs and checkpoints
+    (["pretrain", "--config", "bad.yaml"], "trainer.max_steps"),
+    (["pretrain", "--config", "weird.yaml"], "weird.yaml"),
+    (["pretrain", "--config", "nosuch"], "nosuch"),
+    (["pretrain", "--model.n_heads", "5"], "n_heads"),
+    (["pretrain", "--trainer.accelerator", "tpu"], "tpu"),
+    (["latency", "riverswim", "--checkpoint", "nosuch"], "nosuch"),
+    (["nosuch-command"], "nosuch-command"),
+]
+
+
+@pytest.mark.parametrize("argv,needle", BAD, ids=[" ".join(a)[:60] for a, _ in BAD])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(inputs, capsys, argv, needle):
+    before = sorted(os.listdir(inputs))
+    code = main(argv)
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("rlpfn: error:") and needle in lines[0], err
+    assert sorted(os.listdir(inputs)) == before  # nothing written
+
+
+def test_the_table_covers_every_command():
+    assert len(BAD) >= 40
+    assert {a[0] for a, _ in BAD} >= {"solve", "offline", "benchmark", "tune", "validate", "latency", "prior",
+                                      "solve-offline", "pretrain"}
+
+
+@pytest.mark.parametrize("call,needle", [
+    (lambda: rlpfn.solve("nosuch"), "nosuch"),
+    (lambda: rlpfn.solve("riverswim", episodes=0), "episodes"),
+    (lambda: rlpfn.solve("riverswim", agent="vilcb"), "offline-only"),
+    (lambda: rlpfn.solve("riverswim", agent="qlearning", epsilon="abc"), "epsilon"),
+    (lambda: rlpfn.solve_offline("missing.npz"), "missing.npz"),
+    (lambda: rlpfn.solve_offline("log.npz", agent="ucbvi"), "cannot learn from a fixed dataset"),
+    (lambda: rlpfn.load("nosuch"), "nosuch"),
+    (lambda: load_transitions("log.npz", (0.0, float("inf"))), "finite"),
+])
+def test_the_python_api_refuses_with_user_errors(inputs, call, needle):
+    with pytest.raises(UserError, match=needle):
+        call()
+
+
+# ---- fuzzing the loaders: any file gives an MDP / a log, or a one-line UserError, never another exception ----
+arrays = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-3, 10**6),
+    st.lists(st.floats(-2, 2), min_size=0, max_size=8),
+    st.lists(st.lists(st.floats(0, 1), min_size=1, max_size=3), min_size=1, max_size=3),
+    st.lists(st.lists(st.lists(st.floats(0, 1), min_size=2, max_size=2), min_size=2, max_size=2), min_size=2,
+             max_size=2),
+    st.text(max_size=3),
+)
+
+
+def save_or_skip(path, doc: dict) -> None:
+    try:
+        arrays = {k: np.asarray(v) for k, v in doc.items()}
+    except ValueError:  # a ragged nested list is no array at all
+        assume(False)
+    np.savez(path, **arrays)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(["P", "R", "mu0", "horizon", "R_std", "r_min", "r_max", "name", "extra"]),
+                       arrays, min_size=1))
+def test_mdp_loader_never_fails_otherwise(tmp_path, doc):
+    path = tmp_path / "fuzz.npz"
+    save_or_skip(path, doc)
+    try:
+        mdp = TabularMDP.load(path)
+    except MDPError as e:
+        assert "\n" not in str(e) and str(path) in str(e)
+    else:
+        assert np.isfinite(mdp.P).all() and mdp.horizon >= 1
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(["obs", "action", "reward", "next_obs", "terminated", "n_states", "n_actions",
+                                        "horizon"]), arrays, min_size=1),
+       st.booleans())
+def test_log_loader_never_fails_otherwise(tmp_path, doc, complete):
+    base = {"obs": [0], "action": [0], "reward": [0.0], "next_obs": [0], "n_states": 1, "n_actions": 1, "horizon": 2}
+    path = tmp_path / "fuzz.npz"
+    save_or_skip(path, {**base, **doc} if complete else doc)
+    try:
+        log = load_transitions(path)
+    except UserError as e:
+        assert "\n" not in str(e)
+    else:
+        assert log.n_transitions >= 1 and np.isfinite(log.stats.counts.numpy()).all()
