@@ -5,12 +5,19 @@
     result = rlpfn.solve("FrozenLake-v1", episodes=200)   # zero-shot, online
     policy = rlpfn.solve_offline("transitions.npz")       # [H, S, A], from a fixed log
 """
-from importlib.metadata import PackageNotFoundError, version
+from importlib import metadata as _metadata
 
 try:
-    __version__ = version("rlpfn")  # one version, pyproject.toml's, read from the installed metadata
-except PackageNotFoundError:  # a source tree imported without installing it
+    __version__ = _metadata.version("rlpfn")  # one version, pyproject.toml's, read from the installed metadata
+except _metadata.PackageNotFoundError:  # a source tree imported without installing it
     __version__ = "0+unknown"
+
+
+__all__ = ["load", "solve", "solve_offline", "__version__"]
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name):  # lazy: `import rlpfn` stays light; torch loads on first use
