@@ -18,6 +18,8 @@ Such environments expose their whole model: `env.unwrapped.P[s][a]` is a list of
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .mdp import MDPError, Outcomes, TabularMDP
@@ -44,7 +46,9 @@ def _make(env_id: str, kwargs: dict):
     from gymnasium import error
 
     try:
-        return gymnasium.make(env_id, **kwargs)
+        with warnings.catch_warnings():  # gymnasium's own deprecation notes: the error below carries its advice
+            warnings.simplefilter("ignore")
+            return gymnasium.make(env_id, **kwargs)
     except (error.UnregisteredEnv, error.DeprecatedEnv) as e:
         raise MDPError(f"unknown gymnasium environment {env_id!r}: {e}") from None
     except error.Error as e:  # malformed id, missing dependency, ...

@@ -12,7 +12,7 @@ def load_mdp(spec: str, horizon: int | None = None) -> TabularMDP:
     gymnasium id whose environment exposes its tables (FrozenLake-v1, Taxi-v4, ...)."""
     if spec in BENCHMARKS:
         mdp = make_benchmark(spec)
-    elif spec.endswith(".npz") or os.path.sep in spec or os.path.exists(spec):
+    elif spec.endswith(".npz") or os.path.exists(spec):
         mdp = TabularMDP.load(spec)
     else:
         from .gym_import import from_gymnasium
@@ -20,9 +20,10 @@ def load_mdp(spec: str, horizon: int | None = None) -> TabularMDP:
         try:
             mdp = from_gymnasium(spec, horizon=horizon)
         except MDPError as e:
-            if "unknown gymnasium environment" in str(e):
+            if "unknown gymnasium environment" in str(e):  # with gymnasium's own advice (which version exists)
+                advice = str(e).split(": ", 2)[-1]
                 raise MDPError(f"{spec!r} is neither a benchmark name ({', '.join(BENCHMARKS)}), "
-                               f"an .npz file, nor a gymnasium id") from None
+                               f"an .npz file, nor a gymnasium id: {advice}") from None
             raise
     if horizon is not None and horizon != mdp.horizon:
         if horizon < 1:

@@ -356,7 +356,16 @@ def _join_log(out: Path) -> None:
 
 def resume_step(out: Path) -> int:
     p = out / "progress.json"
-    return int(json.loads(p.read_text())["global_step"]) if p.exists() else 0
+    if not p.exists():
+        return 0
+    try:
+        step = json.loads(p.read_text())["global_step"]
+        if not isinstance(step, int) or step < 0:
+            raise ValueError(f"global_step {step!r} is not a step count")
+        return step
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: unreadable resume state ({one_line(e)}); rerun without --resume into a new "
+                          "trainer.out") from None
 
 
 def pretrain(cfg: PretrainConfig, resume: bool = False, command: str = "") -> Path:

@@ -1,14 +1,18 @@
 """Bad input, table-driven, across every command: exit 2, one line naming the culprit, nothing written, before
 any work. Then the Python API's refusals, and fuzzing of the two file loaders (hypothesis)."""
+import json
 import os
 
 import numpy as np
+import torch
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import rlpfn
+from rlpfn.checkpoint import save
 from rlpfn.cli import main
+from rlpfn.model import RLPFN, ModelConfig
 from rlpfn.errors import UserError
 from rlpfn.mdp import MDPError, TabularMDP
 from rlpfn.zero_shot import load_transitions
@@ -36,6 +40,17 @@ def inputs(tmp_path, monkeypatch):
     (tmp_path / "spec.yaml").write_text("name: x\nstates: [5, 2]\nactions: 2\nhorizon: 3\nfamilies: {garnet: 1}\n")
     (tmp_path / "bad.yaml").write_text("trainer: {max_steps: -1}\n")
     (tmp_path / "weird.yaml").write_text("!!python/object:os.system {}\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.ckpt").write_bytes(b"")
+    (tmp_path / "run" / "progress.json").write_text('{"global_st')
+    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2))
+    with torch.no_grad():
+        model.head.bias.fill_(float("nan"))
+    save(model, tmp_path / "nan_model", {}, {})  # its SHA-256 matches: only the values are wrong
+    save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2)), tmp_path / "abc_model", {}, {})
+    meta = json.loads((tmp_path / "abc_model.json").read_text())
+    meta["model"]["d_model"] = "abc"
+    (tmp_path / "abc_model.json").write_text(json.dumps(meta))
     return tmp_path
 
 
@@ -103,6 +118,11 @@ BAD = [
     (["pretrain", "--model.n_heads", "5"], "n_heads"),
     (["pretrain", "--trainer.accelerator", "tpu"], "tpu"),
     (["latency", "riverswim", "--checkpoint", "nosuch"], "nosuch"),
+    (["latency", "riverswim", "--checkpoint", "nan_model"], "non-finite"),
+    (["latency", "riverswim", "--checkpoint", "abc_model"], "model.d_model"),
+    (["pretrain", "--config", "tiny", "--trainer.out", "run", "--resume"], "progress.json: unreadable"),
+    (["solve", "ALE/Pong-v5", "--agent", "ucbvi"], "Namespace ALE not found"),
+    (["solve", "Taxi-v3", "--agent", "ucbvi"], "Please use `Taxi-v4`"),
     (["nosuch-command"], "nosuch-command"),
 ]
 
