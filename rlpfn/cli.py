@@ -15,7 +15,7 @@ import numpy as np
 from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveFloat, PositiveInt
 
 from .agents import OFFLINE_AGENTS, AgentName
-from .config import add_options, from_namespace, one_line, option
+from .config import add_options, from_namespace, one_line, option, parse_assignments
 from .errors import UserError
 from .experiments.reference_check import EPISODES as REFERENCE_EPISODES, SEEDS as REFERENCE_SEEDS
 from .experiments.suite import SuiteConfig
@@ -51,9 +51,9 @@ def cmd_benchmarks(args) -> None:
 
 
 def _agent_from_args(args, offline: bool):
-    from .agents import make_agent, parse_hparams
+    from .agents import make_agent
 
-    agent = make_agent(args.agent, **parse_hparams(args.set))
+    agent = make_agent(args.agent, **parse_assignments(args.set, "--set"))
     if not (agent.offline if offline else agent.online):
         kind = "an offline" if agent.offline else "an online"
         use = "rlpfn offline" if agent.offline else "rlpfn solve"
@@ -70,7 +70,7 @@ def cmd_solve(args) -> None:
     from .metrics import episodes_to_solve, mean_ci
     from .resolve import load_mdp
 
-    mdp = load_mdp(args.mdp, args.horizon)
+    mdp = load_mdp(args.mdp, args.horizon, parse_assignments(args.env_kwargs, "--env-kwargs"))
     agent = _agent_from_args(args, offline=False)
     sol = mdp.solution
     with tqdm(total=args.episodes, desc=f"{agent.name} on {mdp.name}", unit="ep", disable=args.quiet) as bar:
@@ -105,7 +105,7 @@ def cmd_offline(args) -> None:
     from .metrics import mean_ci
     from .resolve import load_mdp
 
-    mdp = load_mdp(args.mdp, args.horizon)
+    mdp = load_mdp(args.mdp, args.horizon, parse_assignments(args.env_kwargs, "--env-kwargs"))
     agent = _agent_from_args(args, offline=True)
     sol = mdp.solution
     res = run_offline(mdp, agent, args.behavior_epsilon, args.dataset_episodes, args.seeds, args.seed)
@@ -289,7 +289,7 @@ def cmd_latency(args) -> None:
     from .experiments.latency import measure
     from .resolve import load_mdp
 
-    mdp = load_mdp(args.mdp)
+    mdp = load_mdp(args.mdp, env_kwargs=parse_assignments(args.env_kwargs, "--env-kwargs"))
     rows = measure(mdp, args.sizes, args.repeats, args.checkpoint)
     print(f"MDP {mdp.name}: S={mdp.n_states} A={mdp.n_actions} H={mdp.horizon}; median of {args.repeats}, one thread")
     print(f"{'past transitions':>17} {'rlpfn forward pass':>19} {'per decision, refresh/episode':>30} "
@@ -327,9 +327,13 @@ class RunOptions:
                                    "certainty-equivalence and bc are offline only")
     set: list[str] = option(default_factory=list, metavar="KEY=VALUE",
                             help="override hyperparameters, e.g. --set scale=0.3 bonus=bernstein")
+    env_kwargs: list[str] = option(default_factory=list, metavar="KEY=VALUE",
+                                   help="options of a gymnasium environment, e.g. --env-kwargs map_name=8x8 "
+                                        "is_slippery=false (values read as YAML scalars)")
     seeds: PositiveInt = option(10, help="independent runs")
     seed: NonNegativeInt = option(0, help="base random seed")
-    horizon: Optional[PositiveInt] = option(None, help="override the MDP's horizon H")
+    horizon: Optional[PositiveInt] = option(None, help="override the MDP's horizon H (needed for an environment "
+                                                       "without a time limit)")
     json: Optional[str] = option(None, metavar="OUT", help="write the full per-seed results to this JSON file")
 
 
@@ -404,6 +408,8 @@ class ValidateOptions(ValidationConfig):
 @dataclass(kw_only=True)
 class LatencyOptions:
     mdp: str = option("taxi", positional=True, metavar="MDP", help="benchmark name, .npz or gymnasium id")
+    env_kwargs: list[str] = option(default_factory=list, metavar="KEY=VALUE",
+                                   help="options of a gymnasium environment (values read as YAML scalars)")
     sizes: list[PositiveInt] = option(default_factory=lambda: [100, 10_000, 100_000], metavar="N",
                                       help="history sizes (transitions)")
     repeats: PositiveInt = option(10, help="timed repeats, median reported")

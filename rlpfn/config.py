@@ -25,6 +25,25 @@ def one_line(message: str) -> str:
     return re.sub(r"\s*\n\s*", " ", str(message)).strip()
 
 
+def parse_assignments(items: list[str] | None, option: str) -> dict:
+    """['scale=0.3', 'bonus=bernstein', 'is_slippery=false'] -> {'scale': 0.3, 'bonus': 'bernstein',
+    'is_slippery': False}: each VALUE read as a YAML scalar (numbers, true/false, null; anything else a string)."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"{option} {item!r} is not of the form KEY=VALUE")
+        try:
+            out[key] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            out[key] = value
+        if isinstance(out[key], (dict, list)):  # a scalar was meant: keep the text as it was typed
+            out[key] = value
+    return out
+
+
 def parser_for(cls):
     from jsonargparse import ArgumentParser
 

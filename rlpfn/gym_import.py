@@ -53,6 +53,8 @@ def _make(env_id: str, kwargs: dict):
         raise MDPError(f"unknown gymnasium environment {env_id!r}: {e}") from None
     except error.Error as e:  # malformed id, missing dependency, ...
         raise MDPError(f"cannot make gymnasium environment {env_id!r}: {e}") from None
+    except TypeError as e:  # an option the environment does not take
+        raise MDPError(f"gymnasium environment {env_id!r} does not take these options {sorted(kwargs)}: {e}") from None
 
 
 def _tabulate(env, env_id: str, horizon, name, make_kwargs: dict) -> TabularMDP:
@@ -78,7 +80,8 @@ def _tabulate(env, env_id: str, horizon, name, make_kwargs: dict) -> TabularMDP:
         spec = getattr(env, "spec", None)
         horizon = getattr(spec, "max_episode_steps", None)
         if horizon is None:
-            raise MDPError(f"{env_id}: no horizon given and the env spec has no max_episode_steps")
+            raise MDPError(f"{env_id}: its episodes need not end (no time limit, max_episode_steps): give a horizon "
+                           "(--horizon H, or horizon=H in Python)")
 
     # One row per outcome: (s, a, prob, s', reward, terminated).
     try:

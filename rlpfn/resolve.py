@@ -7,9 +7,11 @@ from .benchmarks import BENCHMARKS, make_benchmark
 from .mdp import MDPError, TabularMDP
 
 
-def load_mdp(spec: str, horizon: int | None = None) -> TabularMDP:
+def load_mdp(spec: str, horizon: int | None = None, env_kwargs: dict | None = None) -> TabularMDP:
     """`spec` is a benchmark name (see `rlpfn benchmarks`), a path to an `.npz` MDP, or a
-    gymnasium id whose environment exposes its tables (FrozenLake-v1, Taxi-v4, ...)."""
+    gymnasium id whose environment exposes its tables (FrozenLake-v1, Taxi-v4, ...), made with `env_kwargs`."""
+    if env_kwargs and (spec in BENCHMARKS or spec.endswith(".npz") or os.path.exists(spec)):
+        raise MDPError(f"environment options {sorted(env_kwargs)} apply to gymnasium ids only, not to {spec!r}")
     if spec in BENCHMARKS:
         mdp = make_benchmark(spec)
     elif spec.endswith(".npz") or os.path.exists(spec):
@@ -18,7 +20,7 @@ def load_mdp(spec: str, horizon: int | None = None) -> TabularMDP:
         from .gym_import import from_gymnasium
 
         try:
-            mdp = from_gymnasium(spec, horizon=horizon)
+            mdp = from_gymnasium(spec, horizon=horizon, **(env_kwargs or {}))
         except MDPError as e:
             if "unknown gymnasium environment" in str(e):  # with gymnasium's own advice (which version exists)
                 advice = str(e).split(": ", 2)[-1]

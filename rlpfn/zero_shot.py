@@ -42,14 +42,16 @@ class SolveResult:
         return text
 
 
-def _tabular(mdp_or_env, horizon):
+def _tabular(mdp_or_env, horizon, env_kwargs: dict | None):
     """A TabularMDP if `mdp_or_env` has (or is) tables, else None (a reset/step-only environment)."""
     if isinstance(mdp_or_env, TabularMDP):
         return mdp_or_env if horizon is None else mdp_or_env.with_horizon(horizon)
     if isinstance(mdp_or_env, (str, Path)):
         from .resolve import load_mdp
 
-        return load_mdp(str(mdp_or_env), horizon)
+        return load_mdp(str(mdp_or_env), horizon, env_kwargs)
+    if env_kwargs:
+        raise MDPError("env_kwargs apply to a gymnasium id; this environment is already made")
     if isinstance(getattr(getattr(mdp_or_env, "unwrapped", mdp_or_env), "P", None), dict):
         from .gym_import import from_gymnasium
 
@@ -59,9 +61,10 @@ def _tabular(mdp_or_env, horizon):
 
 def solve(mdp_or_env, episodes: int = 100, agent: str = "rlpfn", runs: int = 1, seed: int = 0,
           horizon: int | None = None, reward_bounds: tuple[float, float] | None = None, progress: bool = False,
-          **hparams) -> SolveResult:
+          env_kwargs: dict | None = None, **hparams) -> SolveResult:
     """Act online in `mdp_or_env` for `episodes` episodes with `agent` (default: the shipped rlpfn model,
-    zero-shot) and report returns (and regret, where the MDP's tables are known)."""
+    zero-shot) and report returns (and regret, where the MDP's tables are known). `env_kwargs` are the options
+    of a gymnasium id (`env_kwargs={"map_name": "8x8"}`); `hparams` are the agent's."""
     from tqdm import tqdm
 
     if episodes < 1 or runs < 1:
@@ -69,7 +72,7 @@ def solve(mdp_or_env, episodes: int = 100, agent: str = "rlpfn", runs: int = 1, 
     a = make_agent(agent, **hparams)
     if not a.online:
         raise AgentError(f"agent {agent!r} is offline-only: use solve_offline")
-    mdp = _tabular(mdp_or_env, horizon)
+    mdp = _tabular(mdp_or_env, horizon, env_kwargs)
     with tqdm(total=episodes, desc=f"{a.name}", unit="ep", disable=not progress) as bar:
         if mdp is not None:
             from .experiments.evaluate import run_online
@@ -92,7 +95,8 @@ def _interact(env, agent, episodes: int, seed: int, horizon, reward_bounds, bar)
             raise MDPError(f"{name}: {what} space {space} is not Discrete(n) starting at 0")
     H = horizon or getattr(getattr(env, "spec", None), "max_episode_steps", None)
     if not H:
-        raise MDPError(f"{name}: no horizon given and the env spec has no max_episode_steps")
+        raise MDPError(f"{name}: its episodes need not end (no time limit, max_episode_steps): give a horizon "
+                       "(horizon=H)")
     lo, hi = bounds_with_terminal(*(reward_bounds if reward_bounds is not None else (0.0, 1.0)))
     if not hi > lo:
         raise MDPError(f"reward_bounds must be (low, high) with high > low, got {reward_bounds}")

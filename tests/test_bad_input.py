@@ -123,6 +123,11 @@ BAD = [
     (["pretrain", "--config", "tiny", "--trainer.out", "run", "--resume"], "progress.json: unreadable"),
     (["solve", "ALE/Pong-v5", "--agent", "ucbvi"], "Namespace ALE not found"),
     (["solve", "Taxi-v3", "--agent", "ucbvi"], "Please use `Taxi-v4`"),
+    (["solve", "CliffWalking-v1", "--agent", "ucbvi"], "--horizon"),
+    (["solve", "FrozenLake-v1", "--agent", "ucbvi", "--env-kwargs", "bogus=1"], "bogus"),
+    (["solve", "riverswim", "--agent", "ucbvi", "--env-kwargs", "map_name=8x8"], "gymnasium ids only"),
+    (["offline", "FrozenLake-v1", "--agent", "vilcb", "--behavior-epsilon", "0", "--dataset-episodes", "2",
+      "--env-kwargs", "noequals"], "--env-kwargs 'noequals'"),
     (["nosuch-command"], "nosuch-command"),
 ]
 

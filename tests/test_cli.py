@@ -48,6 +48,18 @@ def test_solve_accepts_npz_and_hparam_overrides(capsys, tmp_path):
     assert json.loads(out_json.read_text())["hparams"]["epsilon"] == 0.2
 
 
+def test_gymnasium_options_from_the_command_line_and_python(capsys, tmp_path):
+    out_json = tmp_path / "fl.json"
+    code, out, _ = run_cli(capsys, "solve", "FrozenLake-v1", "--env-kwargs", "map_name=8x8", "is_slippery=false",
+                           "--agent", "ucbvi", "--episodes", "3", "--seeds", "1", "--quiet", "--json", str(out_json))
+    assert code == 0 and "S=65" in out  # 8x8 + the absorbing state
+    assert json.loads(out_json.read_text())["v_star"] == 1.0  # not slippery: the goal is certain
+    import rlpfn
+
+    res = rlpfn.solve("FrozenLake-v1", episodes=2, agent="ucbvi", env_kwargs={"map_name": "8x8"}, scale=0.3)
+    assert res.hparams["scale"] == 0.3 and res.v_star == pytest.approx(0.6407, abs=1e-3)
+
+
 def test_offline_reports_normalized_score(capsys, tmp_path):
     out_json = tmp_path / "o.json"
     code, out, _ = run_cli(capsys, "offline", "riverswim", "--agent", "certainty-equivalence", "--behavior-epsilon",

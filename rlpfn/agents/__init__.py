@@ -51,19 +51,5 @@ def make_agent(name: str, **overrides) -> Agent:
     return build(cls, hparams, f"agent {name!r}", error=AgentError)
 
 
-def parse_hparams(items: list[str] | None) -> dict:
-    """['scale=0.3', 'bonus=bernstein'] -> {'scale': 0.3, 'bonus': 'bernstein'}."""
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise AgentError(f"hyperparameter {item!r} is not of the form key=value")
-        key, value = item.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 __all__ = ["AGENTS", "AgentName", "Mixture", "ONLINE_AGENTS", "OFFLINE_AGENTS", "Agent", "AgentSpec", "OfflineAgent",
-           "AgentError", "make_agent", "parse_hparams", "tuned_defaults"]
+           "AgentError", "make_agent", "tuned_defaults"]
