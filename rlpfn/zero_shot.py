@@ -23,7 +23,7 @@ from .agents import AgentError, AgentSpec, make_agent
 from .mdp import MDPError, TabularMDP
 from .stats import Stats
 from .limits import check_memory, memory_limit
-from .terminal import TERMINAL_REWARD, add_absorbing, bounds_with_terminal
+from .terminal import add_absorbing, bounds_with_terminal
 
 
 @dataclass
@@ -97,32 +97,21 @@ def _interact(env, agent, episodes: int, seed: int, horizon, reward_bounds, bar)
     if not H:
         raise MDPError(f"{name}: its episodes need not end (no time limit, max_episode_steps): give a horizon "
                        "(horizon=H)")
-    lo, hi = bounds_with_terminal(*(reward_bounds if reward_bounds is not None else (0.0, 1.0)))
-    if not hi > lo:
-        raise MDPError(f"reward_bounds must be (low, high) with high > low, got {reward_bounds}")
+    from .loop import Agent as LoopAgent
+
     S, A = int(env.observation_space.n), int(env.action_space.n)
-    absorbing = S  # one added state: where a terminated episode spends its remaining steps
-    spec = AgentSpec(S + 1, A, int(H), float(lo), float(hi))
-    agent.reset(spec, 1, seed=seed)
+    loop = LoopAgent(agent, S, A, int(H), reward_bounds if reward_bounds is not None else (0.0, 1.0), seed)
     returns = np.zeros(episodes)
     for k in range(episodes):
         obs, _ = env.reset(seed=seed * 100003 + k)
-        s, done = int(obs), False
-        for h in range(int(H)):
-            a = int(agent.act(torch.tensor([s]), h)[0])
-            if done:
-                r, s2 = TERMINAL_REWARD, absorbing
-            else:
-                obs, r, terminated, truncated, _ = env.step(a)
-                r = float(r)
-                if not lo <= r <= hi:
-                    raise MDPError(f"{name}: reward {r} outside reward_bounds ({lo}, {hi}); pass reward_bounds=")
-                done = bool(terminated or truncated)
-                s2 = absorbing if terminated else int(obs)
-                returns[k] += r
-            agent.observe(torch.tensor([s]), torch.tensor([a]), spec.rescale(torch.tensor([r], dtype=torch.float64)),
-                          torch.tensor([s2]), h)
-            s = s2
+        while True:  # one episode: until the env ends it or the horizon is reached
+            action = loop.act(int(obs))
+            next_obs, r, terminated, truncated, _ = env.step(action)
+            loop.observe(int(obs), action, float(r), int(next_obs), bool(terminated), bool(truncated))
+            returns[k] += float(r)
+            if loop.episode_over:
+                break
+            obs = next_obs
         bar.update(1)
     return returns
 
