@@ -18,6 +18,7 @@ import torch
 from . import __version__
 from .config import build
 from .errors import UserError
+from .files import atomic, write_text
 from .model import RLPFN, ModelConfig
 from .resources import data_dir
 
@@ -49,11 +50,12 @@ def save(model: RLPFN, path: str | Path, prior: dict, training: dict) -> Path:
     weights, config = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(weights), metadata={"format": FORMAT})
+    with atomic(weights) as tmp:
+        save_file(state, str(tmp), metadata={"format": FORMAT})
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "rlpfn_version": __version__,
             "model": model.cfg.to_dict(), "prior": prior, "training": training,
             "weights": weights.name, "sha256": _sha256(weights), "n_parameters": model.n_parameters()}
-    config.write_text(json.dumps(meta, indent=2) + "\n")
+    write_text(config, json.dumps(meta, indent=2) + "\n")
     return config
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import UserError
@@ -47,26 +49,38 @@ def check_output_dir(path, option: str = "--out") -> Path:
     return path
 
 
+@contextmanager
+def atomic(path):
+    """Write through a temporary file next to `path`, renamed to `path` only when the block succeeds:
+    `with atomic(p) as tmp: np.save(tmp, ...)`. An interrupted or failed write leaves no partial file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path, text: str) -> None:
+    with atomic(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def save_figure(fig, path, dpi: int = 110) -> None:
+    with atomic(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+
+
 def write_json(path, doc, indent: int | None = None) -> None:
     """Write `doc` as JSON to `path` through a temporary file and a rename, so an interrupted or
     failed write never leaves a partial file under `path`."""
-    path = check_output_file(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(doc, indent=indent) + "\n")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(check_output_file(path), json.dumps(doc, indent=indent) + "\n")
 
 
 def write_npz(path, **arrays) -> None:
     """np.savez through a temporary file in the same folder and a rename: never a partial file under `path`."""
     import numpy as np
 
-    path = check_output_file(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    try:
-        np.savez(tmp, **arrays)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic(check_output_file(path)) as tmp, open(tmp, "wb") as f:  # a file object: no ".npz" appended
+        np.savez(f, **arrays)

@@ -193,15 +193,12 @@ class TabularMDP:
     def save(self, path: str | os.PathLike) -> None:
         """Write the `.npz` format (keys P, R, R_std, mu0, horizon, r_min, r_max, name; and
         outcome_prob, outcome_next, outcome_reward when the MDP has an outcome table)."""
-        path = os.fspath(path)
-        tmp = path + ".tmp.npz"  # write then rename: never a half-written file under the real name
+        from .files import write_npz  # probed, then written through a temporary file and a rename
+
         extra = {} if self.outcomes is None else dict(
             outcome_prob=self.outcomes.prob, outcome_next=self.outcomes.next_state, outcome_reward=self.outcomes.reward)
-        np.savez(
-            tmp, P=self.P, R=self.R, R_std=self.R_std, mu0=self.mu0, horizon=np.int64(self.horizon),
-            r_min=np.float64(self.r_min), r_max=np.float64(self.r_max), name=np.str_(self.name), **extra,
-        )
-        os.replace(tmp, path)
+        write_npz(path, P=self.P, R=self.R, R_std=self.R_std, mu0=self.mu0, horizon=np.int64(self.horizon),
+                  r_min=np.float64(self.r_min), r_max=np.float64(self.r_max), name=np.str_(self.name), **extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TabularMDP":

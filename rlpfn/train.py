@@ -37,6 +37,7 @@ from jsonargparse.typing import (ClosedUnitInterval, NonNegativeFloat, NonNegati
 
 from .config import ConfigError, one_line, to_dict
 from .errors import UserError
+from .files import atomic, write_text
 from .model import RLPFN, ModelConfig
 from .resources import builtin_names, named_or_path
 
@@ -301,7 +302,7 @@ def _callbacks(cfg: PretrainConfig, out: Path):
                 os.replace(tmp, out / "last.ckpt")
                 save(module.model, out / "model", spec_record(cfg.data.prior),
                      {"steps": trainer.global_step, "config": cfg.to_dict()})
-                (out / "progress.json").write_text(json.dumps({"global_step": trainer.global_step}) + "\n")
+                write_text(out / "progress.json", json.dumps({"global_step": trainer.global_step}) + "\n")
 
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             if trainer.global_step % cfg.trainer.checkpoint_every == 0:
@@ -330,12 +331,10 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
     import csv
 
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _set_aside_log(out: Path, start: int) -> None:

@@ -160,7 +160,7 @@ def test_from_gymnasium_errors():
         from_gymnasium("CartPole-v1")
     with pytest.raises(MDPError, match="unknown gymnasium environment 'NoSuchEnv-v0'"):
         from_gymnasium("NoSuchEnv-v0")
-    with pytest.raises(MDPError, match="no horizon given"):
+    with pytest.raises(MDPError, match="give a horizon"):
         from_gymnasium("CliffWalking-v1")  # registered without a time limit
 
 
@@ -186,7 +186,7 @@ def test_no_absorbing_state_without_termination():
     assert mdp.R[0, 0] == pytest.approx(2.0) and not mdp.R_std.any()
     assert sorted(mdp.outcomes.reward[0, 0].tolist()) == [1.0, 3.0]
     assert (mdp.r_min, mdp.r_max) == (0.0, 3.0)  # the range of single rewards, not of means
-    with pytest.raises(MDPError, match="no horizon given"):
+    with pytest.raises(MDPError, match="give a horizon"):
         from_gymnasium(_TinyEnv())
     with pytest.raises(MDPError, match="no initial_state_distrib"):
         from_gymnasium(_TinyEnv(with_mu0=False), horizon=3)

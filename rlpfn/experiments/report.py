@@ -23,6 +23,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..files import save_figure, write_text
 from .evaluate import normalized_score
 from ..metrics import SOLVE_FRACTION, SOLVE_WINDOW, episodes_to_solve, mean_ci
 
@@ -280,7 +281,7 @@ def plot_regret_curves(results: dict, path, include_random: bool = False, yscale
     fig = Figure(figsize=(4.3 * ncols, 3.2 * nrows + 1.2), layout="constrained")
     if not benches:
         fig.text(0.5, 0.5, "no online runs", ha="center")
-        fig.savefig(path, dpi=110)
+        save_figure(fig, path)
         return path
     axes = _grid(fig, len(benches), ncols)
     for i, (ax, b) in enumerate(zip(axes, benches)):
@@ -310,7 +311,7 @@ def plot_regret_curves(results: dict, path, include_random: bool = False, yscale
     if not include_random:
         title += "\n(uniform random omitted: its linear regret would flatten every other curve)"
     fig.suptitle(title, fontsize=11)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     return path
 
 
@@ -395,7 +396,7 @@ def plot_aggregate(results: dict, path, reps: int = 2000, seed: int = 0) -> Path
     fig = Figure(figsize=(max(6.5, 4.8 * ncols), on_h + off_h + 1.0), layout="constrained")
     if not on and not off:
         fig.text(0.5, 0.5, "no scores to aggregate", ha="center")
-        fig.savefig(path, dpi=110)
+        save_figure(fig, path)
         return path
     subs = fig.subfigures(2, 1, height_ratios=[on_h, off_h]) if on and off else [fig if on else None,
                                                                               fig if off else None]
@@ -418,7 +419,7 @@ def plot_aggregate(results: dict, path, reps: int = 2000, seed: int = 0) -> Path
     if any(map(is_hindsight, colours)):
         note += "\n" + HINDSIGHT_NOTE
     fig.suptitle(note, fontsize=10)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     return path
 
 
@@ -450,12 +451,12 @@ def write_report(results: dict, out_dir, reps: int = 2000, seed: int = 0) -> lis
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     md = out / "results.md"
-    md.write_text("\n".join([
+    write_text(md, "\n".join([
         _header(results),
         "![Cumulative regret](regret_curves.png)\n",
         "![Aggregate IQM](aggregate_iqm.png)\n",
         "## Online\n", online_table(results),
-        "## Offline\n", offline_table(results)]), encoding="utf-8")
+        "## Offline\n", offline_table(results)]))
     curves = plot_regret_curves(results, out / "regret_curves.png")
     agg = plot_aggregate(results, out / "aggregate_iqm.png", reps=reps, seed=seed)
     return [md, curves, agg]
@@ -489,5 +490,5 @@ def plot_training(metrics_csv: str | Path, out_png: str | Path) -> Path:
     ax2.set(xlabel="step", ylabel="normalized cumulative regret", title="held-out prior validation")
     ax2.legend()
     fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
+    save_figure(fig, out_png)
     return Path(out_png)
