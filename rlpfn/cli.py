@@ -1,13 +1,14 @@
 """The `rlpfn` command line. Every user error is one line on stderr and exit code 2."""
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -527,11 +528,30 @@ def build_parser():
     return top
 
 
+def _key_value_lists_end_at_plain_words(argv: list[str]) -> list[str]:
+    """`--set a=1 b=2 my_mdp.npz`: a KEY=VALUE list ends at the first word without '=', which is a positional
+    argument (the MDP), not one more KEY=VALUE."""
+    kv_options = {"--" + f.name.replace("_", "-") for _, cls, *_ in COMMANDS for f in fields(cls)
+                  if f.metadata.get("metavar") == "KEY=VALUE"}
+    out, moved, in_list = [], [], False
+    for word in argv:
+        if word in kv_options:
+            in_list = True
+        elif word.startswith("-"):
+            in_list = False
+        elif in_list and "=" not in word:
+            moved.append(word)
+            in_list = False
+            continue
+        out.append(word)
+    return out + moved
+
+
 def _parse(argv: list[str]):
     """(command function, its options) from argv; every bad value is a one-line CLIError naming the option."""
     parser = build_parser()
     try:
-        ns = parser.parse_args(argv)
+        ns = parser.parse_args(_key_value_lists_end_at_plain_words(argv))
     except SystemExit:  # --help
         raise
     except Exception as e:  # jsonargparse's ArgumentError; __post_init__ checks
@@ -553,8 +573,12 @@ def _option_message(msg: str) -> str:
     """jsonargparse's 'Parser key "dataset_episodes": ...' as '--dataset-episodes: ...'."""
     msg = re.sub(r'Parser key "(?:[\w-]+\.)*(\w+)"( element \d+)?:?', lambda m: "--" + m.group(1).replace("_", "-")
                  + (m.group(2) or "") + ":", msg)
-    if "arguments are required" in msg:  # "offline.behavior_epsilon" -> "--behavior-epsilon"
-        msg = re.sub(r"(?:[\w-]+\.)+(\w+)", lambda m: "--" + m.group(1).replace("_", "-"), msg)
+    if "arguments are required" in msg:  # "offline.behavior_epsilon" -> "--behavior-epsilon"; positionals by name
+        positional = {f.name: f.metadata["metavar"] for _, cls, *_ in COMMANDS + PRIOR_COMMANDS for f in fields(cls)
+                      if f.metadata.get("positional")}
+        msg = re.sub(r"(?:--)?(?:[\w-]+\.)*(\w+)", lambda m: positional.get(m.group(1)) or
+                     "--" + m.group(1).replace("_", "-") if "." in m.group(0) or m.group(0).startswith("--")
+                     else m.group(0), msg)
     return msg
 
 
@@ -607,6 +631,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return _stopped(argv)
+    except BrokenPipeError:  # output piped into a reader that stopped (`| head`): nothing more to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - interpreter shutdown flushes it
+        return 0
     except SystemExit:
         if _Stop.received is not None:  # Lightning turns an interrupt into SystemExit(1) after its shutdown
             return _stopped(argv)

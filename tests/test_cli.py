@@ -42,7 +42,8 @@ def test_solve_accepts_npz_and_hparam_overrides(capsys, tmp_path):
     mdp = TabularMDP(P, np.array([[0.0, 0.0], [0.0, 1.0]]), np.array([1.0, 0.0]), 5, name="two")
     mdp.save(tmp_path / "two.npz")
     out_json = tmp_path / "two.json"
-    code, out, _ = run_cli(capsys, "solve", str(tmp_path / "two.npz"), "--agent", "qlearning", "--set", "epsilon=0.2",
+    # the MDP may follow a KEY=VALUE list: the list ends at the first word without '='
+    code, out, _ = run_cli(capsys, "solve", "--agent", "qlearning", "--set", "epsilon=0.2", str(tmp_path / "two.npz"),
                            "--episodes", "5", "--seeds", "2", "--json", str(out_json), "--quiet")
     assert code == 0 and "MDP two" in out
     assert json.loads(out_json.read_text())["hparams"]["epsilon"] == 0.2
