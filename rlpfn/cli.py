@@ -384,7 +384,7 @@ class SolveOfflineOptions:
     transitions: str = option(positional=True, metavar="TRANSITIONS", help="the log, an .npz file")
     agent: OfflineAgentName = option("rlpfn", help="offline agent")
     out: str = option("policy.npz", help="where to write the policy (an .npz file)")
-    reward_bounds: Optional[list[float]] = option(None, nargs=2, metavar="LOW HIGH",
+    reward_bounds: Optional[list[float]] = option(None, nargs=2, metavar=("LOW", "HIGH"),
                                                   help="the range rewards can take (default: from the log, with 0 "
                                                        "included)")
 
@@ -598,16 +598,22 @@ class _Stop:
         raise KeyboardInterrupt
 
     @classmethod
-    def install(cls) -> None:
+    def install(cls) -> dict:
+        """Install the handlers; returns the previous ones, for `restore`."""
         cls.received = None
-        if threading.current_thread() is threading.main_thread():
-            for sig in STOP_CODES:
-                signal.signal(sig, cls.handler)
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, cls.handler) for sig in STOP_CODES}
+
+    @staticmethod
+    def restore(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _stopped(argv: list[str]) -> int:
     sig = _Stop.received or signal.SIGINT
-    kept = {"pretrain": "the run resumes from its last checkpoint with --resume",
+    kept = {"pretrain": "--resume continues from its last checkpoint, if one was written",
             "benchmark": "finished cells are saved in OUT/cells; the same command resumes"}.get(argv[0] if argv else "",
                                                                                          "nothing was written")
     print(f"rlpfn: stopped by {signal.Signals(sig).name}; {kept}", file=sys.stderr)
@@ -619,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
 
     use_one_thread()
     argv = sys.argv[1:] if argv is None else list(argv)
-    _Stop.install()
+    previous = _Stop.install()
     try:
         if argv[:1] == ["pretrain"]:
             cmd_pretrain(argv[1:])
@@ -638,6 +644,8 @@ def main(argv: list[str] | None = None) -> int:
         if _Stop.received is not None:  # Lightning turns an interrupt into SystemExit(1) after its shutdown
             return _stopped(argv)
         raise
+    finally:
+        _Stop.restore(previous)
     return 0
 
 

@@ -1,9 +1,10 @@
 """Typed configs: a mapping (a YAML file, a checkpoint's JSON, `--set` values) -> a dataclass, checked
 against the fields' declared types and ranges by jsonargparse, once, where the input enters.
 
-The declared types are the only place an option's type and range live: `PositiveInt`, `Literal[...]`,
-`OpenUnitInterval` and the like from `jsonargparse.typing` on the dataclass fields. A failure is a
-`ConfigError` naming the source, the key and the offending value, in one line.
+An option's type and range are declared on its dataclass field (`PositiveInt`, `Literal[...]`, `OpenUnitInterval`
+and the like from `jsonargparse.typing`); checks that involve several fields, or that the agents' own
+dataclasses make in `__post_init__`, run when the dataclass is built here. A failure is a `ConfigError` naming
+the source, the key and the offending value, in one line.
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def parse_assignments(items: list[str] | None, option: str) -> dict:
         if not eq or not key:
             raise ConfigError(f"{option} {item!r} is not of the form KEY=VALUE")
         try:
-            out[key] = yaml.safe_load(value) if value else ""
+            out[key] = float(value) if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value) else \
+                (yaml.safe_load(value) if value else "")  # YAML 1.1 reads 1e-3 as text: numbers first
         except yaml.YAMLError:
             out[key] = value
         if isinstance(out[key], (dict, list)):  # a scalar was meant: keep the text as it was typed
@@ -71,7 +73,7 @@ def build(cls: type[T], doc: Any, source: str, prefix: str = "", error: type[Use
         msg = one_line(e)
         msg = re.sub(r"Group '[^']*' does not accept option '(?:cfg\.)?([^']+)'.*", lambda m: f"{prefix}{m.group(1)}: unknown key", msg)
         msg = re.sub(r'[Pp]arser key "cfg\.([^"]+)":?', lambda m: f"{prefix}{m.group(1)}:", msg)
-        msg = msg.replace('"cfg.', f'"{prefix}').replace("cfg.", prefix)
+        msg = re.sub(r'(?<![\w.])cfg\.', prefix, msg)
         raise error(f"{source}: {msg}") from None
 
 

@@ -53,8 +53,11 @@ def _make(env_id: str, kwargs: dict):
         raise MDPError(f"unknown gymnasium environment {env_id!r}: {e}") from None
     except error.Error as e:  # malformed id, missing dependency, ...
         raise MDPError(f"cannot make gymnasium environment {env_id!r}: {e}") from None
-    except TypeError as e:  # an option the environment does not take
-        raise MDPError(f"gymnasium environment {env_id!r} does not take these options {sorted(kwargs)}: {e}") from None
+    except Exception as e:  # an option the environment does not take, or a value it cannot use
+        if not kwargs:
+            raise
+        raise MDPError(f"gymnasium environment {env_id!r} refused the options {kwargs}: "
+                       f"{type(e).__name__}: {e}".replace("\n", " ")) from None
 
 
 def _tabulate(env, env_id: str, horizon, name, make_kwargs: dict) -> TabularMDP:

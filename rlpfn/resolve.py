@@ -23,7 +23,7 @@ def load_mdp(spec: str, horizon: int | None = None, env_kwargs: dict | None = No
             mdp = from_gymnasium(spec, horizon=horizon, **(env_kwargs or {}))
         except MDPError as e:
             if "unknown gymnasium environment" in str(e):  # with gymnasium's own advice (which version exists)
-                advice = str(e).split(": ", 2)[-1]
+                advice = str(e).split(": ", 1)[1]  # gymnasium's words, after "unknown gymnasium environment 'x': "
                 raise MDPError(f"{spec!r} is neither a benchmark name ({', '.join(BENCHMARKS)}), "
                                f"an .npz file, nor a gymnasium id: {advice}") from None
             raise

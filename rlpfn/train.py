@@ -37,7 +37,7 @@ from jsonargparse.typing import (ClosedUnitInterval, NonNegativeFloat, NonNegati
 
 from .config import ConfigError, one_line, to_dict
 from .errors import UserError
-from .files import atomic, write_text
+from .files import atomic, check_output_dir, write_text
 from .model import RLPFN, ModelConfig
 from .resources import builtin_names, named_or_path
 
@@ -151,7 +151,7 @@ def parse_pretrain_args(argv: list[str]) -> tuple[PretrainConfig, bool]:
                                   f"{', '.join(builtin_names('configs'))})")
             try:
                 yaml.safe_load(path.read_text())
-            except yaml.YAMLError as e:
+            except (yaml.YAMLError, UnicodeDecodeError) as e:
                 raise ConfigError(f"{path}: not valid YAML ({one_line(e)})") from None
             argv[i:i + (1 if eq else 2)] = [f"--config={path}"]
     if not any(a == "--config" or a.startswith("--config=") for a in argv):
@@ -380,7 +380,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, command: str = "") -> Pa
     from .prior import PriorDataset
 
     torch.set_num_threads(cfg.trainer.threads)
-    out = Path(cfg.trainer.out)
+    out = check_output_dir(cfg.trainer.out, "trainer.out")  # before any work
+    if cfg.trainer.export is not None:
+        check_output_dir(Path(cfg.trainer.export).parent, "trainer.export")
     ckpt = out / "last.ckpt"
     if resume and not ckpt.exists():
         raise ConfigError(f"--resume: nothing to resume in {out} (no last.ckpt); run without --resume first")

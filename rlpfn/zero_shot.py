@@ -182,7 +182,12 @@ def load_transitions(path: str | Path, reward_bounds: tuple[float, float] | None
     r = data["reward"].astype(np.float64)
     if not np.isfinite(r).all():
         raise MDPError(f"{path}: reward[{np.flatnonzero(~np.isfinite(r))[0]}] is not finite")
-    term = data["terminated"].astype(bool) if "terminated" in data else np.zeros(n, dtype=bool)
+    term = np.zeros(n, dtype=bool)
+    if "terminated" in data:
+        t = data["terminated"]
+        if not (t.dtype == bool or (t.dtype.kind in "iu" and np.isin(t, (0, 1)).all())):
+            raise MDPError(f"{path}: terminated must be booleans (or 0/1), got dtype {t.dtype}")
+        term = t.astype(bool)
     if reward_bounds is not None:
         low, high = (float(b) for b in reward_bounds)
         if not (np.isfinite(low) and np.isfinite(high) and high > low):
@@ -191,7 +196,11 @@ def load_transitions(path: str | Path, reward_bounds: tuple[float, float] | None
         if bad.size:
             raise MDPError(f"{path}: reward[{bad[0]}] = {r[bad[0]]:.6g} is outside the reward bounds [{low}, {high}] "
                            f"({bad.size} transitions are)")
-    lo, hi = bounds_with_terminal(*(reward_bounds if reward_bounds is not None else (r.min(), r.max())))
+    # given bounds are kept, widened to 0 only where the absorbing state needs it; the default is the log's range
+    # with 0 included
+    lo, hi = reward_bounds if reward_bounds is not None else bounds_with_terminal(r.min(), r.max())
+    if term.any():
+        lo, hi = bounds_with_terminal(lo, hi)
     if not np.isfinite(2.0 * max(abs(lo), abs(hi)) * H):
         raise MDPError(f"{path}: rewards up to {max(abs(lo), abs(hi)):.3g} over horizon {H} overflow float64")
     if hi <= lo:

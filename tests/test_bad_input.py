@@ -40,6 +40,11 @@ def inputs(tmp_path, monkeypatch):
     (tmp_path / "spec.yaml").write_text("name: x\nstates: [5, 2]\nactions: 2\nhorizon: 3\nfamilies: {garnet: 1}\n")
     (tmp_path / "bad.yaml").write_text("trainer: {max_steps: -1}\n")
     (tmp_path / "weird.yaml").write_text("!!python/object:os.system {}\n")
+    (tmp_path / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    (tmp_path / "badfam.yaml").write_text("name: b\nstates: 4\nactions: 2\nhorizon: 5\n"
+                                          "families: {dirichlet: {weight: 1, params: {concentration: -1}}}\n")
+    np.savez("log_term.npz", obs=[0, 1], action=[0, 1], reward=[0.0, 1.0], next_obs=[1, 0],
+             terminated=np.array(["False", "True"]), n_states=2, n_actions=2, horizon=3)
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "last.ckpt").write_bytes(b"")
     (tmp_path / "run" / "progress.json").write_text('{"global_st')
@@ -126,6 +131,14 @@ BAD = [
     (["solve", "Taxi-v3", "--agent", "ucbvi"], "Please use `Taxi-v4`"),
     (["solve", "CliffWalking-v1", "--agent", "ucbvi"], "--horizon"),
     (["solve", "FrozenLake-v1", "--agent", "ucbvi", "--env-kwargs", "bogus=1"], "bogus"),
+    (["solve", "FrozenLake-v1", "--agent", "ucbvi", "--env-kwargs", "map_name=9x9"], "9x9"),
+    (["benchmark", "--benchmarks", "riverswim", "riverswim"], "riverswim given twice"),
+    (["benchmark", "--epsilons", "0.5", "0.5"], "--epsilons: 0.5 given twice"),
+    (["solve-offline", "log_term.npz"], "terminated must be booleans"),
+    (["prior", "sample", "badfam.yaml", "--n", "2", "--out", "o"], "families.dirichlet.params"),
+    (["prior", "sample", "latin1.yaml", "--n", "2", "--out", "o"], "latin1.yaml"),
+    (["pretrain", "--config", "latin1.yaml"], "latin1.yaml"),
+    (["pretrain", "--config", "tiny", "--trainer.out", "a_file"], "trainer.out"),
     (["solve", "riverswim", "--agent", "ucbvi", "--env-kwargs", "map_name=8x8"], "gymnasium ids only"),
     (["offline", "FrozenLake-v1", "--agent", "vilcb", "--behavior-epsilon", "0", "--dataset-episodes", "2",
       "--env-kwargs", "noequals"], "--env-kwargs 'noequals'"),

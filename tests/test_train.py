@@ -139,7 +139,7 @@ def test_sigterm_stops_quietly_with_a_checkpoint(tmp_path):
     proc.send_signal(signal.SIGTERM)
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 143
-    assert err.strip().splitlines() == ["rlpfn: stopped by SIGTERM; the run resumes from its last checkpoint with "
-                                        "--resume"]
+    assert err.strip().splitlines() == ["rlpfn: stopped by SIGTERM; --resume continues from its last checkpoint, "
+                                        "if one was written"]
     # checkpoint_every is beyond the run: the checkpoint is the one written at the stop
     assert 0 < json.loads((run / "progress.json").read_text())["global_step"] < 400 and (run / "last.ckpt").exists()

@@ -20,7 +20,7 @@ from typing import Literal, Optional
 import numpy as np
 from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveInt
 
-from ..agents import AGENTS, AgentName, make_agent
+from ..agents import AGENTS, AgentName, make_agent, tuned_defaults
 from ..benchmarks import BENCHMARKS, SUITE, BenchmarkName, make_benchmark
 from .. import __version__
 from ..config import ConfigError, option
@@ -62,6 +62,11 @@ class SuiteConfig:
                                   "the run time)")
 
     def __post_init__(self):
+        for key in ("benchmarks", "agents", "epsilons", "dataset_sizes", "parts"):
+            values = getattr(self, key) or []
+            twice = sorted({str(v) for v in values if values.count(v) > 1})
+            if twice:
+                raise ConfigError(f"--{key.replace('_', '-')}: {', '.join(twice)} given twice")
         for item in self.skip:
             agent, _, bench = item.partition(":")
             if agent not in AGENTS or bench not in BENCHMARKS:
@@ -183,7 +188,7 @@ def _keep_best_hindsight(entries: list[dict], kind: str) -> list[dict]:
 
 def cell_key(job: Job, cfg: SuiteConfig) -> str:
     """A file name for one job's result that changes with every setting the result depends on."""
-    settings = {"job": asdict(job), "hparams": make_agent(job.agent, **dict(job.hparams)).hparams(),
+    settings = {"job": asdict(job), "hparams": {**tuned_defaults().get(job.agent, {}), **dict(job.hparams)},
                 "episodes": cfg.episodes if job.kind == "online" else None, "seed": cfg.seed,
                 "seeds": cfg.seeds if job.kind == "offline" else job.n_seeds, "version": __version__}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -236,7 +241,7 @@ def run_suite(cfg: SuiteConfig, progress: bool = True, cells: Path | None = None
     config = {
         "episodes": cfg.episodes, "seeds": cfg.seeds, "seed": cfg.seed, "benchmarks": cfg.benchmarks,
         "online_agents": cfg.online_agents, "offline_agents": cfg.offline_agents, "epsilons": cfg.epsilons,
-        "dataset_sizes": cfg.dataset_sizes, "hindsight": cfg.hindsight, "workers": cfg.workers,
+        "dataset_sizes": cfg.dataset_sizes, "parts": cfg.parts, "hindsight": cfg.hindsight, "workers": cfg.workers,
         "skipped": list(cfg.skip), "seed_group": SEED_GROUP, "seed_stride": SEED_STRIDE,
         "wall_time_s": time.time() - start,
     }

@@ -1,4 +1,4 @@
-"""Choose baseline hyperparameters on MDPs drawn from the pretraining prior (priors/default.yaml).
+"""Choose baseline hyperparameters on MDPs drawn from the pretraining prior (the built-in spec `default`).
 
 Never on the benchmark suite: the defaults must be what a user without hindsight would pick, and the
 baselines are tuned on the same prior the rlpfn model is trained on, so neither side sees the suite.
@@ -28,7 +28,7 @@ from ..prior.spec import load_spec
 
 # Grids extend past docs/reference.md's usual ones where a tuning run chose an edge: on the generic sampler
 # (2026-11-21, first run) UCB-VI Bernstein 0.001, OptQL 0.001, VI-LCB Bernstein 0.01 and lr 0.5; on the
-# pretraining prior (priors/default.yaml) PSRL α0 0.01, Q-learning ε 0.05 and VI-LCB 0.003 / 0.001.
+# pretraining prior (the built-in spec `default`) PSRL α0 0.01, Q-learning ε 0.05 and VI-LCB 0.003 / 0.001.
 _UCBVI_H = [{"bonus": "hoeffding", "scale": c, "h_term": d} for d in (1.0, 0.1, 0.01) for c in (1.0, 0.3, 0.1, 0.03, 0.01)]
 _UCBVI_B = [{"bonus": "bernstein", "scale": c, "h_term": 1.0} for c in (0.01, 0.003, 0.001, 3e-4, 1e-4, 3e-5)]
 GRIDS: dict[str, list[dict]] = {

@@ -107,7 +107,10 @@ def _draw_family(spec: PriorSpec, fam: str, n: int, S: int, A: int, H: int, rng:
     todo = np.arange(n)
     for _ in range(MAX_TRIES):
         params = spec.families[fam].draw_params(rng, len(todo))
-        p, r, _, m = FAMILIES[fam](len(todo), S, A, H, rng, **params)
+        try:
+            p, r, _, m = FAMILIES[fam](len(todo), S, A, H, rng, **params)
+        except ValueError as e:  # a parameter the spec allows but the family refuses
+            raise PriorSpecError(f"{spec.source}: families.{fam}.params: {e}") from None
         P[todo], R[todo], mu0[todo] = p, r, m
         if A == 1 or spec.min_gap == 0:  # one action: nothing to decide, V* = V_uniform
             return P, R, mu0

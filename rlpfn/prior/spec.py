@@ -26,7 +26,7 @@ Top-level keys (see rlpfn/data/priors/default.yaml for a commented example):
     targets                temperature of the Boltzmann policy over Q* (Q* on rewards rescaled to [0, 1])
 
 Every error is a `PriorSpecError` naming the file and the key, e.g.
-"priors/x.yaml: families.gridworld.weight: must be >= 0, got -1".
+"rlpfn/data/priors/x.yaml: families.gridworld.weight: must be >= 0, got -1".
 """
 from __future__ import annotations
 
@@ -223,10 +223,10 @@ def load_spec(spec: str | Path | Mapping) -> PriorSpec:
         raise PriorSpecError(f"{spec}: no such prior spec file (built-in specs: {known})")
     try:
         doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise PriorSpecError(f"{path}: not valid YAML ({e})".replace("\n", " ")) from None
     shipped = path.resolve().parent == data_dir("priors").resolve()
-    return parse_spec(doc, f"priors/{path.name}" if shipped else str(path))
+    return parse_spec(doc, f"rlpfn/data/priors/{path.name}" if shipped else str(path))
 
 
 def parse_spec(doc: Any, source: str = "<spec>") -> PriorSpec:
@@ -302,6 +302,23 @@ def behaviour_params() -> dict[str, set]:
     return out
 
 
+def _probe_families(families: Mapping[str, "Component"], S: int, A: int, H: int) -> None:
+    """Each family once at the smallest sizes with both ends of every numeric parameter range, so that a range
+    the family refuses (concentration -1) fails here, naming the key, not in the middle of sampling."""
+    from .families import FAMILIES
+
+    rng = np.random.default_rng(0)
+    for fam, comp in families.items():
+        params = {k: (np.array(d.bounds) if d.kind != "choice" and not isinstance(d.values[0], str) else d.draw(rng, 2))
+                  for k, d in comp.params.items()}
+        try:
+            FAMILIES[fam](2, S, A, H, rng, **params)
+        except ValueError as e:
+            raise PriorSpecError(f"families.{fam}.params: {e}") from None
+        except Exception:  # noqa: BLE001 - e.g. no room for walls at the smallest size: a size matter, not a key's
+            pass
+
+
 def _parse(doc, source: str) -> PriorSpec:
     doc = _mapping(doc, "spec", TOP_KEYS)
     for req in ("name", "states", "actions", "horizon", "families"):
@@ -314,6 +331,7 @@ def _parse(doc, source: str) -> PriorSpec:
     if isinstance(min_gap, bool) or not isinstance(min_gap, (int, float)) or not 0 <= min_gap <= 1:
         raise PriorSpecError(f"min_gap: must be a number in [0, 1], got {min_gap!r}")
     families = _components(doc["families"], "families", family_params(), "family")
+    _probe_families(families, states.bounds[0], actions.bounds[0], horizon.bounds[0])
 
     r = _mapping(doc.get("rewards") or {}, "rewards", {"bounds", "scale", "kinds", "gaussian_std"})
     bounds = r.get("bounds", [0.0, 1.0])
