@@ -136,7 +136,7 @@ def cmd_benchmark(args: "BenchmarkOptions") -> None:
     if args.overwrite and cells.is_dir():
         shutil.rmtree(cells)
     results = run_suite(args, progress=not args.quiet, cells=cells)
-    results["config"]["command"] = "rlpfn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    results["config"]["command"] = _Command.text
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "results.json", results)
     paths = write_report(results, out)
@@ -163,7 +163,7 @@ def cmd_tune(args: "TuneOptions") -> None:
     print(f"tuning took {time.time() - start:.0f} s")
     if args.dry_run:
         return
-    command = "rlpfn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _Command.text
     path = Path(args.out)
     save_tuned(record, cfg, command, path)
     print(f"saved defaults to {path}")
@@ -196,7 +196,7 @@ def cmd_prior_sample(args) -> None:
         index.append({"file": f"{mdp.name}.npz", "S": mdp.n_states, "A": mdp.n_actions, "H": mdp.horizon,
                       **mdp.meta,  # family, V* and V_random, computed by the sampler
                       "stochastic_rewards": bool(mdp.outcomes is not None or (mdp.R_std > 0).any())})
-    cmd = "rlpfn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["prior"] else None
+    cmd = _Command.text
     write_json(out / "index.json", {"spec": spec.source, "seed": args.seed, "command": cmd, "mdps": index})
     print(f"wrote {len(mdps)} MDPs from {spec.source} (seed {args.seed}) to {out}/, listed in {out}/index.json")
 
@@ -309,7 +309,7 @@ def cmd_pretrain(argv: list[str]) -> None:
     from .train import parse_pretrain_args, pretrain
 
     cfg, resume = parse_pretrain_args(argv)
-    path = pretrain(cfg, resume=resume, command="rlpfn " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    path = pretrain(cfg, resume=resume, command=_Command.text)
     print(f"wrote {path} (and {path.with_suffix('.safetensors')})")
 
 
@@ -582,6 +582,12 @@ def _option_message(msg: str) -> str:
     return msg
 
 
+class _Command:
+    """The command line being run, as typed (recorded in results.json, tuned.json and checkpoints)."""
+
+    text = "rlpfn"
+
+
 STOP_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells report it
 
 
@@ -625,6 +631,7 @@ def main(argv: list[str] | None = None) -> int:
 
     use_one_thread()
     argv = sys.argv[1:] if argv is None else list(argv)
+    _Command.text = "rlpfn " + " ".join(shlex.quote(a) for a in argv)
     previous = _Stop.install()
     try:
         if argv[:1] == ["pretrain"]:

@@ -150,6 +150,7 @@ def test_benchmark_end_to_end_small(capsys, tmp_path):
     assert {(e["epsilon"], e["dataset_episodes"]) for e in doc["offline"]} == {
         (e, n) for e in (0.0, 0.5, 1.0) for n in (10, 100)}
     assert np.array(doc["online"][0]["regret"]).shape == (2, 12)
+    assert doc["config"]["command"].startswith("rlpfn benchmark --benchmarks riverswim chain")  # main's argv
     for name in ("results.md", "regret_curves.png", "aggregate_iqm.png"):
         assert (out / name).stat().st_size > 0
     assert "riverswim" in (out / "results.md").read_text()
