@@ -287,7 +287,7 @@ def cmd_validate(args) -> None:
 def cmd_latency(args) -> None:
     if args.json:
         check_output_file(args.json, "--json")  # before any work
-    from .experiments.latency import measure
+    from .experiments.latency import episode_times, measure
     from .resolve import load_mdp
 
     mdp = load_mdp(args.mdp, env_kwargs=parse_assignments(args.env_kwargs, "--env-kwargs"))
@@ -300,8 +300,14 @@ def cmd_latency(args) -> None:
               f"{r['rlpfn_per_step_refresh_episode_s'] * 1e3:>27.3f} ms {r['ucbvi_plan_per_episode_s'] * 1e3:>21.2f} ms")
     print("A forward pass is one decision with refresh=step, or one episode's policy table with refresh=episode; "
           "the default, refresh=new-pair, adds one pass per first visit of a state-action pair.")
+    per_episode = {}
+    if args.episodes:
+        per_episode = episode_times(mdp, args.episodes, args.checkpoint)
+        print(f"wall time per episode over the first {args.episodes} episodes (one run, from scratch): rlpfn "
+              f"{per_episode['rlpfn']:.3f} s, UCB-VI {per_episode['ucbvi']:.3f} s, "
+              f"ratio {per_episode['rlpfn'] / per_episode['ucbvi']:.1f}")
     if args.json:
-        write_json(args.json, {"mdp": mdp.name, "rows": rows})
+        write_json(args.json, {"mdp": mdp.name, "rows": rows, "seconds_per_episode": per_episode})
         print(f"wrote {args.json}")
 
 
@@ -414,6 +420,8 @@ class LatencyOptions:
     sizes: list[PositiveInt] = option(default_factory=lambda: [100, 10_000, 100_000], metavar="N",
                                       help="history sizes (transitions)")
     repeats: PositiveInt = option(10, help="timed repeats, median reported")
+    episodes: NonNegativeInt = option(3, help="also time this many whole episodes of rlpfn (default refresh rule) "
+                                              "and UCB-VI acting from scratch, per episode (0: skip)")
     checkpoint: Optional[str] = option(None, help="model checkpoint (default: the shipped one)")
     json: Optional[str] = option(None, metavar="OUT", help="also write the figures to this JSON file")
 

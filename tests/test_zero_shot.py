@@ -1,5 +1,6 @@
 """The rlpfn agent, checkpoints and zero-shot solving (Python and CLI), with a small untrained model file."""
 import json
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -174,6 +175,8 @@ def test_latency_command_prints_one_row_per_history_size(ckpt, capsys):
     assert code == 0
     rows = [line.split() for line in out.splitlines() if line.strip() and line.split()[0].isdigit()]
     assert [int(r[0]) for r in rows] == [100, 2000]
+    per_episode = re.search(r"rlpfn ([0-9.]+) s, UCB-VI ([0-9.]+) s, ratio ([0-9.]+)", out)  # both, one line
+    assert per_episode and float(per_episode.group(1)) > 0 and float(per_episode.group(2)) > 0
 
 
 def test_validate_command_compares_with_ucbvi(ckpt, capsys, tmp_path):

@@ -57,3 +57,18 @@ def measure(mdp, sizes=(100, 10_000, 100_000), repeats: int = 10, checkpoint: st
         rows.append({"transitions": int(stats.visits.sum()), "rlpfn_decision_s": t_model,
                      "rlpfn_per_step_refresh_episode_s": t_model / mdp.horizon, "ucbvi_plan_per_episode_s": t_ucb})
     return rows
+
+
+def episode_times(mdp, episodes: int, checkpoint: str | None = None) -> dict[str, float]:
+    """Wall time per episode of the rlpfn agent (its default refresh rule) and of UCB-VI, acting from scratch for
+    `episodes` episodes in one run: what a user waits for, refreshes and planning included."""
+    from .evaluate import run_online
+
+    out = {}
+    for name, hp in (("rlpfn", {"checkpoint": checkpoint} if checkpoint else {}), ("ucbvi", {})):
+        agent = make_agent(name, **hp)
+        run_online(mdp, agent, 1, 1, seed=0)  # warm-up: model load, first-call overheads
+        start = time.perf_counter()
+        run_online(mdp, make_agent(name, **hp), episodes, 1, seed=0)
+        out[name] = (time.perf_counter() - start) / episodes
+    return out
