@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -129,8 +130,6 @@ def cmd_benchmark(args: "BenchmarkOptions") -> None:
     from .experiments.report import write_report
     from .experiments.suite import run_suite
 
-    import shutil
-
     out = check_output_dir(args.out)  # before any work
     cells = out / "cells"
     if args.overwrite and cells.is_dir():
@@ -146,9 +145,7 @@ def cmd_benchmark(args: "BenchmarkOptions") -> None:
 
 
 def cmd_tune(args: "TuneOptions") -> None:
-    from dataclasses import fields
-
-    from .experiments.tune import GRIDS, TuneConfig, save_tuned, tune
+    from .experiments.tune import save_tuned, tune
 
     if not args.dry_run:
         check_output_file(args.out, "--out")  # before any work
@@ -231,7 +228,6 @@ def cmd_prior_bench(args) -> None:
                                **({"loader": w} if args.workers else {})})
 
 
-# ---- parser ----------------------------------------------------------------------------------
 def cmd_solve_offline(args) -> None:
     from .zero_shot import load_transitions, solve_offline
 
@@ -252,9 +248,8 @@ def cmd_validate(args) -> None:
         check_output_file(args.json, "--json")  # before any work
     from .agents import AGENTS
     from .metrics import mean_ci
-    from dataclasses import fields
 
-    from .experiments.validate import RLPFN_VARIANTS, ValidationConfig, validate
+    from .experiments.validate import RLPFN_VARIANTS, validate
 
     cfg = ValidationConfig(**{f.name: getattr(args, f.name) for f in fields(ValidationConfig)})
     agents = {}

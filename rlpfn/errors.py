@@ -2,7 +2,8 @@
 
 The command line prints a `UserError` as one line, `rlpfn: error: ...`, and exits with status 2; any other
 exception is a bug and keeps its traceback. Each kind of input has its own subclass (MDPError,
-AgentError, CheckpointError, ConfigError, PriorSpecError), raised where that input enters.
+AgentError, CheckpointError, ConfigError, PriorSpecError, OutputError, ResourceError, CLIError), raised where
+that input enters.
 """
 
 
