@@ -293,12 +293,13 @@ def cmd_latency(args) -> None:
     for r in rows:
         print(f"{r['transitions']:>17} {r['rlpfn_decision_s'] * 1e3:>16.2f} ms "
               f"{r['rlpfn_per_step_refresh_episode_s'] * 1e3:>27.3f} ms {r['ucbvi_plan_per_episode_s'] * 1e3:>21.2f} ms")
-    print("A forward pass is one decision with refresh=step, or one episode's policy table with refresh=episode; "
-          "the default, refresh=new-pair, adds one pass per first visit of a state-action pair.")
+    print("A forward pass is one decision with refresh=step, or one episode's policy table with refresh=episode or "
+          "the default refresh=local (which adds one backup of the visited pair per step, no pass).")
     per_episode = {}
     if args.episodes:
-        per_episode = episode_times(mdp, args.episodes, args.checkpoint)
-        print(f"wall time per episode over the first {args.episodes} episodes (one run, from scratch): rlpfn "
+        per_episode = episode_times(mdp, args.episodes, args.repeats, args.checkpoint)
+        print(f"wall time per episode over the first {args.episodes} episodes (one run, from scratch, median of "
+              f"{args.repeats}): rlpfn "
               f"{per_episode['rlpfn']:.3f} s, UCB-VI {per_episode['ucbvi']:.3f} s, "
               f"ratio {per_episode['rlpfn'] / per_episode['ucbvi']:.1f}")
     if args.json:

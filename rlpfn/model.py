@@ -32,7 +32,7 @@ import torch
 from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
 from torch import nn
 
-from .planning import DTYPE, backward_induction
+from .planning import DTYPE, backward_induction, expect, repeat, with_dtype
 from .stats import Stats
 
 N_FEATURES = 19
@@ -98,8 +98,44 @@ class Output:
 
 
 def ucb_bonus(n: torch.Tensor, remaining, cfg: ModelConfig) -> torch.Tensor:
+    flat, per_step = bonus_terms(n, 1.0, cfg)
+    return flat + per_step * remaining
+
+
+def bonus_terms(n: torch.Tensor, multiplier, cfg: ModelConfig):
+    """UCB-VI's bonus scaled by `multiplier`, split so that the bonus with `remaining` steps to go is
+    flat + per_step·remaining: the planner folds the flat part into the reward once, not at every stage."""
     inv_n = 1.0 / n.clamp_min(1.0)
-    return cfg.ucb_scale * inv_n.sqrt() + cfg.ucb_h_term * remaining * inv_n
+    return multiplier * cfg.ucb_scale * inv_n.sqrt(), multiplier * cfg.ucb_h_term * inv_n
+
+
+def capped(q, remaining, per_step) -> torch.Tensor:
+    """A stage's planner value from its backup q = r̂ + δ + flat + P̂·V_{h+1}: the bonus's per-step part added,
+    capped at H-h = `remaining` (a number, or a tensor broadcasting against q)."""
+    return (q + per_step * remaining).clamp_max(remaining)
+
+
+def planner_terms(r_hat, n, cfg: ModelConfig, corrections: torch.Tensor | None = None, pessimistic: bool = False):
+    """The planner's per-pair reward and per-step bonus (`plan`), so that Q_h = capped(reward + P̂·V_{h+1}, H-h,
+    per_step). An unvisited pair's P̂ row is zero, so one formula serves every pair: with reward 0 and per_step
+    its unvisited fraction, min(0 + frac·(H-h), H-h) = frac·(H-h) (or 0 offline)."""
+    visited = n > 0
+    alpha, delta, unv = (torch.zeros_like(n),) * 3 if corrections is None else corrections.to(DTYPE).unbind(-1)
+    flat, per_step = bonus_terms(n, alpha.exp(), cfg)
+    zero = torch.zeros_like(flat)
+    if pessimistic:  # offline: the same learned bonus as a penalty (VI-LCB's form)
+        return torch.where(visited, r_hat - flat, zero), torch.where(visited, -per_step, zero)
+    return (torch.where(visited, r_hat + delta + flat, zero),
+            torch.where(visited, per_step, torch.sigmoid(cfg.unvisited_logit + unv)))
+
+
+def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None):
+    """Backward induction with Q_h = capped(reward + P̂·V_{h+1}, H-h, per_step), clipped below at `floor`."""
+    def adjust(h, q, v_next):
+        q = capped(q, float(H - h), per_step)
+        return q if floor is None else q.clamp_min(floor)
+
+    return backward_induction(P_hat, reward, H, adjust)[0]
 
 
 def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | None = None,
@@ -110,20 +146,8 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
     `pessimistic`: the lower-confidence twin for offline use, Q_h = clip(r̂ - e^α·b_h + P̂·V_{h+1}, 0, H-h) on
     visited pairs and 0 on unvisited ones; no reward correction δ, which the quantile loss makes optimistic
     (README, "The pretrained model")."""
-    visited = n > 0
-    remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device)
-    alpha, delta, unv = (torch.zeros_like(n),) * 3 if corrections is None else corrections.to(DTYPE).unbind(-1)
-    mult, unv_frac = alpha.exp(), torch.sigmoid(cfg.unvisited_logit + unv)
-
-    def adjust(h, q, v_next):
-        rem = remaining[h]
-        if pessimistic:  # offline: the same learned bonus as a penalty, unvisited pairs worth 0 (VI-LCB's form)
-            return torch.where(visited, (q - mult * ucb_bonus(n, rem, cfg)).clamp(0, rem), torch.zeros_like(q))
-        q = torch.minimum(q + mult * ucb_bonus(n, rem, cfg), rem)
-        return torch.where(visited, q, unv_frac * rem)
-
-    Q, _ = backward_induction(P_hat, r_hat if pessimistic else r_hat + delta, H, adjust)
-    return Q
+    reward, per_step = planner_terms(r_hat, n, cfg, corrections, pessimistic)
+    return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None)
 
 
 def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
@@ -131,8 +155,11 @@ def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
     B, S, A = n.shape
     H = ctx.horizon
     rows = torch.arange(B, device=n.device)
-    q_ce, _ = backward_induction(P_hat, r_hat, H)
-    q_ucb = plan(P_hat, r_hat, n, H, cfg)
+    # Certainty equivalence is the same planner with reward r̂ and no bonus (its values never exceed H-h, so the
+    # cap changes nothing): it and uncorrected UCB-VI in one pass over the batch doubled.
+    reward, per_step = planner_terms(r_hat, n, cfg)
+    q = plan_terms(repeat(P_hat, 2), torch.cat([r_hat, reward]), torch.cat([torch.zeros_like(per_step), per_step]), H)
+    q_ce, q_ucb = q[:B], q[B:]
     rem = (H - ctx.step).to(DTYPE).view(B, 1, 1)
     ce, ucb = q_ce[rows, ctx.step] / rem, q_ucb[rows, ctx.step] / rem
     visited = (n > 0).to(DTYPE)
@@ -167,14 +194,15 @@ class Block(nn.Module):
         self.successor = nn.Linear(d, d)
         self.mlp = nn.Sequential(nn.Linear(d, cfg.mlp_ratio * d), nn.GELU(), nn.Linear(cfg.mlp_ratio * d, d))
 
-    def forward(self, x: torch.Tensor, P_hat: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, P_hat) -> torch.Tensor:
+        """`P_hat`: the empirical model in x's dtype, dense [B,S,A,S] or sparse (planning.SparseP)."""
         B, S, A, d = x.shape
         y = self.ln_a(x).reshape(B * S, A, d)
         x = x + self.attn_actions(y, y, y, need_weights=False)[0].view(B, S, A, d)
         u = self.ln_s(x).mean(2)  # [B,S,d]: a state's summary, symmetric in its actions
         x = x + self.attn_states(u, u, u, need_weights=False)[0][:, :, None]
         u = self.successor(self.ln_p(x).mean(2))
-        x = x + torch.einsum("bsax,bxd->bsad", P_hat, u)
+        x = x + expect(P_hat, u)
         return x + self.mlp(self.ln_m(x))
 
 
@@ -199,10 +227,10 @@ class RLPFN(nn.Module):
             raise ValueError(f"steps must lie in [0, H={H}), got {ctx.step.min().item()}..{ctx.step.max().item()}")
         P_hat, r_hat, n = ctx.stats.empirical()  # float64; dense, or sparse CSR for large S
         x, q_ce = features(ctx, P_hat, r_hat, n, self.cfg)
-        P_dense = (ctx.stats.counts / n.clamp_min(1.0).unsqueeze(-1)).float()
+        P_msg = with_dtype(P_hat, x.dtype)
         h = self.embed(x)
         for block in self.blocks:
-            h = block(h, P_dense)
+            h = block(h, P_msg)
         out = self.head(self.ln_out(h))
         corrections = out[..., :3]
         if not self.cfg.reward_correction:
@@ -221,4 +249,4 @@ class RLPFN(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-__all__ = ["ModelConfig", "Context", "Output", "RLPFN", "plan", "features", "ucb_bonus"]
+__all__ = ["ModelConfig", "Context", "Output", "RLPFN", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]

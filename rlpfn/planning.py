@@ -43,12 +43,33 @@ class SparseP:
 
 
 def expect(P, V: torch.Tensor) -> torch.Tensor:
-    """E_{s'~P(.|s,a)} V[b, s'] for every (b, s, a): [B,S,A]."""
+    """E_{s'~P(.|s,a)} V[b, s', ...] for every (b, s, a): [B,S,A,...] from V [B,S,...] (P's dtype)."""
     if isinstance(P, SparseP):
-        return (P.csr @ V.reshape(P.B * P.S, 1)).reshape(P.B, P.S, P.A)
+        return (P.csr @ V.reshape(P.B * P.S, -1)).reshape(P.B, P.S, P.A, *V.shape[2:])
     if P.dim() == 3:  # one MDP shared by the whole batch (e.g. many policies on one MDP)
-        return torch.einsum("sax,bx->bsa", P, V)
-    return torch.einsum("bsax,bx->bsa", P, V)
+        return torch.einsum("sax,bx...->bsa...", P, V)
+    return torch.einsum("bsax,bx...->bsa...", P, V)
+
+
+def repeat(P, k: int):
+    """P for the batch repeated k times along its batch axis: one backward pass then plans k reward functions
+    on the same models (a stage's Python and dispatch overhead is paid once, not k times)."""
+    if not isinstance(P, SparseP):
+        return P if P.dim() == 3 else P.repeat(k, 1, 1, 1)
+    crow, col, val = P.csr.crow_indices(), P.csr.col_indices(), P.csr.values()
+    nnz, width = len(col), P.B * P.S
+    crow = torch.cat([crow[:1]] + [crow[1:] + i * nnz for i in range(k)])
+    col = torch.cat([col + i * width for i in range(k)])
+    with warnings.catch_warnings():  # as in normalize_counts
+        warnings.simplefilter("ignore", UserWarning)
+        csr = torch.sparse_csr_tensor(crow, col, val.repeat(k), size=(k * P.csr.shape[0], k * width),
+                                      check_invariants=False)
+    return SparseP(csr, k * P.B, P.S, P.A)
+
+
+def with_dtype(P, dtype: torch.dtype):
+    """P (dense or SparseP) with entries of `dtype`: the model's trunk passes float32 messages along P̂."""
+    return SparseP(P.csr.to(dtype), P.B, P.S, P.A) if isinstance(P, SparseP) else P.to(dtype)
 
 
 def variance(P, V: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:

@@ -207,3 +207,60 @@ def test_new_pair_refresh_asks_the_model_only_after_first_visits(ckpt):
     assert len(starts) >= 4 and all(n == 3 for n, _ in starts)  # every episode start, all runs
     visited_pairs = int((agent.stats.visits > 0).sum())
     assert 0 < sum(n for n, _ in mid) <= visited_pairs  # only runs with a first visit, at most one per pair
+
+
+def _perturbed_model():
+    """A small model whose heads are not zero, so the planner's corrections (α, u) differ per pair."""
+    torch.manual_seed(3)
+    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2))
+    torch.nn.init.normal_(model.head.weight, std=0.3)
+    return model.eval()
+
+
+def test_local_refresh_passes_once_per_episode():
+    from rlpfn.agents.rlpfn import RlpfnAgent
+
+    agent = RlpfnAgent.with_model(_perturbed_model(), refresh="local")
+    calls = []
+    original = agent._forward
+    agent._forward = lambda stats, state, step, episodes: calls.append(step) or original(stats, state, step, episodes)
+    run_online(make_benchmark("riverswim"), agent, 4, 3, seed=0)
+    assert calls == [0, 0, 0, 0]
+
+
+def test_local_backup_is_the_planners_bellman_backup():
+    """Backing up a pair against the table that the planner produced leaves it unchanged (the table is a fixed
+    point of the same backup); after a new transition it changes that pair's later steps and nothing else."""
+    from rlpfn.agents.rlpfn import RlpfnAgent
+
+    mdp = make_benchmark("sixarms")
+    agent = RlpfnAgent.with_model(_perturbed_model(), refresh="local")
+    run_online(mdp, agent, 3, 2, seed=0)
+    H, rows = mdp.horizon, torch.arange(2)
+    s = agent.stats.visits[0].nonzero()[:2]  # two visited pairs, one per run
+    states, actions = s[:, 0], s[:, 1]
+    agent.episodes += 1
+    agent._refresh(rows, states, 0)
+    q, v = agent.q.clone(), agent.v.clone()
+    assert (agent.multiplier != 1).any()  # the corrections are live
+    agent._backup(states, actions, 0)
+    torch.testing.assert_close(agent.q, q, atol=1e-9, rtol=0)
+    torch.testing.assert_close(agent.v, v, atol=1e-9, rtol=0)
+
+    q, v = agent.q.clone(), agent.v.clone()
+    agent.stats.add(states, actions, torch.zeros(2, dtype=torch.float64), states)  # a new, rewardless self-loop
+    agent._backup(states, actions, 5)
+    changed = (agent.q != q).nonzero()
+    assert len(changed) > 0
+    assert ((changed[:, 0] == 0) | (changed[:, 0] == 1)).all()
+    for run, k, st, a in changed.tolist():
+        assert k > 5 and st == states[run] and a == actions[run]
+    # one entry by hand: min(H-k, r̂ + e^α·b_k(n) + P̂·V_{k+1}) with the table's V before the backup
+    from rlpfn.model import ucb_bonus
+
+    s0, a0, k = states[0], actions[0], 9
+    counts = agent.stats.counts[0, s0, a0]
+    n = counts.sum()
+    by_hand = min(H - k, float(agent.stats.reward_sum[0, s0, a0] / n + agent.multiplier[0, s0, a0]
+                               * ucb_bonus(n, H - k, agent.model.cfg) + (counts / n) @ v[0, :, k + 1]))
+    assert agent.q[0, k, s0, a0].item() == pytest.approx(by_hand, abs=1e-12)

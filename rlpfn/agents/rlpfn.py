@@ -1,15 +1,16 @@
 """The `rlpfn` agent: the pretrained model acting in context, with no gradient step and no tuning.
 
 Online it keeps the sufficient statistic of everything it has seen and asks the model for a whole policy
-table [H, S, A] at each refresh (every episode or every step); it then takes the argmax of the model's
-planned Q or samples from its policy logits. Offline it plans once, pessimistically, with the model's learned
-bonus scale (see `fit`).
+table [H, S, A] at each refresh; it then takes the argmax of the model's planned Q or samples from its policy
+logits. Offline it plans once, pessimistically, with the model's learned bonus scale (see `fit`).
 
 The default refresh rule was chosen with `rlpfn validate` on the held-out prior split, never the benchmarks;
 the measured table is in the README ("The pretrained model"). "step" refreshes before every decision (one
 forward pass each, H times the cost of "episode"); "new-pair" also refreshes after a step that visited a
-state-action pair for the first time (the one time a pair's value jumps from the prior's guess to data), at
-most S·A extra passes per run, made only for the runs that need them.
+state-action pair for the first time (at most S·A extra passes per run). The default, "local", makes one
+pass per episode and after every step re-plans only the pair just visited, with that pass's corrections and
+the updated statistic (one Bellman backup of one pair, no forward pass): a just-tried pair stops looking
+untried at once, as with "step", for the cost of "episode".
 """
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ from dataclasses import dataclass
 
 import torch
 
+from ..model import bonus_terms, capped
 from ..planning import DTYPE
 from ..stats import Stats
 from .base import Agent, AgentError
 from .offline import tie_uniform
 
-REFRESH = ("episode", "step", "new-pair")
+REFRESH = ("episode", "step", "new-pair", "local")
 
 
 @dataclass
@@ -32,8 +34,10 @@ class RlpfnAgent(Agent):
     offline = True
     # "episode": one forward pass per episode; "step": one per step; "new-pair": at each episode start and after
     # any step that visited a state-action pair for the first time (at most S·A extra passes per run: the
-    # one time a pair's value jumps from the prior's guess to data)
-    refresh: str = "new-pair"
+    # one time a pair's value jumps from the prior's guess to data); "local": one pass per episode, and after
+    # each step the visited pair alone is re-planned from the updated statistic with that pass's corrections
+    # (one Bellman backup, no forward pass)
+    refresh: str = "local"
     sample: bool = False  # sample actions from the policy logits instead of taking the argmax of Q_plan
     checkpoint: str | None = None  # a checkpoint path; None = the shipped model (rlpfn.load())
     # Keep Q_plan monotone across refreshes, Q <- min(Q_previous, Q_new), as UCB-VI does with its optimistic Q
@@ -72,6 +76,7 @@ class RlpfnAgent(Agent):
             out = self.model(ctx.to(device), pessimistic)
         if device.type != "cpu":
             out.q_plan, out.q_est, out.temperature = out.q_plan.cpu(), out.q_est.cpu(), out.temperature.cpu()
+            out.corrections = out.corrections.cpu()
         return out
 
     # ---- online --------------------------------------------------------------------------------
@@ -79,8 +84,9 @@ class RlpfnAgent(Agent):
         super().reset(spec, n_runs, seed)
         self.stats = Stats.zeros(n_runs, spec.n_states, spec.n_actions)
         self.episodes = -1
-        self.out = self.q = None
+        self.out = self.q = self.v = self.corrections = None
         self.new_pair = torch.zeros(n_runs, dtype=torch.bool)
+        self.rows, self.remaining = torch.arange(n_runs), torch.arange(spec.horizon, 0, -1, dtype=DTYPE)  # H-h
 
     def act(self, states, h):
         if h == 0:
@@ -101,15 +107,39 @@ class RlpfnAgent(Agent):
         st = self.stats if len(runs) == self.n_runs else self.stats.rows(runs)
         self.out = self._forward(st, states[runs], h, self.episodes)
         if self.q is None:
-            self.q = self.out.q_plan
-            return
-        self.q[runs] = torch.minimum(self.q[runs], self.out.q_plan) if self.monotone else self.out.q_plan
+            self.q, self.corrections = self.out.q_plan, self.out.corrections.to(DTYPE)
+        else:
+            self.q[runs] = torch.minimum(self.q[runs], self.out.q_plan) if self.monotone else self.out.q_plan
+            self.corrections[runs] = self.out.corrections.to(DTYPE)
+        if self.refresh == "local":  # what the backups until the next pass read
+            v = self.q.amax(-1).transpose(1, 2)  # V [N,S,H+1], state-major (a backup reads a few states' rows)
+            self.v = torch.cat([v, v.new_zeros(self.n_runs, self.spec.n_states, 1)], 2).contiguous()
+            self.multiplier, self.delta = self.corrections[..., 0].exp(), self.corrections[..., 1]
 
     def observe(self, states, actions, rewards, next_states, h):
         if self.refresh == "new-pair":
             rows = torch.arange(self.n_runs)
             self.new_pair = self.stats.counts[rows, states, actions].sum(-1) == 0  # [N]: first visit of (s, a)
         self.stats.add(states, actions, rewards, next_states)
+        if self.refresh == "local" and h + 1 < self.spec.horizon:
+            self._backup(states, actions, h)
+
+    def _backup(self, states, actions, h: int) -> None:
+        """Re-plan each run's just-visited pair (s, a) for the rest of the episode (steps h+1..H-1), as the
+        model's planner would with the last pass's corrections: Q_k(s,a) = min(H-k, r̂ + δ + e^α·b_k + P̂·V_{k+1}),
+        V_{k+1} from the current table. The pair's row is all that the new transition changes in the
+        statistic; what the change would do to its predecessors waits for the next pass."""
+        H, rows = self.spec.horizon, self.rows
+        counts = self.stats.counts[rows, states, actions]  # [N,S]
+        n = counts.sum(-1, keepdim=True)  # [N,1], at least 1 now
+        run, succ = counts.nonzero(as_tuple=True)  # the observed successors: a few per run
+        # r̂ + δ + flat bonus + P̂·V_{k+1} for k = h+1..H-1: [N,K]
+        flat, per_step = bonus_terms(n, self.multiplier[rows, states, actions].unsqueeze(1), self.model.cfg)
+        backup = (self.stats.reward_sum[rows, states, actions].unsqueeze(1) / n + self.delta[rows, states, actions]
+                  .unsqueeze(1) + flat).expand(-1, H - h - 1).index_add(
+            0, run, self.v[run, succ, h + 2:] * (counts[run, succ] / n[run, 0]).unsqueeze(1))
+        self.q[rows, h + 1:, states, actions] = capped(backup, self.remaining[h + 1:], per_step)
+        self.v[rows, states, h + 1:H] = self.q[rows, h + 1:, states].amax(-1)
 
     # ---- offline -------------------------------------------------------------------------------
     def fit(self, spec, stats, seed=0):

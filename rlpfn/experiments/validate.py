@@ -21,7 +21,8 @@ RLPFN_VARIANTS = {
         {"refresh": refresh, "sample": sample, "monotone": monotone}
     for refresh in ("episode", "step") for sample in (False, True) for monotone in (True, False)
 }
-RLPFN_VARIANTS["rlpfn[new-pair,argmax]"] = {"refresh": "new-pair", "sample": False, "monotone": False}
+RLPFN_VARIANTS.update({f"rlpfn[{refresh},argmax]": {"refresh": refresh, "sample": False, "monotone": False}
+                       for refresh in ("new-pair", "local")})
 
 
 @dataclass
