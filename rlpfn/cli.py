@@ -48,8 +48,8 @@ def cmd_benchmarks(args) -> None:
         mdp = make_benchmark(name)
         sol = mdp.solution
         source = mdp.meta.get("env_id") or mdp.meta.get("source", "")
-        print(f"{name:<20} {mdp.n_states:>5} {mdp.n_actions:>3} {mdp.horizon:>5} {sol.v_star:>10.4f} "
-              f"{sol.v_random:>10.4f}  {source}")
+        print(f"{name:<20} {mdp.n_states:>5} {mdp.n_actions:>3} {mdp.horizon:>5} {sol.v_star.item():>10.4f} "
+              f"{sol.v_random.item():>10.4f}  {source}")
 
 
 def _agent_from_args(args, offline: bool):
@@ -74,16 +74,16 @@ def cmd_solve(args) -> None:
 
     mdp = load_mdp(args.mdp, args.horizon, parse_assignments(args.env_kwargs, "--env-kwargs"))
     agent = _agent_from_args(args, offline=False)
-    sol = mdp.solution
+    v_star, v_random = (v.item() for v in (mdp.solution.v_star, mdp.solution.v_random))
     with tqdm(total=args.episodes, desc=f"{agent.name} on {mdp.name}", unit="ep", disable=args.quiet) as bar:
         res = run_online(mdp, agent, args.episodes, args.seeds, args.seed, progress=bar.update)
     last = res.returns[:, -10:].mean(1)
     cum = res.regret.sum(1)
-    solved = episodes_to_solve(res.returns, sol.v_star, sol.v_random)
+    solved = episodes_to_solve(res.returns, v_star, v_random)
     reached = np.isfinite(solved)
     print(f"MDP {mdp.name}: S={mdp.n_states} A={mdp.n_actions} H={mdp.horizon}")
     print(f"agent {agent.name} {agent.hparams()}, {args.episodes} episodes x {args.seeds} seeds")
-    print(f"V*                         {sol.v_star:.4f}   (uniform random: {sol.v_random:.4f})")
+    print(f"V*                         {v_star:.4f}   (uniform random: {v_random:.4f})")
     print(f"mean return, last 10 ep.   {_fmt(*mean_ci(last))}")
     print(f"cumulative regret          {_fmt(*mean_ci(cum))}   (mean ± 95% CI over seeds)")
     if reached.any():
@@ -93,7 +93,7 @@ def cmd_solve(args) -> None:
     if args.json:
         write_json(args.json, {
             "mdp": mdp.name, "S": mdp.n_states, "A": mdp.n_actions, "H": mdp.horizon,
-            "v_star": sol.v_star, "v_random": sol.v_random, "agent": agent.name, "hparams": agent.hparams(),
+            "v_star": v_star, "v_random": v_random, "agent": agent.name, "hparams": agent.hparams(),
             "episodes": args.episodes, "seeds": args.seeds, "seed": args.seed,
             "returns": res.returns.tolist(), "regret": res.regret.tolist(),
         })
@@ -109,16 +109,16 @@ def cmd_offline(args) -> None:
 
     mdp = load_mdp(args.mdp, args.horizon, parse_assignments(args.env_kwargs, "--env-kwargs"))
     agent = _agent_from_args(args, offline=True)
-    sol = mdp.solution
+    v_star, v_random = (v.item() for v in (mdp.solution.v_star, mdp.solution.v_random))
     res = run_offline(mdp, agent, args.behavior_epsilon, args.dataset_episodes, args.seeds, args.seed)
-    print(f"MDP {mdp.name}: S={mdp.n_states} A={mdp.n_actions} H={mdp.horizon}; V* {sol.v_star:.4f}, V_random {sol.v_random:.4f}")
+    print(f"MDP {mdp.name}: S={mdp.n_states} A={mdp.n_actions} H={mdp.horizon}; V* {v_star:.4f}, V_random {v_random:.4f}")
     print(f"agent {agent.name} {agent.hparams()}; data: {args.dataset_episodes} episodes of "
           f"(1-ε)·π* + ε·uniform, ε = {args.behavior_epsilon}; {args.seeds} seeds")
     print(f"policy value               {_fmt(*mean_ci(res.values))}")
     print(f"normalized score           {_fmt(*mean_ci(res.scores))}   (1 = optimal, 0 = uniform random)")
     if args.json:
         write_json(args.json, {
-            "mdp": mdp.name, "v_star": sol.v_star, "v_random": sol.v_random, "agent": agent.name,
+            "mdp": mdp.name, "v_star": v_star, "v_random": v_random, "agent": agent.name,
             "hparams": agent.hparams(), "behavior_epsilon": args.behavior_epsilon,
             "dataset_episodes": args.dataset_episodes, "seeds": args.seeds, "seed": args.seed,
             "scores": res.scores.tolist(), "values": res.values.tolist(),
@@ -191,7 +191,8 @@ def cmd_prior_sample(args) -> None:
     for mdp in mdps:
         mdp.save(out / f"{mdp.name}.npz")
         index.append({"file": f"{mdp.name}.npz", "S": mdp.n_states, "A": mdp.n_actions, "H": mdp.horizon,
-                      **mdp.meta,  # family, V* and V_random, computed by the sampler
+                      "family": str(mdp.meta["family"]), "reward_kind": str(mdp.meta["reward_kind"]),
+                      "v_star": mdp.solution.v_star.item(), "v_random": mdp.solution.v_random.item(),
                       "stochastic_rewards": bool(mdp.outcomes is not None or (mdp.R_std > 0).any())})
     cmd = _Command.text
     write_json(out / "index.json", {"spec": spec.source, "seed": args.seed, "command": cmd, "mdps": index})

@@ -1,7 +1,8 @@
-"""A batched simulator: N runs stepped together, either N copies of one TabularMDP or one MDP per
-run (a prior `MDPBatch`, whose MDPs share S, A and H)."""
+"""A batched simulator: N runs stepped together in a TabularMDP, all in its one MDP or run i in MDP i
+(`TabularMDP.run_index`)."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .planning import DTYPE
@@ -9,22 +10,18 @@ from .planning import DTYPE
 
 class BatchedEnv:
     def __init__(self, mdp, n_runs: int, generator: torch.Generator):
-        """`mdp`: a TabularMDP (its `sampling_tables()` have a batch axis of 1: every run simulates it) or a
-        prior MDPBatch (a batch axis of n_runs: run i simulates MDP i)."""
         self.n, self.gen = n_runs, generator
+        run = mdp.run_index(n_runs)
         prob, nxt, reward, R_std, mu0 = mdp.sampling_tables()
         M, S, A, K = prob.shape
-        if M not in (1, n_runs):
-            raise ValueError(f"{M} MDPs cannot be simulated by {n_runs} runs (need 1 or {n_runs})")
         # Tables are flat over (MDP, s, a): run i reads rows offset[i] + s·A + a, its own MDP's or the one
         # shared MDP's. One flat index per lookup is 3-4x faster than multi-dimensional indexing.
-        run = torch.arange(n_runs) if M == n_runs else torch.zeros(n_runs, dtype=torch.long)
         self.offset = run * (S * A)
         # Inverse-CDF sampling: one uniform per run and step, compared against cumulative rows. An outcome
         # fixes both the next state and the reward (exact outcome-dependent and Bernoulli rewards).
         self.cdf = _cdf(torch.as_tensor(prob, dtype=DTYPE).reshape(M * S * A, K))
-        self.out_next = torch.as_tensor(nxt, dtype=torch.long).reshape(-1)
-        self.out_reward = torch.as_tensor(reward, dtype=DTYPE).reshape(-1)
+        self.out_next = torch.as_tensor(np.ascontiguousarray(nxt), dtype=torch.long).reshape(-1)
+        self.out_reward = torch.as_tensor(np.ascontiguousarray(reward), dtype=DTYPE).reshape(-1)
         self.R_std = torch.as_tensor(R_std, dtype=DTYPE).reshape(-1)
         self.mu0_cdf = _cdf(torch.as_tensor(mu0, dtype=DTYPE))[run]
         self.K = K

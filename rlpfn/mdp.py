@@ -1,4 +1,9 @@
-"""TabularMDP: the one MDP type every part of rlpfn reads.
+"""TabularMDP: the one MDP type every part of rlpfn reads, with a batch axis.
+
+A TabularMDP holds M MDPs of equal S, A and H (arrays [M, S, A, S] and so on; M = 1 for a benchmark or a
+user's MDP, whose unbatched arrays the constructor accepts; M > 1 for a batch drawn from a prior). Runs of
+the harness act either all in the one MDP or run i in MDP i (`run_index`). Its exact solution is computed
+once, batched, and kept.
 
 Finite horizon H; every episode lasts exactly H steps. Terminal states are
 absorbing zero-reward states, so "the episode ended" is just "the agent sits in
@@ -29,9 +34,9 @@ class Outcomes:
     P and R are its summaries (and R_std, if any, is extra Gaussian noise on top). Unused
     slots have prob 0."""
 
-    prob: np.ndarray  # [S, A, K]
-    next_state: np.ndarray  # [S, A, K] int
-    reward: np.ndarray  # [S, A, K]
+    prob: np.ndarray  # [M, S, A, K] (from_lists gives one MDP's [S, A, K])
+    next_state: np.ndarray  # [M, S, A, K] int
+    reward: np.ndarray  # [M, S, A, K]
 
     @classmethod
     def from_lists(cls, S: int, A: int, s, a, prob, next_state, reward) -> "Outcomes":
@@ -50,11 +55,11 @@ class Outcomes:
         return out
 
     def transition_matrix(self) -> np.ndarray:
-        S, A, K = self.prob.shape
-        P = np.zeros((S, A, S))
-        s, a, _ = np.indices(self.prob.shape)
-        np.add.at(P, (s, a, self.next_state), self.prob)
-        return P
+        """P [..., S, A, S] summed over outcomes (next states must be in range)."""
+        *lead, S, A, K = self.prob.shape
+        rows = np.arange(int(np.prod(lead, dtype=np.int64)) * S * A).reshape(*lead, S, A, 1)
+        flat = (rows * S + self.next_state).ravel()
+        return np.bincount(flat, weights=self.prob.ravel(), minlength=rows.size * S).reshape(*lead, S, A, S)
 
     def mean_reward(self) -> np.ndarray:
         return (self.prob * self.reward).sum(-1)
@@ -62,28 +67,31 @@ class Outcomes:
 
 @dataclass(eq=False)
 class TabularMDP:
-    P: np.ndarray  # [S, A, S] transition probabilities P(s' | s, a)
-    R: np.ndarray  # [S, A] mean reward for acting a in s
-    mu0: np.ndarray  # [S] initial-state distribution
+    P: np.ndarray  # [M, S, A, S] transition probabilities P(s' | s, a) (an unbatched [S, A, S] is M = 1)
+    R: np.ndarray  # [M, S, A] mean reward for acting a in s
+    mu0: np.ndarray  # [M, S] initial-state distribution
     horizon: int  # H: steps per episode
-    R_std: np.ndarray | None = None  # [S, A] Gaussian reward noise; 0 = deterministic
-    r_min: float | None = None  # bounds on the mean reward, known to agents
+    R_std: np.ndarray | None = None  # [M, S, A] Gaussian reward noise; 0 = deterministic
+    r_min: float | None = None  # bounds on the mean reward, known to agents (shared by the batch)
     r_max: float | None = None
     name: str = "mdp"
-    meta: dict = field(default_factory=dict)  # free-form provenance (not saved)
+    meta: dict = field(default_factory=dict)  # free-form provenance (not saved); per-MDP entries are arrays [M]
     outcomes: Outcomes | None = None  # exact outcome-dependent rewards, when the source has them
     _solution: object = field(default=None, init=False, repr=False)  # planning.Solution, computed once
 
     def __post_init__(self):
         self.P = _as_float_array(self.P, "P")
-        self.R = _as_float_array(self.R, "R")
-        self.mu0 = _as_float_array(self.mu0, "mu0")
-        self.R_std = np.zeros_like(self.R) if self.R_std is None else _as_float_array(self.R_std, "R_std")
+        batched = self.P.ndim == 4  # else one MDP's arrays: each gets the batch axis of length 1
+        lift = (lambda x: x) if batched else (lambda x: x[None])
+        self.P = lift(self.P)
+        self.R = lift(_as_float_array(self.R, "R"))
+        self.mu0 = lift(_as_float_array(self.mu0, "mu0"))
+        self.R_std = np.zeros_like(self.R) if self.R_std is None else lift(_as_float_array(self.R_std, "R_std"))
         if self.outcomes is not None:
             o = self.outcomes
-            self.outcomes = Outcomes(_as_float_array(o.prob, "outcome_prob"),
-                                     _as_int_array(o.next_state, "outcome_next"),
-                                     _as_float_array(o.reward, "outcome_reward"))
+            self.outcomes = Outcomes(lift(_as_float_array(o.prob, "outcome_prob")),
+                                     lift(_as_int_array(o.next_state, "outcome_next")),
+                                     lift(_as_float_array(o.reward, "outcome_reward")))
         # default bounds: the range of single rewards (of outcomes with mass, if there is a table)
         span = self.R if self.outcomes is None or self.outcomes.prob.shape != self.outcomes.reward.shape \
             else self.outcomes.reward[self.outcomes.prob != 0]
@@ -98,54 +106,84 @@ class TabularMDP:
 
     @property
     def solution(self):
-        """The exact solution (planning.Solution: Q*, V*, π*, V*(μ0), V_random(μ0)), computed on first use and
-        kept: nothing solves the same MDP twice. An MDP is not changed after construction (with_horizon makes
-        a new one)."""
+        """The exact solution of every MDP of the batch (planning.Solution: Q*, V*, π* [M, ...], V*(μ0) and
+        V_random(μ0) [M], in the MDPs' reward units), computed on first use and kept: nothing solves the same MDP
+        twice. An MDP is not changed after construction (with_horizon makes a new one)."""
         if self._solution is None:
             from .limits import check_memory, planning_bytes
             from .planning import solve
 
-            check_memory(planning_bytes(1, self.horizon, self.n_states, self.n_actions),
+            check_memory(planning_bytes(len(self), self.horizon, self.n_states, self.n_actions),
                          f"solving {self.name} exactly (S={self.n_states}, A={self.n_actions}, H={self.horizon})",
                          "the horizon (--horizon)")
 
             self._solution = solve(self)
         return self._solution
 
-    @property
-    def n_states(self) -> int:
+    def __len__(self) -> int:
+        """M, the number of MDPs in the batch."""
         return self.P.shape[0]
 
     @property
-    def n_actions(self) -> int:
+    def n_states(self) -> int:
         return self.P.shape[1]
+
+    @property
+    def n_actions(self) -> int:
+        return self.P.shape[2]
+
+    def run_index(self, n_runs: int):
+        """Which MDP each of `n_runs` runs acts in: all in the one MDP (M = 1), or run i in MDP i (M = n_runs)."""
+        import torch
+
+        if len(self) not in (1, n_runs):
+            raise ValueError(f"{len(self)} MDPs cannot be acted in by {n_runs} runs (need 1 or {n_runs})")
+        return torch.arange(n_runs) if len(self) == n_runs > 1 else torch.zeros(n_runs, dtype=torch.long)
+
+    def item(self, i: int, name: str | None = None) -> "TabularMDP":
+        """MDP i alone (a batch of 1), e.g. to save it; per-MDP meta entries become its own."""
+        keep = slice(i, i + 1)
+        o = self.outcomes
+        meta = {k: (v[i] if isinstance(v, np.ndarray) and v.shape[:1] == (len(self),) else v)
+                for k, v in self.meta.items()}
+        return TabularMDP(self.P[keep], self.R[keep], self.mu0[keep], self.horizon, self.R_std[keep], self.r_min,
+                          self.r_max, name or f"{self.name}-{i}", meta,
+                          None if o is None else Outcomes(o.prob[keep], o.next_state[keep], o.reward[keep]))
+
+    def _at(self, index) -> str:
+        """An entry's index as messages show it: without the batch index when there is one MDP."""
+        return _idx(index[1:]) if len(self) == 1 else _idx(index)
 
     def validate(self) -> None:
         """Raise MDPError naming the first offending entry."""
         P, R, mu0, R_std = self.P, self.R, self.mu0, self.R_std
-        if P.ndim != 3 or P.shape[0] != P.shape[2]:
-            raise MDPError(f"P must have shape [S, A, S], got {list(P.shape)}")
-        S, A, _ = P.shape
-        if S < 1 or A < 1:
-            raise MDPError(f"P must have at least one state and one action, got shape {list(P.shape)}")
-        for key, arr, shape in (("R", R, (S, A)), ("R_std", R_std, (S, A)), ("mu0", mu0, (S,))):
+        if P.ndim != 4 or P.shape[1] != P.shape[3]:
+            raise MDPError(f"P must have shape [S, A, S], got {list(P.shape)[1:]} (a batch of MDPs: [M, S, A, S])")
+        M, S, A, _ = P.shape
+        if M < 1 or S < 1 or A < 1:
+            raise MDPError(f"P must have at least one state and one action, got shape {list(P.shape)[1:]}")
+        lead = [M] if M > 1 else []
+        for key, arr, shape in (("R", R, (M, S, A)), ("R_std", R_std, (M, S, A)), ("mu0", mu0, (M, S))):
             if arr.shape != shape:
-                raise MDPError(f"{key} must have shape {list(shape)} to match P {list(P.shape)}, got {list(arr.shape)}")
+                raise MDPError(f"{key} must have shape {lead + list(shape[1:])} to match P "
+                               f"{lead + list(P.shape[1:])}, got {list(arr.shape)[0 if lead else 1:]}")
         for key, arr in (("P", P), ("R", R), ("R_std", R_std), ("mu0", mu0)):
             bad = np.argwhere(~np.isfinite(arr))
             if len(bad):
-                raise MDPError(f"{key}{_idx(bad[0])} is {arr[tuple(bad[0])]} (must be finite)")
+                raise MDPError(f"{key}{self._at(bad[0])} is {arr[tuple(bad[0])]} (must be finite)")
         for key, arr in (("P", P), ("R_std", R_std), ("mu0", mu0)):
             bad = np.argwhere(arr < 0)
             if len(bad):
-                raise MDPError(f"{key}{_idx(bad[0])} = {arr[tuple(bad[0])]:.6g} is negative")
+                raise MDPError(f"{key}{self._at(bad[0])} = {arr[tuple(bad[0])]:.6g} is negative")
         row_err = np.abs(P.sum(-1) - 1.0)
         bad = np.argwhere(row_err > ROW_SUM_TOL)
         if len(bad):
-            s, a = bad[0]
-            raise MDPError(f"P[{s}, {a}, :] sums to {P[s, a].sum():.9g}, not 1 (tolerance {ROW_SUM_TOL})")
-        if abs(mu0.sum() - 1.0) > ROW_SUM_TOL:
-            raise MDPError(f"mu0 sums to {mu0.sum():.9g}, not 1: it must be a distribution over states")
+            row = tuple(bad[0])
+            raise MDPError(f"P{self._at(row)[:-1]}, :] sums to {P[row].sum():.9g}, not 1 (tolerance {ROW_SUM_TOL})")
+        bad = np.flatnonzero(np.abs(mu0.sum(-1) - 1.0) > ROW_SUM_TOL)
+        if len(bad):
+            raise MDPError(f"mu0{f'[{bad[0]}]' if M > 1 else ''} sums to {mu0[bad[0]].sum():.9g}, "
+                           "not 1: it must be a distribution over states")
         if self.horizon < 1:
             raise MDPError(f"horizon must be >= 1, got {self.horizon}")
         if not (np.isfinite(self.r_min) and np.isfinite(self.r_max)):
@@ -159,35 +197,35 @@ class TabularMDP:
         bad = np.argwhere((R < self.r_min - tol) | (R > self.r_max + tol))
         if len(bad):
             raise MDPError(
-                f"R{_idx(bad[0])} = {R[tuple(bad[0])]:.6g} is outside the reward bounds [{self.r_min}, {self.r_max}]"
+                f"R{self._at(bad[0])} = {R[tuple(bad[0])]:.6g} is outside the reward bounds [{self.r_min}, {self.r_max}]"
             )
         if self.outcomes is not None:
             self._validate_outcomes(tol)
 
     def _validate_outcomes(self, tol: float) -> None:
-        o, (S, A, _) = self.outcomes, self.P.shape
+        o, (M, S, A, _) = self.outcomes, self.P.shape
         for key, arr in (("outcome_prob", o.prob), ("outcome_next", o.next_state), ("outcome_reward", o.reward)):
-            if arr.ndim != 3 or arr.shape[:2] != (S, A) or arr.shape != o.prob.shape:
-                raise MDPError(f"{key} must have shape [{S}, {A}, K] like outcome_prob, got {list(arr.shape)}")
+            if arr.ndim != 4 or arr.shape[:3] != (M, S, A) or arr.shape != o.prob.shape:
+                raise MDPError(f"{key} must have shape [{S}, {A}, K] like outcome_prob, got {list(arr.shape)[1:]}")
             bad = np.argwhere(~np.isfinite(arr))
             if len(bad):
-                raise MDPError(f"{key}{_idx(bad[0])} is {arr[tuple(bad[0])]} (must be finite)")
+                raise MDPError(f"{key}{self._at(bad[0])} is {arr[tuple(bad[0])]} (must be finite)")
         bad = np.argwhere(o.prob < 0)
         if len(bad):
-            raise MDPError(f"outcome_prob{_idx(bad[0])} = {o.prob[tuple(bad[0])]:.6g} is negative")
+            raise MDPError(f"outcome_prob{self._at(bad[0])} = {o.prob[tuple(bad[0])]:.6g} is negative")
         bad = np.argwhere((o.next_state < 0) | (o.next_state >= S))
         if len(bad):
-            raise MDPError(f"outcome_next{_idx(bad[0])} = {o.next_state[tuple(bad[0])]} is not a state in [0, {S})")
+            raise MDPError(f"outcome_next{self._at(bad[0])} = {o.next_state[tuple(bad[0])]} is not a state in [0, {S})")
         bad = np.argwhere((o.prob > 0) & ((o.reward < self.r_min - tol) | (o.reward > self.r_max + tol)))
         if len(bad):
-            raise MDPError(f"outcome_reward{_idx(bad[0])} = {o.reward[tuple(bad[0])]:.6g} is outside the reward "
+            raise MDPError(f"outcome_reward{self._at(bad[0])} = {o.reward[tuple(bad[0])]:.6g} is outside the reward "
                            f"bounds [{self.r_min}, {self.r_max}]")
         bad = np.argwhere(np.abs(o.transition_matrix() - self.P) > ROW_SUM_TOL)
         if len(bad):
-            raise MDPError(f"P{_idx(bad[0])} = {self.P[tuple(bad[0])]:.9g} disagrees with the outcome table")
+            raise MDPError(f"P{self._at(bad[0])} = {self.P[tuple(bad[0])]:.9g} disagrees with the outcome table")
         bad = np.argwhere(np.abs(o.mean_reward() - self.R) > ROW_SUM_TOL * max(1.0, self.r_max - self.r_min))
         if len(bad):
-            raise MDPError(f"R{_idx(bad[0])} = {self.R[tuple(bad[0])]:.9g} is not the mean reward of the outcome table")
+            raise MDPError(f"R{self._at(bad[0])} = {self.R[tuple(bad[0])]:.9g} is not the mean reward of the outcome table")
 
     # ---- files -------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
@@ -195,9 +233,12 @@ class TabularMDP:
         outcome_prob, outcome_next, outcome_reward when the MDP has an outcome table)."""
         from .files import write_npz  # probed, then written through a temporary file and a rename
 
-        extra = {} if self.outcomes is None else dict(
-            outcome_prob=self.outcomes.prob, outcome_next=self.outcomes.next_state, outcome_reward=self.outcomes.reward)
-        write_npz(path, P=self.P, R=self.R, R_std=self.R_std, mu0=self.mu0, horizon=np.int64(self.horizon),
+        if len(self) != 1:
+            raise MDPError(f"an .npz file holds one MDP; this batch holds {len(self)} (save each: mdp.item(i).save(...))")
+        extra = {} if self.outcomes is None else dict(outcome_prob=self.outcomes.prob[0],
+                                                      outcome_next=self.outcomes.next_state[0],
+                                                      outcome_reward=self.outcomes.reward[0])
+        write_npz(path, P=self.P[0], R=self.R[0], R_std=self.R_std[0], mu0=self.mu0[0], horizon=np.int64(self.horizon),
                   r_min=np.float64(self.r_min), r_max=np.float64(self.r_max), name=np.str_(self.name), **extra)
 
     @classmethod
@@ -238,6 +279,8 @@ class TabularMDP:
                 raise MDPError(f"{key} = {v.reshape(()).item()!r} is not a valid {conv.__name__}") from None
 
         default_name = os.path.splitext(os.path.basename(path))[0]
+        if arrays["P"].ndim != 3:
+            raise MDPError(f"{path}: P must have shape [S, A, S], got {list(arrays['P'].shape)}")
         try:
             return cls(
                 P=arrays["P"], R=arrays["R"], mu0=arrays["mu0"], horizon=scalar("horizon", float),
@@ -250,22 +293,21 @@ class TabularMDP:
 
     # ---- derived quantities ------------------------------------------------------------------
     def sampling_tables(self):
-        """Outcome tables for env.BatchedEnv with a leading batch axis of 1 (MDPBatch has the same method with
-        a batch axis of n): (prob, next, reward) [1,S,A,K], R_std [1,S,A], mu0 [1,S]. Without an exact outcome
-        table, outcome k is "move to state k" and pays R."""
-        S, A, o = self.n_states, self.n_actions, self.outcomes
+        """Outcome tables for env.BatchedEnv: (prob, next, reward) [M,S,A,K], R_std [M,S,A], mu0 [M,S]. Without an
+        exact outcome table, outcome k is "move to state k" and pays R."""
+        M, S, A, o = len(self), self.n_states, self.n_actions, self.outcomes
         if o is None:
-            prob, nxt, reward = self.P, np.tile(np.arange(S), (S, A, 1)), np.repeat(self.R[..., None], S, -1)
-        else:
-            prob, nxt, reward = o.prob, o.next_state, o.reward
-        return prob[None], nxt[None], reward[None], self.R_std[None], self.mu0[None]
+            nxt = np.broadcast_to(np.arange(S), (M, S, A, S))
+            return self.P, nxt, np.broadcast_to(self.R[..., None], (M, S, A, S)), self.R_std, self.mu0
+        return o.prob, o.next_state, o.reward, self.R_std, self.mu0
 
     def with_horizon(self, horizon: int) -> "TabularMDP":
         return TabularMDP(self.P, self.R, self.mu0, horizon, self.R_std, self.r_min, self.r_max, self.name,
                           dict(self.meta), self.outcomes)
 
     def __repr__(self) -> str:
-        return f"TabularMDP({self.name!r}, S={self.n_states}, A={self.n_actions}, H={self.horizon})"
+        batch = f"M={len(self)}, " if len(self) > 1 else ""
+        return f"TabularMDP({self.name!r}, {batch}S={self.n_states}, A={self.n_actions}, H={self.horizon})"
 
 
 def _idx(index) -> str:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
+import numpy as np
 import torch
 
 DTYPE = torch.float64
@@ -152,40 +153,35 @@ def uniform_policy(B: int, S: int, A: int, dtype=DTYPE) -> torch.Tensor:
 
 
 # ---- the same on TabularMDPs -----------------------------------------------------------------
-def mdp_tensors(mdps: Sequence) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Stack TabularMDPs of equal S and A into P [B,S,A,S], R [B,S,A], mu0 [B,S]."""
-    shapes = {m.P.shape for m in mdps}
-    if len(shapes) != 1:
-        raise ValueError(f"cannot batch MDPs of different shapes {sorted(shapes)}")
-    P = torch.stack([torch.as_tensor(m.P, dtype=DTYPE) for m in mdps])
-    R = torch.stack([torch.as_tensor(m.R, dtype=DTYPE) for m in mdps])
-    mu0 = torch.stack([torch.as_tensor(m.mu0, dtype=DTYPE) for m in mdps])
-    return P, R, mu0
+def mdp_tensors(mdp) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A TabularMDP's P [M,S,A,S], R [M,S,A], mu0 [M,S] as float64 tensors."""
+    return tuple(torch.as_tensor(x, dtype=DTYPE) for x in (mdp.P, mdp.R, mdp.mu0))
 
 
 @dataclass
 class Solution:
-    """Exact optimal and reference values of one MDP (in its own reward units)."""
+    """Exact optimal and reference values of every MDP of a TabularMDP (in its own reward units)."""
 
-    Q: torch.Tensor  # [H,S,A]
-    V: torch.Tensor  # [H+1,S]
-    policy: torch.Tensor  # [H,S,A] one-hot
-    v_star: float  # V*_0 under mu0
-    v_random: float  # value of the uniform-random policy under mu0
+    Q: torch.Tensor  # [M,H,S,A]
+    V: torch.Tensor  # [M,H+1,S]
+    policy: torch.Tensor  # [M,H,S,A] one-hot
+    v_star: np.ndarray  # [M] V*_0 under mu0
+    v_random: np.ndarray  # [M] value of the uniform-random policy under mu0
 
 
 def solve(mdp) -> Solution:
-    P, R, mu0 = mdp_tensors([mdp])
+    P, R, mu0 = mdp_tensors(mdp)
     Q, V = backward_induction(P, R, mdp.horizon)
-    _, Vr = evaluate_policy(P, R, uniform_policy(1, mdp.n_states, mdp.n_actions), mdp.horizon)
-    return Solution(
-        Q=Q[0], V=V[0], policy=greedy(Q[0]),
-        v_star=float(V[0, 0] @ mu0[0]), v_random=float(Vr[0, 0] @ mu0[0]),
-    )
+    _, Vr = evaluate_policy(P, R, uniform_policy(len(mdp), mdp.n_states, mdp.n_actions), mdp.horizon)
+    return Solution(Q=Q, V=V, policy=greedy(Q), v_star=(V[:, 0] * mu0).sum(-1).numpy(),
+                    v_random=(Vr[:, 0] * mu0).sum(-1).numpy())
 
 
 def policy_value(mdp, pi: torch.Tensor) -> torch.Tensor:
-    """V^π(μ0) for a batch of policies π [N,H,S,A] or [N,S,A] on one MDP: [N]."""
-    P, R, mu0 = mdp_tensors([mdp])
-    _, V = evaluate_policy(P[0], R.expand(pi.shape[0], -1, -1), pi, mdp.horizon)
-    return V[:, 0] @ mu0[0]
+    """V^π(μ0) for policies π [N,H,S,A] or [N,S,A]: [N]. Policy i acts in the MDP that run i of N acts in
+    (`TabularMDP.run_index`): all in the one MDP, or policy i in MDP i."""
+    P, R, mu0 = mdp_tensors(mdp)
+    run = mdp.run_index(pi.shape[0])
+    shared = P[0] if len(mdp) == 1 else P  # one MDP: every policy reads the same P, not N copies of it
+    _, V = evaluate_policy(shared, R[run], pi, mdp.horizon)
+    return (V[:, 0] * mu0[run]).sum(-1)

@@ -61,8 +61,8 @@ def run_trace(mdp, behaviour: Agent, episodes: int, seed: int, n_runs: int | Non
               progress: Callable[[int], None] | None = None) -> Trace:
     """The one rollout loop: `behaviour` acts for `episodes` episodes in every run, batched.
 
-    `mdp` is a prior MDPBatch (run i acts in MDP i) or a TabularMDP that `n_runs` runs share (the online
-    harness, evaluate.run_online). The agent is told what a user knows (`AgentSpec.of(mdp)`: S, A, H and
+    `mdp` is a TabularMDP: a prior batch with one run per MDP (n_runs None: run i acts in MDP i) or one MDP
+    that `n_runs` runs share (the online harness, evaluate.run_online). The agent is told what a user knows (`AgentSpec.of(mdp)`: S, A, H and
     the reward bounds) and sees rewards rescaled to [0, 1] by the bounds; an oracle (`needs_mdp`) also
     gets `mdp`. The environment and the agent draw from generators derived from `seed`; `progress(1)` is
     called after every episode."""
@@ -94,7 +94,7 @@ def run_trace(mdp, behaviour: Agent, episodes: int, seed: int, n_runs: int | Non
 def offline_datasets(mdp, behaviour: Agent, episodes: int, seed: int, n_runs: int | None = None) -> Stats:
     """One offline dataset per run: the statistic of `episodes` whole episodes of `behaviour` (an ε-mixture:
     make_agent("optimal", epsilon=ε); a learner's replay: make_agent("ucbvi"), ...), on each MDP of a prior
-    batch or on `n_runs` copies of one TabularMDP (as run_trace)."""
+    batch or in `n_runs` runs of one MDP (as run_trace)."""
     trace = run_trace(mdp, behaviour, episodes, seed, n_runs=n_runs)
     N = trace.s.shape[0]
     return trace.stats_at(torch.full((N,), trace.length), torch.arange(N))

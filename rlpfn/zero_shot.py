@@ -78,7 +78,7 @@ def solve(mdp_or_env, episodes: int = 100, agent: str = "rlpfn", runs: int = 1, 
             from .experiments.evaluate import run_online
 
             res = run_online(mdp, a, episodes, runs, seed, progress=bar.update)
-            return SolveResult(res.returns, res.regret, mdp.solution.v_star, a.name, a.hparams())
+            return SolveResult(res.returns, res.regret, mdp.solution.v_star.item(), a.name, a.hparams())
         returns = np.stack([_interact(mdp_or_env, a, episodes, seed + i, horizon, reward_bounds, bar)
                             for i in range(runs)])
     return SolveResult(returns, None, None, a.name, a.hparams())

@@ -104,19 +104,19 @@ def test_deepsea_mapping_is_random_but_optimum_fixed(seed):
 def test_chain_reward_follows_executed_action():
     mdp = build("chain")
     # s0, forward chosen: forward (r 0) w.p. 0.8, backward (r 2) w.p. 0.2
-    assert mdp.R[0, 0] == pytest.approx(0.4) and mdp.R[4, 0] == pytest.approx(8.4)
+    assert mdp.R[0, 0, 0] == pytest.approx(0.4) and mdp.R[0, 4, 0] == pytest.approx(8.4)
     o = mdp.outcomes  # outcome k = executed action k
-    assert o.prob[0, 0].tolist() == pytest.approx([0.8, 0.2]) and o.reward[0, 0].tolist() == [0.0, 2.0]
-    assert o.next_state[4, 0].tolist() == [4, 0] and o.reward[4, 0].tolist() == [10.0, 2.0]
+    assert o.prob[0, 0, 0].tolist() == pytest.approx([0.8, 0.2]) and o.reward[0, 0, 0].tolist() == [0.0, 2.0]
+    assert o.next_state[0, 4, 0].tolist() == [4, 0] and o.reward[0, 4, 0].tolist() == [10.0, 2.0]
     assert (mdp.r_min, mdp.r_max) == (0.0, 10.0) and not mdp.R_std.any()
-    assert mdp.P[2, 0, 3] == pytest.approx(0.8) and mdp.P[2, 0, 0] == pytest.approx(0.2)
+    assert mdp.P[0, 2, 0, 3] == pytest.approx(0.8) and mdp.P[0, 2, 0, 0] == pytest.approx(0.2)
 
 
 def test_sixarms_structure():
     mdp = build("sixarms")
-    assert mdp.P[0, 5, 6] == pytest.approx(0.01) and mdp.P[0, 5, 0] == pytest.approx(0.99)
-    assert mdp.P[6, 5, 6] == 1 and mdp.R[6, 5] == pytest.approx(1.0) and mdp.P[6, 0, 0] == 1
-    assert mdp.P[1, 0, 1] == 1 and mdp.P[1, 4, 0] == 1 and mdp.R[1, 0] == pytest.approx(50 / 6000)
+    assert mdp.P[0, 0, 5, 6] == pytest.approx(0.01) and mdp.P[0, 0, 5, 0] == pytest.approx(0.99)
+    assert mdp.P[0, 6, 5, 6] == 1 and mdp.R[0, 6, 5] == pytest.approx(1.0) and mdp.P[0, 6, 0, 0] == 1
+    assert mdp.P[0, 1, 0, 1] == 1 and mdp.P[0, 1, 4, 0] == 1 and mdp.R[0, 1, 0] == pytest.approx(50 / 6000)
 
 
 def test_darkroom_goals():
@@ -135,17 +135,17 @@ def test_terminating_transition_goes_to_absorbing_state():
     mdp = build("frozenlake4x4")
     absorbing = 16
     assert mdp.meta["absorbing_state"] == absorbing
-    assert np.all(mdp.P[absorbing, :, absorbing] == 1) and np.all(mdp.R[absorbing] == 0)
-    assert mdp.mu0[absorbing] == 0 and mdp.mu0[0] == 1
+    assert np.all(mdp.P[0, absorbing, :, absorbing] == 1) and np.all(mdp.R[0, absorbing] == 0)
+    assert mdp.mu0[0, absorbing] == 0 and mdp.mu0[0, 0] == 1
     # state 14 (row 3, col 2), RIGHT: reaches G (+1, terminal) w.p. 1/3; the reward is kept
-    assert mdp.P[14, 2, absorbing] == pytest.approx(1 / 3) and mdp.P[14, 2, 15] == 0
-    assert mdp.R[14, 2] == pytest.approx(1 / 3) and not mdp.R_std.any()
+    assert mdp.P[0, 14, 2, absorbing] == pytest.approx(1 / 3) and mdp.P[0, 14, 2, 15] == 0
+    assert mdp.R[0, 14, 2] == pytest.approx(1 / 3) and not mdp.R_std.any()
     o = mdp.outcomes  # the exact outcome: reach G (absorbing, pays 1) w.p. 1/3
-    paid = o.reward[14, 2] == 1.0
-    assert o.prob[14, 2][paid].sum() == pytest.approx(1 / 3) and (o.next_state[14, 2][paid] == 16).all()
+    paid = o.reward[0, 14, 2] == 1.0
+    assert o.prob[0, 14, 2][paid].sum() == pytest.approx(1 / 3) and (o.next_state[0, 14, 2][paid] == 16).all()
     # state 1, DOWN: falls into the hole at 5 w.p. 1/3, reward 0
-    assert mdp.P[1, 1, absorbing] == pytest.approx(1 / 3) and mdp.R[1, 1] == 0
-    assert mdp.P[:, :, 15].sum() == 0 and mdp.P[:, :, 5].sum() == 0  # G and holes are never entered
+    assert mdp.P[0, 1, 1, absorbing] == pytest.approx(1 / 3) and mdp.R[0, 1, 1] == 0
+    assert mdp.P[0, :, :, 15].sum() == 0 and mdp.P[0, :, :, 5].sum() == 0  # G and holes are never entered
 
 
 def test_from_env_instance_matches_id():
@@ -183,8 +183,8 @@ def test_frozenlake_bounds_cover_a_single_reward():
 def test_no_absorbing_state_without_termination():
     mdp = from_gymnasium(_TinyEnv(), horizon=3)
     assert mdp.n_states == 2 and mdp.meta["absorbing_state"] is None
-    assert mdp.R[0, 0] == pytest.approx(2.0) and not mdp.R_std.any()
-    assert sorted(mdp.outcomes.reward[0, 0].tolist()) == [1.0, 3.0]
+    assert mdp.R[0, 0, 0] == pytest.approx(2.0) and not mdp.R_std.any()
+    assert sorted(mdp.outcomes.reward[0, 0, 0].tolist()) == [1.0, 3.0]
     assert (mdp.r_min, mdp.r_max) == (0.0, 3.0)  # the range of single rewards, not of means
     with pytest.raises(MDPError, match="give a horizon"):
         from_gymnasium(_TinyEnv())

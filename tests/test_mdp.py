@@ -169,7 +169,7 @@ def test_load_defaults(tmp_path):
     path = tmp_path / "my-chain.npz"
     np.savez(path, P=kw["P"], R=kw["R"] * 3 - 1, mu0=kw["mu0"], horizon=5)
     m = TabularMDP.load(path)
-    np.testing.assert_array_equal(m.R_std, np.zeros((3, 2)))
+    np.testing.assert_array_equal(m.R_std, np.zeros((1, 3, 2)))  # a batch of one MDP
     assert m.r_min == (kw["R"] * 3 - 1).min() and m.r_max == (kw["R"] * 3 - 1).max()
     assert m.name == "my-chain" and m.horizon == 5
     np.savez(path, P=kw["P"], R=kw["R"], mu0=kw["mu0"], horizon=5.0, name="")  # empty name -> file name
@@ -282,7 +282,7 @@ def _with_outcomes():
 
 def test_outcomes_summaries_and_default_bounds():
     mdp = TabularMDP(**_with_outcomes())
-    assert mdp.P[0, 0].tolist() == [0.75, 0.25] and mdp.R[0, 0] == pytest.approx(0.25)
+    assert mdp.P[0, 0, 0].tolist() == [0.75, 0.25] and mdp.R[0, 0, 0] == pytest.approx(0.25)
     assert (mdp.r_min, mdp.r_max) == (0.0, 1.0)  # single rewards' range, not the means'
 
 

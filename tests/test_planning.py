@@ -26,7 +26,7 @@ from rlpfn.planning import (
     uniform_policy,
     variance,
 )
-from rlpfn.prior import dirichlet, parse_spec, sample_prior_mdps
+from rlpfn.prior import dirichlet, parse_spec, sample_prior_mdps, sample_sized_batch
 
 pytestmark = pytest.mark.filterwarnings("ignore:Sparse:UserWarning")
 
@@ -40,7 +40,7 @@ def _toolbox(mdp: TabularMDP):
     from hiive.mdptoolbox.mdp import FiniteHorizon
 
     # transitions [A,S,S], reward [S,A] (expected reward of acting a in s), gamma = 1, N = H periods.
-    fh = FiniteHorizon(np.transpose(mdp.P, (1, 0, 2)).copy(), mdp.R.copy(), 1.0, mdp.horizon)
+    fh = FiniteHorizon(np.transpose(mdp.P[0], (1, 0, 2)).copy(), mdp.R[0].copy(), 1.0, mdp.horizon)
     with contextlib.redirect_stdout(io.StringIO()):  # it prints a convergence warning for gamma = 1
         fh.run()
     return fh.V.T, fh.policy.T  # V [H+1, S] with V[H] = 0, policy [H, S] of action indices
@@ -56,15 +56,15 @@ def test_backward_induction_matches_mdptoolbox(seed):
     for mdp in mdps:
         V_ref, pol_ref = _toolbox(mdp)
         sol = solve(mdp)
-        np.testing.assert_allclose(sol.V.numpy(), V_ref, rtol=1e-12, atol=1e-10, err_msg=mdp.name)
-        P, R, _ = mdp_tensors([mdp])
+        np.testing.assert_allclose(sol.V[0].numpy(), V_ref, rtol=1e-12, atol=1e-10, err_msg=mdp.name)
+        P, R, _ = mdp_tensors(mdp)
         H, S, A = mdp.horizon, mdp.n_states, mdp.n_actions
         # The toolbox's policy and ours are both optimal at every stage (ties may pick different actions).
-        pis = torch.stack([torch.nn.functional.one_hot(torch.as_tensor(pol_ref), A).to(DTYPE), sol.policy])
+        pis = torch.stack([torch.nn.functional.one_hot(torch.as_tensor(pol_ref), A).to(DTYPE), sol.policy[0]])
         _, V_pi = evaluate_policy(P[0], R.expand(2, S, A), pis, H)
         np.testing.assert_allclose(V_pi.numpy(), np.stack([V_ref, V_ref]), rtol=1e-12, atol=1e-10)
         # Q* is consistent with the toolbox's greedy actions
-        q_at = sol.Q.gather(-1, torch.as_tensor(pol_ref)[..., None])[..., 0]
+        q_at = sol.Q[0].gather(-1, torch.as_tensor(pol_ref)[..., None])[..., 0]
         np.testing.assert_allclose(q_at.numpy(), V_ref[:H], rtol=1e-12, atol=1e-10)
 
 
@@ -240,10 +240,18 @@ def test_value_shrinks_with_fewer_steps_left(mdp):
 def test_solve_and_policy_value():
     for mdp in sample_prior_mdps(_spec(states=[3, 8], actions=[2, 4], horizon=[2, 6]), 4, 11):
         sol = solve(mdp)
-        mu0 = torch.as_tensor(mdp.mu0)
-        assert sol.v_star == pytest.approx(float(sol.V[0] @ mu0), abs=1e-12)
-        pis = torch.stack([sol.policy, uniform_policy(1, mdp.n_states, mdp.n_actions)[0].expand_as(sol.policy)])
+        mu0 = torch.as_tensor(mdp.mu0[0])
+        assert sol.v_star.item() == pytest.approx(float(sol.V[0, 0] @ mu0), abs=1e-12)
+        pis = torch.stack([sol.policy[0], uniform_policy(1, mdp.n_states, mdp.n_actions)[0].expand_as(sol.policy[0])])
         vals = policy_value(mdp, pis)
-        assert vals[0].item() == pytest.approx(sol.v_star, abs=1e-12)
-        assert vals[1].item() == pytest.approx(sol.v_random, abs=1e-12)
-        assert sol.v_star >= sol.v_random
+        assert vals[0].item() == pytest.approx(sol.v_star.item(), abs=1e-12)
+        assert vals[1].item() == pytest.approx(sol.v_random.item(), abs=1e-12)
+        assert sol.v_star.item() >= sol.v_random.item()
+    # a batch of MDPs: policy i is valued in MDP i, the same as each MDP alone
+    batch = sample_sized_batch(_spec(states=[3, 8], actions=[2, 4], horizon=[2, 6]), 3, np.random.default_rng(5))
+    sol = solve(batch)
+    np.testing.assert_allclose(policy_value(batch, sol.policy).numpy(), sol.v_star, rtol=0, atol=1e-12)
+    for i in range(3):
+        alone = solve(batch.item(i))
+        np.testing.assert_allclose(alone.v_star, sol.v_star[i:i + 1], rtol=0, atol=1e-12)
+        torch.testing.assert_close(alone.Q[0], sol.Q[i], rtol=0, atol=1e-12)

@@ -29,34 +29,49 @@ def _spec(families, **over):
 @pytest.mark.parametrize("S,A,H", [(2, 2, 4), (7, 3, 9), (12, 5, 15)])
 def test_every_family_gives_valid_nontrivial_mdps_inside_the_bounds(family, S, A, H):
     spec = _spec({family: 1})
-    batch = sample_batch(spec, 6, S, A, H, np.random.default_rng(0))
+    batch = sample_batch(spec, 6, S, A, H, np.random.default_rng(0))  # TabularMDP validates the whole batch
     lo, hi = spec.rewards.bounds
-    assert (batch.family == family).all()
+    assert (batch.meta["family"] == family).all() and (batch.r_min, batch.r_max) == (lo, hi)
+    r_low, r_high = batch.meta["reward_range"].T
+    sol = solve(batch)
     for i in range(len(batch)):
-        mdp = batch.mdp(i)  # TabularMDP validates: rows sum to 1, rewards inside [lo, hi], outcome table
+        mdp = batch.item(i)  # TabularMDP validates: rows sum to 1, rewards inside [lo, hi], outcome table
         assert (mdp.r_min, mdp.r_max) == (lo, hi)
-        assert lo <= batch.r_low[i] < batch.r_high[i] <= hi + 1e-12
-        assert (batch.R[i] >= batch.r_low[i] - 1e-12).all() and (batch.R[i] <= batch.r_high[i] + 1e-12).all()
-        sol = solve(mdp)
-        np.testing.assert_allclose([sol.v_star, sol.v_random], [batch.v_star[i], batch.v_random[i]], atol=1e-9)
-        span = batch.r_high[i] - batch.r_low[i]
-        assert sol.v_star - sol.v_random >= spec.min_gap * H * span - 1e-9  # non-trivial
-        # Q* targets are the optimal values of the MDP with rewards rescaled to [0, 1] by the bounds
-        np.testing.assert_allclose(batch.q_star[i].numpy(), (sol.Q.numpy() - lo * (H - np.arange(H))[:, None, None])
-                                   / (hi - lo), atol=1e-9)
+        assert lo <= r_low[i] < r_high[i] <= hi + 1e-12
+        assert (batch.R[i] >= r_low[i] - 1e-12).all() and (batch.R[i] <= r_high[i] + 1e-12).all()
+        alone = solve(mdp)
+        np.testing.assert_allclose([alone.v_star.item(), alone.v_random.item()], [sol.v_star[i], sol.v_random[i]],
+                                   atol=1e-9)
+        assert alone.v_star.item() - alone.v_random.item() >= spec.min_gap * H * (r_high[i] - r_low[i]) - 1e-9
+
+
+def test_q_star_targets_are_the_optimal_values_on_rewards_rescaled_to_the_unit_interval():
+    from rlpfn.prior.batch import contexts
+
+    spec = _spec({"dirichlet": 1, "river": 1})
+    batch = sample_batch(spec, 4, 5, 3, 6, np.random.default_rng(1))
+    lo, hi = spec.rewards.bounds
+    unit = TabularMDP((batch.P), (batch.R - lo) / (hi - lo), batch.mu0, batch.horizon, r_min=0.0, r_max=1.0)
+    trace = run_trace(batch, make_agent("random"), episodes=2, seed=0)
+    run, k = np.array([0, 1, 2, 3, 0]), np.array([0, 3, 7, 11, 5])
+    b = contexts(batch, trace, run, k, np.ones(5), "random")
+    expected = unit.solution.Q[torch.as_tensor(run), torch.as_tensor(k % 6)]
+    torch.testing.assert_close(b.q_star, expected.float(), rtol=0, atol=1e-6)
+    gap = (unit.solution.v_star - unit.solution.v_random) / 6
+    np.testing.assert_allclose(b.v_gap.numpy(), gap[run], rtol=0, atol=1e-6)
 
 
 def test_same_seed_same_mdps_and_relabelling_preserves_values():
     spec = _spec({"dirichlet": 1, "gridworld": 1})
     a, b = (sample_batch(spec, 8, 5, 4, 6, np.random.default_rng(3)) for _ in range(2))
-    for x, y in zip((a.P, a.R, a.R_std, a.mu0, a.q_star), (b.P, b.R, b.R_std, b.mu0, b.q_star)):
+    for x, y in zip((a.P, a.R, a.R_std, a.mu0, a.solution.Q), (b.P, b.R, b.R_std, b.mu0, b.solution.Q)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     c = sample_batch(spec, 8, 5, 4, 6, np.random.default_rng(4))
     assert not np.array_equal(a.P, c.P)
     # Relabelling is the last random step: without it, the same seed gives the same MDPs, unpermuted.
     plain = sample_batch(_spec({"dirichlet": 1, "gridworld": 1}, relabel={"states": False, "actions": "none"}),
                          8, 5, 4, 6, np.random.default_rng(3))
-    np.testing.assert_allclose(plain.v_star, a.v_star, atol=1e-9)
+    np.testing.assert_allclose(plain.solution.v_star, a.solution.v_star, atol=1e-9)
     np.testing.assert_allclose(np.sort(plain.R.ravel()), np.sort(a.R.ravel()))
     assert not np.array_equal(plain.P, a.P)
 
@@ -66,7 +81,7 @@ def test_family_weights():
     spec = _spec({"dirichlet": 1, "garnet": 2, "lock": 3})
     batch = sample_batch(spec, 1200, 3, 2, 4, np.random.default_rng(0))
     for fam, w in (("dirichlet", 1 / 6), ("garnet", 2 / 6), ("lock", 3 / 6)):
-        count = (batch.family == fam).sum()
+        count = (batch.meta["family"] == fam).sum()
         assert abs(count - 1200 * w) < 4 * np.sqrt(1200 * w * (1 - w)), (fam, count)
 
 
@@ -78,14 +93,15 @@ def test_default_prior_family_weights():
     total = sum(c.weight for c in spec.families.values())
     for fam, comp in spec.families.items():
         p = comp.weight / total
-        count = (batch.family == fam).sum()
+        count = (batch.meta["family"] == fam).sum()
         assert abs(count - 600 * p) < 4 * np.sqrt(600 * p * (1 - p)), (fam, count)
 
 
 def test_reward_kinds_are_simulated_exactly():
     spec = _spec({"garnet": 1}, rewards={"bounds": [0, 1], "scale": 0.5, "kinds": {"bernoulli": 1}})
     batch = sample_batch(spec, 3, 4, 2, 5, np.random.default_rng(0))
-    assert batch.bernoulli.all() and (batch.R_std == 0).all()
+    assert (batch.meta["reward_kind"] == "bernoulli").all() and (batch.R_std == 0).all()
+    r_low, r_high = batch.meta["reward_range"].T
     env = BatchedEnv(batch, 3, torch.Generator().manual_seed(0))
     env.reset()
     rewards = []
@@ -95,11 +111,11 @@ def test_reward_kinds_are_simulated_exactly():
         rewards.append(r)
     r = torch.stack(rewards).numpy()
     for i in range(3):  # two values only, the ends of the occupied range, with the right mean
-        assert set(np.unique(r[:, i])) <= {batch.r_low[i], batch.r_high[i]}
+        assert set(np.unique(r[:, i])) <= {r_low[i], r_high[i]}
         assert abs(r[:, i].mean() - batch.R[i, 0, 0]) < 4 * 0.5 / np.sqrt(4000)
-    mdp = batch.mdp(0)  # saved as an exact outcome table
+    mdp = batch.item(0)  # an exact outcome table
     assert mdp.outcomes is not None and set(np.unique(mdp.outcomes.reward[mdp.outcomes.prob > 0])) <= {
-        batch.r_low[0], batch.r_high[0]}
+        r_low[0], r_high[0]}
 
 
 def test_hopeless_spec_is_refused_with_the_family_named():
@@ -145,11 +161,11 @@ def test_epsilon_optimal_behaviour():
     batch = sample_batch(spec, 6, 5, 3, 6, np.random.default_rng(2))
     greedy = run_trace(batch, make_agent("optimal"), episodes=4, seed=0)
     h = torch.arange(greedy.length) % batch.horizon
-    q = batch.q_star[torch.arange(6)[:, None], h, greedy.s]  # [N,T,A]
+    q = batch.solution.Q[torch.arange(6)[:, None], h, greedy.s]  # [N,T,A]
     chosen = q.gather(-1, greedy.a[..., None])[..., 0]
     assert torch.all(chosen >= q.amax(-1) - 1e-9)  # ε = 0: always an optimal action
     noisy = run_trace(batch, make_agent("optimal", epsilon=1.0), episodes=20, seed=0)
-    q = batch.q_star[torch.arange(6)[:, None], torch.arange(noisy.length) % batch.horizon, noisy.s]
+    q = batch.solution.Q[torch.arange(6)[:, None], torch.arange(noisy.length) % batch.horizon, noisy.s]
     suboptimal = (q.gather(-1, noisy.a[..., None])[..., 0] < q.amax(-1) - 1e-9).float().mean()
     assert suboptimal > 0.1  # ε = 1: uniform actions
 
@@ -229,7 +245,7 @@ def test_sample_prior_mdps_are_plain_tabular_mdps(tmp_path):
         m.save(tmp_path / f"{m.name}.npz")
         back = TabularMDP.load(tmp_path / f"{m.name}.npz")
         np.testing.assert_array_equal(back.P, m.P)
-        assert solve(back).v_star == pytest.approx(solve(m).v_star)
+        assert solve(back).v_star.item() == pytest.approx(solve(m).v_star.item())
 
 
 def test_offline_datasets_of_any_coverage():

@@ -20,7 +20,7 @@ class RandomAgent(Agent):
 class OptimalAgent(Agent):
     """Oracle: acts with π* of the true MDP (the harness hands it the MDP), or with probability
     `epsilon` uniformly at random (an ε-optimal behaviour policy). A yardstick, and a behaviour
-    for pretraining traces, where the "MDP" is a prior batch with one MDP (and its Q*) per run."""
+    for pretraining traces, where the TabularMDP is a prior batch with one MDP per run."""
 
     name = "optimal"
     needs_mdp = True
@@ -34,9 +34,7 @@ class OptimalAgent(Agent):
         super().reset(spec, n_runs, seed)
         if mdp is None:
             raise AgentError("the 'optimal' agent is an oracle: it needs the true MDP")
-        q = getattr(mdp, "q_star", None)  # a prior MDPBatch carries Q* per run: [N,H,S,A]
-        self.q_star = mdp.solution.Q.unsqueeze(0) if q is None else q
-        self.run = torch.arange(n_runs) if self.q_star.shape[0] == n_runs else torch.zeros(n_runs, dtype=torch.long)
+        self.q_star, self.run = mdp.solution.Q, mdp.run_index(n_runs)  # Q* [M,H,S,A]; run i acts in MDP run[i]
 
     def act(self, states, h):
         a = self.argmax_random_ties(self.q_star[self.run, h, states])

@@ -35,16 +35,14 @@ def run_online(mdp: TabularMDP, agent: Agent, episodes: int, n_seeds: int, seed:
     """
     if episodes < 1 or n_seeds < 1:
         raise UserError(f"episodes and seeds must be >= 1, got {episodes} and {n_seeds}")
-    sol = mdp.solution
     trace = run_trace(mdp, agent, episodes, seed, n_runs=n_seeds, progress=progress)
-    return OnlineResult(trace.per_episode(trace.reward).numpy(), trace.per_episode(path_gap(sol.Q, trace)).numpy())
+    return OnlineResult(trace.per_episode(trace.reward).numpy(), trace.per_episode(path_gap(mdp, trace)).numpy())
 
 
-def path_gap(q_star: torch.Tensor, trace) -> torch.Tensor:
-    """Per-step regret along a trace, V*_h(s_h) - Q*_h(s_h, a_h): [N,T]. `q_star` is [H,S,A] (one MDP that
-    every run shares) or [N,H,S,A] (run i in MDP i, a prior batch)."""
-    h = torch.arange(trace.length) % trace.horizon
-    q = q_star[h, trace.s] if q_star.dim() == 3 else q_star[torch.arange(len(q_star)).view(-1, 1), h, trace.s]
+def path_gap(mdp: TabularMDP, trace) -> torch.Tensor:
+    """Per-step regret along a trace of `mdp`, V*_h(s_h) - Q*_h(s_h, a_h) in the MDP's units: [N,T]."""
+    run = mdp.run_index(trace.s.shape[0]).view(-1, 1)
+    q = mdp.solution.Q[run, torch.arange(trace.length) % trace.horizon, trace.s]  # [N,T,A]
     return q.amax(-1) - q.gather(-1, trace.a.unsqueeze(-1)).squeeze(-1)
 
 
@@ -65,7 +63,7 @@ def run_offline(mdp: TabularMDP, agent, epsilon: float, dataset_episodes: int, n
     stats = offline_datasets(mdp, make_agent("optimal", epsilon=epsilon), dataset_episodes, seed, n_runs=n_seeds)
     pi = agent.fit(AgentSpec.of(mdp), stats, seed)
     values = policy_value(mdp, pi).numpy()
-    return OfflineResult(normalized_score(values, sol.v_star, sol.v_random), values)
+    return OfflineResult(normalized_score(values, sol.v_star.item(), sol.v_random.item()), values)
 
 
 def normalized_score(value, v_star: float, v_random: float):
@@ -75,14 +73,12 @@ def normalized_score(value, v_star: float, v_random: float):
 
 
 # ---- validation: regret on held-out prior MDPs -----------------------------------------------------------
-def prior_regret(batch, agent, episodes: int, seed: int) -> np.ndarray:
-    """Cumulative regret of `agent` on each MDP of an MDPBatch, normalized by episodes·(V* - V_random):
-    the gap along the visited path (evaluate.run_online's estimator), on rewards rescaled to [0, 1]."""
-
-    trace = run_trace(batch, agent, episodes, seed)
-    span = batch.bounds[1] - batch.bounds[0]
-    norm = episodes * (batch.v_star - batch.v_random) / span
-    return path_gap(batch.q_star, trace).sum(1).numpy() / norm
+def prior_regret(batch: TabularMDP, agent, episodes: int, seed: int) -> np.ndarray:
+    """Cumulative regret of `agent` on each MDP of a prior batch (one run per MDP), normalized by
+    episodes·(V* - V_random): the gap along the visited path (evaluate.run_online's estimator)."""
+    trace = run_trace(batch, agent, episodes, seed, n_runs=len(batch))
+    sol = batch.solution
+    return path_gap(batch, trace).sum(1).numpy() / (episodes * (sol.v_star - sol.v_random))
 
 
 @lru_cache(maxsize=8)

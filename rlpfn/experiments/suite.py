@@ -225,7 +225,8 @@ def run_suite(cfg: SuiteConfig, progress: bool = True, cells: Path | None = None
     info = {}
     for b, m in mdps.items():
         sol = m.solution
-        info[b] = {"S": m.n_states, "A": m.n_actions, "H": m.horizon, "v_star": sol.v_star, "v_random": sol.v_random}
+        info[b] = {"S": m.n_states, "A": m.n_actions, "H": m.horizon, "v_star": sol.v_star.item(),
+                   "v_random": sol.v_random.item()}
     jobs = sorted(_jobs(cfg), key=lambda j: -j.cost(sizes))
     outputs = _run_cells(jobs, cfg, cells, progress)
     results = _merge_seed_groups(jobs, outputs)

@@ -60,8 +60,7 @@ class TuneConfig:
 
 def _score(args) -> float:
     agent_name, hp, mdp, cfg = args
-    sol = mdp.solution
-    gap = sol.v_star - sol.v_random
+    gap = (mdp.solution.v_star - mdp.solution.v_random).item()
     agent = make_agent(agent_name, **hp)
     if not agent.online:
         return float(np.mean([run_offline(mdp, agent, eps, n, cfg.seeds, cfg.seed).scores.mean()

@@ -8,12 +8,12 @@ from .gridworld import gridworld
 from .lock import lock
 from .random_mdps import dirichlet, garnet
 from .river import river
-from .sampler import MDPBatch, sample_batch, sample_prior_mdps, sample_sized_batch
+from .sampler import sample_batch, sample_prior_mdps, sample_sized_batch
 from .spec import PriorSpec, PriorSpecError, load_spec, parse_spec
 from .tree import tree
 
 __all__ = [
-    "FAMILIES", "MIN_GAP", "MDPBatch", "PriorBatch", "PriorDataset", "PriorSpec", "PriorSpecError",
+    "FAMILIES", "MIN_GAP", "PriorBatch", "PriorDataset", "PriorSpec", "PriorSpecError",
     "banded", "dirichlet", "garnet", "get_batch", "gridworld", "load_spec", "lock", "parse_spec", "random_rewards", "river",
     "sample_batch", "sample_prior_mdps", "sample_sized_batch", "tree",
 ]

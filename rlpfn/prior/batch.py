@@ -28,7 +28,8 @@ import torch
 from ..agents import Agent, Mixture, make_agent
 from ..model import Context
 from ..traces import Trace, run_trace
-from .sampler import MDPBatch, sample_sized_batch
+from ..mdp import TabularMDP
+from .sampler import sample_sized_batch
 from .spec import PriorSpec, load_spec, weighted_choice
 
 TIE_TOL = 1e-9  # actions within this of the best Q* count as optimal (Q* is on the [0, H] scale)
@@ -80,24 +81,26 @@ def snapshot_times(spec: PriorSpec, n_mdps: int, batch_size: int, T: int, H: int
     return run, np.where(at_start, k - k % H, k)
 
 
-def contexts(batch: MDPBatch, trace: Trace, run: np.ndarray, k: np.ndarray, temperature: np.ndarray,
+def contexts(batch: TabularMDP, trace: Trace, run: np.ndarray, k: np.ndarray, temperature: np.ndarray,
              behaviour: str) -> PriorBatch:
-    """The model-ready batch for contexts (run[j], k[j]) of a trace of `batch`."""
-    H = batch.horizon
+    """The model-ready batch for contexts (run[j], k[j]) of a trace of `batch` (one run per MDP)."""
+    H, sol, span = batch.horizon, batch.solution, batch.r_max - batch.r_min
     run_t, k_t = torch.as_tensor(run), torch.as_tensor(k)
     stats = trace.stats_at(k_t, run_t)
     step = k_t % H
-    q = batch.q_star[run_t, step]  # [B,S,A]
+    # Q*[h_k] with rewards rescaled to [0, 1] by the bounds, as the model sees them: Q is linear in R, and a
+    # shift of r_min per step adds r_min·(H - h)
+    q = (sol.Q[run_t, step] - batch.r_min * (H - step).view(-1, 1, 1)) / span  # [B,S,A]
     best = q >= q.amax(-1, keepdim=True) - TIE_TOL
     pi_star = best / best.sum(-1, keepdim=True)
     tau = torch.as_tensor(temperature, dtype=q.dtype)
-    gap = (batch.v_star - batch.v_random) / (H * (batch.bounds[1] - batch.bounds[0]))
+    gap = (sol.v_star - sol.v_random) / (H * span)
     f32 = torch.float32
     return PriorBatch(
         context=Context(stats, trace.s[run_t, k_t], step, H, k_t // H),
         q_star=q.to(f32), pi_star=pi_star.to(f32), pi_boltzmann=torch.softmax(q / tau[:, None, None], -1).to(f32),
         temperature=tau.to(f32), behaviour_action=trace.a[run_t, k_t],
-        v_gap=torch.as_tensor(gap[run], dtype=f32), family=tuple(str(f) for f in batch.family[run]),
+        v_gap=torch.as_tensor(gap[run], dtype=f32), family=tuple(str(f) for f in batch.meta["family"][run]),
         behaviour=behaviour,
     )
 

@@ -4,11 +4,10 @@ Per MDP: a family (by weight) and its parameters (drawn from the spec's distribu
 family, rejection of trivial MDPs (the optimal policy must beat the uniform one by min_gap·H on the
 family's [0, 1] reward scale; redrawn otherwise), then rewards put on a random scale and kind inside the
 spec's declared bounds, then states and actions relabelled at random, so that nothing can be learnt from
-indices. The result is an `MDPBatch`: stacked arrays plus exact Q* for targets and ε-optimal behaviours.
+indices. The result is a TabularMDP with a batch axis (Bernoulli rewards as an exact outcome table; each MDP's
+family, reward kind and reward range in `meta`), whose exact solution gives targets and ε-optimal behaviours.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -27,70 +26,18 @@ class HopelessSizes(PriorSpecError):
     random walk reaches the goal almost as soon as the optimal policy); the sizes are redrawn."""
 
 
-@dataclass
-class MDPBatch:
-    """n MDPs of equal S, A and H, stacked; rewards in the MDP's units inside the declared bounds."""
-
-    P: np.ndarray  # [n,S,A,S]
-    R: np.ndarray  # [n,S,A] mean reward
-    R_std: np.ndarray  # [n,S,A] Gaussian reward noise (0 for deterministic and Bernoulli rewards)
-    mu0: np.ndarray  # [n,S]
-    horizon: int
-    bounds: tuple[float, float]  # declared [r_min, r_max], what agents are told
-    bernoulli: np.ndarray  # [n] bool: rewards are r_low or r_high (mean R) rather than R + noise
-    r_low: np.ndarray  # [n]
-    r_high: np.ndarray  # [n]
-    family: np.ndarray  # [n] family names
-    q_star: torch.Tensor  # [n,H,S,A] optimal Q with rewards rescaled to [0, 1] by the bounds
-    v_star: np.ndarray  # [n] V*(mu0), MDP units
-    v_random: np.ndarray  # [n] value of the uniform policy, MDP units
-
-    def __len__(self) -> int:
-        return self.P.shape[0]
-
-    @property
-    def n_states(self) -> int:
-        return self.P.shape[1]
-
-    @property
-    def n_actions(self) -> int:
-        return self.P.shape[2]
-
-    # The declared bounds under the names TabularMDP uses, so that AgentSpec.of(batch) tells agents them.
-    @property
-    def r_min(self) -> float:
-        return self.bounds[0]
-
-    @property
-    def r_max(self) -> float:
-        return self.bounds[1]
-
-    def sampling_tables(self, rows=slice(None)):
-        """(prob, next, reward) [m,S,A,K], R_std [m,S,A], mu0 [m,S] of the MDPs `rows` (default all) for
-        `BatchedEnv`. A Bernoulli MDP's outcomes are (next state, low or high reward): K = 2S; the others
-        pay R whatever the outcome."""
-        P, R, bern = self.P[rows], self.R[rows], self.bernoulli[rows, None, None]
-        lo, hi = self.r_low[rows, None, None], self.r_high[rows, None, None]
-        m, S, A, _ = P.shape
-        p = np.where(bern, (R - lo) / (hi - lo), 0.0)[..., None]
-        prob = np.concatenate([P * (1 - p), P * p], -1)
-        nxt = np.broadcast_to(np.tile(np.arange(S), 2), prob.shape).copy()
-        low = np.broadcast_to(np.where(bern, lo, R)[..., None], (m, S, A, S))
-        reward = np.concatenate([low, np.broadcast_to(hi[..., None], (m, S, A, S))], -1)
-        return prob, nxt, reward, self.R_std[rows], self.mu0[rows]
-
-    def mdp(self, i: int, name: str | None = None) -> TabularMDP:
-        """MDP i as a TabularMDP (Bernoulli rewards as an exact outcome table), ready to save or solve."""
-        outcomes = None
-        if self.bernoulli[i]:
-            prob, nxt, reward = (x[0] for x in self.sampling_tables(slice(i, i + 1))[:3])
-            s, a, k = np.nonzero(prob)
-            outcomes = Outcomes.from_lists(self.n_states, self.n_actions, s, a, prob[s, a, k], nxt[s, a, k],
-                                           reward[s, a, k])
-        fam = str(self.family[i])
-        return TabularMDP(self.P[i], self.R[i], self.mu0[i], self.horizon, self.R_std[i], *self.bounds,
-                          name=name or f"{fam}-{i}", outcomes=outcomes,
-                          meta={"family": fam, "v_star": float(self.v_star[i]), "v_random": float(self.v_random[i])})
+def _reward_outcomes(P, R, bernoulli, r_low, r_high) -> Outcomes:
+    """The exact outcome table of a batch whose Bernoulli MDPs pay r_low or r_high (mean R): outcome k < S is
+    "move to k, pay the low reward" and k ≥ S "move to k - S, pay the high one" (K = 2S). The other MDPs pay R
+    whatever the outcome (their high outcomes have probability 0)."""
+    m, S, A, _ = P.shape
+    bern, lo, hi = bernoulli[:, None, None], r_low[:, None, None], r_high[:, None, None]
+    p = np.where(bern, (R - lo) / np.where(bern, hi - lo, 1.0), 0.0)[..., None]
+    prob = np.concatenate([P * (1 - p), P * p], -1)
+    nxt = np.broadcast_to(np.tile(np.arange(S), 2), prob.shape)
+    low = np.broadcast_to(np.where(bern, lo, R)[..., None], (m, S, A, S))
+    reward = np.concatenate([low, np.broadcast_to(hi[..., None], (m, S, A, S))], -1)
+    return Outcomes(prob, nxt, reward)
 
 
 def _solve(P: np.ndarray, R: np.ndarray, mu0: np.ndarray, H: int):
@@ -139,7 +86,7 @@ def _relabel(P, R, R_std, mu0, rng: np.random.Generator, states: bool, actions: 
 
 
 def sample_batch(spec: PriorSpec, n: int, n_states: int, n_actions: int, horizon: int,
-                 rng: np.random.Generator, family: np.ndarray | None = None) -> MDPBatch:
+                 rng: np.random.Generator, family: np.ndarray | None = None) -> TabularMDP:
     """n MDPs of the spec's mixture with the given S, A and H (see the module docstring); `family` [n] fixes
     each MDP's family (default: drawn by weight). HopelessSizes if a family cannot be non-trivial here."""
     S, A, H = n_states, n_actions, horizon
@@ -164,9 +111,10 @@ def sample_batch(spec: PriorSpec, n: int, n_states: int, n_actions: int, horizon
     R_std = np.broadcast_to(std[:, None, None], R.shape).copy()
     P, R, R_std, mu0 = _relabel(P, R, R_std, mu0, rng, spec.relabel_states, spec.relabel_actions)
 
-    Q, v_star, v_rand = _solve(P, (R - lo) / (hi - lo), mu0, H)
-    return MDPBatch(P, R, R_std, mu0, H, (lo, hi), kind == "bernoulli", r_low, r_high, family, Q,
-                    lo * H + (hi - lo) * v_star, lo * H + (hi - lo) * v_rand)
+    bernoulli = kind == "bernoulli"
+    return TabularMDP(P, R, mu0, H, R_std, lo, hi, name=spec.name,
+                      meta={"family": family, "reward_kind": kind, "reward_range": np.stack([r_low, r_high], 1)},
+                      outcomes=_reward_outcomes(P, R, bernoulli, r_low, r_high) if bernoulli.any() else None)
 
 
 def _check(P, R, mu0, family, lo: float, hi: float, tol: float = 1e-9) -> None:
@@ -190,7 +138,7 @@ def draw_sizes(spec: PriorSpec, rng: np.random.Generator) -> tuple[int, int, int
     return int(spec.states.draw(rng)), int(spec.actions.draw(rng)), int(spec.horizon.draw(rng))
 
 
-def sample_sized_batch(spec: PriorSpec, n: int, rng: np.random.Generator) -> MDPBatch:
+def sample_sized_batch(spec: PriorSpec, n: int, rng: np.random.Generator) -> TabularMDP:
     """n MDPs with S, A, H drawn from the spec: families first (so each keeps its weight exactly), then
     sizes, redrawn while some family of the batch cannot be non-trivial at them. The sizes are thus drawn
     from the spec's ranges conditioned on being feasible for the batch's families."""
@@ -211,7 +159,7 @@ def sample_prior_mdps(spec: PriorSpec, n: int, seed: int, progress=None) -> list
     out = []
     for i in range(n):
         batch = sample_sized_batch(spec, 1, rng)
-        out.append(batch.mdp(0, name=f"{spec.name}-{i:05d}-{batch.family[0]}"))
+        out.append(batch.item(0, name=f"{spec.name}-{i:05d}-{batch.meta['family'][0]}"))
         if progress is not None:
             progress(1)
     return out
