@@ -26,7 +26,7 @@ from .. import __version__
 from ..config import ConfigError, option
 from ..files import write_json
 from .evaluate import run_offline, run_online
-from .parallel import run_jobs
+from .parallel import run_jobs, tick
 
 DEFAULT_ONLINE = ["random", "optimal", "ucbvi", "psrl", "optql", "qlearning", "rlpfn"]
 DEFAULT_OFFLINE = ["vilcb", "certainty-equivalence", "bc", "rlpfn"]
@@ -142,7 +142,7 @@ def _run_job(args):
     agent = make_agent(job.agent, **dict(job.hparams))
     entry = {"benchmark": job.benchmark, "agent": job.label, "hparams": agent.hparams()}
     if job.kind == "online":
-        res = run_online(mdp, agent, cfg.episodes, job.n_seeds, cfg.seed + SEED_STRIDE * job.group)
+        res = run_online(mdp, agent, cfg.episodes, job.n_seeds, cfg.seed + SEED_STRIDE * job.group, progress=tick)
         entry.update(regret=res.regret.tolist(), returns=res.returns.tolist())
     else:
         res = run_offline(mdp, agent, job.epsilon, job.dataset_episodes, cfg.seeds, cfg.seed)
@@ -209,7 +209,10 @@ def _run_cells(jobs: list[Job], cfg: SuiteConfig, cells: Path | None, progress: 
         if cells is not None:
             write_json(cells / keys[todo[n]], list(result))
 
-    outputs = run_jobs(_run_job, [(jobs[i], cfg) for i in todo], cfg.workers, "benchmark jobs", progress, save)
+    # the bar counts episodes (online jobs tick once per episode of all their seeds; an offline job is one)
+    sizes = [cfg.episodes if jobs[i].kind == "online" else 1 for i in todo]
+    outputs = run_jobs(_run_job, [(jobs[i], cfg) for i in todo], cfg.workers, "benchmark", progress, save, sizes,
+                       unit="ep")
     done.update(zip(todo, outputs))
     return [done[i] for i in range(len(jobs))]
 
