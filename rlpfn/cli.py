@@ -479,7 +479,7 @@ COMMANDS = [
     ("validate", ValidateOptions, cmd_validate, "regret of agents on held-out prior MDPs (how rlpfn's defaults are "
      "chosen)", "Run agents online on MDPs from a held-out prior split and print their normalized cumulative regret "
      "(1 = uniform random throughout). 'rlpfn-variants' runs every refresh (episode, step) x acting (argmax, "
-     "sample) x monotone (on, off) option of the rlpfn agent."),
+     "sample) x monotone (on, off) option of the rlpfn agent, and the new-pair and local refreshes (argmax)."),
     ("latency", LatencyOptions, cmd_latency, "the model's time per decision against history length, beside UCB-VI's "
      "planning", "Build the statistic of random transitions on one MDP and time one decision of the rlpfn agent "
      "(one forward pass) and one UCB-VI planning pass (its per-episode cost) on it."),

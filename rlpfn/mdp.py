@@ -206,7 +206,8 @@ class TabularMDP:
         o, (M, S, A, _) = self.outcomes, self.P.shape
         for key, arr in (("outcome_prob", o.prob), ("outcome_next", o.next_state), ("outcome_reward", o.reward)):
             if arr.ndim != 4 or arr.shape[:3] != (M, S, A) or arr.shape != o.prob.shape:
-                raise MDPError(f"{key} must have shape [{S}, {A}, K] like outcome_prob, got {list(arr.shape)[1:]}")
+                want = f"[{S}, {A}, K]" if key == "outcome_prob" else f"{list(o.prob.shape)[1:]} like outcome_prob"
+                raise MDPError(f"{key} must have shape {want}, got {list(arr.shape)[0 if M > 1 else 1:]}")
             bad = np.argwhere(~np.isfinite(arr))
             if len(bad):
                 raise MDPError(f"{key}{self._at(bad[0])} is {arr[tuple(bad[0])]} (must be finite)")

@@ -109,10 +109,11 @@ def bonus_terms(n: torch.Tensor, multiplier, cfg: ModelConfig):
     return multiplier * cfg.ucb_scale * inv_n.sqrt(), multiplier * cfg.ucb_h_term * inv_n
 
 
-def capped(q, remaining, per_step) -> torch.Tensor:
+def capped(q, remaining, per_step, cap=1.0) -> torch.Tensor:
     """A stage's planner value from its backup q = r̂ + δ + flat + P̂·V_{h+1}: the bonus's per-step part added,
-    capped at H-h = `remaining` (a number, or a tensor broadcasting against q)."""
-    return (q + per_step * remaining).clamp_max(remaining)
+    capped at cap·(H-h) (`remaining` = H-h: a number, or a tensor broadcasting against q; `cap` a number or a
+    tensor, inf for no cap)."""
+    return (q + per_step * remaining).clamp_max(cap * remaining)
 
 
 def planner_terms(r_hat, n, cfg: ModelConfig, corrections: torch.Tensor | None = None, pessimistic: bool = False):
@@ -129,10 +130,10 @@ def planner_terms(r_hat, n, cfg: ModelConfig, corrections: torch.Tensor | None =
             torch.where(visited, per_step, torch.sigmoid(cfg.unvisited_logit + unv)))
 
 
-def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None):
-    """Backward induction with Q_h = capped(reward + P̂·V_{h+1}, H-h, per_step), clipped below at `floor`."""
+def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=1.0):
+    """Backward induction with Q_h = capped(reward + P̂·V_{h+1}, H-h, per_step, cap), clipped below at `floor`."""
     def adjust(h, q, v_next):
-        q = capped(q, float(H - h), per_step)
+        q = capped(q, float(H - h), per_step, cap)
         return q if floor is None else q.clamp_min(floor)
 
     return backward_induction(P_hat, reward, H, adjust)[0]
@@ -155,10 +156,13 @@ def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
     B, S, A = n.shape
     H = ctx.horizon
     rows = torch.arange(B, device=n.device)
-    # Certainty equivalence is the same planner with reward r̂ and no bonus (its values never exceed H-h, so the
-    # cap changes nothing): it and uncorrected UCB-VI in one pass over the batch doubled.
+    # Certainty equivalence is the same planner with reward r̂, no bonus and no cap (r̂ may exceed 1 under reward
+    # noise): it and uncorrected UCB-VI in one pass over the batch doubled.
     reward, per_step = planner_terms(r_hat, n, cfg)
-    q = plan_terms(repeat(P_hat, 2), torch.cat([r_hat, reward]), torch.cat([torch.zeros_like(per_step), per_step]), H)
+    cap = torch.cat([torch.full((B, 1, 1), math.inf, dtype=DTYPE, device=n.device),
+                     torch.ones(B, 1, 1, dtype=DTYPE, device=n.device)])
+    q = plan_terms(repeat(P_hat, 2), torch.cat([r_hat, reward]), torch.cat([torch.zeros_like(per_step), per_step]), H,
+                   cap=cap)
     q_ce, q_ucb = q[:B], q[B:]
     rem = (H - ctx.step).to(DTYPE).view(B, 1, 1)
     ce, ucb = q_ce[rows, ctx.step] / rem, q_ucb[rows, ctx.step] / rem

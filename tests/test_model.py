@@ -129,3 +129,19 @@ def test_reward_correction_is_off_unless_configured():
     assert (m(ctx).corrections[..., 1] == 0).all()
     m2 = perturbed(dataclasses.replace(CFG, reward_correction=True))
     assert (m2(ctx).corrections[..., 1] != 0).any()
+
+
+@pytest.mark.parametrize("S", [5, 70])  # a dense and a sparse (CSR) empirical model
+def test_features_plan_certainty_equivalence_and_ucbvi_exactly(S):
+    """The features plan certainty equivalence (uncapped: under reward noise r̂ may exceed 1) and uncorrected
+    UCB-VI in one doubled pass; each must equal its own backward induction."""
+    from rlpfn.model import features
+    from rlpfn.planning import backward_induction
+
+    ctx = random_context(2, S, 3, 6, seed=3)
+    ctx.stats.reward_sum *= 1.8  # rescaled rewards above 1, as Gaussian noise gives
+    P_hat, r_hat, n = ctx.stats.empirical()
+    assert r_hat.max() > 1
+    _, q_ce = features(ctx, P_hat, r_hat, n, CFG)
+    expected, _ = backward_induction(P_hat, r_hat, 6)
+    torch.testing.assert_close(q_ce, expected, rtol=0, atol=1e-12)

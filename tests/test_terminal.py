@@ -34,7 +34,7 @@ def value_of(mdp, pi: np.ndarray) -> float:
 @pytest.mark.parametrize("agent", [a for a in OFFLINE_AGENTS if a != "bc"])
 def test_offline_agents_solve_a_negative_reward_log_with_terminals(tmp_path, agent):
     mdp = cliff_log(tmp_path / "log.npz", epsilon=0.1)
-    v_star = mdp.solution.v_star  # -13
+    v_star = mdp.solution.v_star.item()  # -13
     assert value_of(mdp, solve_offline(tmp_path / "log.npz", agent)) >= v_star - 0.01 * abs(v_star)
 
 
@@ -42,7 +42,7 @@ def test_behaviour_cloning_of_an_expert_log_with_terminals(tmp_path):
     # BC clones the behaviour's action distribution: an ε-greedy log gives an ε-greedy policy, so it is held
     # to V* on the expert's log only
     mdp = cliff_log(tmp_path / "log.npz", epsilon=0.0)
-    v_star = mdp.solution.v_star
+    v_star = mdp.solution.v_star.item()
     assert value_of(mdp, solve_offline(tmp_path / "log.npz", "bc")) >= v_star - 0.01 * abs(v_star)
 
 

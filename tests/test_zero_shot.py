@@ -237,7 +237,7 @@ def test_local_backup_is_the_planners_bellman_backup():
     agent = RlpfnAgent.with_model(_perturbed_model(), refresh="local")
     run_online(mdp, agent, 3, 2, seed=0)
     H, rows = mdp.horizon, torch.arange(2)
-    s = agent.stats.visits[0].nonzero()[:2]  # two visited pairs, one per run
+    s = torch.stack([agent.stats.visits[i].nonzero()[0] for i in range(2)])  # a pair each run has visited
     states, actions = s[:, 0], s[:, 1]
     agent.episodes += 1
     agent._refresh(rows, states, 0)

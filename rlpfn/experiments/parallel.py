@@ -75,7 +75,7 @@ def run_jobs(fn: Callable, args: Iterable, workers: int = 2, desc: str = "jobs",
             done_units += sizes[i]
             if on_result is not None:
                 on_result(i, res)
-            show(())
+            show([j for j in range(n) if not finished[j]])  # the running jobs' progress stays counted
 
         if workers <= 1:
             _slots, _on_tick = slots, lambda: show((_job,))

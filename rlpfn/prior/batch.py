@@ -90,7 +90,7 @@ def contexts(batch: TabularMDP, trace: Trace, run: np.ndarray, k: np.ndarray, te
     step = k_t % H
     # Q*[h_k] with rewards rescaled to [0, 1] by the bounds, as the model sees them: Q is linear in R, and a
     # shift of r_min per step adds r_min·(H - h)
-    q = (sol.Q[run_t, step] - batch.r_min * (H - step).view(-1, 1, 1)) / span  # [B,S,A]
+    q = (sol.Q[run_t, step] - batch.r_min * (H - step).view(-1, 1, 1).to(sol.Q.dtype)) / span  # [B,S,A]
     best = q >= q.amax(-1, keepdim=True) - TIE_TOL
     pi_star = best / best.sum(-1, keepdim=True)
     tau = torch.as_tensor(temperature, dtype=q.dtype)
