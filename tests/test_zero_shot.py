@@ -242,7 +242,7 @@ def test_local_backup_is_the_planners_bellman_backup():
     agent.episodes += 1
     agent._refresh(rows, states, 0)
     q, v = agent.q.clone(), agent.v.clone()
-    assert (agent.multiplier != 1).any()  # the corrections are live
+    assert (agent.corrections[..., 0] != 0).any()  # the corrections are live
     agent._backup(states, actions, 0)
     torch.testing.assert_close(agent.q, q, atol=1e-9, rtol=0)
     torch.testing.assert_close(agent.v, v, atol=1e-9, rtol=0)
@@ -261,6 +261,6 @@ def test_local_backup_is_the_planners_bellman_backup():
     s0, a0, k = states[0], actions[0], 9
     counts = agent.stats.counts[0, s0, a0]
     n = counts.sum()
-    by_hand = min(H - k, float(agent.stats.reward_sum[0, s0, a0] / n + agent.multiplier[0, s0, a0]
+    by_hand = min(H - k, float(agent.stats.reward_sum[0, s0, a0] / n + agent.corrections[0, s0, a0, 0].exp()
                                * ucb_bonus(n, H - k, agent.model.cfg) + (counts / n) @ v[0, :, k + 1]))
     assert agent.q[0, k, s0, a0].item() == pytest.approx(by_hand, abs=1e-12)

@@ -114,7 +114,6 @@ class RlpfnAgent(Agent):
         if self.refresh == "local":  # what the backups until the next pass read
             v = self.q.amax(-1).transpose(1, 2)  # V [N,S,H+1], state-major (a backup reads a few states' rows)
             self.v = torch.cat([v, v.new_zeros(self.n_runs, self.spec.n_states, 1)], 2).contiguous()
-            self.multiplier, self.delta = self.corrections[..., 0].exp(), self.corrections[..., 1]
 
     def observe(self, states, actions, rewards, next_states, h):
         if self.refresh == "new-pair":
@@ -134,9 +133,10 @@ class RlpfnAgent(Agent):
         n = counts.sum(-1, keepdim=True)  # [N,1], at least 1 now
         run, succ = counts.nonzero(as_tuple=True)  # the observed successors: a few per run
         # r̂ + δ + flat bonus + P̂·V_{k+1} for k = h+1..H-1: [N,K]
-        flat, per_step = bonus_terms(n, self.multiplier[rows, states, actions].unsqueeze(1), self.model.cfg)
-        backup = (self.stats.reward_sum[rows, states, actions].unsqueeze(1) / n + self.delta[rows, states, actions]
-                  .unsqueeze(1) + flat).expand(-1, H - h - 1).index_add(
+        alpha, delta = self.corrections[rows, states, actions, :2].unsqueeze(-1).unbind(1)  # [N,1] each
+        flat, per_step = bonus_terms(n, alpha.exp(), self.model.cfg)
+        backup = (self.stats.reward_sum[rows, states, actions].unsqueeze(1) / n + delta + flat).expand(
+            -1, H - h - 1).index_add(
             0, run, self.v[run, succ, h + 2:] * (counts[run, succ] / n[run, 0]).unsqueeze(1))
         self.q[rows, h + 1:, states, actions] = capped(backup, self.remaining[h + 1:], per_step)
         self.v[rows, states, h + 1:H] = self.q[rows, h + 1:, states].amax(-1)
