@@ -104,16 +104,17 @@ def ucb_bonus(n: torch.Tensor, remaining, cfg: ModelConfig) -> torch.Tensor:
 
 def bonus_terms(n: torch.Tensor, multiplier, cfg: ModelConfig):
     """UCB-VI's bonus scaled by `multiplier`, split so that the bonus with `remaining` steps to go is
-    flat + per_step·remaining: the planner folds the flat part into the reward once, not at every stage."""
-    inv_n = 1.0 / n.clamp_min(1.0)
-    return multiplier * cfg.ucb_scale * inv_n.sqrt(), multiplier * cfg.ucb_h_term * inv_n
+    flat + per_step·remaining: the planner folds the flat part into the reward once, not at every stage.
+    Tensors or numpy arrays alike (the agent's per-step backup runs in numpy)."""
+    inv_n = 1.0 / n.clip(min=1.0)
+    return multiplier * cfg.ucb_scale * inv_n**0.5, multiplier * cfg.ucb_h_term * inv_n
 
 
 def capped(q, remaining, per_step, cap=1.0) -> torch.Tensor:
     """A stage's planner value from its backup q = r̂ + δ + flat + P̂·V_{h+1}: the bonus's per-step part added,
     capped at cap·(H-h) (`remaining` = H-h: a number, or a tensor broadcasting against q; `cap` a number or a
-    tensor, inf for no cap)."""
-    return (q + per_step * remaining).clamp_max(cap * remaining)
+    tensor, inf for no cap). Tensors or numpy arrays alike."""
+    return (q + per_step * remaining).clip(max=cap * remaining)
 
 
 def planner_terms(r_hat, n, cfg: ModelConfig, corrections: torch.Tensor | None = None, pessimistic: bool = False):

@@ -45,8 +45,9 @@ class SparseP:
 
 def expect(P, V: torch.Tensor) -> torch.Tensor:
     """E_{s'~P(.|s,a)} V[b, s', ...] for every (b, s, a): [B,S,A,...] from V [B,S,...] (P's dtype)."""
-    if isinstance(P, SparseP):
-        return (P.csr @ V.reshape(P.B * P.S, -1)).reshape(P.B, P.S, P.A, *V.shape[2:])
+    if isinstance(P, SparseP):  # a vector V [B,S] takes the sparse matrix-vector kernel (a planning stage's case)
+        flat = V.reshape(P.B * P.S, -1) if V.dim() > 2 else V.reshape(-1)
+        return (P.csr @ flat).reshape(P.B, P.S, P.A, *V.shape[2:])
     if P.dim() == 3:  # one MDP shared by the whole batch (e.g. many policies on one MDP)
         return torch.einsum("sax,bx...->bsa...", P, V)
     return torch.einsum("bsax,bx...->bsa...", P, V)
@@ -92,9 +93,12 @@ def normalize_counts(counts: torch.Tensor, sparse: bool | None = None):
     vals = (counts[b, s, a, y] / n[b, s, a]).to(DTYPE)
     rows = (b * S + s) * A + a
     cols = b * S + y
-    # nonzero() walks in row-major order, so rows come sorted: build CSR directly.
-    crow = torch.zeros(B * S * A + 1, dtype=torch.int64)
+    # nonzero() walks in row-major order, so rows come sorted: build CSR directly. int32 indices where they fit:
+    # the CPU kernel converts int64 indices to int32 at every product (one conversion per planning stage).
+    index = torch.int32 if B * S * A < 2**31 and len(vals) < 2**31 else torch.int64
+    crow = torch.zeros(B * S * A + 1, dtype=index)
     crow[1:] = torch.cumsum(torch.bincount(rows, minlength=B * S * A), 0)
+    cols = cols.to(index)
     with warnings.catch_warnings():  # torch flags sparse CSR as "beta"; we rely only on CSR @ dense
         warnings.simplefilter("ignore", UserWarning)
         csr = torch.sparse_csr_tensor(crow, cols, vals, size=(B * S * A, B * S), check_invariants=False)

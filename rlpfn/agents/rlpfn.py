@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ..model import bonus_terms, capped
@@ -127,19 +128,19 @@ class RlpfnAgent(Agent):
         """Re-plan each run's just-visited pair (s, a) for the rest of the episode (steps h+1..H-1), as the
         model's planner would with the last pass's corrections: Q_k(s,a) = min(H-k, r̂ + δ + e^α·b_k + P̂·V_{k+1}),
         V_{k+1} from the current table. The pair's row is all that the new transition changes in the
-        statistic; what the change would do to its predecessors waits for the next pass."""
-        H, rows = self.spec.horizon, self.rows
-        counts = self.stats.counts[rows, states, actions]  # [N,S]
-        n = counts.sum(-1, keepdim=True)  # [N,1], at least 1 now
-        run, succ = counts.nonzero(as_tuple=True)  # the observed successors: a few per run
-        # r̂ + δ + flat bonus + P̂·V_{k+1} for k = h+1..H-1: [N,K]
-        alpha, delta = self.corrections[rows, states, actions, :2].unsqueeze(-1).unbind(1)  # [N,1] each
-        flat, per_step = bonus_terms(n, alpha.exp(), self.model.cfg)
-        backup = (self.stats.reward_sum[rows, states, actions].unsqueeze(1) / n + delta + flat).expand(
-            -1, H - h - 1).index_add(
-            0, run, self.v[run, succ, h + 2:] * (counts[run, succ] / n[run, 0]).unsqueeze(1))
-        self.q[rows, h + 1:, states, actions] = capped(backup, self.remaining[h + 1:], per_step)
-        self.v[rows, states, h + 1:H] = self.q[rows, h + 1:, states].amax(-1)
+        statistic; what the change would do to its predecessors waits for the next pass. It runs on numpy views
+        of the agent's tensors (written in place): a backup is some twenty tiny operations, and numpy's cost per
+        operation is a fraction of torch's dispatch (`rlpfn latency`)."""
+        H, rows, s, a = self.spec.horizon, self.rows.numpy(), states.numpy(), actions.numpy()
+        q, v, corrections = self.q.numpy(), self.v.numpy(), self.corrections.numpy()
+        counts = self.stats.counts.numpy()[rows, s, a]  # [N,S]
+        n = counts.sum(-1, keepdims=True)  # [N,1], at least 1 now
+        alpha, delta = corrections[rows, s, a, 0:1], corrections[rows, s, a, 1:2]  # [N,1] each
+        flat, per_step = bonus_terms(n, np.exp(alpha), self.model.cfg)
+        expected = (counts[:, None] @ v[:, :, h + 2:])[:, 0]  # Σ_s' N(s,a,s')·V_{k+1}(s'), k = h+1..H-1: [N,K]
+        backup = (self.stats.reward_sum.numpy()[rows, s, a, None] + expected) / n + delta + flat
+        q[rows, h + 1:, s, a] = capped(backup, self.remaining.numpy()[h + 1:], per_step)
+        v[rows, s, h + 1:H] = q[rows, h + 1:, s].max(-1)
 
     # ---- offline -------------------------------------------------------------------------------
     def fit(self, spec, stats, seed=0):
