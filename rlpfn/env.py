@@ -20,8 +20,8 @@ class BatchedEnv:
         # Inverse-CDF sampling: one uniform per run and step, compared against cumulative rows. An outcome
         # fixes both the next state and the reward (exact outcome-dependent and Bernoulli rewards).
         self.cdf = _cdf(torch.as_tensor(prob, dtype=DTYPE).reshape(M * S * A, K))
-        self.out_next = torch.as_tensor(np.ascontiguousarray(nxt), dtype=torch.long).reshape(-1)
-        self.out_reward = torch.as_tensor(np.ascontiguousarray(reward), dtype=DTYPE).reshape(-1)
+        self.out_next = torch.as_tensor(np.array(nxt), dtype=torch.long).reshape(-1)
+        self.out_reward = torch.as_tensor(np.array(reward), dtype=DTYPE).reshape(-1)
         self.R_std = torch.as_tensor(R_std, dtype=DTYPE).reshape(-1)
         self.mu0_cdf = _cdf(torch.as_tensor(mu0, dtype=DTYPE))[run]
         self.K = K

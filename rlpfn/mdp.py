@@ -142,12 +142,19 @@ class TabularMDP:
 
     def item(self, i: int, name: str | None = None) -> "TabularMDP":
         """MDP i alone (a batch of 1), e.g. to save it; per-MDP meta entries become its own."""
-        keep = slice(i, i + 1)
+        return self.take([i], name or f"{self.name}-{i}")
+
+    def take(self, index, name: str | None = None) -> "TabularMDP":
+        """The MDPs at `index` (a sequence of ints, repeats allowed: several runs per MDP), per-MDP meta along."""
+        keep = np.asarray(index, dtype=np.int64)
         o = self.outcomes
-        meta = {k: (v[i] if isinstance(v, np.ndarray) and v.shape[:1] == (len(self),) else v)
+        meta = {k: (v[keep] if isinstance(v, np.ndarray) and v.shape[:1] == (len(self),) else v)
                 for k, v in self.meta.items()}
+        if len(keep) == 1:  # one MDP: its own meta entries, not arrays of one
+            meta = {k: (v[0] if isinstance(self.meta[k], np.ndarray) and self.meta[k].shape[:1] == (len(self),)
+                        else v) for k, v in meta.items()}
         return TabularMDP(self.P[keep], self.R[keep], self.mu0[keep], self.horizon, self.R_std[keep], self.r_min,
-                          self.r_max, name or f"{self.name}-{i}", meta,
+                          self.r_max, name or self.name, meta,
                           None if o is None else Outcomes(o.prob[keep], o.next_state[keep], o.reward[keep]))
 
     def _at(self, index) -> str:

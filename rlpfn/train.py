@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal, Optional
 
+import numpy as np
 import torch
 
 from jsonargparse.typing import (ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, OpenUnitInterval,
@@ -39,6 +40,7 @@ from .config import ConfigError, one_line, to_dict
 from .errors import UserError
 from .files import atomic, check_output_dir, write_text
 from .model import RLPFN, ModelConfig
+from .regret import RegretConfig, regret_loss
 from .resources import builtin_names, named_or_path
 
 @dataclass
@@ -109,6 +111,7 @@ class PretrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    regret: RegretConfig = field(default_factory=RegretConfig)  # training on in-context regret (rlpfn/regret.py)
 
     def to_dict(self) -> dict:
         return to_dict(self)
@@ -233,6 +236,10 @@ def _lightning_module(cfg: PretrainConfig):
             gen = torch.Generator().manual_seed(cfg.data.seed * 7919 + self.global_step)
             parts = pretrain_loss(self.model, batch, cfg.loss, gen)
             loss = parts["loss"]
+            if cfg.regret.weight > 0 and self.global_step % cfg.regret.every == 0:
+                parts_r = self.regret_loss()
+                loss = loss + cfg.regret.weight * parts_r["loss"]
+                self.log("train/regret", parts_r["regret"], prog_bar=True, batch_size=1)
             if cfg.data.dagger_every and self.global_step % cfg.data.dagger_every == 0:
                 parts_d = self.dagger_loss()
                 loss = loss + parts_d["loss"]
@@ -241,6 +248,15 @@ def _lightning_module(cfg: PretrainConfig):
                 self.log(f"train/{k}", v.detach() if torch.is_tensor(v) else v, prog_bar=k == "loss", batch_size=1)
             self.log("train/temperature", self.model.log_temperature.exp().detach(), batch_size=1)
             return loss
+
+        def regret_loss(self) -> dict:
+            """The model's own regret over many episodes in fresh prior MDPs (rlpfn/regret.py)."""
+            from .prior import sample_sized_batch
+
+            seed = 2 * 10**9 + cfg.data.seed * 100003 + self.global_step * max(1, self.trainer.world_size) \
+                + self.trainer.global_rank
+            mdps = sample_sized_batch(self.spec, cfg.regret.mdps, np.random.default_rng(seed))
+            return regret_loss(self.model, mdps, cfg.regret, seed)
 
         def dagger_loss(self) -> dict:
             """Contexts from the model's own rollouts on fresh prior MDPs, labelled with Q* and π*."""
@@ -256,7 +272,7 @@ def _lightning_module(cfg: PretrainConfig):
 
         def validation_step(self, idx, batch_idx):
             mdps = self.val_sets[int(idx)]
-            agent = RlpfnAgent.with_model(self.model, refresh="episode")
+            agent = RlpfnAgent.with_model(self.model)  # as deployed: the agent's default refresh rule
             reg = prior_regret(mdps, agent, cfg.data.val_episodes, seed=int(idx))
             ref = prior_regret(mdps, make_agent("ucbvi"), cfg.data.val_episodes, seed=int(idx))
             self.log("val/regret", float(reg.mean()), sync_dist=True, batch_size=len(reg))

@@ -143,3 +143,23 @@ def test_sigterm_stops_quietly_with_a_checkpoint(tmp_path):
                                         "if one was written"]
     # checkpoint_every is beyond the run: the checkpoint is the one written at the stop
     assert 0 < json.loads((run / "progress.json").read_text())["global_step"] < 400 and (run / "last.ckpt").exists()
+
+
+def test_diagnosis_term_gradients_add_up_to_the_training_loss_gradient():
+    """rlpfn.experiments.diagnose splits the v1 loss's gradient by term: the parts must sum to the whole."""
+    from dataclasses import replace
+
+    from rlpfn.experiments.diagnose import term_gradients
+
+    torch.manual_seed(0)
+    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2))
+    with torch.no_grad():
+        model.head.weight.normal_(0, 0.1)  # off the zero init, so that every term reaches the trunk
+    batch = get_batch("tiny", 8, seed=3)
+    cfg = replace(LossConfig(), drop_state_prob=0.0)
+    parts = term_gradients(model, batch, cfg)
+    model.zero_grad()
+    pretrain_loss(model, batch, cfg)["loss"].backward()
+    whole = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+    assert torch.allclose(sum(parts.values()), whole, atol=1e-6)
+    assert all(parts[t].norm() > 0 for t in ("ce", "q_mse", "pinball", "anchor"))
