@@ -53,6 +53,10 @@ class ModelConfig:
     # FrozenLake's regret; optimism then lives only in the bonus scale (shrinks as 1/sqrt(N)) and unvisited values.
     reward_correction: bool = False
     unvisited_logit: float = 6.0  # an unvisited pair starts at sigmoid(6)·(H-h) ≈ UCB-VI's H-h
+    # How the correction u moves an unvisited pair's value fraction: false, sigmoid(unvisited_logit + u) (v1);
+    # true, sigmoid(unvisited_logit) + u, floored at 0 (the planner caps it at 1). At logit 6 sigmoid' = 0.0025:
+    # v1's u had to move by 6 to halve the value, and barely moved (docs/model/why_v1.md).
+    unvisited_linear: bool = False
     init_temperature: PositiveFloat = 0.1
 
     def __post_init__(self):
@@ -128,7 +132,14 @@ def planner_terms(r_hat, n, cfg: ModelConfig, corrections: torch.Tensor | None =
     if pessimistic:  # offline: the same learned bonus as a penalty (VI-LCB's form)
         return torch.where(visited, r_hat - flat, zero), torch.where(visited, -per_step, zero)
     return (torch.where(visited, r_hat + delta + flat, zero),
-            torch.where(visited, per_step, torch.sigmoid(cfg.unvisited_logit + unv)))
+            torch.where(visited, per_step, unvisited_fraction(unv, cfg)))
+
+
+def unvisited_fraction(u: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """An unvisited pair's value as a fraction of H-h, from its correction u (ModelConfig.unvisited_linear)."""
+    if cfg.unvisited_linear:
+        return (u + 1.0 / (1.0 + math.exp(-cfg.unvisited_logit))).clamp_min(0.0)
+    return torch.sigmoid(cfg.unvisited_logit + u)
 
 
 def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=1.0):
@@ -143,7 +154,7 @@ def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=
 def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | None = None,
          pessimistic: bool = False):
     """Backward induction on the empirical model with UCB-VI's bonus, corrected: Q_h = min(H-h, r̂ + δ +
-    e^α·b_h + P̂·V_{h+1}) on visited pairs, sigmoid(unvisited_logit + u)·(H-h) on unvisited ones.
+    e^α·b_h + P̂·V_{h+1}) on visited pairs, unvisited_fraction(u)·(H-h) on unvisited ones.
     `corrections` [B,S,A,3] = (α, δ, u); None = uncorrected UCB-VI. Differentiable in `corrections`.
     `pessimistic`: the lower-confidence twin for offline use, Q_h = clip(r̂ - e^α·b_h + P̂·V_{h+1}, 0, H-h) on
     visited pairs and 0 on unvisited ones; no reward correction δ, which the quantile loss makes optimistic

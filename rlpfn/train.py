@@ -103,6 +103,11 @@ class LossConfig:
     quantile: OpenUnitInterval = 0.97
     drop_state_prob: ClosedUnitInterval = 0.1  # hide the current state sometimes: offline datasets have none
 
+    @property
+    def active(self) -> bool:
+        """Whether any supervised term is on (all weights 0: no prior batches are drawn for it at all)."""
+        return any(w > 0 for w in (self.policy_weight, self.q_weight, self.anchor_weight, self.quantile_weight))
+
 
 @dataclass
 class PretrainConfig:
@@ -112,6 +117,10 @@ class PretrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     regret: RegretConfig = field(default_factory=RegretConfig)  # training on in-context regret (rlpfn/regret.py)
+
+    def __post_init__(self):
+        if not self.loss.active and self.regret.weight == 0:
+            raise ValueError("loss: every weight is 0 and regret.weight is 0: nothing to train")
 
     def to_dict(self) -> dict:
         return to_dict(self)
@@ -162,11 +171,12 @@ def parse_pretrain_args(argv: list[str]) -> tuple[PretrainConfig, bool]:
     parser = pretrain_parser()
     try:
         ns = parser.instantiate(parser.parse_args(argv))
+        cfg = PretrainConfig(**{f.name: ns[f.name] for f in fields(PretrainConfig)})
     except SystemExit:
         raise
     except Exception as e:  # jsonargparse's ArgumentError; a __post_init__ check's ValueError
         raise ConfigError(_config_message(one_line(e), argv)) from None
-    return PretrainConfig(**{f.name: ns[f.name] for f in fields(PretrainConfig)}), bool(ns.resume)
+    return cfg, bool(ns.resume)
 
 
 def _config_message(msg: str, argv: list[str]) -> str:
@@ -233,18 +243,20 @@ def _lightning_module(cfg: PretrainConfig):
             return batch if isinstance(batch, int) else batch.to(device)
 
         def training_step(self, batch, batch_idx):
-            gen = torch.Generator().manual_seed(cfg.data.seed * 7919 + self.global_step)
-            parts = pretrain_loss(self.model, batch, cfg.loss, gen)
-            loss = parts["loss"]
+            parts, loss = {}, torch.zeros((), device=self.device)
+            if cfg.loss.active:
+                gen = torch.Generator().manual_seed(cfg.data.seed * 7919 + self.global_step)
+                parts = pretrain_loss(self.model, batch, cfg.loss, gen)
+                loss = parts["loss"]
             if cfg.regret.weight > 0 and self.global_step % cfg.regret.every == 0:
                 parts_r = self.regret_loss()
                 loss = loss + cfg.regret.weight * parts_r["loss"]
                 self.log("train/regret", parts_r["regret"], prog_bar=True, batch_size=1)
-            if cfg.data.dagger_every and self.global_step % cfg.data.dagger_every == 0:
+            if cfg.loss.active and cfg.data.dagger_every and self.global_step % cfg.data.dagger_every == 0:
                 parts_d = self.dagger_loss()
                 loss = loss + parts_d["loss"]
                 self.log("train/dagger_loss", parts_d["loss"].detach(), batch_size=1)
-            for k, v in parts.items():
+            for k, v in {**parts, "loss": loss}.items():  # the total, with the regret and DAgger terms
                 self.log(f"train/{k}", v.detach() if torch.is_tensor(v) else v, prog_bar=k == "loss", batch_size=1)
             self.log("train/temperature", self.model.log_temperature.exp().detach(), batch_size=1)
             return loss
@@ -383,6 +395,15 @@ def resume_step(out: Path) -> int:
                           "trainer.out") from None
 
 
+class StepCounter(torch.utils.data.IterableDataset):
+    """0, 1, 2, ...: the training loop's batches when no supervised loss needs prior batches."""
+
+    def __iter__(self):
+        import itertools
+
+        return itertools.count()
+
+
 def pretrain(cfg: PretrainConfig, resume: bool = False, command: str = "") -> Path:
     """Train; returns the path of the exported checkpoint config: OUT/model.json, or EXPORT.json when
     trainer.export is set (the model is written there too). Nothing is written outside those two."""
@@ -425,6 +446,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, command: str = "") -> Pa
         def train_dataloader(self):
             rank = module.trainer.global_rank if module._trainer is not None else 0
             ds = PriorDataset(module.spec, cfg.data.batch_size, seed=cfg.data.seed + start + rank * 10**7)
+            if not cfg.loss.active:  # the regret objective draws its own MDPs: the loader only counts steps
+                ds = StepCounter()
             return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=cfg.data.num_workers,
                                                persistent_workers=cfg.data.num_workers > 0)
 

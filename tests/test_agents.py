@@ -545,3 +545,12 @@ def test_make_agent_invalid_value(name, key, value):
     with pytest.raises(ValueError) as err:  # AgentError is a ValueError
         make_agent(name, **{key: value})
     assert str(value) in str(err.value)
+
+
+def test_shipped_model_beats_eps_greedy_qlearning_on_riverswim():
+    """The shipped model at its defaults against ε-greedy Q-learning at its prior-tuned defaults, same seeds: every
+    one of its runs has less cumulative regret than Q-learning's best (measured: 7-17 against 294-308)."""
+    mdp = make_benchmark("riverswim")
+    ours = run_online(mdp, make_agent("rlpfn"), 100, 5, seed=0).regret.sum(1)
+    theirs = run_online(mdp, make_agent("qlearning"), 100, 5, seed=0).regret.sum(1)
+    assert ours.max() < theirs.min()

@@ -87,6 +87,20 @@ def test_untrained_model_plans_exactly_like_ucbvi():
     assert default[:, :, 0, 0].div(torch.arange(H, 0, -1).double()).sub(1).abs().max() < 3e-3
 
 
+def test_linear_unvisited_value_starts_where_the_sigmoid_does_and_moves_one_for_one():
+    """unvisited_linear: the same starting value as v1, but d(value)/du = 1 (v1: sigmoid'(6) = 0.0025), floored at 0."""
+    from rlpfn.model import unvisited_fraction
+
+    u = torch.tensor([0.0, -0.5, -2.0], dtype=torch.float64, requires_grad=True)
+    linear = dataclasses.replace(CFG, unvisited_linear=True)
+    value = unvisited_fraction(u, linear)
+    torch.testing.assert_close(value[0], unvisited_fraction(u, CFG)[0])
+    torch.testing.assert_close(value[1], value[0] - 0.5)
+    assert value[2] == 0.0
+    value.sum().backward()
+    assert u.grad.tolist() == [1.0, 1.0, 0.0]
+
+
 def test_planner_is_differentiable_in_the_corrections():
     ctx = random_context(2, 4, 2, 5)
     P_hat, n = normalize_counts(ctx.stats.counts)

@@ -57,6 +57,18 @@ def test_pretrain_tiny_logs_validates_checkpoints_and_exports(tmp_path):
     assert again.returncode == 2 and "--resume" in again.stderr and len(again.stderr.strip().splitlines()) == 1
 
 
+def test_pretrain_on_regret_alone_draws_no_prior_batches_and_logs_the_rollout_regret(tmp_path):
+    cfg = tiny_config(tmp_path)
+    res = rlpfn_cli("pretrain", "--config", str(cfg), "--regret.weight", "1", "--regret.mdps", "2", "--regret.runs",
+                    "2", "--regret.episodes", "3", "--regret.grad_episodes", "2", *[f"--loss.{k}=0" for k in (
+                        "policy_weight", "q_weight", "quantile_weight", "anchor_weight")])
+    assert res.returncode == 0, res.stderr
+    rows = metrics(tmp_path / "run")
+    assert all(float(r["train/regret"]) > 0 for r in rows if r.get("train/loss"))
+    assert not any(k in rows[0] for k in ("train/pinball", "train/dagger_loss"))  # no supervised term was computed
+    assert any(r.get("val/regret") for r in rows)
+
+
 def test_sigkill_then_resume_continues_from_the_last_checkpoint(tmp_path):
     cfg = tiny_config(tmp_path, max_steps=400, checkpoint_every=5, val_every=1000)
     run = tmp_path / "run"
@@ -105,6 +117,10 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     ({"model": {"init_temperature": 0}}, "model.init_temperature: Not of type PositiveFloat"),
     ({"data": {"prior": "nonexistent"}}, "data.prior: nonexistent: no such prior spec"),
     ({"modle": {"d_model": 8}}, "modle: unknown section"),
+    ({"regret": {"runs": 1}}, ".*regret.runs must be >= 2"),
+    ({"regret": {"episodes": 2, "grad_episodes": 3}}, ".*regret.grad_episodes = 3 exceeds regret.episodes = 2"),
+    ({"loss": {"policy_weight": 0, "q_weight": 0, "quantile_weight": 0, "anchor_weight": 0}},
+     "loss: every weight is 0 and regret.weight is 0: nothing to train"),
 ])
 def test_config_errors_name_the_key(tmp_path, patch, message):
     doc = yaml.safe_load(TINY.read_text())

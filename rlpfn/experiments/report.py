@@ -476,15 +476,15 @@ def plot_training(metrics_csv: str | Path, out_png: str | Path) -> Path:
 
     fig = Figure(figsize=(11, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
-    for key in ("train/pinball", "train/q_mse"):
+    for key in ("train/pinball", "train/q_mse", "train/regret"):  # the regret of the model's own rollouts
         x, y = series(key)
         if x:
             k = max(1, len(y) // 50)  # running mean over ~2% of the points
             ys = np.convolve(y, np.ones(k) / k, mode="valid")
             ax1.plot(x[k - 1:], ys, label=key.split("/")[1])
-    ax1.set(xlabel="step", ylabel="loss (running mean)", yscale="log", title="training losses")
+    ax1.set(xlabel="step", ylabel="running mean", yscale="log", title="training objectives")
     ax1.legend()
-    for key, label in (("val/regret", "rlpfn (refresh per episode, argmax)"), ("val/regret_ucbvi", "UCB-VI")):
+    for key, label in (("val/regret", "rlpfn (as deployed: refresh local, argmax)"), ("val/regret_ucbvi", "UCB-VI")):
         x, y = series(key)
         ax2.plot(x, y, marker="o", label=label)
     ax2.set(xlabel="step", ylabel="normalized cumulative regret", title="held-out prior validation")
