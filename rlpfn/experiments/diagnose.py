@@ -2,7 +2,8 @@
 it survives the planner's cap, what gradient clipping leaves of it, and whether it is signal or noise.
 
 `python -m rlpfn.experiments.diagnose [--batches 8] [--out docs/model/diagnosis]` writes diagnosis.json and
-diagnosis.png there; docs/model/why_v1.md reads them. Everything is measured on fresh batches of the training
+diagnosis.png there; with `--regret`, regret_agreement.json (the regret objective's gradient agreement)
+instead. docs/model/why_v1.md reads them. Everything is measured on fresh batches of the training
 prior with the v1 training loss (rlpfn.train.pretrain_loss) and its config (the built-in `pretrain`).
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..model import RLPFN
+from ..model import RLPFN, ModelConfig
 from ..planning import DTYPE
 
 TERMS = {"ce": "policy_weight", "q_mse": "q_weight", "pinball": "quantile_weight", "anchor": "anchor_weight"}
@@ -109,6 +110,35 @@ def diagnose(n_batches: int = 16, seed: int = 0, checkpoint: str | None = None) 
     return result
 
 
+def regret_agreement(n_batches: int = 6, n_seeds: int = 4, discounts=(1.0, 0.8, 0.0)) -> dict:
+    """Is the regret objective's gradient (rlpfn/regret.py) signal or noise? Per across-episode discount γ: the
+    agreement of its gradients over `n_batches` batches of 8 training-prior MDPs, and over `n_seeds` rollout seeds
+    on one fixed batch. The model is untrained (temperature 0.01, linear untried-pair value, head weights ~
+    N(0, 0.01) so that every parameter gets a gradient)."""
+    from ..prior import load_spec, sample_sized_batch
+    from ..regret import RegretConfig, regret_loss
+
+    spec = load_spec("default")
+    torch.manual_seed(0)
+    model = RLPFN(ModelConfig(init_temperature=0.01, unvisited_linear=True))
+    with torch.no_grad():
+        model.head.weight.normal_(0, 0.01)
+
+    def grad(mdps, cfg, seed):
+        model.zero_grad()
+        regret_loss(model, mdps, cfg, seed)["loss"].backward()
+        return torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+
+    batches = [sample_sized_batch(spec, 8, np.random.default_rng(100 + i)) for i in range(n_batches)]
+    out = {}
+    for gamma in discounts:
+        cfg = RegretConfig(weight=1.0, discount=gamma)
+        out[f"discount {gamma}"] = {
+            "across_batches": _agreement([grad(b, cfg, i) for i, b in enumerate(batches)]),
+            "same_batch_other_seeds": _agreement([grad(batches[0], cfg, 50 + k) for k in range(n_seeds)])}
+    return out
+
+
 def plot(result: dict, path: Path) -> Path:
     import matplotlib
 
@@ -143,8 +173,16 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, default=8, help="fresh prior batches per model (default 8)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="docs/model/diagnosis", help="folder for diagnosis.json and diagnosis.png")
+    p.add_argument("--regret", action="store_true",
+                   help="instead: the agreement of the regret objective's gradients (regret_agreement.json)")
     args = p.parse_args(argv)
     torch.manual_seed(args.seed)
+    if args.regret:
+        result = regret_agreement()
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "regret_agreement.json").write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result, indent=1))
+        return 0
     result = diagnose(args.batches, args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
