@@ -99,6 +99,7 @@ class Output:
     q_est: torch.Tensor  # [B,H,S,A] the Q head at every step
     corrections: torch.Tensor  # [B,S,A,3] log bonus multiplier, reward correction, unvisited logit
     temperature: torch.Tensor  # scalar
+    summary: torch.Tensor | None = None  # [B,d] the trunk's output averaged over (s, a): what a critic reads
 
 
 def ucb_bonus(n: torch.Tensor, remaining, cfg: ModelConfig) -> torch.Tensor:
@@ -247,7 +248,8 @@ class RLPFN(nn.Module):
         h = self.embed(x)
         for block in self.blocks:
             h = block(h, P_msg)
-        out = self.head(self.ln_out(h))
+        h = self.ln_out(h)
+        out = self.head(h)
         corrections = out[..., :3]
         if not self.cfg.reward_correction:
             corrections = corrections * torch.tensor([1.0, 0.0, 1.0], device=out.device)
@@ -259,7 +261,7 @@ class RLPFN(nn.Module):
         temperature = self.log_temperature.exp()
         logits = (q_plan[rows, ctx.step] / rem).float() / temperature
         return Output(logits=logits, q=q_est[rows, ctx.step].float(), q_plan=q_plan, q_est=q_est,
-                      corrections=corrections, temperature=temperature)
+                      corrections=corrections, temperature=temperature, summary=h.mean((1, 2)))
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

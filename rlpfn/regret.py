@@ -34,12 +34,31 @@ class RegretConfig:
     # Regret of episode e+j counts with discount^j in the credit of an action of episode e: < 1 trades the
     # bias of a shorter memory for lower variance.
     discount: ClosedUnitInterval = 1.0
+    # A learned critic of the regret-to-go from an episode's start (`Critic`, trained alongside by regression on
+    # the realised regret-to-go): an action is then credited with the rest of its episode plus the critic's
+    # value after the episode minus before it. What the episode's data is worth for the later episodes is read
+    # from the statistic it leaves, not from the noisy sum of their regrets (actor-critic, as RL² trained).
+    critic: bool = False
+    critic_weight: NonNegativeFloat = 1.0
 
     def __post_init__(self):
         if self.runs < 2:
             raise ValueError(f"regret.runs must be >= 2 (the baseline is the other runs' mean), got {self.runs}")
         if self.grad_episodes > self.episodes:
             raise ValueError(f"regret.grad_episodes = {self.grad_episodes} exceeds regret.episodes = {self.episodes}")
+
+
+class Critic(torch.nn.Module):
+    """The expected normalised regret of the rest of a rollout, from the model's summary of an episode-start
+    context and the share of the rollout's episodes still to come. Only training uses it; it is not shipped."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(d_model + 1, d_model), torch.nn.GELU(),
+                                       torch.nn.Linear(d_model, 1))
+
+    def forward(self, summary: torch.Tensor, to_come: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([summary.float(), to_come.float().unsqueeze(-1)], -1)).squeeze(-1)
 
 
 def regret_to_go(cost: torch.Tensor, horizon: int, discount: float = 1.0) -> torch.Tensor:
@@ -62,7 +81,7 @@ def leave_one_out(x: torch.Tensor, groups: int) -> torch.Tensor:
     return (g - (g.sum(1, keepdim=True) - g) / (R - 1)).reshape(x.shape)
 
 
-def regret_loss(model, mdps, cfg: RegretConfig, seed: int) -> dict:
+def regret_loss(model, mdps, cfg: RegretConfig, seed: int, critic: Critic | None = None) -> dict:
     """The REINFORCE surrogate of the normalised cumulative regret of `model` acting in `mdps` (a prior batch,
     TabularMDP of M MDPs), and the regret itself (for logging). Backpropagating the surrogate's "loss" gives an
     unbiased estimate of the gradient of the expected regret."""
@@ -80,16 +99,22 @@ def regret_loss(model, mdps, cfg: RegretConfig, seed: int) -> dict:
     sol = runs.solution
     norm = torch.as_tensor((sol.v_star - sol.v_random) * E, dtype=DTYPE).clamp_min(1e-12)  # [N]
     cost = path_gap(runs, trace) / norm.unsqueeze(1)  # [N,T]: sums to the run's normalised regret
-    advantage = leave_one_out(regret_to_go(cost, H, cfg.discount), M)
+    N, device = len(runs), next(model.parameters()).device
+    togo = regret_to_go(cost, H, cfg.discount)
+    if critic is None:
+        advantage = leave_one_out(togo, M)
+    else:  # the rest of the episode, then the critic's value of the statistic the episode leaves
+        with torch.no_grad():
+            value = torch.cat([episode_values(model, critic, trace, E, torch.arange(N), device).cpu(),
+                               torch.zeros(N, 1)], 1).to(DTYPE)  # [N,E+1], nothing to come after the last
+        within = cost.view(N, E, H).flip(2).cumsum(2).flip(2)
+        advantage = (within + (cfg.discount * value[:, 1:] - value[:, :-1]).unsqueeze(2)).reshape(N, -1)
     # The differentiated episodes: the same random ones in every run, so their contexts batch as one pass.
     gen = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(E, generator=gen)[:cfg.grad_episodes].sort().values
-    N = len(runs)
     run = torch.arange(N).repeat_interleave(len(chosen))  # [N·k]
     start = (chosen * H).repeat(N)  # the episode's first transition
-    device = next(model.parameters()).device
-    ctx = Context(trace.stats_at(start, run), trace.s[run, start], torch.zeros_like(start), H, start // H)
-    out = model(ctx.to(device))
+    out = model(episode_contexts(trace, run, start).to(device))
     steps = start.unsqueeze(1) + torch.arange(H)  # [N·k, H] transitions of each chosen episode
     s, a = trace.s[run.unsqueeze(1), steps].to(device), trace.a[run.unsqueeze(1), steps].to(device)
     h = torch.arange(H, device=device)
@@ -100,7 +125,28 @@ def regret_loss(model, mdps, cfg: RegretConfig, seed: int) -> dict:
     # mean over runs of the sum over its episodes: the chosen k of E stand for all of them (scaled by E / k)
     surrogate = (adv * logp).sum(1).view(N, -1).sum(1).mean() * (E / len(chosen))
     regret = cost.sum(1)  # [N] normalised cumulative regret of each run
-    return {"loss": surrogate, "regret": regret.mean().detach().float()}
+    parts = {"loss": surrogate, "regret": regret.mean().detach().float()}
+    if critic is not None:  # regression on the realised regret-to-go from the chosen episodes' starts
+        target = togo[run, start].to(device=device, dtype=torch.float32)
+        critic_mse = (critic(out.summary, (E - start // H) / E) - target).pow(2).mean()
+        parts.update(loss=surrogate + cfg.critic_weight * critic_mse, critic_mse=critic_mse.detach())
+    return parts
 
 
-__all__ = ["RegretConfig", "regret_loss", "regret_to_go", "leave_one_out"]
+def episode_contexts(trace, run: torch.Tensor, start: torch.Tensor) -> Context:
+    """The contexts the agent planned from at the episode starts `start` (transition indices) of runs `run`."""
+    H = trace.horizon
+    return Context(trace.stats_at(start, run), trace.s[run, start], torch.zeros_like(start), H, start // H)
+
+
+def episode_values(model, critic: Critic, trace, E: int, runs: torch.Tensor, device, chunk: int = 256):
+    """The critic's value at every episode start of `runs`: [len(runs), E]."""
+    H = trace.horizon
+    run = runs.repeat_interleave(E)
+    start = torch.arange(E).repeat(len(runs)) * H
+    values = [critic(model(episode_contexts(trace, run[i:i + chunk], start[i:i + chunk]).to(device)).summary,
+                     ((E - start[i:i + chunk] // H) / E).to(device)) for i in range(0, len(run), chunk)]
+    return torch.cat(values).view(len(runs), E)
+
+
+__all__ = ["RegretConfig", "Critic", "regret_loss", "regret_to_go", "leave_one_out"]

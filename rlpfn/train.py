@@ -40,7 +40,7 @@ from .config import ConfigError, one_line, to_dict
 from .errors import UserError
 from .files import atomic, check_output_dir, write_text
 from .model import RLPFN, ModelConfig
-from .regret import RegretConfig, regret_loss
+from .regret import Critic, RegretConfig, regret_loss
 from .resources import builtin_names, named_or_path
 
 @dataclass
@@ -235,6 +235,7 @@ def _lightning_module(cfg: PretrainConfig):
             super().__init__()
             self.save_hyperparameters({"config": cfg.to_dict()})
             self.model = RLPFN(cfg.model)
+            self.critic = Critic(cfg.model.d_model) if cfg.regret.critic else None  # trained here, never shipped
             self.spec = load_spec(cfg.data.prior)
             self.val_sets = validation_mdps(cfg.data.val_prior, cfg.data.val_batches, seed=12345)
             self.val_ucbvi = None
@@ -252,6 +253,8 @@ def _lightning_module(cfg: PretrainConfig):
                 parts_r = self.regret_loss()
                 loss = loss + cfg.regret.weight * parts_r["loss"]
                 self.log("train/regret", parts_r["regret"], prog_bar=True, batch_size=1)
+                if "critic_mse" in parts_r:
+                    self.log("train/critic_mse", parts_r["critic_mse"], batch_size=1)
             if cfg.loss.active and cfg.data.dagger_every and self.global_step % cfg.data.dagger_every == 0:
                 parts_d = self.dagger_loss()
                 loss = loss + parts_d["loss"]
@@ -268,7 +271,7 @@ def _lightning_module(cfg: PretrainConfig):
             seed = 2 * 10**9 + cfg.data.seed * 100003 + self.global_step * max(1, self.trainer.world_size) \
                 + self.trainer.global_rank
             mdps = sample_sized_batch(self.spec, cfg.regret.mdps, np.random.default_rng(seed))
-            return regret_loss(self.model, mdps, cfg.regret, seed)
+            return regret_loss(self.model, mdps, cfg.regret, seed, self.critic)
 
         def dagger_loss(self) -> dict:
             """Contexts from the model's own rollouts on fresh prior MDPs, labelled with Q* and π*."""
@@ -291,7 +294,7 @@ def _lightning_module(cfg: PretrainConfig):
             self.log("val/regret_ucbvi", float(ref.mean()), sync_dist=True, batch_size=len(reg))
 
         def configure_optimizers(self):
-            opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+            opt = torch.optim.AdamW(self.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
             warm, total = cfg.optim.warmup_steps, cfg.trainer.max_steps
 
             def schedule(step):  # linear warmup, cosine decay to 10%

@@ -6,7 +6,7 @@ import torch
 
 from rlpfn.mdp import TabularMDP
 from rlpfn.model import RLPFN, ModelConfig
-from rlpfn.regret import RegretConfig, leave_one_out, regret_loss, regret_to_go
+from rlpfn.regret import Critic, RegretConfig, leave_one_out, regret_loss, regret_to_go
 
 
 def test_regret_to_go_counts_the_rest_of_the_episode_and_later_episodes():
@@ -35,19 +35,24 @@ def explore_pays(copies: int) -> TabularMDP:
     return one.take([0] * copies)
 
 
-def test_regret_gradient_raises_optimism_where_exploring_pays():
+@pytest.mark.parametrize("with_critic", [False, True])
+def test_regret_gradient_raises_optimism_where_exploring_pays(with_critic):
     """A tiny untrained model that values untried pairs at sigmoid(-2)·(H-h) = 0.12·(H-h), below the known arm's
     0.5, under-explores: the regret gradient must push the untried-pair logit up (the head starts at zero, so
     its bias is that logit's shift for every pair) and the temperature down (in a deterministic bandit, sampling
-    noise only costs); and more optimism must indeed lower the regret. A sign error in the surrogate flips both."""
+    noise only costs); and more optimism must indeed lower the regret. A sign error in the surrogate flips both.
+    With an (untrained) critic as the baseline, the same, and the critic's regression reaches the critic."""
     torch.manual_seed(0)
     model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, unvisited_logit=-2.0, init_temperature=0.2))
-    cfg = RegretConfig(weight=1.0, runs=16, episodes=6, grad_episodes=6)
+    cfg = RegretConfig(weight=1.0, runs=16, episodes=6, grad_episodes=6, critic=with_critic)
+    critic = Critic(16) if with_critic else None
     mdps = explore_pays(4)
-    parts = regret_loss(model, mdps, cfg, seed=0)
+    parts = regret_loss(model, mdps, cfg, seed=0, critic=critic)
     parts["loss"].backward()
-    assert model.head.bias.grad[2] < -0.01  # descending the loss raises u: untried pairs look better
+    if with_critic:
+        assert parts["critic_mse"] > 0 and all(p.grad.abs().sum() > 0 for p in critic.parameters())
+    assert model.head.bias.grad[2] < -0.005  # descending the loss raises u: untried pairs look better
     assert model.log_temperature.grad > 0.01  # and lowers the temperature
     with torch.no_grad():
         model.head.bias[2] += 6.0  # sigmoid(4): untried pairs valued near H-h, as UCB-VI values them
-    assert regret_loss(model, mdps, cfg, seed=0)["regret"] < parts["regret"] - 0.05
+    assert regret_loss(model, mdps, cfg, seed=0, critic=critic)["regret"] < parts["regret"] - 0.05

@@ -60,11 +60,12 @@ def test_pretrain_tiny_logs_validates_checkpoints_and_exports(tmp_path):
 def test_pretrain_on_regret_alone_draws_no_prior_batches_and_logs_the_rollout_regret(tmp_path):
     cfg = tiny_config(tmp_path)
     res = rlpfn_cli("pretrain", "--config", str(cfg), "--regret.weight", "1", "--regret.mdps", "2", "--regret.runs",
-                    "2", "--regret.episodes", "3", "--regret.grad_episodes", "2", *[f"--loss.{k}=0" for k in (
+                    "2", "--regret.episodes", "3", "--regret.grad_episodes", "2", "--regret.critic", "true",
+                    *[f"--loss.{k}=0" for k in (
                         "policy_weight", "q_weight", "quantile_weight", "anchor_weight")])
     assert res.returncode == 0, res.stderr
     rows = metrics(tmp_path / "run")
-    assert all(float(r["train/regret"]) > 0 for r in rows if r.get("train/loss"))
+    assert all(float(r["train/regret"]) > 0 and float(r["train/critic_mse"]) >= 0 for r in rows if r.get("train/loss"))
     assert not any(k in rows[0] for k in ("train/pinball", "train/dagger_loss"))  # no supervised term was computed
     assert any(r.get("val/regret") for r in rows)
 
