@@ -171,7 +171,9 @@ def parse_pretrain_args(argv: list[str]) -> tuple[PretrainConfig, bool]:
     parser = pretrain_parser()
     try:
         ns = parser.instantiate(parser.parse_args(argv))
-        cfg = PretrainConfig(**{f.name: ns[f.name] for f in fields(PretrainConfig)})
+        # plain int and float, not jsonargparse's PositiveFloat and the like: they reach the optimiser's state,
+        # which a resume must unpickle with weights_only
+        cfg = PretrainConfig(**{f.name: type(ns[f.name])(**to_dict(ns[f.name])) for f in fields(PretrainConfig)})
     except SystemExit:
         raise
     except Exception as e:  # jsonargparse's ArgumentError; a __post_init__ check's ValueError

@@ -71,9 +71,12 @@ def test_pretrain_on_regret_alone_draws_no_prior_batches_and_logs_the_rollout_re
 
 
 def test_sigkill_then_resume_continues_from_the_last_checkpoint(tmp_path):
+    """Optimiser options given on the command line reach the optimiser's saved state: they must be plain floats
+    there, or the resume cannot unpickle it (it did not, until they were)."""
     cfg = tiny_config(tmp_path, max_steps=400, checkpoint_every=5, val_every=1000)
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "rlpfn.cli", "pretrain", "--config", str(cfg)], cwd=ROOT,
+    optim = ["--optim.lr", "1e-3", "--optim.weight_decay", "0.02"]
+    proc = subprocess.Popen([sys.executable, "-m", "rlpfn.cli", "pretrain", "--config", str(cfg), *optim], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and not (run / "progress.json").exists():
@@ -83,7 +86,7 @@ def test_sigkill_then_resume_continues_from_the_last_checkpoint(tmp_path):
     proc.wait()
     killed_at = json.loads((run / "progress.json").read_text())["global_step"]
     assert 0 < killed_at < 400
-    res = rlpfn_cli("pretrain", "--config", str(cfg), "--resume", "--trainer.max_steps", str(killed_at + 10))
+    res = rlpfn_cli("pretrain", "--config", str(cfg), "--resume", "--trainer.max_steps", str(killed_at + 10), *optim)
     assert res.returncode == 0, res.stderr
     assert json.loads((run / "progress.json").read_text())["global_step"] == killed_at + 10
     steps = sorted({int(r["step"]) for r in metrics(run) if r["train/loss"]})
