@@ -2,8 +2,9 @@
 itself, held-out validation regret against UCB-VI, resumable checkpoints, and the exported safetensors model.
 
 `rlpfn pretrain [--config pretrain] [--resume] [--section.key value ...]` reads a LightningCLI-style YAML with the sections
-`trainer`, `model` (rlpfn.model.ModelConfig), `data`, `optim`, `loss` (the dataclasses below: every
-hyperparameter is visible in one place, CleanRL-style). Unknown keys are refused with the key named.
+`trainer`, `model` (rlpfn.model.ModelConfig), `data`, `optim`, `loss` (the dataclasses below), `regret`
+(rlpfn.regret.RegretConfig: training on the model's own regret; off by default): every hyperparameter is visible
+in one place, CleanRL-style. Unknown keys are refused with the key named.
 
 Loss (per context, at its step h): cross-entropy of the policy logits to the target policy (π* or the
 Boltzmann policy over Q*) averaged over states, plus `current_state_weight` times the cross-entropy at the
@@ -127,7 +128,7 @@ class PretrainConfig:
 
 
 PRETRAIN_HELP = ("Pretrain the rlpfn model with the settings of a YAML config (sections trainer, model, data, optim, "
-                 "loss; the built-in `pretrain` is the shipped model's run, `tiny` a seconds-long one), any option "
+                 "loss, regret; the built-in `pretrain` is the shipped model's run, `tiny` a seconds-long one), any option "
                  "overridden on the command line (--trainer.max_steps 100). Writes CSV logs, an atomic resume "
                  "checkpoint and the model (OUT/model.safetensors + .json) under trainer.out; the model also to "
                  "trainer.export when that is set.")
