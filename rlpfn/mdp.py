@@ -145,14 +145,13 @@ class TabularMDP:
         return self.take([i], name or f"{self.name}-{i}")
 
     def take(self, index, name: str | None = None) -> "TabularMDP":
-        """The MDPs at `index` (a sequence of ints, repeats allowed: several runs per MDP), per-MDP meta along."""
+        """The MDPs at `index` (a sequence of ints, repeats allowed: several runs per MDP), per-MDP meta along;
+        a single MDP gets its own meta entries, not arrays of one."""
         keep = np.asarray(index, dtype=np.int64)
+        pick = keep if len(keep) > 1 else keep[0]
         o = self.outcomes
-        meta = {k: (v[keep] if isinstance(v, np.ndarray) and v.shape[:1] == (len(self),) else v)
+        meta = {k: (v[pick] if isinstance(v, np.ndarray) and v.shape[:1] == (len(self),) else v)
                 for k, v in self.meta.items()}
-        if len(keep) == 1:  # one MDP: its own meta entries, not arrays of one
-            meta = {k: (v[0] if isinstance(self.meta[k], np.ndarray) and self.meta[k].shape[:1] == (len(self),)
-                        else v) for k, v in meta.items()}
         return TabularMDP(self.P[keep], self.R[keep], self.mu0[keep], self.horizon, self.R_std[keep], self.r_min,
                           self.r_max, name or self.name, meta,
                           None if o is None else Outcomes(o.prob[keep], o.next_state[keep], o.reward[keep]))

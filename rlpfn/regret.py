@@ -61,13 +61,17 @@ class Critic(torch.nn.Module):
         return self.net(torch.cat([summary.float(), to_come.float().unsqueeze(-1)], -1)).squeeze(-1)
 
 
+def rest_of_episode(cost: torch.Tensor, horizon: int) -> torch.Tensor:
+    """cost [N,T] per step (T = episodes·H) -> [N,E,H]: the cost from each step to the end of its episode."""
+    return cost.view(cost.shape[0], -1, horizon).flip(2).cumsum(2).flip(2)
+
+
 def regret_to_go(cost: torch.Tensor, horizon: int, discount: float = 1.0) -> torch.Tensor:
     """cost [N,T] per step (T = episodes·H) -> [N,T]: the cost of the rest of the step's episode plus
     discount^j times episode e+j's total, for every later episode."""
     N, T = cost.shape
-    per_step = cost.view(N, -1, horizon)
-    within = per_step.flip(2).cumsum(2).flip(2)  # rest of the episode [N,E,H]
-    totals = per_step.sum(2)  # [N,E]
+    within = rest_of_episode(cost, horizon)  # [N,E,H]
+    totals = within[:, :, 0]  # [N,E]
     later = torch.zeros_like(totals)
     for e in range(totals.shape[1] - 2, -1, -1):  # E is tens: a short loop over episodes, not steps
         later[:, e] = discount * (totals[:, e + 1] + later[:, e + 1])
@@ -107,8 +111,7 @@ def regret_loss(model, mdps, cfg: RegretConfig, seed: int, critic: Critic | None
         with torch.no_grad():
             value = torch.cat([episode_values(model, critic, trace, E, torch.arange(N), device).cpu(),
                                torch.zeros(N, 1)], 1).to(DTYPE)  # [N,E+1], nothing to come after the last
-        within = cost.view(N, E, H).flip(2).cumsum(2).flip(2)
-        advantage = (within + (cfg.discount * value[:, 1:] - value[:, :-1]).unsqueeze(2)).reshape(N, -1)
+        advantage = (rest_of_episode(cost, H) + (cfg.discount * value[:, 1:] - value[:, :-1]).unsqueeze(2)).reshape(N, -1)
     # The differentiated episodes: the same random ones in every run, so their contexts batch as one pass.
     gen = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(E, generator=gen)[:cfg.grad_episodes].sort().values

@@ -267,19 +267,22 @@ def _lightning_module(cfg: PretrainConfig):
             self.log("train/temperature", self.model.log_temperature.exp().detach(), batch_size=1)
             return loss
 
+        def rollout_seed(self, stream: int) -> int:
+            """A seed for this step's and this process's rollouts, distinct per `stream` (DAgger, regret)."""
+            return stream + cfg.data.seed * 100003 + self.global_step * max(1, self.trainer.world_size) \
+                + self.trainer.global_rank
+
         def regret_loss(self) -> dict:
             """The model's own regret over many episodes in fresh prior MDPs (rlpfn/regret.py)."""
             from .prior import sample_sized_batch
 
-            seed = 2 * 10**9 + cfg.data.seed * 100003 + self.global_step * max(1, self.trainer.world_size) \
-                + self.trainer.global_rank
+            seed = self.rollout_seed(2 * 10**9)
             mdps = sample_sized_batch(self.spec, cfg.regret.mdps, np.random.default_rng(seed))
             return regret_loss(self.model, mdps, cfg.regret, seed, self.critic)
 
         def dagger_loss(self) -> dict:
             """Contexts from the model's own rollouts on fresh prior MDPs, labelled with Q* and π*."""
-            seed = 10**9 + cfg.data.seed * 100003 + self.global_step * max(1, self.trainer.world_size) \
-                + self.trainer.global_rank
+            seed = self.rollout_seed(10**9)
             was_training = self.model.training
             self.model.eval()
             agent = RlpfnAgent.with_model(self.model, refresh="episode")
