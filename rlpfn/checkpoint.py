@@ -1,6 +1,7 @@
 """The model file format: weights as safetensors plus a JSON config beside them, never pickle.
 
 `NAME.safetensors` holds the tensors; `NAME.json` holds the format version, the package version, the
+architecture ("rlpfn", or "ad" for an Algorithm Distillation model; absent in files older than AD: "rlpfn"), the
 model config, the prior spec it was trained on, the training config and steps, and the SHA-256 of the
 weights file. Loading checks every one of those and refuses a corrupt, truncated or mismatched file with
 a one-line `CheckpointError` naming the file. `load()` with no argument loads the shipped model.
@@ -25,6 +26,14 @@ from .resources import data_dir
 FORMAT = "rlpfn-checkpoint"
 FORMAT_VERSION = 1
 DEFAULT_NAME = "rlpfn-v1"
+SHIPPED = {"rlpfn": DEFAULT_NAME, "ad": "ad-v1"}  # the model each architecture's agent loads by default
+
+
+def architectures() -> dict:
+    """architecture name -> (model class, config class)."""
+    from .ad.model import ADConfig, ADModel
+
+    return {"rlpfn": (RLPFN, ModelConfig), "ad": (ADModel, ADConfig)}
 
 
 class CheckpointError(UserError):
@@ -43,7 +52,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def save(model: RLPFN, path: str | Path, prior: dict, training: dict) -> Path:
+def save(model, path: str | Path, prior: dict, training: dict) -> Path:
     """Write NAME.safetensors and NAME.json (weights first, config last: a config names a complete file)."""
     from safetensors.torch import save_file
 
@@ -53,13 +62,14 @@ def save(model: RLPFN, path: str | Path, prior: dict, training: dict) -> Path:
     with atomic(weights) as tmp:
         save_file(state, str(tmp), metadata={"format": FORMAT})
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "rlpfn_version": __version__,
-            "model": model.cfg.to_dict(), "prior": prior, "training": training,
+            "architecture": model.architecture, "model": model.cfg.to_dict(), "prior": prior, "training": training,
             "weights": weights.name, "sha256": _sha256(weights), "n_parameters": model.n_parameters()}
     write_text(config, json.dumps(meta, indent=2) + "\n")
     return config
 
 
-def read_config(path: str | Path) -> dict:
+def read_config(path: str | Path, architecture: str | None = None) -> dict:
+    """The checked JSON config; with `architecture`, a checkpoint of another kind is refused."""
     weights, config = _paths(path)
     if not config.exists():
         raise CheckpointError(f"{config}: no such checkpoint config")
@@ -71,15 +81,21 @@ def read_config(path: str | Path) -> dict:
         raise CheckpointError(f"{config}: not an rlpfn checkpoint config (format {meta.get('format') if isinstance(meta, dict) else None!r})")
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{config}: format version {meta.get('format_version')!r}, this rlpfn reads {FORMAT_VERSION}")
-    build(ModelConfig, meta.get("model"), str(config), "model.", CheckpointError)  # every key and type checked
+    kind = meta.get("architecture", "rlpfn")
+    if kind not in architectures():
+        raise CheckpointError(f"{config}: unknown architecture {kind!r} (this rlpfn reads: {', '.join(architectures())})")
+    if architecture is not None and kind != architecture:
+        raise CheckpointError(f"{config}: an {kind!r} model, not an {architecture!r} one (use it with --agent {kind})")
+    build(architectures()[kind][1], meta.get("model"), str(config), "model.", CheckpointError)  # keys and types
     return meta
 
 
-def load(path: str | Path | None = None) -> RLPFN:
-    """The model in `path` (NAME, NAME.json or NAME.safetensors); no argument: the shipped checkpoint."""
-    path = shipped_path() if path is None else path
+def load(path: str | Path | None = None, architecture: str | None = None):
+    """The model in `path` (NAME, NAME.json or NAME.safetensors); no argument: the shipped checkpoint of
+    `architecture` (default rlpfn). With `architecture`, a checkpoint of another kind is refused."""
+    path = shipped_path(architecture or "rlpfn") if path is None else path
     weights, config = _paths(path)
-    meta = read_config(path)
+    meta = read_config(path, architecture)
     if not weights.exists():
         raise CheckpointError(f"{weights}: weights file missing (the config {config.name} names it)")
     if _sha256(weights) != meta.get("sha256"):
@@ -94,7 +110,8 @@ def load(path: str | Path | None = None) -> RLPFN:
     for name, t in state.items():
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise CheckpointError(f"{weights}: tensor {name} holds non-finite values (NaN or inf)")
-    model = RLPFN(ModelConfig(**meta["model"]))
+    model_cls, config_cls = architectures()[meta.get("architecture", "rlpfn")]
+    model = model_cls(config_cls(**meta["model"]))
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items()}
     if expected != got:
@@ -107,17 +124,17 @@ def load(path: str | Path | None = None) -> RLPFN:
 
 
 @lru_cache(maxsize=4)
-def load_cached(path: str | None = None) -> RLPFN:
+def load_cached(path: str | None = None, architecture: str = "rlpfn"):
     """One model per process and path, shared by every agent that acts with it (inference only)."""
-    model = load(path)
+    model = load(path, architecture)
     for p in model.parameters():
         p.requires_grad_(False)
     return model
 
 
-def shipped_path() -> Path:
-    """The shipped model, rlpfn/data/checkpoints/rlpfn-v1 (package data)."""
-    return data_dir("checkpoints") / DEFAULT_NAME
+def shipped_path(architecture: str = "rlpfn") -> Path:
+    """The shipped model of an architecture, rlpfn/data/checkpoints/rlpfn-v1 or ad-v1 (package data)."""
+    return data_dir("checkpoints") / SHIPPED[architecture]
 
 
 __all__ = ["CheckpointError", "save", "load", "load_cached", "read_config", "shipped_path", "DEFAULT_NAME"]

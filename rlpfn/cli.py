@@ -287,15 +287,21 @@ def cmd_latency(args) -> None:
     from .resolve import load_mdp
 
     mdp = load_mdp(args.mdp, env_kwargs=parse_assignments(args.env_kwargs, "--env-kwargs"))
-    rows = measure(mdp, args.sizes, args.repeats, args.checkpoint)
-    print(f"MDP {mdp.name}: S={mdp.n_states} A={mdp.n_actions} H={mdp.horizon}; median of {args.repeats}, one thread")
-    print(f"{'past transitions':>17} {'rlpfn forward pass':>19} {'per decision, refresh/episode':>30} "
-          f"{'UCB-VI plan per episode':>24}")
+    rows = measure(mdp, args.sizes, args.repeats, args.checkpoint, args.ad_checkpoint)
+    print(f"MDP {mdp.name}: S={mdp.n_states} A={mdp.n_actions} H={mdp.horizon}; one decision after N past "
+          f"transitions: median time of {args.repeats}, peak memory allocated during it; one thread")
+    print(f"{'N':>7} {'rlpfn':>10} {'memory':>9} {'AD':>10} {'memory':>9}  {'AD reads':<28} {'UCB-VI plan/episode':>20} "
+          f"{'memory':>9}")
+    mib = lambda b: f"{b / 2**20:6.1f} MiB" if b >= 2**20 else f"{b / 2**10:6.1f} KiB"  # noqa: E731
     for r in rows:
-        print(f"{r['transitions']:>17} {r['rlpfn_decision_s'] * 1e3:>16.2f} ms "
-              f"{r['rlpfn_per_step_refresh_episode_s'] * 1e3:>27.3f} ms {r['ucbvi_plan_per_episode_s'] * 1e3:>21.2f} ms")
-    print("A forward pass is one decision with refresh=step, or one episode's policy table with refresh=episode or "
-          "the default refresh=local (which adds one backup of the visited pair per step, no pass).")
+        reads = f"{r['ad_tokens']} tokens" + (f" (window: last {r['ad_window']})" if r["ad_tokens"] < r["transitions"] + 1
+                                              else "")
+        print(f"{r['transitions']:>7} {r['rlpfn_decision_s'] * 1e3:>7.2f} ms {mib(r['rlpfn_peak_bytes'])} "
+              f"{r['ad_decision_s'] * 1e3:>7.2f} ms {mib(r['ad_peak_bytes'])}  {reads:<28} "
+              f"{r['ucbvi_plan_per_episode_s'] * 1e3:>17.2f} ms {mib(r['ucbvi_peak_bytes'])}")
+    print("rlpfn: one forward pass, one decision with refresh=step, or one episode's policy table with the default "
+          "refresh=local (which adds one backup of the visited pair per step, no pass). AD: one pass over its "
+          "window, every decision; past the window it forgets the older history (truncated).")
     per_episode = {}
     if args.episodes:
         per_episode = episode_times(mdp, args.episodes, args.repeats, args.checkpoint)
@@ -414,12 +420,13 @@ class LatencyOptions:
     mdp: str = option("taxi", positional=True, metavar="MDP", help="benchmark name, .npz or gymnasium id")
     env_kwargs: list[str] = option(default_factory=list, metavar="KEY=VALUE",
                                    help="options of a gymnasium environment (values read as YAML scalars)")
-    sizes: list[PositiveInt] = option(default_factory=lambda: [100, 10_000, 100_000], metavar="N",
+    sizes: list[PositiveInt] = option(default_factory=lambda: [100, 1000, 10_000, 100_000], metavar="N",
                                       help="history sizes (transitions)")
     repeats: PositiveInt = option(10, help="timed repeats, median reported")
     episodes: NonNegativeInt = option(3, help="also time this many whole episodes of rlpfn (default refresh rule) "
                                               "and UCB-VI acting from scratch, per episode (0: skip)")
     checkpoint: Optional[str] = option(None, help="model checkpoint (default: the shipped one)")
+    ad_checkpoint: Optional[str] = option(None, help="AD model checkpoint (default: the shipped ad-v1)")
     json: Optional[str] = option(None, metavar="OUT", help="also write the figures to this JSON file")
 
 
@@ -480,9 +487,10 @@ COMMANDS = [
      "chosen)", "Run agents online on MDPs from a held-out prior split and print their normalized cumulative regret "
      "(1 = uniform random throughout). 'rlpfn-variants' runs every refresh (episode, step) x acting (argmax, "
      "sample) x monotone (on, off) option of the rlpfn agent, and the new-pair and local refreshes (argmax)."),
-    ("latency", LatencyOptions, cmd_latency, "the model's time per decision against history length, beside UCB-VI's "
-     "planning", "Build the statistic of random transitions on one MDP and time one decision of the rlpfn agent "
-     "(one forward pass) and one UCB-VI planning pass (its per-episode cost) on it."),
+    ("latency", LatencyOptions, cmd_latency, "the models' time and memory per decision against history length, beside UCB-VI's "
+     "planning", "Give each agent a history of random transitions on one MDP and time one decision of the rlpfn "
+     "agent (one forward pass on the statistic) and of the AD agent (one pass over its window of raw transitions), "
+     "and one UCB-VI planning pass (its per-episode cost), with the peak memory each allocates."),
 ]
 PRIOR_COMMANDS = [
     ("sample", PriorSampleOptions, cmd_prior_sample, "write N sampled MDPs as .npz files (solve them with `rlpfn "

@@ -224,6 +224,8 @@ class Block(nn.Module):
 
 
 class RLPFN(nn.Module):
+    architecture = "rlpfn"  # what a checkpoint records (the other kind: rlpfn.ad.model.ADModel, "ad")
+
     def __init__(self, cfg: ModelConfig = ModelConfig()):
         super().__init__()
         self.cfg = cfg

@@ -112,6 +112,7 @@ class LossConfig:
 
 @dataclass
 class PretrainConfig:
+    kind = "rlpfn"  # the YAML's top-level `kind`: which model a config trains (rlpfn.ad.train: "ad")
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -124,27 +125,50 @@ class PretrainConfig:
             raise ValueError("loss: every weight is 0 and regret.weight is 0: nothing to train")
 
     def to_dict(self) -> dict:
-        return to_dict(self)
+        return {"kind": self.kind, **to_dict(self)}
+
+    def dataset(self, seed: int):
+        """The training loop's batches: the prior stream, or step numbers when only the regret term trains
+        (it draws its own MDPs)."""
+        from .prior import PriorDataset
+
+        return PriorDataset(self.data.prior, self.data.batch_size, seed=seed) if self.loss.active else StepCounter()
+
+
+def config_classes() -> dict:
+    """`kind` -> its config class: the rlpfn model's, and Algorithm Distillation's (rlpfn/ad)."""
+    from .ad.train import ADPretrainConfig
+
+    return {"rlpfn": PretrainConfig, "ad": ADPretrainConfig}
 
 
 PRETRAIN_HELP = ("Pretrain the rlpfn model with the settings of a YAML config (sections trainer, model, data, optim, "
                  "loss, regret; the built-in `pretrain` is the shipped model's run, `tiny` a seconds-long one), any option "
-                 "overridden on the command line (--trainer.max_steps 100). Writes CSV logs, an atomic resume "
+                 "overridden on the command line (--trainer.max_steps 100). A config with `kind: ad` trains an "
+                 "Algorithm Distillation model instead (sections trainer, model, data, optim; built-in `ad`, and "
+                 "`ad-tiny`; `--config ad --help` lists its keys). Writes CSV logs, an atomic resume "
                  "checkpoint and the model (OUT/model.safetensors + .json) under trainer.out; the model also to "
                  "trainer.export when that is set.")
 
 
-def pretrain_parser():
-    """`rlpfn pretrain`'s options, generated from the config dataclasses (each option declared once, there)."""
+def pretrain_parser(kind: str = "rlpfn"):
+    """`rlpfn pretrain`'s options for a config `kind`, generated from its config dataclasses (each option
+    declared once, there)."""
     from jsonargparse import ActionConfigFile, ArgumentParser
 
+    cls = config_classes()[kind]
     p = ArgumentParser(prog="rlpfn pretrain", description=PRETRAIN_HELP, exit_on_error=False, default_env=False)
     p.add_argument("--config", action=ActionConfigFile,
                    help=f"YAML config: a path or a built-in name ({', '.join(builtin_names('configs'))}); "
                         "default: pretrain")
     p.add_argument("--resume", action="store_true", help="continue the run in trainer.out from its last checkpoint")
-    for f in fields(PretrainConfig):
-        p.add_class_arguments(f.type if isinstance(f.type, type) else eval(f.type), f.name)  # noqa: S307
+    p.add_argument("--kind", choices=[kind], default=kind,
+                   help=f"which model the config trains ({', '.join(config_classes())}): set by the YAML's top-level "
+                        "`kind`, rlpfn when absent")
+    import typing
+
+    for name, section in typing.get_type_hints(cls).items():
+        p.add_class_arguments(section, name)
     return p
 
 
@@ -169,17 +193,31 @@ def parse_pretrain_args(argv: list[str]) -> tuple[PretrainConfig, bool]:
             argv[i:i + (1 if eq else 2)] = [f"--config={path}"]
     if not any(a == "--config" or a.startswith("--config=") for a in argv):
         argv = [f"--config={named_or_path('configs', 'pretrain')}", *argv]
-    parser = pretrain_parser()
+    kind = _kind(argv)
+    cls = config_classes()[kind]
+    parser = pretrain_parser(kind)
     try:
         ns = parser.instantiate(parser.parse_args(argv))
         # plain int and float, not jsonargparse's PositiveFloat and the like: they reach the optimiser's state,
         # which a resume must unpickle with weights_only
-        cfg = PretrainConfig(**{f.name: type(ns[f.name])(**to_dict(ns[f.name])) for f in fields(PretrainConfig)})
+        cfg = cls(**{f.name: type(ns[f.name])(**to_dict(ns[f.name])) for f in fields(cls)})
     except SystemExit:
         raise
     except Exception as e:  # jsonargparse's ArgumentError; a __post_init__ check's ValueError
         raise ConfigError(_config_message(one_line(e), argv)) from None
     return cfg, bool(ns.resume)
+
+
+def _kind(argv: list[str]) -> str:
+    """The last config file's top-level `kind` (rlpfn when absent); a --kind on the command line must agree."""
+    import yaml
+
+    configs = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+    doc = yaml.safe_load(Path(configs[-1]).read_text()) if configs else None
+    kind = doc.get("kind", "rlpfn") if isinstance(doc, dict) else "rlpfn"
+    if kind not in config_classes():
+        raise ConfigError(f"{configs[-1]}: kind: {kind!r} is not a model kind (choose from: {', '.join(config_classes())})")
+    return kind
 
 
 def _config_message(msg: str, argv: list[str]) -> str:
@@ -191,7 +229,7 @@ def _config_message(msg: str, argv: list[str]) -> str:
     return f"{configs[-1]}: {msg}" if configs else msg
 
 
-def load_config(config: str | Path = "pretrain", *overrides: str) -> PretrainConfig:
+def load_config(config: str | Path = "pretrain", *overrides: str):
     """A PretrainConfig from YAML (a path or a built-in name) and command-line style overrides
     ("--trainer.max_steps=5"), every key and value checked against the dataclasses' declared types."""
     return parse_pretrain_args(["--config", str(config), *overrides])[0]
@@ -300,19 +338,24 @@ def _lightning_module(cfg: PretrainConfig):
             self.log("val/regret_ucbvi", float(ref.mean()), sync_dist=True, batch_size=len(reg))
 
         def configure_optimizers(self):
-            opt = torch.optim.AdamW(self.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-            warm, total = cfg.optim.warmup_steps, cfg.trainer.max_steps
-
-            def schedule(step):  # linear warmup, cosine decay to 10%
-                if step < warm:
-                    return (step + 1) / warm
-                t = min(1.0, (step - warm) / max(1, total - warm))
-                return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t))
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+            return optimizers(self.parameters(), cfg.optim, cfg.trainer.max_steps)
 
     return PretrainModule
+
+
+def optimizers(params, optim: OptimConfig, max_steps: int) -> dict:
+    """AdamW with linear warmup and cosine decay to 10%, stepped per training step (Lightning's form)."""
+    opt = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
+    warm, total = optim.warmup_steps, max_steps
+
+    def schedule(step):
+        if step < warm:
+            return (step + 1) / warm
+        t = min(1.0, (step - warm) / max(1, total - warm))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 def spec_record(name: str) -> dict:
@@ -413,7 +456,7 @@ class StepCounter(torch.utils.data.IterableDataset):
         return itertools.count()
 
 
-def pretrain(cfg: PretrainConfig, resume: bool = False, command: str = "") -> Path:
+def pretrain(cfg, resume: bool = False, command: str = "") -> Path:
     """Train; returns the path of the exported checkpoint config: OUT/model.json, or EXPORT.json when
     trainer.export is set (the model is written there too). Nothing is written outside those two."""
     import logging
@@ -423,7 +466,6 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, command: str = "") -> Pa
     from lightning.pytorch.loggers import CSVLogger
 
     from .checkpoint import save
-    from .prior import PriorDataset
 
     torch.set_num_threads(cfg.trainer.threads)
     out = check_output_dir(cfg.trainer.out, "trainer.out")  # before any work
@@ -447,16 +489,19 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, command: str = "") -> Pa
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*Previous log files in this directory will be deleted.*")  # kept
 
-    module_cls = _lightning_module(cfg)
+    if cfg.kind == "ad":
+        from .ad.train import ad_module
+
+        module_cls = ad_module(cfg)
+    else:
+        module_cls = _lightning_module(cfg)
     module = module_cls()
     cfg_dict = cfg.to_dict()
 
     class Data(L.LightningDataModule):
         def train_dataloader(self):
             rank = module.trainer.global_rank if module._trainer is not None else 0
-            ds = PriorDataset(module.spec, cfg.data.batch_size, seed=cfg.data.seed + start + rank * 10**7)
-            if not cfg.loss.active:  # the regret objective draws its own MDPs: the loader only counts steps
-                ds = StepCounter()
+            ds = cfg.dataset(seed=cfg.data.seed + start + rank * 10**7)
             return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=cfg.data.num_workers,
                                                persistent_workers=cfg.data.num_workers > 0)
 

@@ -24,6 +24,15 @@ def ckpt(tmp_path_factory):
     return str(save(model, tmp_path_factory.mktemp("ckpt") / "m", {"name": "tiny"}, {"steps": 0}))
 
 
+@pytest.fixture(scope="module")
+def ad_ckpt(tmp_path_factory):
+    from rlpfn.ad.model import ADConfig, ADModel
+
+    torch.manual_seed(0)
+    model = ADModel(ADConfig(d_model=16, n_layers=1, n_heads=2, label_dim=8, window=32))
+    return str(save(model, tmp_path_factory.mktemp("ad") / "m", {"name": "tiny"}, {"steps": 0}))
+
+
 def test_rlpfn_is_registered_online_and_offline():
     assert "rlpfn" in ONLINE_AGENTS and "rlpfn" in OFFLINE_AGENTS and AGENTS["rlpfn"].online
 
@@ -169,14 +178,30 @@ def test_solve_offline_not_an_npz(tmp_path, capsys):
     assert "not a readable .npz" in capsys.readouterr().err
 
 
-def test_latency_command_prints_one_row_per_history_size(ckpt, capsys):
-    code = main(["latency", "riverswim", "--sizes", "100", "2000", "--repeats", "1", "--checkpoint", ckpt])
+def test_latency_command_prints_one_row_per_history_size(ckpt, ad_ckpt, capsys):
+    code = main(["latency", "riverswim", "--sizes", "10", "2000", "--repeats", "1", "--checkpoint", ckpt,
+                 "--ad-checkpoint", ad_ckpt])
     out = capsys.readouterr().out
     assert code == 0
-    rows = [line.split() for line in out.splitlines() if line.strip() and line.split()[0].isdigit()]
-    assert [int(r[0]) for r in rows] == [100, 2000]
+    rows = [line for line in out.splitlines() if line.strip() and line.split()[0].isdigit()]
+    assert [int(r.split()[0]) for r in rows] == [10, 2000]
+    assert "11 tokens" in rows[0] and "window" not in rows[0]  # AD reads the whole short history
+    assert "32 tokens (window: last 32)" in rows[1]  # and says when its window truncates a long one
     per_episode = re.search(r"rlpfn ([0-9.]+) s, UCB-VI ([0-9.]+) s, ratio ([0-9.]+)", out)  # both, one line
     assert per_episode and float(per_episode.group(1)) > 0 and float(per_episode.group(2)) > 0
+
+
+def test_peak_memory_counts_what_is_alive_at_once():
+    from rlpfn.experiments.latency import peak_bytes
+
+    def two_then_one():
+        a = torch.ones(250_000)  # 1 MB
+        b = a + 1  # 2 MB alive
+        del a
+        c = b * 2  # 2 MB alive again: the peak stays 2 MB
+        return c.sum()
+
+    assert abs(peak_bytes(two_then_one) - 2_000_000) < 10_000
 
 
 def test_validate_command_compares_with_ucbvi(ckpt, capsys, tmp_path):

@@ -8,6 +8,7 @@ from typing import Literal
 
 from ..config import build
 from ..resources import data_file
+from .ad import ADAgent
 from .base import Agent, AgentError, AgentSpec, OfflineAgent
 from .mixture import Mixture
 from .offline import VILCB, BehaviourCloning, CertaintyEquivalence
@@ -19,7 +20,7 @@ from .ucbvi import UCBVI
 
 AGENTS: dict[str, type[Agent]] = {
     cls.name: cls
-    for cls in (RandomAgent, OptimalAgent, UCBVI, PSRL, OptQL, EpsGreedyQL, RlpfnAgent, VILCB, CertaintyEquivalence,
+    for cls in (RandomAgent, OptimalAgent, UCBVI, PSRL, OptQL, EpsGreedyQL, RlpfnAgent, ADAgent, VILCB, CertaintyEquivalence,
                 BehaviourCloning)
 }
 AgentName = Literal[tuple(AGENTS)]  # a registry name, as a type: command-line options offer these as choices

@@ -1,5 +1,6 @@
-"""Cost per decision against history length: the model reads a fixed-size statistic, so its latency should
-not grow with the number of past transitions; UCB-VI's per-episode planning cost is shown beside it."""
+"""Cost per decision against history length: the rlpfn model reads a fixed-size statistic, so its latency should
+not grow with the number of past transitions; the AD model reads raw transitions, as many as its window holds;
+UCB-VI's per-episode planning cost is shown beside them."""
 from __future__ import annotations
 
 import time
@@ -12,18 +13,46 @@ from ..limits import check_memory
 from ..stats import Stats
 
 
-def history_stats(mdp, n_transitions: int, seed: int = 0) -> Stats:
-    """The statistic (one run) of `n_transitions` uniformly random transitions in `mdp`, simulated as one
-    episode in each of ceil(n / H) parallel runs by the one rollout loop, so that 10^5 transitions take a
-    second, not a minute."""
+def random_history(mdp, n_transitions: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """(s, a, r, s') [n] of `n_transitions` uniformly random transitions in `mdp` (rewards rescaled), simulated
+    as one episode in each of ceil(n / H) parallel runs by the one rollout loop, so that 10^5 transitions take a
+    second, not a minute; read in order, they are a history of whole episodes."""
     from ..traces import run_trace
 
     H = mdp.horizon
     check_memory(8.0 * 6 * n_transitions, f"a history of {n_transitions} transitions", "--sizes")
     trace = run_trace(mdp, make_agent("random"), 1, seed, n_runs=-(-n_transitions // H))
-    first = lambda x: x.reshape(1, -1)[:, :n_transitions]  # noqa: E731
-    return Stats.from_transitions(mdp.n_states, mdp.n_actions, first(trace.s), first(trace.a), first(trace.r),
-                                  first(trace.s_next))
+    return tuple(x.reshape(-1)[:n_transitions] for x in (trace.s, trace.a, trace.r, trace.s_next))
+
+
+def _quiet_stderr():
+    """Silence file descriptor 2 (the profiler's C++ layer prints a start and a stop line there)."""
+    import contextlib
+    import os
+
+    @contextlib.contextmanager
+    def quiet():
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(null)
+
+    return quiet()
+
+
+def peak_bytes(fn) -> int:
+    """Peak memory that torch allocates during fn() above what was allocated before it: the allocations and frees
+    the profiler records (profile_memory), summed in time order, their running maximum."""
+    from itertools import accumulate
+
+    with _quiet_stderr(), torch.autograd.profiler.profile(profile_memory=True, use_kineto=False) as prof:
+        fn()
+    events = sorted(prof.function_events, key=lambda e: e.time_range.start)
+    return max(0, max(accumulate(e.self_cpu_memory_usage for e in events), default=0))
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -36,26 +65,58 @@ def _median_time(fn, repeats: int) -> float:
     return float(np.median(times))
 
 
-def measure(mdp, sizes=(100, 10_000, 100_000), repeats: int = 10, checkpoint: str | None = None) -> list[dict]:
-    """Per history size: the rlpfn agent's time per decision (one forward pass; refresh='step'), its time per
-    episode with refresh='episode' (one pass per H decisions), and UCB-VI's planning time per episode."""
-    spec = AgentSpec.of(mdp)
+def _with_history(agent, mdp, hist, seed: int = 0):
+    """`agent` reset for one run, as if it had acted through `hist` (its state set directly, not replayed)."""
+    s, a, r, s2 = hist
+    agent.reset(AgentSpec.of(mdp), 1, seed=seed)
+    n, H = len(s), mdp.horizon
+    if agent.name == "ad":  # the latest `window` decisions as tokens; the newest one is added by act()
+        W = agent.buf.shape[2]
+        k = min(n, W)
+        t = torch.arange(n - k, n)
+        prev = (t - 1).clamp_min(0)
+        agent.buf[:, 0, W - k:] = torch.stack([torch.where(t > 0, s[prev], -1).float(),
+                                              torch.where(t > 0, a[prev], -1).float(), r[prev].float() * (t > 0),
+                                              s[t].float(), (t % H).float()])
+        agent.filled = k
+        agent.prev = (s[-1:].float(), a[-1:].float(), r[-1:].float())
+    else:
+        agent.stats = Stats.from_transitions(mdp.n_states, mdp.n_actions, s[None], a[None], r[None], s2[None])
+        agent.episodes = max(1, n // H)
+    return agent
+
+
+def measure(mdp, sizes=(100, 1000, 10_000, 100_000), repeats: int = 10, checkpoint: str | None = None,
+            ad_checkpoint: str | None = None) -> list[dict]:
+    """Per history size n: time and peak memory of one decision of the rlpfn model (a forward pass; refresh='step')
+    and of the AD model (a pass over its window: the last min(n, window) decisions), and UCB-VI's planning per
+    episode."""
     rows = []
+    state = torch.zeros(1, dtype=torch.long)
     for n in sizes:
-        stats = history_stats(mdp, n)
-        agent = make_agent("rlpfn", refresh="step", **({"checkpoint": checkpoint} if checkpoint else {}))
-        agent.reset(spec, 1, seed=0)
-        agent.stats = stats
-        agent.episodes = n // mdp.horizon
-        state = torch.zeros(1, dtype=torch.long)
-        t_model = _median_time(lambda: agent.act(state, 1), repeats)
-        ucb = make_agent("ucbvi")
-        ucb.reset(spec, 1, seed=0)
-        ucb.stats = stats
-        ucb.episodes = max(1, n // mdp.horizon)
-        t_ucb = _median_time(ucb.plan, repeats)
-        rows.append({"transitions": int(stats.visits.sum()), "rlpfn_decision_s": t_model,
-                     "rlpfn_per_step_refresh_episode_s": t_model / mdp.horizon, "ucbvi_plan_per_episode_s": t_ucb})
+        hist = random_history(mdp, n)
+        row = {"transitions": n}
+        for name, ckpt in (("rlpfn", checkpoint), ("ad", ad_checkpoint)):
+            hp = {"refresh": "step"} if name == "rlpfn" else {}
+            agent = _with_history(make_agent(name, **hp, **({"checkpoint": ckpt} if ckpt else {})), mdp, hist)
+            if name == "ad":
+                row["ad_tokens"] = min(agent.filled + 1, agent.buf.shape[2])
+                row["ad_window"] = agent.buf.shape[2]
+
+            def decide(agent=agent):
+                if name == "ad":  # act() appends a token: restore the window, so every repeat reads the same
+                    buf, filled = agent.buf.clone(), agent.filled
+                    agent.act(state, n % mdp.horizon)
+                    agent.buf, agent.filled = buf, filled
+                else:
+                    agent.act(state, 1)
+
+            row[f"{name}_decision_s"] = _median_time(decide, repeats)
+            row[f"{name}_peak_bytes"] = peak_bytes(decide)
+        ucb = _with_history(make_agent("ucbvi"), mdp, hist)
+        row["ucbvi_plan_per_episode_s"] = _median_time(ucb.plan, repeats)
+        row["ucbvi_peak_bytes"] = peak_bytes(ucb.plan)
+        rows.append(row)
     return rows
 
 

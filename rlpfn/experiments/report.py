@@ -476,15 +476,19 @@ def plot_training(metrics_csv: str | Path, out_png: str | Path) -> Path:
 
     fig = Figure(figsize=(11, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
-    for key in ("train/pinball", "train/q_mse", "train/regret"):  # the regret of the model's own rollouts
+    ad = any(r.get("train/accuracy") for r in rows) and not any(r.get("train/q_mse") for r in rows)  # an AD run
+    keys = (("train/relative_ce" if any(r.get("train/relative_ce") for r in rows) else "train/loss"),) if ad else ("train/pinball", "train/q_mse", "train/regret")  # regret: own rollouts
+    for key in keys:
         x, y = series(key)
         if x:
             k = max(1, len(y) // 50)  # running mean over ~2% of the points
             ys = np.convolve(y, np.ones(k) / k, mode="valid")
             ax1.plot(x[k - 1:], ys, label=key.split("/")[1])
-    ax1.set(xlabel="step", ylabel="running mean", yscale="log", title="training objectives")
+    ax1.set(xlabel="step", ylabel="running mean", yscale="log",
+            title="cross-entropy to the target actions (relative: / log A)" if ad else "training objectives")
     ax1.legend()
-    for key, label in (("val/regret", "rlpfn (as deployed: refresh local, argmax)"), ("val/regret_ucbvi", "UCB-VI")):
+    deployed = "AD (sampling)" if ad else "rlpfn (as deployed: refresh local, argmax)"
+    for key, label in (("val/regret", deployed), ("val/regret_ucbvi", "UCB-VI")):
         x, y = series(key)
         ax2.plot(x, y, marker="o", label=label)
     ax2.set(xlabel="step", ylabel="normalized cumulative regret", title="held-out prior validation")

@@ -126,15 +126,15 @@ def get_batch(spec: PriorSpec | str, batch_size: int, seed: int, behaviour: Agen
     return contexts(mdps, trace, run, k, spec.temperature.draw(rng, batch_size), name)
 
 
-class PriorDataset(torch.utils.data.IterableDataset):
-    """An endless stream of batches for a `torch.utils.data.DataLoader(dataset, batch_size=None,
-    num_workers=w)`: background worker processes generate batches while the model trains. Batch i of the
-    stream is get_batch(spec, batch_size, seed + i) whatever the number of workers (worker j of w makes
-    i = j, j + w, ...; the DataLoader interleaves them in order)."""
+class SeededStream(torch.utils.data.IterableDataset):
+    """An endless (or `length`-long) stream of batches for a `torch.utils.data.DataLoader(stream,
+    batch_size=None, num_workers=w)`: background worker processes generate batches while the model trains.
+    Batch i of the stream is make(seed + i) whatever the number of workers (worker j of w makes i = j, j + w,
+    ...; the DataLoader interleaves them in order). `make` must be picklable (a module-level function or a
+    functools.partial of one)."""
 
-    def __init__(self, spec: PriorSpec | str, batch_size: int, seed: int = 0, length: int | None = None):
-        self.spec = spec if isinstance(spec, PriorSpec) else load_spec(spec)
-        self.batch_size, self.seed, self.length = batch_size, seed, length
+    def __init__(self, make, seed: int = 0, length: int | None = None):
+        self.make, self.seed, self.length = make, seed, length
 
     def __iter__(self):
         from ..threads import use_one_thread
@@ -145,5 +145,15 @@ class PriorDataset(torch.utils.data.IterableDataset):
             use_one_thread()  # each worker is one core's worth of small tensor ops
         i = start
         while self.length is None or i < self.length:
-            yield get_batch(self.spec, self.batch_size, self.seed + i)
+            yield self.make(self.seed + i)
             i += stride
+
+
+class PriorDataset(SeededStream):
+    """The prior's stream: batch i is get_batch(spec, batch_size, seed + i)."""
+
+    def __init__(self, spec: PriorSpec | str, batch_size: int, seed: int = 0, length: int | None = None):
+        from functools import partial
+
+        self.spec = spec if isinstance(spec, PriorSpec) else load_spec(spec)
+        super().__init__(partial(get_batch, self.spec, batch_size), seed, length)

@@ -1,0 +1,114 @@
+"""The AD network: one token per decision, a causal transformer, a score for every action.
+
+Token t of a run (decision t of its learning history, across episodes) holds the transition before it,
+(s_{t-1}, a_{t-1}, r_{t-1}), and what the agent knows when it decides: the state s_t and the step h_t of
+its episode (with the horizon H). The output at token t scores the actions at s_t; causal attention makes it
+a function of tokens 0..t only, so one pass over a window trains every position at once.
+
+Labels have no fixed meaning: states and actions enter through random per-run label vectors (Gaussian,
+drawn anew for every training window and for every run an agent starts), as headless-AD does for actions
+(Sinii et al. 2024). An action's logit is the dot product of the output with its label vector, so any S and
+any A work, and relabelling a run's states or actions permutes nothing the model could have memorised. The
+one size limit is the window: `window` tokens of history (the agent keeps the latest ones).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from jsonargparse.typing import PositiveInt
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ADConfig:
+    d_model: PositiveInt = 64
+    n_layers: PositiveInt = 3
+    n_heads: PositiveInt = 4  # must divide d_model
+    mlp_ratio: PositiveInt = 4
+    label_dim: PositiveInt = 32  # the random label vectors' dimension
+    window: PositiveInt = 256  # tokens (decisions) of history the model reads; older ones are dropped
+
+    def __post_init__(self):
+        if self.d_model % self.n_heads:
+            raise ValueError(f"n_heads = {self.n_heads} does not divide d_model = {self.d_model}")
+
+    def to_dict(self) -> dict:
+        from ..config import to_dict
+
+        return to_dict(self)
+
+
+@dataclass
+class Tokens:
+    """A batch of B windows of T tokens (see the module docstring), with each window's label vectors."""
+
+    prev_state: torch.Tensor  # [B,T] long; -1: no transition before this token (the run's first decision)
+    prev_action: torch.Tensor  # [B,T] long, -1 likewise
+    prev_reward: torch.Tensor  # [B,T] float, rescaled to [0, 1]
+    state: torch.Tensor  # [B,T] long
+    step: torch.Tensor  # [B,T] long, 0..H-1
+    horizon: int
+    state_labels: torch.Tensor  # [B,S,L] float
+    action_labels: torch.Tensor  # [B,A,L] float
+
+    def to(self, device) -> "Tokens":
+        return Tokens(*(x.to(device) if torch.is_tensor(x) else x for x in self.__dict__.values()))
+
+    def __len__(self) -> int:
+        return self.state.shape[1]
+
+
+def random_labels(n: int, k: int, dim: int, gen: torch.Generator) -> torch.Tensor:
+    """[n,k,dim] label vectors, unit length in expectation: k labels for each of n runs."""
+    return torch.randn(n, k, dim, generator=gen) / math.sqrt(dim)
+
+
+def _gather(labels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """labels [B,K,L], index [B,T] (-1 -> zeros) -> [B,T,L]."""
+    picked = torch.gather(labels, 1, index.clamp_min(0).unsqueeze(-1).expand(-1, -1, labels.shape[-1]))
+    return picked * (index >= 0).unsqueeze(-1)
+
+
+def positions(T: int, d: int, device) -> torch.Tensor:
+    """Sinusoidal encodings [T,d] of the token's place in the window (no maximum length)."""
+    pos = torch.arange(T, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, d, 2, device=device, dtype=torch.float32) * (-math.log(1e4) / d))
+    enc = torch.zeros(T, d, device=device)
+    enc[:, 0::2], enc[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq)
+    return enc
+
+
+class ADModel(nn.Module):
+    architecture = "ad"  # what a checkpoint records, so that each agent loads only its own kind
+
+    def __init__(self, cfg: ADConfig = ADConfig()):
+        super().__init__()
+        self.cfg = cfg
+        d, L = cfg.d_model, cfg.label_dim
+        self.cur_state = nn.Linear(L, d)
+        self.prev_state = nn.Linear(L, d, bias=False)
+        self.prev_action = nn.Linear(L, d, bias=False)
+        self.scalars = nn.Linear(4, d)  # r_{t-1}, no-previous flag, h/H, first step of an episode
+        layer = nn.TransformerEncoderLayer(d, cfg.n_heads, d * cfg.mlp_ratio, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.trunk = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, L)
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, tok: Tokens) -> torch.Tensor:
+        """Action logits [B,T,A]: position t scores the actions at tok.state[:, t]."""
+        T = len(tok)
+        none = (tok.prev_state < 0).float()
+        scalars = torch.stack([tok.prev_reward.float() * (1 - none), none, tok.step.float() / tok.horizon,
+                               (tok.step == 0).float()], -1)
+        x = (self.cur_state(_gather(tok.state_labels, tok.state)) + self.prev_state(_gather(tok.state_labels, tok.prev_state))
+             + self.prev_action(_gather(tok.action_labels, tok.prev_action)) + self.scalars(scalars)
+             + positions(T, self.cfg.d_model, tok.state.device))
+        mask = nn.Transformer.generate_square_subsequent_mask(T, device=x.device)
+        x = self.norm(self.trunk(x, mask=mask, is_causal=True))
+        return torch.einsum("btl,bal->bta", self.head(x), tok.action_labels.to(x.dtype))

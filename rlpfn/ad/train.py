@@ -1,0 +1,81 @@
+"""AD's pretraining config and Lightning module: `rlpfn pretrain --config ad` (a YAML with `kind: ad`).
+
+The trainer, optimiser, resume checkpoints, CSV logs and exported safetensors model are rlpfn.train's, shared
+with the rlpfn model; what differs is the model section (rlpfn.ad.model.ADConfig), the data section (ADDataConfig:
+the prior, the source algorithm, the target) and the loss: cross-entropy of every window position's action
+logits against its target. Validation is the same as the rlpfn model's: the `ad` agent's regret on held-out
+prior MDPs beside UCB-VI's.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from ..train import OptimConfig, TrainerConfig, optimizers
+from .data import ADBatch, ADDataConfig, ad_stream
+from .model import ADConfig, ADModel
+
+
+@dataclass
+class ADPretrainConfig:
+    kind = "ad"
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(out="runs/ad"))
+    model: ADConfig = field(default_factory=ADConfig)
+    data: ADDataConfig = field(default_factory=ADDataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def to_dict(self) -> dict:
+        from ..config import to_dict
+
+        return {"kind": self.kind, **to_dict(self)}
+
+    def dataset(self, seed: int):
+        return ad_stream(self.data, self.model.window, self.model.label_dim, seed)
+
+
+def ad_loss(model: ADModel, batch: ADBatch) -> dict:
+    logits = model(batch.tokens)
+    ce = -(batch.target * torch.log_softmax(logits, -1)).sum(-1).mean()
+    accuracy = (logits.argmax(-1) == batch.target.argmax(-1)).float().mean()
+    # the cross-entropy over a uniform guess's, log A: batches differ in A, so the loss alone jumps between them
+    return {"loss": ce, "accuracy": accuracy.detach(), "relative_ce": ce.detach() / math.log(logits.shape[-1])}
+
+
+def ad_module(cfg: ADPretrainConfig):
+    import lightning as L
+
+    from ..agents import ADAgent, make_agent
+    from ..experiments.evaluate import prior_regret, validation_mdps
+
+    class ADModule(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.save_hyperparameters({"config": cfg.to_dict()})
+            self.model = ADModel(cfg.model)
+            self.val_sets = validation_mdps(cfg.data.val_prior, cfg.data.val_batches, seed=12345)
+
+        def transfer_batch_to_device(self, batch, device, dataloader_idx):
+            return batch if isinstance(batch, int) else batch.to(device)
+
+        def training_step(self, batch, batch_idx):
+            parts = ad_loss(self.model, batch)
+            for k, v in parts.items():
+                self.log(f"train/{k}", v.detach(), prog_bar=k == "loss", batch_size=1)
+            return parts["loss"]
+
+        def validation_step(self, idx, batch_idx):
+            mdps = self.val_sets[int(idx)]
+            was_training = self.model.training
+            self.model.eval()
+            reg = prior_regret(mdps, ADAgent.with_model(self.model), cfg.data.val_episodes, seed=int(idx))
+            self.model.train(was_training)
+            ref = prior_regret(mdps, make_agent("ucbvi"), cfg.data.val_episodes, seed=int(idx))
+            self.log("val/regret", float(reg.mean()), sync_dist=True, batch_size=len(reg))
+            self.log("val/regret_ucbvi", float(ref.mean()), sync_dist=True, batch_size=len(reg))
+
+        def configure_optimizers(self):
+            return optimizers(self.parameters(), cfg.optim, cfg.trainer.max_steps)
+
+    return ADModule

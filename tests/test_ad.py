@@ -1,0 +1,116 @@
+"""Algorithm Distillation: causal masking, label-free inputs, the training windows, pretraining and resume with
+the shared trainer, the `ad` agent."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from rlpfn.ad.data import ADDataConfig, ad_batch
+from rlpfn.ad.model import ADConfig, ADModel, Tokens, random_labels
+from rlpfn.agents import make_agent
+from rlpfn.benchmarks import make_benchmark
+from rlpfn.checkpoint import CheckpointError, load
+from rlpfn.config import ConfigError
+from rlpfn.resources import data_file
+from rlpfn.traces import run_trace
+from rlpfn.train import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+CFG = ADConfig(d_model=16, n_layers=2, n_heads=2, label_dim=8, window=12)
+
+
+def tokens(B=3, T=10, S=5, A=3, H=4, seed=0) -> Tokens:
+    g = torch.Generator().manual_seed(seed)
+    prev_s = torch.randint(0, S, (B, T), generator=g)
+    prev_s[:, 0] = -1
+    prev_a = torch.where(prev_s >= 0, torch.randint(0, A, (B, T), generator=g), -1)
+    return Tokens(prev_s, prev_a, torch.rand(B, T, generator=g), torch.randint(0, S, (B, T), generator=g),
+                  torch.arange(T).expand(B, T) % H, H, random_labels(B, S, 8, g), random_labels(B, A, 8, g))
+
+
+def test_the_prediction_at_t_does_not_change_when_later_tokens_change():
+    torch.manual_seed(0)
+    model = ADModel(CFG).eval()
+    tok = tokens()
+    before = model(tok)
+    t = 6
+    for name in ("prev_state", "state", "prev_action"):
+        getattr(tok, name)[:, t + 1:] = 0
+    tok.prev_reward[:, t + 1:] = 0.77
+    after = model(tok)
+    torch.testing.assert_close(after[:, :t + 1], before[:, :t + 1])
+    assert not torch.allclose(after[:, t + 1:], before[:, t + 1:])  # and later positions do read them
+    tok.state[:, t] = (tok.state[:, t] + 1) % 5
+    assert not torch.allclose(model(tok)[:, t], after[:, t])
+
+
+def test_relabelling_states_and_actions_permutes_the_output_with_them():
+    """Labels carry no meaning: renaming states and actions (with their label vectors) renames the output."""
+    torch.manual_seed(1)
+    model = ADModel(CFG).eval()
+    tok = tokens()
+    ps, pa = torch.tensor([3, 0, 4, 1, 2]), torch.tensor([2, 0, 1])  # new label of old state i: ps[i]
+    inv_s, inv_a = torch.argsort(ps), torch.argsort(pa)
+    rel = lambda x, p: torch.where(x >= 0, p[x.clamp_min(0)], x)  # noqa: E731
+    renamed = Tokens(rel(tok.prev_state, ps), rel(tok.prev_action, pa), tok.prev_reward, rel(tok.state, ps), tok.step,
+                     tok.horizon, tok.state_labels[:, inv_s], tok.action_labels[:, inv_a])
+    torch.testing.assert_close(model(renamed)[..., pa], model(tok), atol=1e-5, rtol=1e-5)
+
+
+def test_training_windows_are_seeded_and_hold_the_source_actions_or_the_optimal_policy():
+    cfg = ADDataConfig(prior="tiny", val_prior="tiny", episodes=3, mdps=2, windows_per_mdp=3)
+    a, b = ad_batch(cfg, 8, 4, seed=5), ad_batch(cfg, 8, 4, seed=5)
+    torch.testing.assert_close(a.tokens.state, b.tokens.state) and torch.testing.assert_close(a.target, b.target)
+    tok = a.tokens
+    assert tok.state.shape == (6, 8) and a.target.shape[:2] == (6, 8)
+    assert torch.equal(a.target.sum(-1), torch.ones(6, 8)) and set(a.target.unique().tolist()) <= {0.0, 1.0}
+    # inside a window, token t's previous transition is token t-1's decision
+    has = tok.prev_action[:, 1:] >= 0
+    assert torch.equal(tok.prev_action[:, 1:][has], a.target[:, :-1].argmax(-1)[has])
+    assert torch.equal(tok.prev_state[:, 1:][has], tok.state[:, :-1][has])
+    assert torch.equal(tok.step[:, 1:], (tok.step[:, :-1] + 1) % tok.horizon)
+    opt = ad_batch(ADDataConfig(prior="tiny", val_prior="tiny", episodes=3, mdps=2, windows_per_mdp=3,
+                                target="optimal"), 8, 4, seed=5)
+    torch.testing.assert_close(opt.target.sum(-1), torch.ones(6, 8))
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="data.source: 'rlpfn' is not a source algorithm"):
+        load_config("ad-tiny", "--data.source=rlpfn")
+    with pytest.raises(ConfigError, match="model.window"):
+        load_config("ad-tiny", "--model.window=0")
+    with pytest.raises(ConfigError, match="loss"):  # a section of the other kind
+        load_config("ad-tiny", "--loss.q_weight=1")
+
+
+def test_pretrain_resume_and_the_agent_on_a_tiny_mdp(tmp_path):
+    doc = yaml.safe_load(data_file("configs", "ad-tiny.yaml").read_text())
+    doc["trainer"]["out"] = str(tmp_path / "run")
+    cfg = tmp_path / "ad.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    cli = lambda *a: subprocess.run([sys.executable, "-m", "rlpfn.cli", "pretrain", "--config", str(cfg), *a],  # noqa: E731
+                                    capture_output=True, text=True, cwd=ROOT)
+    res = cli()
+    assert res.returncode == 0, res.stderr
+    run = tmp_path / "run"
+    res = cli("--resume", "--trainer.max_steps", "6")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((run / "progress.json").read_text())["global_step"] == 6
+    meta = json.loads((run / "model.json").read_text())
+    assert meta["architecture"] == "ad" and meta["training"]["steps"] == 6 and meta["training"]["config"]["kind"] == "ad"
+    steps = {int(r.split(",")[1]) for r in (run / "metrics.csv").read_text().splitlines()[1:]}
+    assert {0, 5} <= steps
+    with pytest.raises(CheckpointError, match="an 'ad' model, not an 'rlpfn' one"):
+        load(run / "model", "rlpfn")
+    # the agent plays a tiny MDP past its window (riverswim: H = 20 > window 16), the same seed alike
+    mdp = make_benchmark("riverswim")
+    one = run_trace(mdp, make_agent("ad", checkpoint=str(run / "model")), 3, seed=3, n_runs=2)
+    two = run_trace(mdp, make_agent("ad", checkpoint=str(run / "model")), 3, seed=3, n_runs=2)
+    assert one.a.shape == (2, 60) and torch.equal(one.a, two.a)
+    assert ((one.a >= 0) & (one.a < mdp.n_actions)).all()
+    other = run_trace(mdp, make_agent("ad", checkpoint=str(run / "model")), 3, seed=4, n_runs=2)
+    assert not torch.equal(one.a, other.a)
