@@ -169,6 +169,7 @@ def pretrain_parser(kind: str = "rlpfn"):
 
     for name, section in typing.get_type_hints(cls).items():
         p.add_class_arguments(section, name)
+    p.set_defaults({"trainer.out": cls().trainer.out})  # each kind its own default folder (runs/pretrain, runs/ad)
     return p
 
 
@@ -209,14 +210,21 @@ def parse_pretrain_args(argv: list[str]) -> tuple[PretrainConfig, bool]:
 
 
 def _kind(argv: list[str]) -> str:
-    """The last config file's top-level `kind` (rlpfn when absent); a --kind on the command line must agree."""
+    """Which model the arguments train: a --kind on the command line, else the last config file that sets a
+    top-level `kind`, else rlpfn."""
     import yaml
 
-    configs = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
-    doc = yaml.safe_load(Path(configs[-1]).read_text()) if configs else None
-    kind = doc.get("kind", "rlpfn") if isinstance(doc, dict) else "rlpfn"
+    kind, source = "rlpfn", "--kind"
+    for i, a in enumerate(argv):
+        if a.startswith("--config="):
+            doc = yaml.safe_load(Path(a.split("=", 1)[1]).read_text())
+            if isinstance(doc, dict) and "kind" in doc:
+                kind, source = doc["kind"], a.split("=", 1)[1]
+    for i, a in enumerate(argv):
+        if a == "--kind" and i + 1 < len(argv) or a.startswith("--kind="):
+            kind, source = (a.split("=", 1)[1] if "=" in a else argv[i + 1]), "--kind"
     if kind not in config_classes():
-        raise ConfigError(f"{configs[-1]}: kind: {kind!r} is not a model kind (choose from: {', '.join(config_classes())})")
+        raise ConfigError(f"{source}: kind {kind!r} is not a model kind (choose from: {', '.join(config_classes())})")
     return kind
 
 
@@ -382,7 +390,7 @@ def _callbacks(cfg: PretrainConfig, out: Path):
                 os.replace(tmp, out / "last.ckpt")
                 save(module.model, out / "model", spec_record(cfg.data.prior),
                      {"steps": trainer.global_step, "config": cfg.to_dict()})
-                write_text(out / "progress.json", json.dumps({"global_step": trainer.global_step}) + "\n")
+                write_text(out / "progress.json", json.dumps({"global_step": trainer.global_step, "kind": cfg.kind}) + "\n")
 
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             if trainer.global_step % cfg.trainer.checkpoint_every == 0:
@@ -433,18 +441,22 @@ def _join_log(out: Path) -> None:
         previous.unlink()
 
 
-def resume_step(out: Path) -> int:
+def resume_step(out: Path, kind: str = "rlpfn") -> int:
     p = out / "progress.json"
     if not p.exists():
         return 0
     try:
-        step = json.loads(p.read_text())["global_step"]
+        progress = json.loads(p.read_text())
+        step = progress["global_step"]
         if not isinstance(step, int) or step < 0:
             raise ValueError(f"global_step {step!r} is not a step count")
-        return step
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: unreadable resume state ({one_line(e)}); rerun without --resume into a new "
                           "trainer.out") from None
+    if progress.get("kind", "rlpfn") != kind:  # runs from before AD have no kind: they trained rlpfn
+        raise ConfigError(f"--resume: {out} holds a run of an {progress.get('kind', 'rlpfn')!r} model and this config "
+                          f"trains {kind!r}; choose another trainer.out")
+    return step
 
 
 class StepCounter(torch.utils.data.IterableDataset):
@@ -478,7 +490,7 @@ def pretrain(cfg, resume: bool = False, command: str = "") -> Path:
         raise ConfigError(f"{out} holds a previous run (last.ckpt): pass --resume to continue it, "
                           "or choose another trainer.out")
     out.mkdir(parents=True, exist_ok=True)
-    start = resume_step(out) if resume else 0
+    start = resume_step(out, cfg.kind) if resume else 0
     if resume:
         _set_aside_log(out, start)
     L.seed_everything(cfg.data.seed, workers=True, verbose=False)

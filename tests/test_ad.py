@@ -64,7 +64,8 @@ def test_relabelling_states_and_actions_permutes_the_output_with_them():
 def test_training_windows_are_seeded_and_hold_the_source_actions_or_the_optimal_policy():
     cfg = ADDataConfig(prior="tiny", val_prior="tiny", episodes=3, mdps=2, windows_per_mdp=3)
     a, b = ad_batch(cfg, 8, 4, seed=5), ad_batch(cfg, 8, 4, seed=5)
-    torch.testing.assert_close(a.tokens.state, b.tokens.state) and torch.testing.assert_close(a.target, b.target)
+    torch.testing.assert_close(a.tokens.state, b.tokens.state)
+    torch.testing.assert_close(a.target, b.target)
     tok = a.tokens
     assert tok.state.shape == (6, 8) and a.target.shape[:2] == (6, 8)
     assert torch.equal(a.target.sum(-1), torch.ones(6, 8)) and set(a.target.unique().tolist()) <= {0.0, 1.0}
@@ -85,6 +86,27 @@ def test_config_errors_name_the_key():
         load_config("ad-tiny", "--model.window=0")
     with pytest.raises(ConfigError, match="loss"):  # a section of the other kind
         load_config("ad-tiny", "--loss.q_weight=1")
+
+
+def test_the_kind_comes_from_the_last_config_that_sets_it_and_ad_runs_have_their_own_folder(tmp_path):
+    over = tmp_path / "over.yaml"
+    over.write_text("trainer: {max_steps: 3}\n")  # an override file without a kind keeps the first file's
+    cfg = load_config("ad-tiny", f"--config={over}")
+    assert cfg.kind == "ad" and cfg.trainer.max_steps == 3
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("kind: ad\n")
+    assert load_config(bare).trainer.out == "runs/ad" and load_config("tiny").trainer.out == "runs/tiny"
+    with pytest.raises(ConfigError, match="kind 'sequence' is not a model kind"):
+        load_config(bare, "--kind=sequence")
+
+
+def test_resuming_a_run_of_the_other_kind_is_refused(tmp_path):
+    from rlpfn.train import resume_step
+
+    (tmp_path / "progress.json").write_text('{"global_step": 4}')  # written before AD: an rlpfn run
+    assert resume_step(tmp_path, "rlpfn") == 4
+    with pytest.raises(ConfigError, match="holds a run of an 'rlpfn' model and this config trains 'ad'"):
+        resume_step(tmp_path, "ad")
 
 
 def test_pretrain_resume_and_the_agent_on_a_tiny_mdp(tmp_path):

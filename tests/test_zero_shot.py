@@ -202,6 +202,15 @@ def test_peak_memory_counts_what_is_alive_at_once():
         return c.sum()
 
     assert abs(peak_bytes(two_then_one) - 2_000_000) < 10_000
+    # inside one operator: a transformer layer's attention matrices (4 heads of 256 x 256 floats, 1 MiB), freed
+    # before the operator returns, still count
+    from rlpfn.ad.model import ADConfig, ADModel
+
+    model = ADModel(ADConfig(d_model=16, n_layers=1, n_heads=4, label_dim=8, window=256)).eval()
+    x = torch.randn(1, 256, 16)
+    with torch.no_grad():
+        assert peak_bytes(lambda: model.trunk(x, mask=torch.nn.Transformer.generate_square_subsequent_mask(256),
+                                              is_causal=True)) >= 2**20
 
 
 def test_validate_command_compares_with_ucbvi(ckpt, capsys, tmp_path):

@@ -33,6 +33,8 @@ class ADConfig:
     def __post_init__(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads = {self.n_heads} does not divide d_model = {self.d_model}")
+        if self.d_model % 2:
+            raise ValueError(f"d_model = {self.d_model} must be even (sinusoidal positions come in sin/cos pairs)")
 
     def to_dict(self) -> dict:
         from ..config import to_dict

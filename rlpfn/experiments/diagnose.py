@@ -75,7 +75,7 @@ def diagnose(n_batches: int = 16, seed: int = 0, checkpoint: str | None = None) 
     spec = load_spec(cfg.data.prior)
     batches = [get_batch(spec, cfg.data.batch_size, seed + 10**6 + i) for i in range(n_batches)]
     result = {}
-    for name, model in {"untrained (UCB-VI)": RLPFN(cfg.model), "shipped v1": load(checkpoint)}.items():
+    for name, model in {"untrained (UCB-VI)": RLPFN(cfg.model), "shipped v1": load(checkpoint, "rlpfn")}.items():
         model.train()
         names = [n for n, _ in model.named_parameters()]
         offsets = np.cumsum([0] + [p.numel() for p in model.parameters()])

@@ -45,14 +45,25 @@ def _quiet_stderr():
 
 
 def peak_bytes(fn) -> int:
-    """Peak memory that torch allocates during fn() above what was allocated before it: the allocations and frees
-    the profiler records (profile_memory), summed in time order, their running maximum."""
+    """Peak memory that torch allocates during fn() above what was allocated before it: every allocation and free
+    the profiler records (profile_memory; its chrome trace lists each one), summed in time order, their running
+    maximum. Per allocation, not per operator: an operator that frees its children's temporaries would otherwise
+    hide them (the attention matrices inside a transformer layer)."""
+    import json
+    import tempfile
     from itertools import accumulate
+    from pathlib import Path
 
-    with _quiet_stderr(), torch.autograd.profiler.profile(profile_memory=True, use_kineto=False) as prof:
+    from torch.profiler import ProfilerActivity, profile
+
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-    events = sorted(prof.function_events, key=lambda e: e.time_range.start)
-    return max(0, max(accumulate(e.self_cpu_memory_usage for e in events), default=0))
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "trace.json"
+        prof.export_chrome_trace(str(path))
+        events = json.loads(path.read_text())["traceEvents"]
+    memory = sorted((e for e in events if e.get("name") == "[memory]"), key=lambda e: e["ts"])
+    return max(0, max(accumulate(e["args"]["Bytes"] for e in memory), default=0))
 
 
 def _median_time(fn, repeats: int) -> float:
