@@ -485,7 +485,8 @@ def plot_training(metrics_csv: str | Path, out_png: str | Path) -> Path:
             ys = np.convolve(y, np.ones(k) / k, mode="valid")
             ax1.plot(x[k - 1:], ys, label=key.split("/")[1])
     ax1.set(xlabel="step", ylabel="running mean", yscale="log",
-            title="cross-entropy to the target actions (relative: / log A)" if ad else "training objectives")
+            title=("cross-entropy to the target actions" + (" / log A" if "train/relative_ce" in keys else ""))
+            if ad else "training objectives")
     ax1.legend()
     deployed = "AD (sampling)" if ad else "rlpfn (as deployed: refresh local, argmax)"
     for key, label in (("val/regret", deployed), ("val/regret_ucbvi", "UCB-VI")):
