@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Agent, AgentError
+from .base import AgentError, ModelAgent
 
 
 @dataclass
-class ADAgent(Agent):
+class ADAgent(ModelAgent):
     name = "ad"
+    architecture = "ad"
     sample: bool = True  # sample from the predicted action distribution (AD); false: its argmax
     checkpoint: str | None = None  # a checkpoint path; None = the shipped AD model (checkpoints/ad-v1)
 
@@ -25,20 +26,6 @@ class ADAgent(Agent):
         if not isinstance(self.sample, bool):
             raise AgentError(f"ad: sample must be true or false, got {self.sample!r}")
         self._model = None
-
-    @classmethod
-    def with_model(cls, model, **hparams) -> "ADAgent":
-        agent = cls(**hparams)
-        agent._model = model
-        return agent
-
-    @property
-    def model(self):
-        if self._model is None:
-            from ..checkpoint import load_cached
-
-            self._model = load_cached(self.checkpoint, "ad")
-        return self._model
 
     def reset(self, spec, n_runs, seed, mdp=None):
         from ..ad.model import random_labels

@@ -79,3 +79,25 @@ class OfflineAgent(Agent):
 
     def fit(self, spec: AgentSpec, stats, seed: int) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
+
+
+@dataclass
+class ModelAgent(Agent):
+    """An agent that acts with a pretrained model of one `architecture`: the checkpoint in its `checkpoint` field
+    (None: the shipped one), loaded once per process, or a live model (pretraining rolls out the model it trains)."""
+
+    architecture = "rlpfn"
+
+    @classmethod
+    def with_model(cls, model, **hparams):
+        agent = cls(**hparams)
+        agent._model = model
+        return agent
+
+    @property
+    def model(self):
+        if getattr(self, "_model", None) is None:
+            from ..checkpoint import load_cached
+
+            self._model = load_cached(self.checkpoint, self.architecture)
+        return self._model

@@ -22,15 +22,16 @@ import torch
 from ..model import bonus_terms, capped
 from ..planning import DTYPE
 from ..stats import Stats
-from .base import Agent, AgentError
+from .base import Agent, AgentError, ModelAgent
 from .offline import tie_uniform
 
 REFRESH = ("episode", "step", "new-pair", "local")
 
 
 @dataclass
-class RlpfnAgent(Agent):
+class RlpfnAgent(ModelAgent):
     name = "rlpfn"
+    architecture = "rlpfn"
     online = True
     offline = True
     # "episode": one forward pass per episode; "step": one per step; "new-pair": at each episode start and after
@@ -52,21 +53,6 @@ class RlpfnAgent(Agent):
             if not isinstance(getattr(self, key), bool):
                 raise AgentError(f"rlpfn: {key} must be true or false, got {getattr(self, key)!r}")
         self._model = None
-
-    @classmethod
-    def with_model(cls, model, **hparams) -> "RlpfnAgent":
-        """An agent acting with a live model (pretraining rolls out the model it is training)."""
-        agent = cls(**hparams)
-        agent._model = model
-        return agent
-
-    @property
-    def model(self):
-        if self._model is None:
-            from ..checkpoint import load_cached
-
-            self._model = load_cached(self.checkpoint)
-        return self._model
 
     def _forward(self, stats: Stats, state, step: int, episodes: int, pessimistic: bool = False):
         from ..model import Context
