@@ -136,3 +136,11 @@ def test_pretrain_resume_and_the_agent_on_a_tiny_mdp(tmp_path):
     assert ((one.a >= 0) & (one.a < mdp.n_actions)).all()
     other = run_trace(mdp, make_agent("ad", checkpoint=str(run / "model")), 3, seed=4, n_runs=2)
     assert not torch.equal(one.a, other.a)
+
+
+def test_the_report_refuses_an_unwritable_output_before_any_work(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    res = subprocess.run([sys.executable, "-m", "rlpfn.experiments.ad_report", "--out", str(afile)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 2 and "exists and is not a directory" in res.stderr and afile.read_text() == ""

@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from ..files import write_text
+from ..errors import UserError
+from ..files import check_output_dir, write_text
 
 
 def _early_table(results: dict, agents: list[str], first: tuple[int, ...]) -> str:
@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     from .suite import SuiteConfig, run_suite
     from .validate import ValidationConfig, validate
 
-    out = Path(args.out)
+    try:
+        out = check_output_dir(args.out)  # before 50 minutes of work, not after
+    except UserError as e:
+        p.error(str(e))
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
     model = load_cached(None, "ad")  # the shipped AD model: the suite's agents are registry names at defaults
