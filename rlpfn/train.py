@@ -27,6 +27,7 @@ import json
 import math
 import os
 import re
+import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal, Optional
@@ -165,8 +166,6 @@ def pretrain_parser(kind: str = "rlpfn"):
     p.add_argument("--kind", choices=[kind], default=kind,
                    help=f"which model the config trains ({', '.join(config_classes())}): set by the YAML's top-level "
                         "`kind`, rlpfn when absent")
-    import typing
-
     for name, section in typing.get_type_hints(cls).items():
         p.add_class_arguments(section, name)
     p.set_defaults({"trainer.out": cls().trainer.out})  # each kind its own default folder (runs/pretrain, runs/ad)
@@ -215,7 +214,7 @@ def _kind(argv: list[str]) -> str:
     import yaml
 
     kind, source = "rlpfn", "--kind"
-    for i, a in enumerate(argv):
+    for a in argv:
         if a.startswith("--config="):
             doc = yaml.safe_load(Path(a.split("=", 1)[1]).read_text())
             if isinstance(doc, dict) and "kind" in doc:
