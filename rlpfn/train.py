@@ -274,8 +274,8 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
 def _lightning_module(cfg: PretrainConfig):
     import lightning as L
 
-    from .agents import RlpfnAgent, make_agent
-    from .experiments.evaluate import prior_regret, validation_mdps
+    from .agents import RlpfnAgent
+    from .experiments.evaluate import validation_mdps
     from .prior import get_batch, load_spec
 
     class PretrainModule(L.LightningModule):
@@ -286,7 +286,6 @@ def _lightning_module(cfg: PretrainConfig):
             self.critic = Critic(cfg.model.d_model) if cfg.regret.critic else None  # trained here, never shipped
             self.spec = load_spec(cfg.data.prior)
             self.val_sets = validation_mdps(cfg.data.val_prior, cfg.data.val_batches, seed=12345)
-            self.val_ucbvi = None
 
         def transfer_batch_to_device(self, batch, device, dataloader_idx):
             return batch if isinstance(batch, int) else batch.to(device)
@@ -336,18 +335,26 @@ def _lightning_module(cfg: PretrainConfig):
             gen = torch.Generator().manual_seed(seed)
             return pretrain_loss(self.model, batch, cfg.loss, gen)
 
-        def validation_step(self, idx, batch_idx):
-            mdps = self.val_sets[int(idx)]
-            agent = RlpfnAgent.with_model(self.model)  # as deployed: the agent's default refresh rule
-            reg = prior_regret(mdps, agent, cfg.data.val_episodes, seed=int(idx))
-            ref = prior_regret(mdps, make_agent("ucbvi"), cfg.data.val_episodes, seed=int(idx))
-            self.log("val/regret", float(reg.mean()), sync_dist=True, batch_size=len(reg))
-            self.log("val/regret_ucbvi", float(ref.mean()), sync_dist=True, batch_size=len(reg))
+        def validation_step(self, idx, batch_idx):  # as deployed: the agent's default refresh rule
+            log_validation(self, RlpfnAgent.with_model(self.model), int(idx), cfg.data.val_episodes)
 
         def configure_optimizers(self):
             return optimizers(self.parameters(), cfg.optim, cfg.trainer.max_steps)
 
     return PretrainModule
+
+
+def log_validation(module, agent, idx: int, episodes: int) -> None:
+    """Validation of either model: `agent` (acting with the module's model) on held-out batch `idx` of
+    module.val_sets, its mean normalized regret logged beside UCB-VI's on the same MDPs and seeds."""
+    from .agents import make_agent
+    from .experiments.evaluate import prior_regret
+
+    mdps = module.val_sets[idx]
+    reg = prior_regret(mdps, agent, episodes, seed=idx)
+    ref = prior_regret(mdps, make_agent("ucbvi"), episodes, seed=idx)
+    module.log("val/regret", float(reg.mean()), sync_dist=True, batch_size=len(reg))
+    module.log("val/regret_ucbvi", float(ref.mean()), sync_dist=True, batch_size=len(reg))
 
 
 def optimizers(params, optim: OptimConfig, max_steps: int) -> dict:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..train import OptimConfig, TrainerConfig, optimizers
+from ..train import OptimConfig, TrainerConfig, log_validation, optimizers
 from .data import ADBatch, ADDataConfig, ad_stream
 from .model import ADConfig, ADModel
 
@@ -46,8 +46,8 @@ def ad_loss(model: ADModel, batch: ADBatch) -> dict:
 def ad_module(cfg: ADPretrainConfig):
     import lightning as L
 
-    from ..agents import ADAgent, make_agent
-    from ..experiments.evaluate import prior_regret, validation_mdps
+    from ..agents import ADAgent
+    from ..experiments.evaluate import validation_mdps
 
     class ADModule(L.LightningModule):
         def __init__(self):
@@ -65,15 +65,8 @@ def ad_module(cfg: ADPretrainConfig):
                 self.log(f"train/{k}", v.detach(), prog_bar=k == "loss", batch_size=1)
             return parts["loss"]
 
-        def validation_step(self, idx, batch_idx):
-            mdps = self.val_sets[int(idx)]
-            was_training = self.model.training
-            self.model.eval()
-            reg = prior_regret(mdps, ADAgent.with_model(self.model), cfg.data.val_episodes, seed=int(idx))
-            self.model.train(was_training)
-            ref = prior_regret(mdps, make_agent("ucbvi"), cfg.data.val_episodes, seed=int(idx))
-            self.log("val/regret", float(reg.mean()), sync_dist=True, batch_size=len(reg))
-            self.log("val/regret_ucbvi", float(ref.mean()), sync_dist=True, batch_size=len(reg))
+        def validation_step(self, idx, batch_idx):  # Lightning has put the model in eval mode
+            log_validation(self, ADAgent.with_model(self.model), int(idx), cfg.data.val_episodes)
 
         def configure_optimizers(self):
             return optimizers(self.parameters(), cfg.optim, cfg.trainer.max_steps)
