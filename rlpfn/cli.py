@@ -24,6 +24,7 @@ from .experiments.suite import SuiteConfig
 from .experiments.tune import GRIDS, TuneConfig
 from .experiments.validate import ValidationConfig
 from .files import check_output_dir, check_output_file, write_json, write_npz
+from .resources import builtin_names
 
 EXIT_USAGE = 2
 OfflineAgentName = Literal[tuple(OFFLINE_AGENTS)]
@@ -433,7 +434,7 @@ class LatencyOptions:
 @dataclass(kw_only=True)
 class PriorSampleOptions:
     spec: str = option(positional=True, metavar="SPEC",
-                       help="prior spec: a YAML path or a built-in name (default, tiny, heldout)")
+                       help=f"prior spec: a YAML path or a built-in name ({', '.join(builtin_names('priors'))})")
     n: PositiveInt = option(help="number of MDPs")
     seed: NonNegativeInt = option(0, help="random seed")
     out: str = option(metavar="DIR", help="output directory (created if missing)")
@@ -526,8 +527,8 @@ def build_parser():
         sp = _parser(description)
         add_options(sp, cls)
         commands.add_subcommand(name, sp, help=help_)
-    prior = _parser("Prior specs are YAML files (built in: default, tiny, heldout, in rlpfn/data/priors/); SPEC is "
-                    "a path or the name of a built-in spec.")
+    prior = _parser(f"Prior specs are YAML files (built in: {', '.join(builtin_names('priors'))}, in "
+                    "rlpfn/data/priors/); SPEC is a path or the name of a built-in spec.")
     commands.add_subcommand("prior", prior, help="the pretraining prior: sample MDPs from a spec, or time the data "
                                                  "engine")
     prior_commands = prior.add_subcommands(dest="prior_command", required=True)

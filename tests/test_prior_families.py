@@ -6,6 +6,7 @@ import pytest
 from rlpfn.mdp import TabularMDP
 from rlpfn.planning import solve
 from rlpfn.prior import FAMILIES, MIN_GAP, banded, dirichlet, garnet, gridworld, lock, river, tree
+from rlpfn.prior.families import delivery, inventory, queue
 from rlpfn.prior.families import grid_map, grid_neighbours
 
 def _draw(fam, S, A, seed, n=4, H=7, **params):
@@ -139,6 +140,12 @@ ARRAY_PARAMS = {
                    reward_density=[0.0, 0.3, 0.7, 1.0], reward_scale=[0.0, 0.01, 0.1, 1.0],
                    reward_std=[0.0, 0.1, 0.2, 0.3]),
     "lock": dict(slip=[0.0, 0.05, 0.1, 0.5], distractor=[0.0, 0.001, 0.01, 0.1], reward_std=[0.0, 0.1, 0.2, 0.3]),
+    "delivery": dict(n_sites=[1, 2, 3, 9], slip=[0.0, 0.1, 0.3, 0.6], wall_fraction=[0.0, 0.1, 0.3, 0.5],
+                     reward_std=[0.0, 0.1, 0.2, 0.3]),
+    "queue": dict(arrival=[0.0, 0.2, 0.5, 1.0], holding=[0.0, 0.3, 0.9, 1.0], patience=[1, 2, 5, 100],
+                  reward_std=[0.0, 0.1, 0.2, 0.3]),
+    "inventory": dict(demand=[0.1, 1.0, 3.0, 20.0], max_order=[0, 1, 4, 50], order_cost=[0.0, 0.2, 0.5, 2.0],
+                      holding=[0.0, 0.01, 0.1, 1.0], reward_std=[0.0, 0.1, 0.2, 0.3]),
 }
 
 
@@ -334,8 +341,88 @@ def test_lock_structure(S, H):
         assert (R[i, L - 1] == 1).all() and (R[i, L:] == 0).all()
 
 
+# ---- delivery --------------------------------------------------------------------------------------------
+def _delivery_layout(P, R, S, k):
+    """(C, passenger state of each layout state) for a delivery MDP with k passenger states."""
+    C = S // k
+    return C, np.repeat(np.arange(k), C)
+
+
+@pytest.mark.parametrize("A", [4, 6, 8])
+def test_delivery_structure(A):
+    S, k = 31, 3  # two sites: 3 passenger states x 10 cells, one state left over
+    P, R, _, mu0 = delivery(6, S, A, 30, np.random.default_rng(A), n_sites=2, slip=0.0)
+    C, p = _delivery_layout(P, R, S, k)
+    L = k * C
+    for i in range(6):
+        quiet = P[i][R[i] == 0]  # slip 0: deterministic but for where the next passenger appears
+        assert ((quiet == 0) | (quiet == 1)).all()
+        assert (P[i, L:, :, L:] == np.eye(S - L)[:, None]).all() and (R[i, L:] == 0).all()  # left over: absorbing
+        assert P[i, :L, :, L:].sum() == 0 and mu0[i, L:].sum() == 0
+        start = int(mu0[i].argmax())
+        assert p[start] < k - 1  # the first passenger waits
+        nxt = P[i, :L].argmax(-1)  # [L, A]
+        paying = np.argwhere(R[i, :L] > 0)
+        assert len(paying) > 0 and (R[i, :L][R[i, :L] > 0] == 1).all()
+        assert (p[paying[:, 0]] == k - 1).all()  # only on board can a delivery pay
+        # a delivery hands the vehicle to the next passenger, waiting at a site
+        assert (p[nxt[paying[:, 0], paying[:, 1]]] < k - 1).all()
+        if A >= 6:
+            assert (paying[:, 1] == A - 1).all()  # only the drop-off action pays
+            moves = nxt[:, :A - 2]
+            assert (p[moves] == p[:, None]).all()  # moves never change the passenger
+            board = nxt[:, A - 2]
+            changed = p[board] != p
+            assert changed.sum() == k - 1 and (p[board][changed] == k - 1).all()  # one boarding cell per site
+            assert (board[changed] % C == np.flatnonzero(changed) % C).all()  # boarding does not move
+        assert P[i, start].sum() > 0 and 0 < len(_reachable(P[i], start))
+    # A delivered passenger comes back to a uniformly drawn site: two sites, 1/2 each.
+    P, R, _, _ = delivery(1, 31, 4, 30, np.random.default_rng(0), n_sites=2, slip=0.0)
+    s, a = np.argwhere(R[0] > 0)[0]
+    np.testing.assert_allclose(np.sort(P[0, s, a][P[0, s, a] > 0]), [0.5, 0.5])
+
+
+def test_delivery_pays_enough_to_be_sampled():
+    # Big maps are hard to serve within the horizon; a fair share must still pass MIN_GAP (the sampler
+    # redraws the rest) so that the family is not silently limited to small S.
+    P, R, R_std, mu0 = delivery(16, 64, 6, 200, np.random.default_rng(1))
+    gaps = [solve(TabularMDP(P[i], R[i], mu0[i], 200, R_std[i], r_min=0.0, r_max=1.0)) for i in range(16)]
+    assert sum(g.v_star - g.v_random >= MIN_GAP * 200 for g in gaps) >= 3
+
+
+# ---- queue and inventory ------------------------------------------------------------------------------------
+def test_queue_is_a_birth_death_chain():
+    S, A = 12, 4
+    P, R, _, mu0 = queue(5, S, A, 20, np.random.default_rng(0), arrival=0.5, holding=0.6, patience=S)
+    s = np.arange(S)
+    far = np.abs(s[:, None] - s[None, :]) > 1
+    assert (P[:, far[:, None, :].repeat(A, 1)] == 0).all() and (mu0[:, 0] == 1).all()
+    down = P[:, s[1:], :, s[:-1]]  # [S-1, n, A]: serving is faster for higher actions
+    assert (np.diff(down, axis=-1) >= 0).all()
+    np.testing.assert_allclose(P[:, 0, :, 1], 0.5)  # empty: only arrivals move it
+    np.testing.assert_allclose(P[:, S - 1, :, S - 1] + P[:, S - 1, :, S - 2], 1.0)  # full: arrivals are lost
+    assert (np.diff(R, axis=1) <= 1e-12).all() and (np.diff(R, axis=2) <= 1e-12).all()  # jobs and speed cost
+    assert np.isclose(R.min((1, 2)), 0).all() and np.isclose(R.max((1, 2)), 1).all()
+
+
+def test_inventory_dynamics():
+    S, A = 10, 3
+    P, R, _, mu0 = inventory(4, S, A, 20, np.random.default_rng(0), demand=2.0, max_order=4, order_cost=0.0,
+                             holding=0.0)
+    # orders 0, 2, 4; stock after ordering y = min(s + q, 9), then s' = y - min(y, D), D ~ Poisson(2)
+    from scipy.stats import poisson
+    for s, a, y in ((0, 0, 0), (3, 1, 5), (8, 2, 9)):
+        expect = np.array([poisson.sf(y - 1, 2.0)] + [poisson.pmf(y - j, 2.0) for j in range(1, S)])
+        np.testing.assert_allclose(P[:, s, a], np.broadcast_to(expect, (4, S)), atol=1e-12)
+    assert (mu0[:, 0] == 1).all()
+    # free goods and no holding cost: the reward is expected sales, growing with the stock after ordering
+    sales = np.array([y - (P[0, y, 0] * np.arange(S)).sum() for y in range(S)])
+    assert (np.diff(sales) > 0).all()
+    assert (R[:, 0, 0] == 0).all() and np.isclose(R.max((1, 2)), 1).all()
+
+
 # ---- the MIN_GAP acceptance of the new families (a loose sanity bound; see the report for measurements) ----
-@pytest.mark.parametrize("fam", ["river", "tree", "banded", "lock"])
+@pytest.mark.parametrize("fam", ["river", "tree", "banded", "lock", "delivery", "queue", "inventory"])
 def test_new_families_pass_the_gap_often(fam):
     S, A, H = 12, 4, 40
     P, R, R_std, mu0 = _draw(fam, S, A, seed=0, n=20, H=H)
@@ -344,3 +431,22 @@ def test_new_families_pass_the_gap_often(fam):
         sol = solve(TabularMDP(P[i], R[i], mu0[i], H, R_std[i], r_min=0.0, r_max=1.0))
         accepted += sol.v_star - sol.v_random >= MIN_GAP * H
     assert accepted >= 4
+
+
+# ---- sizes users bring: the wide prior's largest, and Taxi's 500 states ---------------------------------------
+@pytest.mark.parametrize("fam", sorted(FAMILIES))
+def test_every_family_is_sound_at_taxi_size(fam):
+    P, R, R_std, mu0 = FAMILIES[fam](1, 500, 6, 200, np.random.default_rng(0))
+    TabularMDP(P[0], R[0], mu0[0], 200, R_std[0], r_min=0.0, r_max=1.0)  # raises if invalid
+
+
+def test_wide_prior_samples_its_largest_sizes():
+    from rlpfn.prior import load_spec, sample_batch
+
+    spec = load_spec("wide")
+    names = np.array(sorted(spec.families), dtype=object)
+    mdp = sample_batch(spec, len(names), 128, 10, 200, np.random.default_rng(0), family=names)
+    assert mdp.P.shape == (len(names), 128, 10, 128)
+    sol = mdp.solution
+    span = np.diff(mdp.meta["reward_range"], axis=1)[:, 0]  # the gap is checked on the family's [0, 1] scale
+    assert ((sol.v_star - sol.v_random) / span >= MIN_GAP * 200 - 1e-6).all()

@@ -9,7 +9,7 @@ import yaml
 from rlpfn.resources import data_dir
 from rlpfn.prior.spec import Dist, PriorSpecError, load_spec, parse_dist, parse_spec
 
-SHIPPED = ["default", "tiny", "heldout"]
+SHIPPED = ["default", "tiny", "heldout", "wide", "heldout-wide"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -20,10 +20,26 @@ def test_shipped_specs_load(name):
     assert load_spec(data_dir("priors") / f"{name}.yaml").families.keys() == spec.families.keys()
 
 
-def test_heldout_split_is_disjoint_from_training():
-    """The held-out split measures generalisation: its family is never in the training prior."""
-    train, held = load_spec("default"), load_spec("heldout")
+@pytest.mark.parametrize("train_name,held_name", [("default", "heldout"), ("wide", "heldout-wide")])
+def test_heldout_split_is_disjoint_from_training(train_name, held_name):
+    """The held-out split measures generalisation: its family is never in the training prior; everything
+    but the families is the same."""
+    train, held = load_spec(train_name), load_spec(held_name)
     assert not set(held.families) & {f for f, c in train.families.items() if c.weight > 0}
+    for key in ("states", "actions", "horizon", "min_gap", "rewards", "relabel_states", "relabel_actions",
+                "traces", "temperature"):
+        assert getattr(train, key) == getattr(held, key), key
+
+
+def test_wide_prior_covers_what_users_bring():
+    """Issue 9: S up to 128, A up to 10, H up to 200; slippery grids with holes, pick-up and delivery,
+    birth-death chains, noisy rewards."""
+    wide = load_spec("wide")
+    assert wide.states.bounds[1] >= 128 and wide.actions.bounds[1] >= 10 and wide.horizon.bounds[1] >= 200
+    assert {"gridworld", "delivery", "queue", "inventory"} <= set(wide.families)
+    grid = wide.families["gridworld"].params
+    assert grid["slip"].bounds[1] >= 0.6 and grid["n_pits"].bounds[1] > 0
+    assert wide.rewards.kinds["gaussian"] > 0 and wide.rewards.gaussian_std.bounds[1] >= 1.0
 
 
 def _tiny_doc():

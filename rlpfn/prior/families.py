@@ -7,7 +7,8 @@ Every family is one batched, seeded function with the same signature
 
 returning numpy float64 arrays. Mean rewards lie in [0, 1] (so r_min = 0, r_max = 1 is always a valid bound);
 each family's hyper-parameters are keyword-only and default to *drawn* values (per MDP) or fixed ones.
-The families live in their own modules: random_mdps (dirichlet, garnet), gridworld, river, tree, banded, lock.
+The families live in their own modules: random_mdps (dirichlet, garnet), gridworld, river, tree, banded, lock,
+delivery, stock (queue, inventory).
 `horizon` is part of the common signature for families whose structure depends on it (only lock uses it).
 
 """
@@ -15,14 +16,17 @@ from __future__ import annotations
 
 from .banded import banded
 from .common import Arrays, Family, random_rewards
+from .delivery import delivery
 from .gridworld import grid_map, grid_neighbours, gridworld
 from .lock import lock
 from .random_mdps import dirichlet, garnet
+from .stock import inventory, queue
 from .river import river
 from .tree import tree
 
 __all__ = ["FAMILIES", "MIN_GAP", "Arrays", "Family", "random_rewards", "grid_map", "grid_neighbours", "dirichlet",
-           "garnet", "gridworld", "river", "tree", "banded", "lock"]
+           "garnet", "gridworld", "river", "tree", "banded", "lock", "delivery",
+           "queue", "inventory"]
 
 # An MDP is kept only if V*(mu0) - V^uniform(mu0) >= MIN_GAP * H on its [0, 1] reward scale: acting optimally
 # must collect, averaged over the episode, at least 10% of the reward range per step more than acting uniformly
@@ -30,4 +34,5 @@ __all__ = ["FAMILIES", "MIN_GAP", "Arrays", "Family", "random_rewards", "grid_ma
 MIN_GAP = 0.1
 
 FAMILIES: dict[str, Family] = {"dirichlet": dirichlet, "garnet": garnet, "gridworld": gridworld, "river": river,
-                               "tree": tree, "banded": banded, "lock": lock}
+                               "tree": tree, "banded": banded, "lock": lock,
+                               "delivery": delivery, "queue": queue, "inventory": inventory}

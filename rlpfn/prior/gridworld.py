@@ -116,6 +116,28 @@ def _move_probs(dirs: np.ndarray, used: np.ndarray, p_slip: np.ndarray) -> np.nd
     return np.where((dirs != STAY)[None, :, None], slipping, same)
 
 
+def random_maps(n_cells: int, n_actions: int, wall_fraction: np.ndarray, rng: np.random.Generator) -> list:
+    """One open-cell map per entry of wall_fraction [n]: a one-row corridor when n_actions <= 3 (no random
+    numbers), else `grid_map`."""
+    if n_actions <= 3:
+        return [np.ones((1, n_cells), dtype=bool)] * len(wall_fraction)
+    return [grid_map(n_cells, w, rng) for w in wall_fraction]  # the one loop over the batch
+
+
+def cell_transitions(maps: list[np.ndarray], n_cells: int, n_actions: int, p_slip: np.ndarray) -> np.ndarray:
+    """[n, C, A, C] moves on n maps of n_cells open cells each (`action_moves(n_actions)`, slipping w.p.
+    p_slip [n] as `_move_probs` says; a move into a wall or the border stays put). Consumes no random numbers."""
+    n, C, A = len(maps), n_cells, n_actions
+    dirs = action_moves(A)
+    used = np.unique(dirs)  # the moves any action can take
+    nbr = np.stack([grid_neighbours(m, ALL_MOVES[used]) for m in maps]) if n else np.zeros((0, C, len(used)), int)
+    move = _move_probs(dirs, used, p_slip)
+    P = np.zeros((n, C, A, C))
+    bi, si, ai, di = np.meshgrid(np.arange(n), np.arange(C), np.arange(A), np.arange(len(used)), indexing="ij")
+    np.add.at(P, (bi, si, ai, nbr[bi, si, di]), move[bi, ai, di])
+    return P
+
+
 def gridworld(n: int, n_states: int, n_actions: int, horizon: int, rng: np.random.Generator, *,
               slip=None, wall_fraction=0.1, n_goals=1, n_pits=0, reward_std=0.0) -> Arrays:
     """Gridworld with exactly n_states open cells (walls are not states, so no episode can start on one).
@@ -153,17 +175,8 @@ def gridworld(n: int, n_states: int, n_actions: int, horizon: int, rng: np.rando
     pits_k = _int_param(n_pits, n, rng, lambda k: np.zeros(k), "n_pits", low=0)
     R_std = _reward_std(reward_std, n, S, A, rng)
 
-    if A <= 3:
-        maps = [np.ones((1, S), dtype=bool)] * n
-    else:
-        maps = [grid_map(S, wall[i], rng) for i in range(n)]  # the one loop over the batch
-    dirs = action_moves(A)
-    used = np.unique(dirs)  # the moves any action can take
-    nbr = np.stack([grid_neighbours(m, ALL_MOVES[used]) for m in maps]) if n else np.zeros((0, S, len(used)), int)
-    move = _move_probs(dirs, used, p_slip)
-    P = np.zeros((n, S, A, S))
-    bi, si, ai, di = np.meshgrid(np.arange(n), np.arange(S), np.arange(A), np.arange(len(used)), indexing="ij")
-    np.add.at(P, (bi, si, ai, nbr[bi, si, di]), move[bi, ai, di])
+    maps = random_maps(S, A, wall, rng)
+    P = cell_transitions(maps, S, A, p_slip)
 
     cell_reward = np.zeros((n, S))
     absorbing = np.zeros((n, S), dtype=bool)
