@@ -14,7 +14,7 @@ nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-MIN_IMAGES = {"prior_gallery.ipynb": 10}  # 7 family figures, 2 prior-distribution figures, 1 batch figure
+MIN_IMAGES = {"prior_gallery.ipynb": 13}  # 10 family figures, 2 prior-distribution figures, 1 batch figure
 TIMEOUT_S = 120  # per cell
 
 
