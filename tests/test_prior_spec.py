@@ -9,7 +9,7 @@ import yaml
 from rlpfn.resources import data_dir
 from rlpfn.prior.spec import Dist, PriorSpecError, load_spec, parse_dist, parse_spec
 
-SHIPPED = ["default", "tiny", "heldout", "wide", "heldout-wide"]
+SHIPPED = ["default", "tiny", "heldout", "wide", "heldout-wide", "heldout-wide-large"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
