@@ -66,7 +66,7 @@ def delivery(n: int, n_states: int, n_actions: int, horizon: int, rng: np.random
             r[:, k - 1, :, A - 1] = paid[:, k - 1]
         else:
             P6 = np.einsum("mcad,mpdq->mpcaqd", T, arrive)
-            r = np.einsum("mcad,mpd->mpca", T, paid)
+            r = np.minimum(np.einsum("mcad,mpd->mpca", T, paid), 1.0)  # a sum of slips can exceed 1 by an ulp
         L = k * C
         P[idx, :L, :, :L] = P6.reshape(m, L, A, L)
         P[idx, :L, :, L:] = 0.0

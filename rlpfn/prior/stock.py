@@ -19,9 +19,9 @@ def queue(n: int, n_states: int, n_actions: int, horizon: int, rng: np.random.Ge
     """A service-rate-controlled queue: a birth-death chain (as in the queueing-control examples of Puterman
     1994, ch. 3). State s = jobs in a buffer of S - 1 places, start empty. `horizon` is ignored.
 
-    Each step a job arrives w.p. `arrival` (lost when the buffer is full) and, when s > 0, one is served
-    w.p. mu_a, the rate of the chosen action: the A rates are sorted U(0, 1) draws per MDP, action 0 the
-    slowest. Reward: -holding·min(s / patience, 1) - (1 - holding)·mu_a, a holding cost against a cost of
+    Each step a job arrives w.p. `arrival` and, when s > 0, one is served w.p. mu_a (an arrival finding the
+    buffer full while no job is served is lost), mu_a being the rate of the chosen action: the A rates are
+    sorted U(0, 1) draws per MDP, action 0 the slowest. Reward: -holding·min(s / patience, 1) - (1 - holding)·mu_a, a holding cost against a cost of
     fast service, mapped onto [0, 1] per MDP.
 
     arrival: in [0, 1]; default a per-MDP draw from U(0.2, 0.8).
@@ -65,7 +65,7 @@ def inventory(n: int, n_states: int, n_actions: int, horizon: int, rng: np.rando
     kept: s' = y - min(y, D). Reward: sales (price 1 each) - order_cost · q_a - holding · y, mapped onto
     [0, 1] per MDP.
 
-    demand: mean demand per step, > 0; default a per-MDP draw, log-uniform in [0.5, max(1, S / 3)].
+    demand: mean demand per step, finite and > 0; default a per-MDP draw, log-uniform in [0.5, max(1, S / 3)].
     max_order: the largest order, >= 0; default a per-MDP draw, uniform in [1, S - 1] (0 when S = 1).
     order_cost: price of one good bought, >= 0; default a per-MDP draw from U(0.2, 0.8).
     holding: cost of keeping one good for a step, >= 0; default a per-MDP draw, log-uniform in [0.01, 0.2].
@@ -75,14 +75,14 @@ def inventory(n: int, n_states: int, n_actions: int, horizon: int, rng: np.rando
     _check_sizes(n, S, A)
     top = max(1.0, S / 3)
     lam = _param(demand, n, rng, lambda k: np.exp(rng.uniform(np.log(0.5), np.log(max(top, 0.5)), size=k)))
-    if np.any(~(lam > 0)):
-        raise ValueError(f"demand must be > 0, got {demand}")
+    if np.any(~((lam > 0) & np.isfinite(lam))):
+        raise ValueError(f"demand must be finite and > 0, got {demand}")
     q_max = _param(max_order, n, rng, lambda k: rng.uniform(min(1.0, S - 1.0), S - 1.0, size=k))
     c = _param(order_cost, n, rng, lambda k: rng.uniform(0.2, 0.8, size=k))
     h = _param(holding, n, rng, lambda k: np.exp(rng.uniform(np.log(0.01), np.log(0.2), size=k)))
     for x, name, value in ((q_max, "max_order", max_order), (c, "order_cost", order_cost), (h, "holding", holding)):
-        if np.any(~(x >= 0)):
-            raise ValueError(f"{name} must be >= 0, got {value}")
+        if np.any(~((x >= 0) & np.isfinite(x))):
+            raise ValueError(f"{name} must be finite and >= 0, got {value}")
 
     s = np.arange(S)
     q = np.rint(np.arange(A)[None, :] * q_max[:, None] / max(A - 1, 1))  # [n, A]
