@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .common import Arrays, _check_range, _check_sizes, _int_param, _param, _reward_std
-from .gridworld import cell_transitions, random_maps
+from .gridworld import cell_transitions, random_maps, wall_fractions
 
 
 def delivery(n: int, n_states: int, n_actions: int, horizon: int, rng: np.random.Generator, *,
@@ -34,16 +34,14 @@ def delivery(n: int, n_states: int, n_actions: int, horizon: int, rng: np.random
     sites = _int_param(n_sites, n, rng, lambda k: rng.integers(1, 4, size=k), "n_sites", low=1)
     p_slip = _param(slip, n, rng, lambda k: rng.uniform(0.0, 0.3, size=k))
     _check_range(p_slip, 0.0, 1.0, "slip", slip)
-    wall = _param(wall_fraction, n, rng, lambda k: np.full(k, 0.1))
-    if np.any(~((wall >= 0) & (wall < 1))):
-        raise ValueError(f"wall_fraction must lie in [0, 1), got {wall_fraction}")
+    wall = wall_fractions(wall_fraction, n, rng)
     R_std = _reward_std(reward_std, n, S, A, rng)
 
     explicit = A >= 6  # room for pick-up and drop-off actions beside at least four moves
     n_moves = A - 2 if explicit else A
     K = np.minimum(sites + 1, int(np.sqrt(S)))  # C = S // K >= K cells: room for the depot and the sites
     P, R = np.zeros((n, S, A, S)), np.zeros((n, S, A))
-    P[:, np.arange(S), :, np.arange(S)] = 1.0  # the left-over states; the layout's states are overwritten
+    P[:, np.arange(S), :, np.arange(S)] = 1.0  # the left-over states; the layout's rows are overwritten below
     mu0 = np.zeros((n, S))
     for k in sorted(set(K.tolist())):  # MDPs with as many passenger states share one layout
         idx = np.flatnonzero(K == k)
@@ -69,7 +67,6 @@ def delivery(n: int, n_states: int, n_actions: int, horizon: int, rng: np.random
             r = np.minimum(np.einsum("mcad,mpd->mpca", T, paid), 1.0)  # a sum of slips can exceed 1 by an ulp
         L = k * C
         P[idx, :L, :, :L] = P6.reshape(m, L, A, L)
-        P[idx, :L, :, L:] = 0.0
         R[idx, :L] = r.reshape(m, L, A)
         start = rng.integers(max(k - 1, 1), size=m) * C + rng.integers(C, size=m)
         mu0[idx, start] = 1.0

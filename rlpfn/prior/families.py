@@ -20,8 +20,8 @@ from .delivery import delivery
 from .gridworld import grid_map, grid_neighbours, gridworld
 from .lock import lock
 from .random_mdps import dirichlet, garnet
-from .stock import inventory, queue
 from .river import river
+from .stock import inventory, queue
 from .tree import tree
 
 __all__ = ["FAMILIES", "MIN_GAP", "Arrays", "Family", "random_rewards", "grid_map", "grid_neighbours", "dirichlet",

@@ -116,6 +116,14 @@ def _move_probs(dirs: np.ndarray, used: np.ndarray, p_slip: np.ndarray) -> np.nd
     return np.where((dirs != STAY)[None, :, None], slipping, same)
 
 
+def wall_fractions(wall_fraction, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The per-MDP wall fractions [n] of a family's `wall_fraction` parameter: default 0.1, each in [0, 1)."""
+    wall = _param(wall_fraction, n, rng, lambda k: np.full(k, 0.1))
+    if np.any(~((wall >= 0) & (wall < 1))):
+        raise ValueError(f"wall_fraction must lie in [0, 1), got {wall_fraction}")
+    return wall
+
+
 def random_maps(n_cells: int, n_actions: int, wall_fraction: np.ndarray, rng: np.random.Generator) -> list:
     """One open-cell map per entry of wall_fraction [n]: a one-row corridor when n_actions <= 3 (no random
     numbers), else `grid_map`."""
@@ -166,9 +174,7 @@ def gridworld(n: int, n_states: int, n_actions: int, horizon: int, rng: np.rando
     """
     S, A = n_states, n_actions
     _check_sizes(n, S, A)
-    wall = _param(wall_fraction, n, rng, lambda k: np.full(k, 0.1))
-    if np.any(~((wall >= 0) & (wall < 1))):
-        raise ValueError(f"wall_fraction must lie in [0, 1), got {wall_fraction}")
+    wall = wall_fractions(wall_fraction, n, rng)
     p_slip = _param(slip, n, rng, lambda k: rng.uniform(0.0, 0.3, size=k))
     _check_range(p_slip, 0.0, 1.0, "slip", slip)
     goals_k = _int_param(n_goals, n, rng, lambda k: np.ones(k), "n_goals", low=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import poisson
 
-from .common import Arrays, _check_range, _check_sizes, _one_hot, _param, _reward_std
+from .common import Arrays, _check_range, _check_sizes, _log_uniform, _one_hot, _param, _reward_std
 
 
 def _rescale(raw: np.ndarray) -> np.ndarray:
@@ -21,8 +21,8 @@ def queue(n: int, n_states: int, n_actions: int, horizon: int, rng: np.random.Ge
 
     Each step a job arrives w.p. `arrival` and, when s > 0, one is served w.p. mu_a (an arrival finding the
     buffer full while no job is served is lost), mu_a being the rate of the chosen action: the A rates are
-    sorted U(0, 1) draws per MDP, action 0 the slowest. Reward: -holding·min(s / patience, 1) - (1 - holding)·mu_a, a holding cost against a cost of
-    fast service, mapped onto [0, 1] per MDP.
+    sorted U(0, 1) draws per MDP, action 0 the slowest. Reward: -holding·min(s / patience, 1) - (1 - holding)·mu_a,
+    a holding cost against a cost of fast service, mapped onto [0, 1] per MDP.
 
     arrival: in [0, 1]; default a per-MDP draw from U(0.2, 0.8).
     holding: weight of the holding cost against the service cost, in [0, 1]; default a per-MDP draw from
@@ -73,13 +73,12 @@ def inventory(n: int, n_states: int, n_actions: int, horizon: int, rng: np.rando
     """
     S, A = n_states, n_actions
     _check_sizes(n, S, A)
-    top = max(1.0, S / 3)
-    lam = _param(demand, n, rng, lambda k: np.exp(rng.uniform(np.log(0.5), np.log(max(top, 0.5)), size=k)))
+    lam = _param(demand, n, rng, lambda k: _log_uniform(0.5, max(1.0, S / 3), k, rng))
     if np.any(~((lam > 0) & np.isfinite(lam))):
         raise ValueError(f"demand must be finite and > 0, got {demand}")
     q_max = _param(max_order, n, rng, lambda k: rng.uniform(min(1.0, S - 1.0), S - 1.0, size=k))
     c = _param(order_cost, n, rng, lambda k: rng.uniform(0.2, 0.8, size=k))
-    h = _param(holding, n, rng, lambda k: np.exp(rng.uniform(np.log(0.01), np.log(0.2), size=k)))
+    h = _param(holding, n, rng, lambda k: _log_uniform(0.01, 0.2, k, rng))
     for x, name, value in ((q_max, "max_order", max_order), (c, "order_cost", order_cost), (h, "holding", holding)):
         if np.any(~((x >= 0) & np.isfinite(x))):
             raise ValueError(f"{name} must be finite and >= 0, got {value}")
