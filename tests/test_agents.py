@@ -18,6 +18,7 @@ from rlpfn.agents import (
     AgentError,
     AgentSpec,
     make_agent,
+    stacked,
 )
 from rlpfn.agents.offline import VILCB, BehaviourCloning, CertaintyEquivalence
 from rlpfn.agents.psrl import PSRL
@@ -406,6 +407,72 @@ def test_eps_greedy_ql_matches_plain_loop(lr, init):
     stream = make_stream(31, S, A, H, K, n_runs=2, starts=[0, 1])
     ref = [epsql_loop(S, A, H, *(x[i] for x in stream), lr, init) for i in range(2)]
     _check_per_episode(EpsGreedyQL(epsilon=0.2, lr=lr, init=init), S, A, H, stream, ref)
+
+
+# ---- a hyperparameter grid as a batch axis (agents.stacked) -----------------------------------------------
+def test_stacked_grid_runs_each_entry_in_its_own_block():
+    """Grid entry i drives runs 2i and 2i+1, each exactly as the plain loop with entry i's hyperparameters."""
+    S, A, H, K = 4, 2, 3, 20
+    grid = [{"lr": "hpt", "init": "zero"}, {"lr": 0.3, "init": "optimistic"}, {"lr": 1.0, "init": "zero"}]
+    stream = make_stream(41, S, A, H, K, n_runs=6, starts=[0, 1])
+    ref = [epsql_loop(S, A, H, *(x[i] for x in stream), grid[i // 2]["lr"], grid[i // 2]["init"]) for i in range(6)]
+    _check_per_episode(stacked("qlearning", grid), S, A, H, stream, ref)
+    stream = make_stream(42, S, A, H, K, n_runs=4, starts=[0, 1])
+    ref = [optql_loop(S, A, H, *(x[i] for x in stream), c) for i, c in enumerate([0.0, 0.0, 0.5, 0.5])]
+    _check_per_episode(stacked("optql", [{"scale": 0.0}, {"scale": 0.5}]), S, A, H, stream, ref)
+
+
+@pytest.mark.parametrize("bonus,S,hubs", [("bernstein", 4, None), ("hoeffding", 70, [0, 1, 33, 65, 69])])
+def test_stacked_ucbvi_plans_each_block_with_its_entry(bonus, S, hubs):
+    """UCB-VI's scale and h_term per block, on the dense and the sparse planning path."""
+    A, H, K = 2, 3, 12
+    grid = [{"bonus": bonus, "scale": 0.3, "h_term": 1.0}, {"bonus": bonus, "scale": 0.01, "h_term": 0.1}]
+    s, a, r, sn = stream = make_stream(43, S, A, H, K, n_runs=4, hubs=hubs, starts=[0, 1])
+    ref = [ucbvi_loop(S, A, H, s[i], a[i], r[i], sn[i], bonus, grid[i // 2]["scale"], {"prev": 0, "clip": 0, "raw": 0,
+                      "tie": 0}, grid[i // 2]["h_term"]) for i in range(4)]
+    checked = []
+
+    def check(k, ag):
+        assert isinstance(ag.stats.empirical()[0], SparseP) == (hubs is not None)
+        for i in range(4):
+            # 1e-8: sqrt(8·L·Var/N) of a variance that is 0 up to rounding amplifies summation-order differences
+            # (the unstacked agent differs from the loop by 7e-10 on this stream too)
+            assert np.allclose(ag.Q[i].numpy(), np.array(ref[i][k]), rtol=0, atol=1e-8), f"run {i} episode {k}"
+        checked.append(k)
+
+    drive(stacked("ucbvi", grid), S, A, H, stream, seed=3, check_after_plan=check)
+    assert checked == list(range(K))
+
+
+def test_stacked_grid_of_one_setting_is_the_plain_agent(river):
+    """Same seed, same runs: a grid of G equal entries acts exactly as the agent itself with G·k runs; PSRL's α0 and
+    ε-greedy's ε are applied per block (ε = 1 acts uniformly at random; ε = 0 never explores)."""
+    for name, hp in [("qlearning", {"epsilon": 0.3, "lr": 0.5, "init": "optimistic"}), ("psrl", {"alpha0": 0.3}),
+                     ("ucbvi", {"scale": 0.03}), ("optql", {"scale": 0.1})]:
+        one = run_online(river, make_agent(name, **hp), 6, 4, 2)
+        grid = run_online(river, stacked(name, [hp, hp]), 6, 4, 2)
+        assert np.array_equal(one.regret, grid.regret), name
+    psrl = stacked("psrl", [{"alpha0": 0.1}, {"alpha0": 1.0}])
+    psrl.reset(AgentSpec(3, 2, 5), 4, seed=0)
+    assert psrl.alpha.flatten().tolist() == [0.1, 0.1, 1.0, 1.0]
+    agent = stacked("qlearning", [{"epsilon": 1.0}, {"epsilon": 0.0}])
+    agent.reset(AgentSpec(3, 2, 5), 400, seed=0)
+    agent.Q[:, :, :, 0] = 100.0  # action 0 is greedy everywhere
+    actions = agent.act(torch.zeros(400, dtype=torch.long), 0)
+    assert 0.4 < actions[:200].float().mean() < 0.6 and actions[200:].sum() == 0
+
+
+def test_stacked_refuses_what_it_cannot_run():
+    with pytest.raises(AgentError, match="cannot run a grid in one batch; stackable agents: ucbvi, psrl, optql, qlearning"):
+        stacked("bc", [{}])
+    with pytest.raises(AgentError, match="a stacked grid needs one value of 'bonus', got bernstein, hoeffding"):
+        stacked("ucbvi", [{"bonus": "hoeffding"}, {"bonus": "bernstein"}])
+    with pytest.raises(AgentError, match="no hyperparameter 'eps'"):
+        stacked("qlearning", [{"eps": 0.1}])
+    with pytest.raises(AgentError, match="an empty grid"):
+        stacked("qlearning", [])
+    with pytest.raises(AgentError, match="5 runs do not split evenly over a grid of 2 entries"):
+        stacked("qlearning", [{"epsilon": 0.1}, {"epsilon": 0.2}]).reset(AgentSpec(3, 2, 5), 5, seed=0)
 
 
 # ---- PSRL -------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The agent registry: every agent by name, with defaults chosen by `rlpfn tune`."""
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import fields
 from functools import lru_cache
@@ -52,5 +53,24 @@ def make_agent(name: str, **overrides) -> Agent:
     return build(cls, hparams, f"agent {name!r}", error=AgentError)
 
 
+def stacked(name: str, grid: list[dict]) -> Agent:
+    """One agent that runs a whole hyperparameter grid as a batch axis: reset with n_runs = G·k for a grid of G
+    entries, runs i·k ... (i+1)·k - 1 act with entry i (each entry filled and checked as make_agent does). A
+    grid of cheap agents (Q-learning: a Python loop per step) then costs about one run of them, not G."""
+    entries = [make_agent(name, **hp) for hp in grid]
+    if not entries:
+        raise AgentError(f"agent {name!r}: an empty grid")
+    if not entries[0].stackable:
+        raise AgentError(f"agent {name!r} cannot run a grid in one batch; stackable agents: "
+                         f"{', '.join(n for n, c in AGENTS.items() if c.stackable)}")
+    for key in entries[0].stack_by:
+        values = sorted({str(getattr(e, key)) for e in entries})
+        if len(values) > 1:
+            raise AgentError(f"agent {name!r}: a stacked grid needs one value of {key!r}, got {', '.join(values)}")
+    agent = copy.copy(entries[0])
+    agent._grid = entries
+    return agent
+
+
 __all__ = ["AGENTS", "AgentName", "Mixture", "ONLINE_AGENTS", "OFFLINE_AGENTS", "Agent", "AgentSpec", "OfflineAgent",
-           "AgentError", "make_agent", "tuned_defaults"]
+           "AgentError", "make_agent", "stacked", "tuned_defaults"]

@@ -49,6 +49,8 @@ class Agent:
     online = True  # acts step by step: reset / act / observe
     offline = False  # fits a policy from a fixed dataset: fit
     needs_mdp = False  # oracle references only: the harness then passes the true MDP
+    stackable = False  # hyperparameters may differ between runs: a whole grid in one batch (agents.stacked)
+    stack_by = ()  # hyperparameters that must still be equal across a stacked grid
 
     def hparams(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -56,6 +58,9 @@ class Agent:
     def reset(self, spec: AgentSpec, n_runs: int, seed: int, mdp=None) -> None:
         self.spec, self.n_runs = spec, n_runs
         self.gen = torch.Generator().manual_seed(int(seed))
+        grid = getattr(self, "_grid", None)
+        if grid is not None and n_runs % len(grid):
+            raise AgentError(f"{self.name}: {n_runs} runs do not split evenly over a grid of {len(grid)} entries")
 
     def act(self, states: torch.Tensor, h: int) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -64,6 +69,15 @@ class Agent:
         pass
 
     # shared helpers -----------------------------------------------------------------------
+    def per_run(self, key: str) -> list:
+        """Hyperparameter `key` of each run: this agent's own value, or, for a stacked agent (agents.stacked) with a
+        grid of G entries, entry i's value for runs i·k ... (i+1)·k - 1, where k = n_runs / G."""
+        grid = getattr(self, "_grid", None)
+        if grid is None:
+            return [getattr(self, key)] * self.n_runs
+        k = self.n_runs // len(grid)
+        return [getattr(entry, key) for entry in grid for _ in range(k)]
+
     def argmax_random_ties(self, q: torch.Tensor) -> torch.Tensor:
         """argmax over the last axis, ties broken uniformly at random (seeded): greedy agents
         that start with all-equal values must not all march along action 0."""

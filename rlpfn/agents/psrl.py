@@ -19,6 +19,7 @@ from .base import Agent, AgentError
 @dataclass
 class PSRL(Agent):
     name = "psrl"
+    stackable = True  # alpha0 is read per run (Agent.per_run)
     alpha0: float = 0.1
 
     def __post_init__(self):
@@ -28,6 +29,7 @@ class PSRL(Agent):
     def reset(self, spec, n_runs, seed, mdp=None):
         super().reset(spec, n_runs, seed)
         self.stats = Stats.zeros(n_runs, spec.n_states, spec.n_actions)
+        self.alpha = torch.tensor(self.per_run("alpha0"), dtype=DTYPE).view(-1, 1, 1, 1)
 
     def plan(self) -> torch.Tensor:
         """Sample an MDP from the posterior for every run and plan on it.
@@ -43,7 +45,7 @@ class PSRL(Agent):
         Q = []
         for i in range(0, self.n_runs, step):
             # Dirichlet as normalised Gammas; _standard_gamma is torch's seedable (generator) gamma.
-            g = torch._standard_gamma(st.counts[i:i + step] + self.alpha0, generator=self.gen)
+            g = torch._standard_gamma(st.counts[i:i + step] + self.alpha[i:i + step], generator=self.gen)
             P = g.div_(g.sum(-1, keepdim=True))
             Q.append(backward_induction(P, R[i:i + step], H)[0])
         self.Q = torch.cat(Q)

@@ -24,7 +24,10 @@ P_FAIL = 0.1
 
 @dataclass
 class _StageQ(Agent):
-    """Shared bookkeeping: Q [N,H,S,A] and per-stage visit counts t = N_h(x,a)."""
+    """Shared bookkeeping: Q [N,H,S,A] and per-stage visit counts t = N_h(x,a). Hyperparameters are read per run
+    (Agent.per_run), so a whole grid can run as one batch (agents.stacked)."""
+
+    stackable = True
 
     def reset(self, spec, n_runs, seed, mdp=None):
         super().reset(spec, n_runs, seed)
@@ -58,6 +61,10 @@ class OptQL(_StageQ):
         if not self.scale >= 0:
             raise AgentError(f"optql: scale must be >= 0, got {self.scale}")
 
+    def reset(self, spec, n_runs, seed, mdp=None):
+        super().reset(spec, n_runs, seed)
+        self.c = torch.tensor(self.per_run("scale"), dtype=DTYPE)
+
     def act(self, states, h):
         return self.greedy(states, h)
 
@@ -67,7 +74,7 @@ class OptQL(_StageQ):
         t = self.t[idx] + 1
         self.t[idx] = t
         iota = math.log(S * A * self.episodes * H / P_FAIL)
-        b = self.scale * torch.sqrt(H**3 * iota / t)
+        b = self.c * torch.sqrt(H**3 * iota / t)
         v_next = self.next_value(next_states, h).clamp(max=H)  # V_{h+1} = min(H, max_a Q_{h+1})
         a = self.learning_rate(t)
         self.Q[idx] = (1 - a) * self.Q[idx] + a * (rewards + v_next + b)
@@ -91,14 +98,17 @@ class EpsGreedyQL(_StageQ):
     def reset(self, spec, n_runs, seed, mdp=None):
         super().reset(spec, n_runs, seed)
         H = spec.horizon
-        if self.init == "zero":
-            self.Q.zero_()
-        else:
-            self.Q.copy_(torch.arange(H, 0, -1, dtype=DTYPE).view(1, H, 1, 1).expand_as(self.Q))
+        optimistic = torch.tensor([init == "optimistic" for init in self.per_run("init")]).view(-1, 1, 1, 1)
+        remaining = torch.arange(H, 0, -1, dtype=DTYPE).view(1, H, 1, 1)  # H - h
+        self.Q = torch.where(optimistic, remaining, 0.0).expand_as(self.Q).clone()
+        self.eps = torch.tensor(self.per_run("epsilon"), dtype=DTYPE)
+        lrs = self.per_run("lr")
+        self.hpt = torch.tensor([lr == "hpt" for lr in lrs])
+        self.alpha = torch.tensor([0.0 if lr == "hpt" else float(lr) for lr in lrs], dtype=DTYPE)
 
     def act(self, states, h):
         greedy = self.greedy(states, h)
-        explore = torch.rand(states.shape, dtype=DTYPE, generator=self.gen) < self.epsilon
+        explore = torch.rand(states.shape, dtype=DTYPE, generator=self.gen) < self.eps
         uniform = torch.randint(self.spec.n_actions, states.shape, generator=self.gen)
         return torch.where(explore, uniform, greedy)
 
@@ -106,6 +116,6 @@ class EpsGreedyQL(_StageQ):
         idx = (self.runs, h, states, actions)
         t = self.t[idx] + 1
         self.t[idx] = t
-        a = self.learning_rate(t) if self.lr == "hpt" else float(self.lr)
+        a = torch.where(self.hpt, self.learning_rate(t), self.alpha)
         target = rewards + self.next_value(next_states, h)
         self.Q[idx] = self.Q[idx] + a * (target - self.Q[idx])

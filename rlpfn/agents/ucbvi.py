@@ -34,6 +34,8 @@ DELTA = 0.1
 @dataclass
 class UCBVI(Agent):
     name = "ucbvi"
+    stackable = True  # scale and h_term are read per run (Agent.per_run)
+    stack_by = ("bonus",)
     bonus: str = "hoeffding"
     scale: float = 0.1  # c
     h_term: float = 1.0  # d, weight of the Hoeffding bonus' (H-h)/N term
@@ -54,6 +56,7 @@ class UCBVI(Agent):
         self.remaining = torch.arange(H, 0, -1, dtype=DTYPE)  # H - h
         self.Q = self.remaining.view(1, H, 1, 1).expand(n_runs, H, S, A).clone()
         self.episodes = 0
+        self.c, self.d = (torch.tensor(self.per_run(key), dtype=DTYPE).view(-1, 1, 1) for key in ("scale", "h_term"))
 
     def plan(self) -> torch.Tensor:
         """Recompute the optimistic Q from everything observed so far."""
@@ -68,7 +71,7 @@ class UCBVI(Agent):
         def adjust(h, q, v_next):
             rem = self.remaining[h]
             if self.bonus == "hoeffding":
-                b = self.scale * inv_n.sqrt() + self.h_term * rem * inv_n
+                b = self.c * inv_n.sqrt() + self.d * rem * inv_n
             else:
                 var = variance(P_hat, v_next)
                 if h + 1 < H:
@@ -77,7 +80,7 @@ class UCBVI(Agent):
                     cross = expect(P_hat, w)
                 else:
                     cross = torch.zeros_like(q)
-                b = self.scale * ((8 * L * var * inv_n).sqrt() + lower_order + (8 * cross * inv_n).sqrt())
+                b = self.c * ((8 * L * var * inv_n).sqrt() + lower_order + (8 * cross * inv_n).sqrt())
             q = torch.minimum(torch.minimum(q + b, self.Q[:, h]), rem)
             return torch.where(visited, q, rem)
 

@@ -5,7 +5,9 @@ one torch thread: on 2 cores two single-threaded jobs side by side beat one job 
 cores (small tensors, see threads.py). Online runs are split into groups of at most
 SEED_GROUP seeds, group g with base seed `seed + SEED_STRIDE·g`, so the one expensive pair
 (exact PSRL on Taxi) is shared by both workers, and results do not depend on the number of
-workers. Jobs start most expensive first so neither worker idles at the end.
+workers. Jobs start most expensive first so neither worker idles at the end. With --hindsight, an online agent's
+grid runs as one batch per seed group (agents.stacked), in chunks that fit STACK_BYTES: on small MDPs a step costs
+Python overhead, not arithmetic, so 40 settings of Q-learning cost about what one does.
 """
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ from typing import Literal, Optional
 import numpy as np
 from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveInt
 
-from ..agents import AGENTS, AgentName, make_agent, tuned_defaults
+from ..agents import AGENTS, AgentName, make_agent, stacked, tuned_defaults
 from ..benchmarks import BENCHMARKS, SUITE, BenchmarkName, make_benchmark
 from .. import __version__
 from ..config import ConfigError, option
 from ..files import write_json
+from ..limits import rollout_bytes
 from .evaluate import run_offline, run_online
 from .parallel import run_jobs, tick
 
@@ -34,6 +37,7 @@ EPSILONS = [0.0, 0.5, 1.0]
 DATASET_SIZES = [10, 100]
 SEED_GROUP = 5
 SEED_STRIDE = 1000
+STACK_BYTES = 2**30  # the most memory one stacked grid job's rollout may take (limits.rollout_bytes)
 
 
 @dataclass
@@ -100,16 +104,29 @@ class Job:
     dataset_episodes: int = 0
     group: int = 0  # online: which group of SEED_GROUP seeds
     n_seeds: int = 0
+    grid: tuple = ()  # online: several hparams overrides run as one batch of n_seeds runs each (agents.stacked)
 
     def cost(self, sizes: dict) -> float:
         S, A, H = sizes[self.benchmark]
         if self.kind == "offline":
             return self.dataset_episodes * H * 1e-3 + S * S * A * H * 1e-7
         weight = {"psrl": S * S * A, "ucbvi": S * A * 8, "rlpfn": S * A * 30, "random": 1, "optimal": 2}.get(self.agent, 4)
-        return self.n_seeds * H * (1 + weight * 1e-3)
+        return self.n_seeds * H * (1 + weight * 1e-3) * (1 + 0.02 * len(self.grid))
 
 
-def _jobs(cfg: SuiteConfig) -> list[Job]:
+def _stack_chunks(agent: str, grid: list[tuple], n_seeds: int, cfg: SuiteConfig, size: tuple) -> list[tuple]:
+    """An agent's grid split into chunks that can each run as one stacked batch (agents.stacked): entries that agree
+    on the agent's `stack_by` hyperparameters, as many as fit STACK_BYTES with n_seeds runs each."""
+    S, A, H = size
+    k = max(1, int(STACK_BYTES // rollout_bytes(n_seeds, cfg.episodes, H, S, A)))
+    groups: dict = {}
+    for hp in grid:
+        filled = make_agent(agent, **dict(hp))
+        groups.setdefault(tuple(getattr(filled, key) for key in filled.stack_by), []).append(hp)
+    return [tuple(g[i:i + k]) for g in groups.values() for i in range(0, len(g), k)]
+
+
+def _jobs(cfg: SuiteConfig, sizes: dict) -> list[Job]:
     from .tune import GRIDS
 
     jobs = []
@@ -119,10 +136,12 @@ def _jobs(cfg: SuiteConfig) -> list[Job]:
         for a in cfg.online_agents:
             if (a, b) in skip:
                 continue
-            variants = [(a, ())]
-            if cfg.hindsight and a in GRIDS:
-                variants += [(f"{a}@hindsight", tuple(sorted(hp.items()))) for hp in GRIDS[a]]
-            jobs += [Job("online", b, a, label, hp, group=g, n_seeds=n) for label, hp in variants for g, n in groups]
+            jobs += [Job("online", b, a, a, group=g, n_seeds=n) for g, n in groups]
+            if not (cfg.hindsight and a in GRIDS):
+                continue
+            grid = [tuple(sorted(hp.items())) for hp in GRIDS[a]]
+            jobs += [Job("online", b, a, f"{a}@hindsight", grid=chunk, group=g, n_seeds=n)
+                     for g, n in groups for chunk in _stack_chunks(a, grid, n, cfg, sizes[b])]
         for a in cfg.offline_agents:
             if (a, b) in skip:
                 continue
@@ -136,35 +155,47 @@ def _jobs(cfg: SuiteConfig) -> list[Job]:
 
 
 def _run_job(args):
+    """(kind, entries): one entry per hyperparameter setting the job ran (several for a stacked grid)."""
     job, cfg = args
     start = time.time()
     mdp = make_benchmark(job.benchmark)
-    agent = make_agent(job.agent, **dict(job.hparams))
-    entry = {"benchmark": job.benchmark, "agent": job.label, "hparams": agent.hparams()}
-    if job.kind == "online":
-        res = run_online(mdp, agent, cfg.episodes, job.n_seeds, cfg.seed + SEED_STRIDE * job.group, progress=tick)
-        entry.update(regret=res.regret.tolist(), returns=res.returns.tolist())
+    if job.grid:
+        settings = [make_agent(job.agent, **dict(hp)).hparams() for hp in job.grid]
+        res = run_online(mdp, stacked(job.agent, [dict(hp) for hp in job.grid]), cfg.episodes,
+                         job.n_seeds * len(job.grid), cfg.seed + SEED_STRIDE * job.group, progress=tick)
+        runs = [slice(i * job.n_seeds, (i + 1) * job.n_seeds) for i in range(len(job.grid))]
+        entries = [{"benchmark": job.benchmark, "agent": job.label, "hparams": hp, "regret": res.regret[r].tolist(),
+                    "returns": res.returns[r].tolist()} for hp, r in zip(settings, runs)]
     else:
-        res = run_offline(mdp, agent, job.epsilon, job.dataset_episodes, cfg.seeds, cfg.seed)
-        entry.update(epsilon=job.epsilon, dataset_episodes=job.dataset_episodes,
-                     scores=res.scores.tolist(), values=res.values.tolist())
-    entry["seconds"] = time.time() - start  # wall time of this job on one core
-    return job.kind, entry
+        agent = make_agent(job.agent, **dict(job.hparams))
+        entry = {"benchmark": job.benchmark, "agent": job.label, "hparams": agent.hparams()}
+        if job.kind == "online":
+            res = run_online(mdp, agent, cfg.episodes, job.n_seeds, cfg.seed + SEED_STRIDE * job.group, progress=tick)
+            entry.update(regret=res.regret.tolist(), returns=res.returns.tolist())
+        else:
+            res = run_offline(mdp, agent, job.epsilon, job.dataset_episodes, cfg.seeds, cfg.seed)
+            entry.update(epsilon=job.epsilon, dataset_episodes=job.dataset_episodes,
+                         scores=res.scores.tolist(), values=res.values.tolist())
+        entries = [entry]
+    for entry in entries:  # wall time of this job on one core, shared by the settings it ran
+        entry["seconds"] = (time.time() - start) / len(entries)
+    return job.kind, entries
 
 
 def _merge_seed_groups(jobs: list[Job], outputs: list) -> dict:
     """One entry per (benchmark, agent, hyperparameters, setting): seed groups concatenated in
     group order, their seconds summed (the pair's total time on one core)."""
     merged: dict = {}
-    for job, (kind, entry) in sorted(zip(jobs, outputs), key=lambda jo: jo[0].group):
-        key = replace(job, group=0, n_seeds=0)
-        if key not in merged:
-            merged[key] = (kind, entry)
-            continue
-        whole = merged[key][1]
-        for field_ in ("regret", "returns"):
-            whole[field_] = whole[field_] + entry[field_]
-        whole["seconds"] += entry["seconds"]
+    for job, (kind, entries) in sorted(zip(jobs, outputs), key=lambda jo: jo[0].group):
+        for entry in entries:
+            key = (replace(job, group=0, n_seeds=0, hparams=(), grid=()), json.dumps(entry["hparams"], sort_keys=True))
+            if key not in merged:
+                merged[key] = (kind, entry)
+                continue
+            whole = merged[key][1]
+            for field_ in ("regret", "returns"):
+                whole[field_] = whole[field_] + entry[field_]
+            whole["seconds"] += entry["seconds"]
     results = {"online": [], "offline": []}
     for kind, entry in merged.values():
         results[kind].append(entry)
@@ -230,7 +261,7 @@ def run_suite(cfg: SuiteConfig, progress: bool = True, cells: Path | None = None
         sol = m.solution
         info[b] = {"S": m.n_states, "A": m.n_actions, "H": m.horizon, "v_star": sol.v_star.item(),
                    "v_random": sol.v_random.item()}
-    jobs = sorted(_jobs(cfg), key=lambda j: -j.cost(sizes))
+    jobs = sorted(_jobs(cfg, sizes), key=lambda j: -j.cost(sizes))
     outputs = _run_cells(jobs, cfg, cells, progress)
     results = _merge_seed_groups(jobs, outputs)
     order = {(b, a): i for i, (b, a) in enumerate((b, a) for b in cfg.benchmarks
