@@ -9,8 +9,15 @@ from .planning import DTYPE
 
 
 class BatchedEnv:
-    def __init__(self, mdp, n_runs: int, generator: torch.Generator):
+    """`streams` [N] (optional): runs with the same stream number draw the same random numbers (common random
+    numbers: two agents compared in one MDP then differ by what they do, not by their luck). Default: each run
+    its own."""
+
+    def __init__(self, mdp, n_runs: int, generator: torch.Generator, streams: torch.Tensor | None = None):
         self.n, self.gen = n_runs, generator
+        self.streams = streams
+        if streams is not None and streams.shape != (n_runs,):
+            raise ValueError(f"streams must have shape ({n_runs},), got {tuple(streams.shape)}")
         run = mdp.run_index(n_runs)
         prob, nxt, reward, R_std, mu0 = mdp.sampling_tables()
         M, S, A, K = prob.shape
@@ -29,19 +36,25 @@ class BatchedEnv:
         self.A = A
         self.state = torch.zeros(n_runs, dtype=torch.long)
 
+    def _draw(self, sample) -> torch.Tensor:
+        """One draw per run, or per stream, read by its runs: `sample(n)` draws n numbers."""
+        if self.streams is None:
+            return sample(self.n)
+        return sample(int(self.streams.max()) + 1)[self.streams]
+
     def reset(self) -> torch.Tensor:
-        u = torch.rand(self.n, 1, dtype=DTYPE, generator=self.gen)
+        u = self._draw(lambda n: torch.rand(n, 1, dtype=DTYPE, generator=self.gen))
         self.state = (self.mu0_cdf < u).sum(-1)
         return self.state
 
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (rewards [N], next states [N]) and moves every run."""
         row = self.offset + self.state * self.A + actions
-        u = torch.rand(self.n, 1, dtype=DTYPE, generator=self.gen)
+        u = self._draw(lambda n: torch.rand(n, 1, dtype=DTYPE, generator=self.gen))
         outcome = row * self.K + (self.cdf.index_select(0, row) < u).sum(-1)
         nxt, r = self.out_next.take(outcome), self.out_reward.take(outcome)
         if self.noisy:
-            r = r + self.R_std.take(row) * torch.randn(self.n, dtype=DTYPE, generator=self.gen)
+            r = r + self.R_std.take(row) * self._draw(lambda n: torch.randn(n, dtype=DTYPE, generator=self.gen))
         self.state = nxt
         return r, nxt
 

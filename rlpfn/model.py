@@ -238,8 +238,10 @@ class RLPFN(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.log_temperature = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
 
-    def forward(self, ctx: Context, pessimistic: bool = False) -> Output:
-        """`pessimistic`: q_plan (and the logits) from the planner's lower-confidence twin (offline acting)."""
+    def forward(self, ctx: Context, pessimistic: bool = False, head_delta: torch.Tensor | None = None) -> Output:
+        """`pessimistic`: q_plan (and the logits) from the planner's lower-confidence twin (offline acting).
+        `head_delta` [B,4,d+1]: a change of the head's weights and bias (last column) per context, as if B models
+        differing only there (evolution strategies perturb the head so: rlpfn/es.py)."""
         B, S, A, _ = ctx.stats.counts.shape
         H = ctx.horizon
         if not (ctx.step.min() >= 0 and ctx.step.max() < H):
@@ -252,6 +254,10 @@ class RLPFN(nn.Module):
             h = block(h, P_msg)
         h = self.ln_out(h)
         out = self.head(h)
+        if head_delta is not None:
+            d = h.shape[-1]
+            delta = head_delta.to(h)
+            out = out + torch.einsum("bsad,bkd->bsak", h, delta[..., :d]) + delta[:, None, None, :, d]
         corrections = out[..., :3]
         if not self.cfg.reward_correction:
             corrections = corrections * torch.tensor([1.0, 0.0, 1.0], device=out.device)

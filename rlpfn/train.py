@@ -3,7 +3,8 @@ itself, held-out validation regret against UCB-VI, resumable checkpoints, and th
 
 `rlpfn pretrain [--config pretrain] [--resume] [--section.key value ...]` reads a LightningCLI-style YAML with the sections
 `trainer`, `model` (rlpfn.model.ModelConfig), `data`, `optim`, `loss` (the dataclasses below), `regret`
-(rlpfn.regret.RegretConfig: training on the model's own regret; off by default): every hyperparameter is visible
+(rlpfn.regret.RegretConfig: training on the model's own regret; off by default), `es` (rlpfn.es.ESConfig: the
+same regret, estimated by evolution strategies on the deployed agent; off by default): every hyperparameter is visible
 in one place, CleanRL-style. Unknown keys are refused with the key named.
 
 Loss (per context, at its step h): cross-entropy of the policy logits to the target policy (π* or the
@@ -42,6 +43,7 @@ from .config import ConfigError, one_line, to_dict
 from .errors import UserError
 from .files import atomic, check_output_dir, write_text
 from .model import RLPFN, ModelConfig
+from .es import ESConfig, es_loss
 from .regret import Critic, RegretConfig, regret_loss
 from .resources import builtin_names, named_or_path
 
@@ -120,17 +122,18 @@ class PretrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     regret: RegretConfig = field(default_factory=RegretConfig)  # training on in-context regret (rlpfn/regret.py)
+    es: ESConfig = field(default_factory=ESConfig)  # the deployed agent's regret, by evolution strategies (rlpfn/es.py)
 
     def __post_init__(self):
-        if not self.loss.active and self.regret.weight == 0:
-            raise ValueError("loss: every weight is 0 and regret.weight is 0: nothing to train")
+        if not self.loss.active and self.regret.weight == 0 and self.es.weight == 0:
+            raise ValueError("loss: every weight is 0, and regret.weight and es.weight are 0: nothing to train")
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, **to_dict(self)}
 
     def dataset(self, seed: int):
-        """The training loop's batches: the prior stream, or step numbers when only the regret term trains
-        (it draws its own MDPs)."""
+        """The training loop's batches: the prior stream, or step numbers when only the regret terms train
+        (they draw their own MDPs)."""
         from .prior import PriorDataset
 
         return PriorDataset(self.data.prior, self.data.batch_size, seed=seed) if self.loss.active else StepCounter()
@@ -276,7 +279,7 @@ def _lightning_module(cfg: PretrainConfig):
 
     from .agents import RlpfnAgent
     from .experiments.evaluate import validation_mdps
-    from .prior import get_batch, load_spec
+    from .prior import get_batch, load_spec, sample_sized_batch
 
     class PretrainModule(L.LightningModule):
         def __init__(self):
@@ -302,6 +305,12 @@ def _lightning_module(cfg: PretrainConfig):
                 self.log("train/regret", parts_r["regret"], prog_bar=True, batch_size=1)
                 if "critic_mse" in parts_r:
                     self.log("train/critic_mse", parts_r["critic_mse"], batch_size=1)
+            if cfg.es.weight > 0 and self.global_step % cfg.es.every == 0:
+                seed = self.rollout_seed(3 * 10**9)
+                mdps = sample_sized_batch(self.spec, cfg.es.mdps, np.random.default_rng(seed))
+                parts_e = es_loss(self.model, mdps, cfg.es, seed)
+                loss = loss + cfg.es.weight * parts_e["loss"]
+                self.log("train/es_regret", parts_e["regret"], prog_bar=True, batch_size=1)
             if cfg.loss.active and cfg.data.dagger_every and self.global_step % cfg.data.dagger_every == 0:
                 parts_d = self.dagger_loss()
                 loss = loss + parts_d["loss"]
@@ -312,14 +321,12 @@ def _lightning_module(cfg: PretrainConfig):
             return loss
 
         def rollout_seed(self, stream: int) -> int:
-            """A seed for this step's and this process's rollouts, distinct per `stream` (DAgger, regret)."""
+            """A seed for this step's and this process's rollouts, distinct per `stream` (DAgger, regret, ES)."""
             return stream + cfg.data.seed * 100003 + self.global_step * max(1, self.trainer.world_size) \
                 + self.trainer.global_rank
 
         def regret_loss(self) -> dict:
             """The model's own regret over many episodes in fresh prior MDPs (rlpfn/regret.py)."""
-            from .prior import sample_sized_batch
-
             seed = self.rollout_seed(2 * 10**9)
             mdps = sample_sized_batch(self.spec, cfg.regret.mdps, np.random.default_rng(seed))
             return regret_loss(self.model, mdps, cfg.regret, seed, self.critic)

@@ -70,6 +70,21 @@ def test_pretrain_on_regret_alone_draws_no_prior_batches_and_logs_the_rollout_re
     assert any(r.get("val/regret") for r in rows)
 
 
+def test_pretrain_by_evolution_strategies_alone_moves_only_the_acting_rows_of_the_head(tmp_path):
+    cfg = tiny_config(tmp_path)
+    res = rlpfn_cli("pretrain", "--config", str(cfg), "--es.weight", "1", "--es.mdps", "2", "--es.pairs", "2",
+                    "--es.episodes", "3", "--optim.weight_decay", "0",
+                    *[f"--loss.{k}=0" for k in ("policy_weight", "q_weight", "quantile_weight", "anchor_weight")])
+    assert res.returncode == 0, res.stderr
+    rows = metrics(tmp_path / "run")
+    assert all(float(r["train/es_regret"]) >= 0 for r in rows if r.get("train/loss"))
+    model = load(tmp_path / "run" / "model")
+    head = torch.cat([model.head.weight, model.head.bias.unsqueeze(1)], 1)
+    assert head[[0, 2]].abs().sum() > 0 and head[[1, 3]].abs().sum() == 0  # α and u moved; δ and the Q head not
+    # greedy acting never reads the temperature
+    assert float(model.log_temperature.exp()) == pytest.approx(load_config(cfg).model.init_temperature, rel=1e-6)
+
+
 def test_sigkill_then_resume_continues_from_the_last_checkpoint(tmp_path):
     """Optimiser options given on the command line reach the optimiser's saved state: they must be plain floats
     there, or the resume cannot unpickle it (it did not, until they were)."""
@@ -124,7 +139,8 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     ({"regret": {"runs": 1}}, ".*regret.runs must be >= 2"),
     ({"regret": {"episodes": 2, "grad_episodes": 3}}, ".*regret.grad_episodes = 3 exceeds regret.episodes = 2"),
     ({"loss": {"policy_weight": 0, "q_weight": 0, "quantile_weight": 0, "anchor_weight": 0}},
-     "loss: every weight is 0 and regret.weight is 0: nothing to train"),
+     "loss: every weight is 0, and regret.weight and es.weight are 0: nothing to train"),
+    ({"es": {"sigma": 0}}, "es.sigma: Not of type PositiveFloat"),
 ])
 def test_config_errors_name_the_key(tmp_path, patch, message):
     doc = yaml.safe_load(TINY.read_text())

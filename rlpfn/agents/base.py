@@ -51,6 +51,7 @@ class Agent:
     needs_mdp = False  # oracle references only: the harness then passes the true MDP
     stackable = False  # hyperparameters may differ between runs: a whole grid in one batch (agents.stacked)
     stack_by = ()  # hyperparameters that must still be equal across a stacked grid
+    streams = None  # [n_runs]: runs with equal numbers break ties with the same random numbers (run_trace sets it)
 
     def hparams(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -82,7 +83,10 @@ class Agent:
         """argmax over the last axis, ties broken uniformly at random (seeded): greedy agents
         that start with all-equal values must not all march along action 0."""
         best = q == q.amax(-1, keepdim=True)
-        noise = torch.rand(q.shape, dtype=DTYPE, generator=self.gen)
+        if self.streams is None:
+            noise = torch.rand(q.shape, dtype=DTYPE, generator=self.gen)
+        else:  # common random numbers (traces.run_trace's streams)
+            noise = torch.rand(int(self.streams.max()) + 1, *q.shape[1:], dtype=DTYPE, generator=self.gen)[self.streams]
         return torch.where(best, noise, torch.full_like(noise, -1.0)).argmax(-1)
 
 

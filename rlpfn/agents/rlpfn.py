@@ -54,13 +54,17 @@ class RlpfnAgent(ModelAgent):
                 raise AgentError(f"rlpfn: {key} must be true or false, got {getattr(self, key)!r}")
         self._model = None
 
-    def _forward(self, stats: Stats, state, step: int, episodes: int, pessimistic: bool = False):
+    def _forward(self, stats: Stats, state, step: int, episodes: int, pessimistic: bool = False, runs=None):
         from ..model import Context
 
         ctx = Context.at(stats, state, step, self.spec.horizon, episodes)
         device = next(self.model.parameters()).device  # a model being pretrained may sit on a GPU
+        # head_delta [n_runs,4,d+1]: each run acts with its own perturbation of the head (rlpfn/es.py sets it)
+        delta = getattr(self, "head_delta", None)
+        if delta is not None:
+            delta = (delta if runs is None else delta[runs]).to(device)
         with torch.no_grad():
-            out = self.model(ctx.to(device), pessimistic)
+            out = self.model(ctx.to(device), pessimistic, head_delta=delta)
         if device.type != "cpu":
             out.q_plan, out.q_est, out.temperature = out.q_plan.cpu(), out.q_est.cpu(), out.temperature.cpu()
             out.corrections = out.corrections.cpu()
@@ -92,7 +96,7 @@ class RlpfnAgent(ModelAgent):
     def _refresh(self, runs: torch.Tensor, states, h: int) -> None:
         """Ask the model for a new policy table for `runs` (all runs, or the subset that needs one)."""
         st = self.stats if len(runs) == self.n_runs else self.stats.rows(runs)
-        self.out = self._forward(st, states[runs], h, self.episodes)
+        self.out = self._forward(st, states[runs], h, self.episodes, runs=runs)
         if self.q is None:
             self.q, self.corrections = self.out.q_plan, self.out.corrections.to(DTYPE)
         else:

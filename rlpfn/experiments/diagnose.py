@@ -2,8 +2,9 @@
 it survives the planner's cap, what gradient clipping leaves of it, and whether it is signal or noise.
 
 `python -m rlpfn.experiments.diagnose [--batches 8] [--out docs/model/diagnosis]` writes diagnosis.json and
-diagnosis.png there; with `--regret`, regret_agreement.json (the regret objective's gradient agreement)
-instead. docs/model/why_v1.md reads them. Everything is measured on fresh batches of the training
+diagnosis.png there; instead, with `--regret`, regret_agreement.json (the regret objective's gradient
+agreement), with `--es`, es_agreement.json (the same for the evolution-strategies estimate). docs/model/why_v1.md
+reads them. Everything is measured on fresh batches of the training
 prior with the v1 training loss (rlpfn.train.pretrain_loss) and its config (the built-in `pretrain`).
 """
 from __future__ import annotations
@@ -139,6 +140,28 @@ def regret_agreement(n_batches: int = 6, n_seeds: int = 4, discounts=(1.0, 0.8, 
     return out
 
 
+def es_agreement(n_batches: int = 6, n_seeds: int = 4, pairs=(8, 32)) -> dict:
+    """The same question for the evolution-strategies estimate (rlpfn/es.py) on the deployed agent: per number of
+    antithetic pairs, its agreement over `n_batches` batches of 16 training-prior MDPs, and over `n_seeds`
+    perturbation seeds on one fixed batch. The model is untrained (it is UCB-VI's planner), with the linear
+    untried-pair value."""
+    from ..es import ESConfig, es_gradient
+    from ..prior import load_spec, sample_sized_batch
+
+    spec = load_spec("default")
+    torch.manual_seed(0)
+    model = RLPFN(ModelConfig(unvisited_linear=True))
+    batches = [sample_sized_batch(spec, 16, np.random.default_rng(100 + i)) for i in range(n_batches)]
+    out = {}
+    for p in pairs:
+        cfg = ESConfig(weight=1.0, pairs=p, mdps=16)
+        out[f"pairs {p}"] = {
+            "across_batches": _agreement([es_gradient(model, b, cfg, i)[0].reshape(-1) for i, b in enumerate(batches)]),
+            "same_batch_other_seeds": _agreement([es_gradient(model, batches[0], cfg, 50 + k)[0].reshape(-1)
+                                                  for k in range(n_seeds)])}
+    return out
+
+
 def plot(result: dict, path: Path) -> Path:
     import matplotlib
 
@@ -175,12 +198,15 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="docs/model/diagnosis", help="folder for diagnosis.json and diagnosis.png")
     p.add_argument("--regret", action="store_true",
                    help="instead: the agreement of the regret objective's gradients (regret_agreement.json)")
+    p.add_argument("--es", action="store_true",
+                   help="instead: the agreement of the evolution-strategies estimates (es_agreement.json)")
     args = p.parse_args(argv)
     torch.manual_seed(args.seed)
-    if args.regret:
-        result = regret_agreement()
+    if args.regret or args.es:
+        result, name = (regret_agreement(), "regret_agreement.json") if args.regret else (es_agreement(),
+                                                                                            "es_agreement.json")
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "regret_agreement.json").write_text(json.dumps(result, indent=1) + "\n")
+        (Path(args.out) / name).write_text(json.dumps(result, indent=1) + "\n")
         print(json.dumps(result, indent=1))
         return 0
     result = diagnose(args.batches, args.seed)
