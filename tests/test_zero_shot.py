@@ -230,9 +230,9 @@ def test_new_pair_refresh_asks_the_model_only_after_first_visits(ckpt):
     calls = []
     original = agent._forward
 
-    def counting(stats, state, step, episodes):
+    def counting(stats, state, step, episodes, **kwargs):
         calls.append((stats.counts.shape[0], step))
-        return original(stats, state, step, episodes)
+        return original(stats, state, step, episodes, **kwargs)
 
     agent._forward = counting
     run_online(mdp, agent, 4, 3, seed=0)
@@ -257,7 +257,8 @@ def test_local_refresh_passes_once_per_episode():
     agent = RlpfnAgent.with_model(_perturbed_model(), refresh="local")
     calls = []
     original = agent._forward
-    agent._forward = lambda stats, state, step, episodes: calls.append(step) or original(stats, state, step, episodes)
+    agent._forward = lambda stats, state, step, episodes, **kw: calls.append(step) or original(stats, state, step,
+                                                                                           episodes, **kw)
     run_online(make_benchmark("riverswim"), agent, 4, 3, seed=0)
     assert calls == [0, 0, 0, 0]
 
