@@ -160,9 +160,10 @@ def _run_job(args):
     start = time.time()
     mdp = make_benchmark(job.benchmark)
     if job.grid:
-        settings = [make_agent(job.agent, **dict(hp)).hparams() for hp in job.grid]
-        res = run_online(mdp, stacked(job.agent, [dict(hp) for hp in job.grid]), cfg.episodes,
-                         job.n_seeds * len(job.grid), cfg.seed + SEED_STRIDE * job.group, progress=tick)
+        agent = stacked(job.agent, [dict(hp) for hp in job.grid])
+        settings = [entry.hparams() for entry in agent._grid]
+        res = run_online(mdp, agent, cfg.episodes, job.n_seeds * len(job.grid), cfg.seed + SEED_STRIDE * job.group,
+                         progress=tick)
         runs = [slice(i * job.n_seeds, (i + 1) * job.n_seeds) for i in range(len(job.grid))]
         entries = [{"benchmark": job.benchmark, "agent": job.label, "hparams": hp, "regret": res.regret[r].tolist(),
                     "returns": res.returns[r].tolist()} for hp, r in zip(settings, runs)]
