@@ -37,10 +37,7 @@ class BatchedEnv:
         self.state = torch.zeros(n_runs, dtype=torch.long)
 
     def _draw(self, sample) -> torch.Tensor:
-        """One draw per run, or per stream, read by its runs: `sample(n)` draws n numbers."""
-        if self.streams is None:
-            return sample(self.n)
-        return sample(int(self.streams.max()) + 1)[self.streams]
+        return draw(sample, self.n, self.streams)
 
     def reset(self) -> torch.Tensor:
         u = self._draw(lambda n: torch.rand(n, 1, dtype=DTYPE, generator=self.gen))
@@ -57,6 +54,14 @@ class BatchedEnv:
             r = r + self.R_std.take(row) * self._draw(lambda n: torch.randn(n, dtype=DTYPE, generator=self.gen))
         self.state = nxt
         return r, nxt
+
+
+def draw(sample, n: int, streams: torch.Tensor | None) -> torch.Tensor:
+    """n random rows, `sample(k)` drawing k: one per run, or, with `streams` [n], one per stream, read by its runs
+    (common random numbers: the environment's outcomes here, an agent's tie-breaking in Agent.argmax_random_ties)."""
+    if streams is None:
+        return sample(n)
+    return sample(int(streams.max()) + 1)[streams]
 
 
 def _cdf(p: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ apply unchanged.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,11 @@ class ESConfig:
     episodes: PositiveInt = 20  # episodes per run
     sigma: PositiveFloat = 0.1  # perturbation scale, in the head's units
 
+    def __post_init__(self):
+        for key in ("weight", "sigma"):
+            if not math.isfinite(getattr(self, key)):
+                raise ValueError(f"es.{key} must be finite, got {getattr(self, key)}")
+
 
 def acting_rows(model) -> list[int]:
     return [ALPHA, DELTA, UNVISITED] if model.cfg.reward_correction else [ALPHA, UNVISITED]
@@ -49,7 +55,8 @@ def perturbed_regret(model, mdps, eps: torch.Tensor, sigma: float, episodes: int
 
     P, M = eps.shape[0], len(mdps)
     d = model.head.in_features
-    runs = mdps.take(np.tile(np.arange(M), 2 * P))  # run (j, sign, m) at index (2j + sign)·M + m
+    mdp_of_run = np.tile(np.arange(M), 2 * P)  # run (j, sign, m) at index (2j + sign)·M + m
+    runs = mdps.take(mdp_of_run)
     delta = torch.zeros(P, 2, 4, d + 1)
     delta[:, 0, acting_rows(model)] = sigma * eps
     delta[:, 1, acting_rows(model)] = -sigma * eps
@@ -58,7 +65,7 @@ def perturbed_regret(model, mdps, eps: torch.Tensor, sigma: float, episodes: int
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        trace = run_trace(runs, agent, episodes, seed, streams=torch.arange(M).repeat(2 * P))
+        trace = run_trace(runs, agent, episodes, seed, streams=torch.as_tensor(mdp_of_run))
     model.train(was_training)
     sol = runs.solution
     norm = torch.as_tensor((sol.v_star - sol.v_random) * episodes, dtype=DTYPE).clamp_min(1e-12)

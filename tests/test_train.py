@@ -141,6 +141,7 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     ({"loss": {"policy_weight": 0, "q_weight": 0, "quantile_weight": 0, "anchor_weight": 0}},
      "loss: every weight is 0, and regret.weight and es.weight are 0: nothing to train"),
     ({"es": {"sigma": 0}}, "es.sigma: Not of type PositiveFloat"),
+    ({"es": {"sigma": float("inf")}}, ".*es.sigma must be finite, got inf"),
 ])
 def test_config_errors_name_the_key(tmp_path, patch, message):
     doc = yaml.safe_load(TINY.read_text())

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from ..env import draw
 from ..errors import UserError
 from ..planning import DTYPE
 
@@ -83,10 +84,7 @@ class Agent:
         """argmax over the last axis, ties broken uniformly at random (seeded): greedy agents
         that start with all-equal values must not all march along action 0."""
         best = q == q.amax(-1, keepdim=True)
-        if self.streams is None:
-            noise = torch.rand(q.shape, dtype=DTYPE, generator=self.gen)
-        else:  # common random numbers (traces.run_trace's streams)
-            noise = torch.rand(int(self.streams.max()) + 1, *q.shape[1:], dtype=DTYPE, generator=self.gen)[self.streams]
+        noise = draw(lambda n: torch.rand(n, *q.shape[1:], dtype=DTYPE, generator=self.gen), q.shape[0], self.streams)
         return torch.where(best, noise, torch.full_like(noise, -1.0)).argmax(-1)
 
 
