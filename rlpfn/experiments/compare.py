@@ -1,0 +1,96 @@
+"""Paired comparison of checkpoints on held-out MDPs, and a control for a trained head.
+
+`rlpfn validate --agents ucbvi rlpfn --checkpoint X --json X.json` scores one checkpoint; this compares several
+such files on the same MDPs and seeds (their UCB-VI regrets must agree, which checks that):
+
+    python -m rlpfn.experiments.compare BASE.json OTHER.json ...
+
+prints, per file, the rlpfn agent's regret, its paired difference to UCB-VI and to the first file's model (mean ±
+95% CI over MDPs) and the share of MDPs where it is lower.
+
+    python -m rlpfn.experiments.compare --random-head TRAINED BASE OUT [--seed 1]
+
+writes OUT: the checkpoint BASE with the head rows that acting reads set to random directions of TRAINED's norms
+(biases copied). Scored like the others, it tells a learned head from one that is merely large.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..metrics import mean_ci
+
+
+def paired_table(docs: dict[str, dict], agent: str = "rlpfn") -> list[dict]:
+    """{name: validate JSON} -> per name: mean ± CI of `agent`'s regret, its paired difference to UCB-VI and to the
+    first name's `agent`, and the shares of MDPs where it is lower."""
+    rows, base, ref = [], None, None
+    for name, doc in docs.items():
+        reg = doc["regret"]
+        if agent not in reg or "ucbvi" not in reg:
+            raise UserError(f"{name}: holds no {agent!r} and 'ucbvi' regrets (validate --agents ucbvi {agent})")
+        r, u = np.asarray(reg[agent]), np.asarray(reg["ucbvi"])
+        if base is None:
+            base, ref, first = r, u, name
+        elif u.shape != ref.shape or not np.allclose(u, ref):
+            raise UserError(f"{name}: its UCB-VI regrets differ from {first}'s: not the same MDPs and seeds")
+        rows.append({"name": name, "regret": mean_ci(r), "minus_ucbvi": mean_ci(r - u),
+                     "below_ucbvi": float(np.mean(r < u)), "minus_first": mean_ci(r - base),
+                     "below_first": float(np.mean(r < base)), "ucbvi": mean_ci(u)})
+    return rows
+
+
+def random_head(trained, base, seed: int):
+    """`base` (a model, changed in place and returned) with each acting head row a random direction of the norm of
+    `trained`'s row, and `trained`'s biases."""
+    from ..es import acting_rows
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for row in acting_rows(trained):
+            w = torch.randn(base.head.weight.shape[1], generator=gen, dtype=base.head.weight.dtype)
+            base.head.weight[row] = w / w.norm() * trained.head.weight[row].norm()
+            base.head.bias[row] = trained.head.bias[row]
+    return base
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rlpfn.experiments.compare", description=__doc__.split("\n\n")[0])
+    p.add_argument("files", nargs="*", help="`rlpfn validate --json` files of the same MDPs and seeds")
+    p.add_argument("--random-head", nargs=3, metavar=("TRAINED", "BASE", "OUT"),
+                   help="instead: write the control checkpoint OUT (see the module's description)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the random directions (default 1)")
+    args = p.parse_args(argv)
+    try:
+        if args.random_head:
+            from ..checkpoint import load, read_config, save
+
+            trained, base, out = args.random_head
+            model = random_head(load(trained, "rlpfn"), load(base, "rlpfn"), args.seed)
+            cfg = read_config(base, "rlpfn")
+            print(save(model, out, prior=cfg.get("prior", {}), training={
+                "command": f"python -m rlpfn.experiments.compare --random-head {trained} {base} {out} "
+                           f"--seed {args.seed}"}))
+            return 0
+        if not args.files:
+            p.error("give validate JSON files, or --random-head")
+        rows = paired_table({f: json.loads(Path(f).read_text()) for f in args.files})
+    except UserError as e:
+        print(f"compare: error: {e}")
+        return 2
+    fmt = lambda mc: f"{mc[0]:+.3f} ± {mc[1]:.3f}"  # noqa: E731
+    print(f"UCB-VI: {rows[0]['ucbvi'][0]:.3f} ± {rows[0]['ucbvi'][1]:.3f}; paired differences, mean ± 95% CI")
+    for r in rows:
+        print(f"{r['name']}: {r['regret'][0]:.3f} ± {r['regret'][1]:.3f}; minus UCB-VI {fmt(r['minus_ucbvi'])} "
+              f"(lower on {r['below_ucbvi']:.0%}); minus the first {fmt(r['minus_first'])} "
+              f"(lower on {r['below_first']:.0%})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

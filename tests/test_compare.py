@@ -1,0 +1,55 @@
+"""The paired comparison of validate files, and the random-head control (rlpfn.experiments.compare)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rlpfn.errors import UserError
+from rlpfn.es import acting_rows
+from rlpfn.experiments.compare import main, paired_table, random_head
+from rlpfn.model import RLPFN, ModelConfig
+
+
+def _doc(rlpfn, ucbvi):
+    return {"regret": {"rlpfn": list(rlpfn), "ucbvi": list(ucbvi)}}
+
+
+def test_paired_table_differences_are_per_mdp():
+    u = [0.5, 0.4, 0.3, 0.2]
+    rows = paired_table({"a": _doc([0.4, 0.4, 0.3, 0.1], u), "b": _doc([0.3, 0.5, 0.2, 0.1], u)})
+    assert rows[0]["minus_ucbvi"][0] == pytest.approx(-0.05) and rows[0]["below_ucbvi"] == 0.5
+    assert rows[1]["minus_first"][0] == pytest.approx(np.mean([-0.1, 0.1, -0.1, 0.0]))
+    assert rows[1]["below_first"] == 0.5 and rows[0]["minus_first"] == (0.0, 0.0)
+
+
+def test_files_of_other_mdps_are_refused(tmp_path, capsys):
+    with pytest.raises(UserError, match="not the same MDPs"):
+        paired_table({"a": _doc([0.1, 0.2], [0.3, 0.3]), "b": _doc([0.1, 0.2], [0.3, 0.4])})
+    with pytest.raises(UserError, match="'ucbvi'"):
+        paired_table({"a": {"regret": {"rlpfn": [0.1]}}})
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(_doc([0.1, 0.2], [0.3, 0.3])))
+    b.write_text(json.dumps(_doc([0.1, 0.2], [0.3, 0.4])))
+    assert main([str(a), str(b)]) == 2 and "not the same MDPs" in capsys.readouterr().out
+    assert main([str(a), str(a)]) == 0 and "minus UCB-VI -0.150" in capsys.readouterr().out
+
+
+def test_random_head_keeps_norms_and_biases_and_nothing_else():
+    torch.manual_seed(0)
+    trained, base = RLPFN(ModelConfig(unvisited_linear=True)), RLPFN(ModelConfig(unvisited_linear=True))
+    with torch.no_grad():
+        trained.head.weight.normal_()
+        trained.head.bias.normal_()
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    out = random_head(trained, base, seed=1).requires_grad_(False)
+    trained.requires_grad_(False)
+    rows = acting_rows(trained)
+    for r in rows:
+        assert out.head.weight[r].norm().item() == pytest.approx(trained.head.weight[r].norm().item(), rel=1e-5)
+        assert out.head.bias[r] == trained.head.bias[r]
+        cos = torch.nn.functional.cosine_similarity(out.head.weight[r], trained.head.weight[r], dim=0)
+        assert abs(cos) < 0.5  # a random direction, not the trained one
+    others = [r for r in range(out.head.weight.shape[0]) if r not in rows]
+    assert torch.equal(out.head.weight[others], before["head.weight"][others])
+    assert all(torch.equal(v, before[k]) for k, v in out.state_dict().items() if not k.startswith("head."))
