@@ -153,3 +153,16 @@ def test_iqm_estimates_reproducible_and_leave_global_rng_alone(results):
     lo_hi = a["ucbvi"]
     expected_iqm = sps.trim_mean(scores["ucbvi"], 0.25, axis=None)
     assert lo_hi[0] == pytest.approx(expected_iqm) and lo_hi[1] <= lo_hi[0] <= lo_hi[2]
+
+
+def test_training_plot_of_an_es_run_draws_its_regret(tmp_path):
+    """An ES-only run logs train/es_regret and no supervised loss: the left panel draws it (no empty legend)."""
+    import warnings
+
+    csv = tmp_path / "metrics.csv"
+    csv.write_text("epoch,step,train/es_regret,train/loss,val/regret,val/regret_ucbvi\n"
+                   + "".join(f"0,{s},{0.5 - s / 100},0.0,,\n" for s in range(4, 40, 5)) + "0,39,,,0.4,0.5\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        png = report.plot_training(csv, tmp_path / "training.png")
+    assert png.stat().st_size > 0

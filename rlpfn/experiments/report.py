@@ -468,7 +468,7 @@ def plot_training(metrics_csv: str | Path, out_png: str | Path) -> Path:
 
     from matplotlib.figure import Figure
 
-    rows = list(csv.DictReader(Path(metrics_csv).open()))
+    rows = list(csv.DictReader(Path(metrics_csv).read_text().splitlines()))
 
     def series(key):
         pts = [(int(r["step"]), float(r[key])) for r in rows if r.get(key)]
@@ -477,7 +477,7 @@ def plot_training(metrics_csv: str | Path, out_png: str | Path) -> Path:
     fig = Figure(figsize=(11, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
     ad = any(r.get("train/accuracy") for r in rows) and not any(r.get("train/q_mse") for r in rows)  # an AD run
-    keys = (("train/relative_ce" if any(r.get("train/relative_ce") for r in rows) else "train/loss"),) if ad else ("train/pinball", "train/q_mse", "train/regret")  # regret: own rollouts
+    keys = (("train/relative_ce" if any(r.get("train/relative_ce") for r in rows) else "train/loss"),) if ad else ("train/pinball", "train/q_mse", "train/regret", "train/es_regret")  # regret, es_regret: own rollouts
     for key in keys:
         x, y = series(key)
         if x:
@@ -487,7 +487,8 @@ def plot_training(metrics_csv: str | Path, out_png: str | Path) -> Path:
     ax1.set(xlabel="step", ylabel="running mean", yscale="log",
             title=("cross-entropy to the target actions" + (" / log A" if "train/relative_ce" in keys else ""))
             if ad else "training objectives")
-    ax1.legend()
+    if ax1.lines:
+        ax1.legend()
     deployed = "AD (sampling)" if ad else "rlpfn (as deployed: refresh local, argmax)"
     for key, label in (("val/regret", deployed), ("val/regret_ucbvi", "UCB-VI")):
         x, y = series(key)
