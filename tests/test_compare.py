@@ -53,3 +53,15 @@ def test_random_head_keeps_norms_and_biases_and_nothing_else():
     others = [r for r in range(out.head.weight.shape[0]) if r not in rows]
     assert torch.equal(out.head.weight[others], before["head.weight"][others])
     assert all(torch.equal(v, before[k]) for k, v in out.state_dict().items() if not k.startswith("head."))
+
+
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    for argv, culprit in (([str(tmp_path / "nosuch.json")], "nosuch.json: cannot read"),
+                          ([str(bad)], "bad.json: not a JSON file"),
+                          (["--random-head", "a", "b", str(tmp_path / "no" / "out")], "does not exist")):
+        assert main(argv) == 2
+        out = capsys.readouterr().out
+        assert out.count("\n") == 1 and culprit in out
+    assert not (tmp_path / "no").exists()

@@ -45,6 +45,16 @@ def paired_table(docs: dict[str, dict], agent: str = "rlpfn") -> list[dict]:
     return rows
 
 
+def read_validation(path: str) -> dict:
+    """A `rlpfn validate --json` file, or a UserError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not a JSON file ({e})") from None
+
+
 def random_head(trained, base, seed: int):
     """`base` (a model, changed in place and returned) with each acting head row a random direction of the norm of
     `trained`'s row, and `trained`'s biases."""
@@ -69,8 +79,10 @@ def main(argv=None) -> int:
     try:
         if args.random_head:
             from ..checkpoint import load, read_config, save
+            from ..files import check_output_file
 
             trained, base, out = args.random_head
+            check_output_file(Path(f"{out}.json"), "OUT")  # before any work; save writes OUT.json beside the weights
             model = random_head(load(trained, "rlpfn"), load(base, "rlpfn"), args.seed)
             cfg = read_config(base, "rlpfn")
             print(save(model, out, prior=cfg.get("prior", {}), training={
@@ -79,7 +91,7 @@ def main(argv=None) -> int:
             return 0
         if not args.files:
             p.error("give validate JSON files, or --random-head")
-        rows = paired_table({f: json.loads(Path(f).read_text()) for f in args.files})
+        rows = paired_table({f: read_validation(f) for f in args.files})
     except UserError as e:
         print(f"compare: error: {e}")
         return 2
