@@ -28,6 +28,10 @@ def test_files_of_other_mdps_are_refused(tmp_path, capsys):
         paired_table({"a": _doc([0.1, 0.2], [0.3, 0.3]), "b": _doc([0.1, 0.2], [0.3, 0.4])})
     with pytest.raises(UserError, match="'ucbvi'"):
         paired_table({"a": {"regret": {"rlpfn": [0.1]}}})
+    for doc, culprit in (([], "holds no"), (_doc([0.1, float("nan")], [0.3, 0.3]), "'rlpfn' regrets are not"),
+                         (_doc(["x"], [0.3]), "'rlpfn' regrets are not"), (_doc([0.1], [0.3, 0.3]), "1 'rlpfn'")):
+        with pytest.raises(UserError, match=culprit):
+            paired_table({"a": doc})
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(_doc([0.1, 0.2], [0.3, 0.3])))
     b.write_text(json.dumps(_doc([0.1, 0.2], [0.3, 0.4])))
@@ -65,3 +69,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys):
         out = capsys.readouterr().out
         assert out.count("\n") == 1 and culprit in out
     assert not (tmp_path / "no").exists()
+    with pytest.raises(SystemExit) as e:
+        main(["--random-head", "a", "b", str(tmp_path / "out"), "--seed", "-1"])
+    assert e.value.code == 2 and "--seed: invalid NonNegativeInt value: '-1'" in capsys.readouterr().err
+    assert not list(tmp_path.glob("out*"))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from jsonargparse.typing import NonNegativeInt
 
 from ..errors import UserError
 from ..metrics import mean_ci
@@ -31,10 +32,12 @@ def paired_table(docs: dict[str, dict], agent: str = "rlpfn") -> list[dict]:
     first name's `agent`, and the shares of MDPs where it is lower."""
     rows, base, ref = [], None, None
     for name, doc in docs.items():
-        reg = doc["regret"]
-        if agent not in reg or "ucbvi" not in reg:
+        reg = doc.get("regret") if isinstance(doc, dict) else None
+        if not isinstance(reg, dict) or agent not in reg or "ucbvi" not in reg:
             raise UserError(f"{name}: holds no {agent!r} and 'ucbvi' regrets (validate --agents ucbvi {agent})")
-        r, u = np.asarray(reg[agent]), np.asarray(reg["ucbvi"])
+        r, u = (_regrets(name, key, reg[key]) for key in (agent, "ucbvi"))
+        if r.shape != u.shape:
+            raise UserError(f"{name}: {len(r)} {agent!r} regrets but {len(u)} 'ucbvi' ones")
         if base is None:
             base, ref, first = r, u, name
         elif u.shape != ref.shape or not np.allclose(u, ref):
@@ -43,6 +46,17 @@ def paired_table(docs: dict[str, dict], agent: str = "rlpfn") -> list[dict]:
                      "below_ucbvi": float(np.mean(r < u)), "minus_first": mean_ci(r - base),
                      "below_first": float(np.mean(r < base)), "ucbvi": mean_ci(u)})
     return rows
+
+
+def _regrets(name: str, key: str, values) -> np.ndarray:
+    """One agent's per-MDP regrets: a non-empty list of finite numbers, or a UserError naming it."""
+    try:
+        r = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        r = None
+    if r is None or r.ndim != 1 or r.size == 0 or not np.isfinite(r).all():
+        raise UserError(f"{name}: the {key!r} regrets are not a list of finite numbers")
+    return r
 
 
 def read_validation(path: str) -> dict:
@@ -74,7 +88,7 @@ def main(argv=None) -> int:
     p.add_argument("files", nargs="*", help="`rlpfn validate --json` files of the same MDPs and seeds")
     p.add_argument("--random-head", nargs=3, metavar=("TRAINED", "BASE", "OUT"),
                    help="instead: write the control checkpoint OUT (see the module's description)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the random directions (default 1)")
+    p.add_argument("--seed", type=NonNegativeInt, default=1, help="seed of the random directions (default 1)")
     args = p.parse_args(argv)
     try:
         if args.random_head:
