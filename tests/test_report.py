@@ -166,3 +166,23 @@ def test_training_plot_of_an_es_run_draws_its_regret(tmp_path):
         warnings.simplefilter("error")
         png = report.plot_training(csv, tmp_path / "training.png")
     assert png.stat().st_size > 0
+
+
+def test_early_regret_table_sums_the_first_episodes_only(results, monkeypatch):
+    monkeypatch.setattr(report, "EARLY_EPISODES", 5)
+    # chain: psrl's rate is lower over the whole run, but over the first 5 episodes ucbvi's regret is cut to 0
+    for e in results["online"]:
+        if (e["benchmark"], e["agent"]) == ("chain", "ucbvi"):
+            r = np.asarray(e["regret"])
+            r[:, :5] = 0.0
+            e["regret"] = r.tolist()
+    md = report.online_table(results)
+    head = _header(md, "regret over the first 5 episodes")
+    row = dict(zip(head, _row(md, "regret over the first 5 episodes", "chain")))
+    assert row["ucbvi"] == "**0.000 ± 0.000**" and row["psrl"] == _expected_pm(0.5 * 5 * SEED_SCALE)
+    final = dict(zip(_header(md, "final cumulative regret"), _row(md, "final cumulative regret", "chain")))
+    assert final["psrl"].startswith("**") and not final["ucbvi"].startswith("**")
+    assert md.index("first 5 episodes") < md.index("episodes to solve")
+    # a run shorter than the window is summed whole, and the heading says how many episodes it covers
+    monkeypatch.setattr(report, "EARLY_EPISODES", 500)
+    assert f"regret over the first {K} episodes" in report.online_table(results)

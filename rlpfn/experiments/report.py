@@ -32,6 +32,7 @@ DAGGER = "†"
 HINDSIGHT_NOTE = f"{DAGGER} tuned on the benchmark itself: an upper bound, not a fair comparison."
 SCORE_XLABEL = "IQM normalized score (1 = optimal, 0 = uniform random)"
 MAX_CURVE_POINTS = 400  # a curve drawn with more points than pixels only bloats the PNG
+EARLY_EPISODES = 50  # the "far fewer episodes" claim: regret over the first episodes, beside episodes to solve
 
 
 # ----------------------------------------------------------------------------- labels
@@ -122,36 +123,44 @@ def _index(entries: list[dict]) -> dict[tuple, dict]:
 
 
 def online_table(results: dict) -> str:
-    """Final cumulative regret (mean ± 95% t-CI over seeds) per benchmark × agent, then
-    episodes to solve. Regret is the headline online metric; episodes to solve says when an
-    agent became good enough, which final regret alone hides."""
+    """Final cumulative regret (mean ± 95% t-CI over seeds) per benchmark × agent, the regret over the first
+    EARLY_EPISODES episodes, then episodes to solve. Regret is the headline online metric; episodes to solve says
+    when an agent became good enough, which final regret alone hides."""
     entries = results.get("online", [])
     if not entries:
         return "_No online runs._\n"
     benches, agents, idx = _benchmarks(results, entries), _agents(entries), _index(entries)
-    regret_rows, solve_rows = [], []
+    early = min(EARLY_EPISODES, min(np.asarray(e["regret"], float).shape[1] for e in entries))
+    regret_rows, early_rows, solve_rows = [], [], []
     for b in benches:
         meta = results["benchmarks"][b]
         runs = {a: idx[b, a] for a in agents if (b, a) in idx}
-        stats = {a: mean_ci(np.asarray(e["regret"], float).sum(1)) for a, e in runs.items()}
-        best = _best({a: float(m) for a, (m, _) in stats.items()}, lower=True)
-        cells = [(f"**{format_pm(*stats[a])}**" if a in best else format_pm(*stats[a]))
-                 if a in stats else "n/a" for a in agents]
         regret_rows.append([b, meta["S"], meta["A"], meta["H"], f"{meta['v_star']:.4g}",
-                            f"{meta['v_random']:.4g}", *cells])
+                            f"{meta['v_random']:.4g}", *_regret_cells(runs, agents, None)])
+        early_rows.append([b, *_regret_cells(runs, agents, early)])
         solve_rows.append([b, *(_solve_cell(runs[a]["returns"], meta) if a in runs else "n/a"
                                 for a in agents)])
     regret = _md_table(["benchmark", "S", "A", "H", "V*", "V_rand", *_agent_headers(agents)], regret_rows)
+    first = _md_table(["benchmark", *_agent_headers(agents)], early_rows)
     solve = _md_table(["benchmark", *_agent_headers(agents)], solve_rows)
+    bold = "**Bold**: lowest regret among contenders (not optimal, random or †)."
     return ("### Online: final cumulative regret\n\n" + regret + _footnotes(
-        agents,
-        "Σ over episodes of the per-episode regret, mean ± 95% t-interval half-width over seeds. "
-        "**Bold**: lowest regret among contenders (not optimal, random or †).")
+        agents, f"Σ over episodes of the per-episode regret, mean ± 95% t-interval half-width over seeds. {bold}")
+        + f"\n### Online: regret over the first {early} episodes\n\n" + first + _footnotes(
+        agents, f"Σ over episodes 1–{early} of the per-episode regret, as above. {bold}")
         + "\n### Online: episodes to solve\n\n" + solve + _footnotes(
         agents,
         f"First episode at which the mean return over the last {SOLVE_WINDOW} episodes reaches "
         f"V_rand + {SOLVE_FRACTION:g}·(V* − V_rand): median over the runs that reached it, "
         "(reached/runs); runs that never reach it are censored, not counted."))
+
+
+def _regret_cells(runs: dict[str, dict], agents: list[str], episodes: int | None) -> list[str]:
+    """Cumulative regret over the first `episodes` (None: all), mean ± CI per agent; the best contenders bold."""
+    stats = {a: mean_ci(np.asarray(e["regret"], float)[:, :episodes].sum(1)) for a, e in runs.items()}
+    best = _best({a: float(m) for a, (m, _) in stats.items()}, lower=True)
+    return [(f"**{format_pm(*stats[a])}**" if a in best else format_pm(*stats[a])) if a in stats else "n/a"
+            for a in agents]
 
 
 def _solve_cell(returns, meta: dict) -> str:
