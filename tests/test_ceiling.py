@@ -72,3 +72,19 @@ def test_a_missing_prior_or_output_folder_is_one_line(tmp_path, capsys):
     assert "no-such-prior" in capsys.readouterr().out
     assert main(["--prior", "tiny", "--json", str(tmp_path / "missing" / "c.json")]) == 2
     assert "does not exist" in capsys.readouterr().out and not (tmp_path / "missing").exists()
+
+
+def test_from_a_saved_file_prints_the_same_summary(tmp_path, capsys):
+    out = tmp_path / "c.json"
+    args = ["--prior", "tiny", "--batches", "1", "--episodes", "3", "--rollouts", "2", "--scales", "0.1", "1",
+            "--fractions", "1", "--workers", "1", "--quiet"]
+    assert main(args + ["--json", str(out)]) == 0
+    first = capsys.readouterr().out
+    assert main(["--from", str(out)]) == 0 and capsys.readouterr().out == first
+    doc = json.loads(out.read_text())
+    doc["ucbvi"] = doc["ucbvi"][:1]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    assert main(["--from", str(bad)]) == 2 and "do not match" in capsys.readouterr().out
+    bad.write_text(json.dumps({"regret": []}))
+    assert main(["--from", str(bad)]) == 2 and "not a file written by" in capsys.readouterr().out

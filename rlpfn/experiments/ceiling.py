@@ -14,6 +14,7 @@ If the oracle is not better than the best single rule, no head that picks a rule
 must change within a run and across pairs, not per MDP.
 
     python -m rlpfn.experiments.ceiling [--prior heldout] [--batches 8] [--rollouts 4] [--json OUT]
+    python -m rlpfn.experiments.ceiling --from OUT      # the summary of a saved run again
 
 Its MDPs are `rlpfn validate`'s for the same --prior, --batches and --seed; rollout 0 is validate's rollout.
 """
@@ -92,9 +93,9 @@ def summary(res: dict) -> dict:
     rows = {f"c={c:g}, f={f:g}": res["regret"][:, j].mean(0) for j, (c, f) in enumerate(res["rules"])}
     rows.update({"best single rule (cross-fitted)": fit["single"], "per-MDP oracle (cross-fitted)": fit["oracle"],
                  "per-MDP oracle (in-sample, biased low)": fit["in_sample"]})
-    return {"ucbvi": mean_ci(u), "rows": {name: {"regret": mean_ci(r), "minus_ucbvi": mean_ci(r - u),
-                                                  "ratio": float(r.mean() / u.mean()), "below_ucbvi": float(np.mean(r < u))}
-                                           for name, r in rows.items()}}
+    return {"ucbvi": mean_ci(u), "oracle_minus_single": mean_ci(fit["oracle"] - fit["single"]),
+            "rows": {name: {"regret": mean_ci(r), "minus_ucbvi": mean_ci(r - u), "ratio": float(r.mean() / u.mean()),
+                            "below_ucbvi": float(np.mean(r < u))} for name, r in rows.items()}}
 
 
 def _number(text: str) -> float:
@@ -149,27 +150,53 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=_count, default=2, help="worker processes (default 2)")
     p.add_argument("--json", metavar="OUT", help="also write the regrets and the summary to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--from", dest="saved", metavar="JSON", help="print the summary of a saved --json file instead (with --json: write it again, summary refreshed)")
     args = p.parse_args(argv)
     try:
-        load_spec(args.prior)
         if args.json:
             check_output_file(args.json, "--json")
-        res = run(args.prior, args.batches, args.episodes, args.rollouts, args.seed, args.scales, args.fractions,
-                  args.workers, not args.quiet)
+        if args.saved:
+            config, res = read_saved(args.saved)
+        else:
+            load_spec(args.prior)
+            config = {k: v for k, v in vars(args).items() if k not in ("json", "quiet", "saved")}
+            res = run(args.prior, args.batches, args.episodes, args.rollouts, args.seed, args.scales, args.fractions,
+                      args.workers, not args.quiet)
+        s = summary(res)
     except UserError as e:
         print(f"ceiling: error: {e}")
         return 2
-    s = summary(res)
-    print(f"{args.prior}: {args.batches * 8} MDPs x {args.rollouts} rollouts x {args.episodes} episodes; "
+    K, _, M = res["regret"].shape
+    print(f"{config['prior']}: {M} MDPs x {K} rollouts x {config['episodes']} episodes; "
           f"UCB-VI {s['ucbvi'][0]:.3f} ± {s['ucbvi'][1]:.3f}; mean ± 95% CI over MDPs")
     for name, r in s["rows"].items():
         print(f"{name:40s} {r['regret'][0]:.3f} ± {r['regret'][1]:.3f}   minus UCB-VI {r['minus_ucbvi'][0]:+.3f} ± "
               f"{r['minus_ucbvi'][1]:.3f}   ratio {r['ratio']:.2f}   lower on {r['below_ucbvi']:.0%}")
+    print(f"per-MDP oracle minus best single rule (both cross-fitted): {s['oracle_minus_single'][0]:+.3f} ± "
+          f"{s['oracle_minus_single'][1]:.3f}")
     if args.json:
-        write_json(args.json, {"config": {k: v for k, v in vars(args).items() if k not in ("json", "quiet")},
-                               "rules": res["rules"], "regret": res["regret"].tolist(), "ucbvi": res["ucbvi"].tolist(),
-                               "summary": {k: _jsonable(v) for k, v in s.items()}}, indent=1)
+        write_json(args.json, {"config": config, "rules": res["rules"], "regret": res["regret"].tolist(),
+                               "ucbvi": res["ucbvi"].tolist(), "summary": _jsonable(s)}, indent=1)
     return 0
+
+
+def read_saved(path: str) -> tuple[dict, dict]:
+    """A saved --json file's config and regrets, or a UserError naming what is wrong with it."""
+    from .compare import read_validation
+
+    doc = read_validation(path)
+    try:
+        res = {"rules": [tuple(r) for r in doc["rules"]], "regret": np.asarray(doc["regret"], float),
+               "ucbvi": np.asarray(doc["ucbvi"], float)}
+        config = dict(doc["config"])
+        if not {"prior", "episodes"} <= config.keys():
+            raise KeyError("config")
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{path}: not a file written by this command's --json") from None
+    K, C, M = res["regret"].shape if res["regret"].ndim == 3 else (0, 0, 0)
+    if C != len(res["rules"]) or res["ucbvi"].shape != (K, M) or not np.isfinite(res["regret"]).all():
+        raise UserError(f"{path}: its regrets do not match its rules and UCB-VI's (not this command's --json)")
+    return config, res
 
 
 def _jsonable(x):
