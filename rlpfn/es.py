@@ -14,6 +14,7 @@ apply unchanged.
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -34,6 +35,9 @@ class ESConfig:
     mdps: PositiveInt = 16  # prior MDPs per estimate (one (S, A, H) bucket), shared by every perturbation
     episodes: PositiveInt = 20  # episodes per run
     sigma: PositiveFloat = 0.1  # perturbation scale, in the head's units
+    # Processes that share an estimate's runs, split by perturbation pairs (each process acts in all the MDPs, so
+    # its runs draw the same common random numbers as in one process). A CPU copy of the model acts there.
+    workers: PositiveInt = 1
 
     def __post_init__(self):
         for key in ("weight", "sigma"):
@@ -45,10 +49,27 @@ def acting_rows(model) -> list[int]:
     return [ALPHA, DELTA, UNVISITED] if model.cfg.reward_correction else [ALPHA, UNVISITED]
 
 
-def perturbed_regret(model, mdps, eps: torch.Tensor, sigma: float, episodes: int, seed: int) -> torch.Tensor:
+def perturbed_regret(model, mdps, eps: torch.Tensor, sigma: float, episodes: int, seed: int,
+                     workers: int = 1) -> torch.Tensor:
     """J(θ ± σ·ε_j): [P, 2, M] normalised cumulative regret of the deployed agent with head rows acting_rows(model)
     moved by +σ·ε_j (index 0) and −σ·ε_j (index 1), ε [P, rows, d+1], in each MDP of `mdps` (a prior batch of M
-    MDPs); every run in MDP m shares random stream m."""
+    MDPs); every run in MDP m shares random stream m. `workers` > 1: the pairs split over that many processes."""
+    groups = [g for g in np.array_split(np.arange(eps.shape[0]), workers) if len(g)]
+    if len(groups) == 1:
+        return _pairs_regret(model, mdps, eps, sigma, episodes, seed)
+    from .experiments.parallel import run_jobs
+
+    if next(model.parameters()).device.type != "cpu":  # a forked process cannot use its parent's GPU
+        model = copy.deepcopy(model).cpu()
+    jobs = [(model, mdps, eps[torch.as_tensor(g)], sigma, episodes, seed) for g in groups]
+    return torch.cat(run_jobs(_pairs_job, jobs, len(groups), progress=False))
+
+
+def _pairs_job(args) -> torch.Tensor:
+    return _pairs_regret(*args)
+
+
+def _pairs_regret(model, mdps, eps: torch.Tensor, sigma: float, episodes: int, seed: int) -> torch.Tensor:
     from .agents import RlpfnAgent
     from .experiments.evaluate import path_gap
     from .traces import run_trace
@@ -78,7 +99,7 @@ def es_gradient(model, mdps, cfg: ESConfig, seed: int) -> tuple[torch.Tensor, to
     gen = torch.Generator().manual_seed(seed)
     d = model.head.in_features
     eps = torch.randn(cfg.pairs, len(acting_rows(model)), d + 1, generator=gen)
-    J = perturbed_regret(model, mdps, eps, cfg.sigma, cfg.episodes, seed)
+    J = perturbed_regret(model, mdps, eps, cfg.sigma, cfg.episodes, seed, cfg.workers)
     diff = (J[:, 0] - J[:, 1]).mean(-1).float()  # [P]
     return (diff.view(-1, 1, 1) * eps).sum(0) / (2 * cfg.sigma * cfg.pairs), J.mean((0, 1))
 

@@ -71,3 +71,18 @@ def test_es_gradient_raises_optimism_where_exploring_pays():
     with torch.no_grad():
         model.head.bias[2] += 2.0
     assert es_gradient(model, mdps, cfg, seed=0)[1].mean() < regret.mean() - 0.2
+
+
+def test_workers_split_the_pairs_and_change_nothing():
+    """The pairs split over processes draw the same common random numbers as in one process: the same regrets."""
+    torch.manual_seed(0)
+    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2))
+    mdps = sample_sized_batch(load_spec("tiny"), 3, np.random.default_rng(2))
+    eps = torch.randn(3, len(acting_rows(model)), 17)
+    one = perturbed_regret(model, mdps, eps, 0.5, 3, seed=4)
+    two = perturbed_regret(model, mdps, eps, 0.5, 3, seed=4, workers=2)
+    assert two.shape == (3, 2, 3) and torch.allclose(one, two, rtol=0, atol=1e-12)
+    assert not torch.equal(one[0], one[1])  # the perturbations differ, so the check above has something to check
+    cfg = ESConfig(weight=1.0, pairs=3, episodes=3, sigma=0.5)
+    g1 = es_gradient(model, mdps, cfg, seed=4)[0]
+    assert torch.equal(g1, es_gradient(model, mdps, ESConfig(**{**vars(cfg), "workers": 3}), seed=4)[0])

@@ -73,7 +73,7 @@ def test_pretrain_on_regret_alone_draws_no_prior_batches_and_logs_the_rollout_re
 def test_pretrain_by_evolution_strategies_alone_moves_only_the_acting_rows_of_the_head(tmp_path):
     cfg = tiny_config(tmp_path)
     res = rlpfn_cli("pretrain", "--config", str(cfg), "--es.weight", "1", "--es.mdps", "2", "--es.pairs", "2",
-                    "--es.episodes", "3", "--optim.weight_decay", "0",
+                    "--es.episodes", "3", "--es.workers", "2", "--optim.weight_decay", "0",
                     *[f"--loss.{k}=0" for k in ("policy_weight", "q_weight", "quantile_weight", "anchor_weight")])
     assert res.returncode == 0, res.stderr
     rows = metrics(tmp_path / "run")
@@ -82,7 +82,7 @@ def test_pretrain_by_evolution_strategies_alone_moves_only_the_acting_rows_of_th
     head = torch.cat([model.head.weight, model.head.bias.unsqueeze(1)], 1)
     assert head[[0, 2]].abs().sum() > 0 and head[[1, 3]].abs().sum() == 0  # α and u moved; δ and the Q head not
     # greedy acting never reads the temperature
-    assert float(model.log_temperature.exp()) == pytest.approx(load_config(cfg).model.init_temperature, rel=1e-6)
+    assert float(model.log_temperature.detach().exp()) == pytest.approx(load_config(cfg).model.init_temperature, rel=1e-6)
 
 
 def test_sigkill_then_resume_continues_from_the_last_checkpoint(tmp_path):
