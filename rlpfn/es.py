@@ -14,7 +14,6 @@ apply unchanged.
 """
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
@@ -36,7 +35,7 @@ class ESConfig:
     episodes: PositiveInt = 20  # episodes per run
     sigma: PositiveFloat = 0.1  # perturbation scale, in the head's units
     # Processes that share an estimate's runs, split by perturbation pairs (each process acts in all the MDPs, so
-    # its runs draw the same common random numbers as in one process). A CPU copy of the model acts there.
+    # its runs draw the same common random numbers as in one process). CPU training only.
     workers: PositiveInt = 1
 
     def __post_init__(self):
@@ -57,16 +56,26 @@ def perturbed_regret(model, mdps, eps: torch.Tensor, sigma: float, episodes: int
     groups = [g for g in np.array_split(np.arange(eps.shape[0]), workers) if len(g)]
     if len(groups) == 1:
         return _pairs_regret(model, mdps, eps, sigma, episodes, seed)
+    if next(model.parameters()).device.type != "cpu":
+        # forked processes act on the CPU, whose arithmetic (and so, through exact ties, actions) can differ
+        raise ValueError("es.workers > 1 runs the perturbed agents in CPU processes: train on the CPU, or set "
+                         "es.workers 1 with the model on a GPU")
     from .experiments.parallel import run_jobs
 
-    if next(model.parameters()).device.type != "cpu":  # a forked process cannot use its parent's GPU
-        model = copy.deepcopy(model).cpu()
-    jobs = [(model, mdps, eps[torch.as_tensor(g)], sigma, episodes, seed) for g in groups]
-    return torch.cat(run_jobs(_pairs_job, jobs, len(groups), progress=False))
+    global _SHARED
+    _SHARED = model, mdps  # inherited by the forked workers, not pickled (pickling moves tensors to shared memory)
+    try:
+        jobs = [(eps[torch.as_tensor(g)], sigma, episodes, seed) for g in groups]
+        return torch.cat([torch.as_tensor(r) for r in run_jobs(_pairs_job, jobs, len(groups), progress=False)])
+    finally:
+        _SHARED = None
 
 
-def _pairs_job(args) -> torch.Tensor:
-    return _pairs_regret(*args)
+_SHARED = None  # (model, mdps) of the estimate that perturbed_regret's workers are running
+
+
+def _pairs_job(args) -> np.ndarray:
+    return _pairs_regret(*_SHARED, *args).numpy()
 
 
 def _pairs_regret(model, mdps, eps: torch.Tensor, sigma: float, episodes: int, seed: int) -> torch.Tensor:

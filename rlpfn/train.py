@@ -127,6 +127,11 @@ class PretrainConfig:
     def __post_init__(self):
         if not self.loss.active and self.regret.weight == 0 and self.es.weight == 0:
             raise ValueError("loss: every weight is 0, and regret.weight and es.weight are 0: nothing to train")
+        gpu = self.trainer.accelerator == "gpu" or (self.trainer.accelerator == "auto" and torch.cuda.is_available())
+        if self.es.workers > 1 and gpu:
+            raise ValueError(f"es.workers = {self.es.workers} runs the perturbed agents in CPU processes, but the model "
+                             f"would train on a GPU (trainer.accelerator {self.trainer.accelerator}): set "
+                             "trainer.accelerator cpu, or es.workers 1")
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, **to_dict(self)}

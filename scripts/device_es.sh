@@ -4,32 +4,37 @@
 # On that machine python3 holds torch and lightning but not jsonargparse. Before the call, in the repo's root
 # (.whl/ is git-ignored):
 #   python3 -m pip download --no-deps --only-binary=:all: -d .whl "jsonargparse>=4.40,<5"
-# Then: run(command="bash scripts/device_es.sh", carry=[".whl"], timeout_s=590), and give_back unless rerunning.
+# Then: run(command="bash scripts/device_es.sh", carry=[".whl"], timeout_s=540), and give_back unless rerunning.
 #
-# What it does, in about 9 minutes:
-# 1. 2 ES steps at the judged horizon (100 episodes per run) on the GPU, then 2 on the CPU with one process per
-#    core (--es.workers), and prints the seconds per step of each;
-# 2. the main run on the faster of the two until the time is up: ES from the untrained model (linear u), 64 pairs
-#    x 16 MDPs x 100 episodes, checkpointed every 5 steps into $OUT/run (resume it anywhere with
-#    `rlpfn pretrain --resume --trainer.out DIR` and the same options, printed below).
+# What it does, within TOTAL_SECONDS (default 420, leaving device time for a rerun):
+# 1. times TIMING_STEPS (2) ES steps at the judged horizon (100 episodes per run) on the CPU with one process per
+#    core (--es.workers), then on the GPU with one process, and prints the seconds per step of each (start-up
+#    included: the main run pays it once);
+# 2. trains on the faster of the two until the time is up: ES from the untrained model (linear u), 64 pairs x 16
+#    MDPs x 100 episodes, checkpointed every 5 steps into $OUT/run (resume it anywhere with `rlpfn pretrain
+#    --resume --trainer.out DIR` and the options it prints).
 # Validate what comes back on CPU: rlpfn validate --agents ucbvi rlpfn --checkpoint OUT/run/model --json F, and
 # compare with docs/model/es/heldout-untrained-linear.json (python -m rlpfn.experiments.compare).
-# Environment overrides, for a smoke run on CPU: ES_EPISODES, ES_PAIRS, TIMING_STEPS, MAIN_SECONDS,
-# CHECKPOINT_EVERY, PYTHON.
+# Environment overrides, for a smoke run on CPU: ES_EPISODES, ES_PAIRS, TIMING_STEPS, TOTAL_SECONDS,
+# CHECKPOINT_EVERY, PYTHON. Exit status 0 when a model came back.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
+START=$SECONDS
 PY=${PYTHON:-python3}
 OUT=${OUT:-/tmp/device-es-out}
+STEPS=${TIMING_STEPS:-2}
+TOTAL=${TOTAL_SECONDS:-420}
 mkdir -p "$OUT"
+command -v timeout >/dev/null || { echo "no 'timeout' command on this machine" >&2; exit 1; }
 if ls .whl/*.whl >/dev/null 2>&1; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site:$PWD
 else
   export PYTHONPATH=$PWD
 fi
-CORES=$(nproc)
+CORES=$($PY -c "import os; print(len(os.sched_getaffinity(0)))")
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-$PY -c "import torch, lightning, jsonargparse; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'lightning', lightning.__version__, 'cores', $CORES)" || exit 1
+$PY -c "import torch, lightning, rlpfn.train, rlpfn.es; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'lightning', lightning.__version__, 'cores', $CORES)" || exit 1
 GPU=$($PY -c "import torch; print(int(torch.cuda.is_available()))")
 
 O="--loss.policy_weight 0 --loss.q_weight 0 --loss.quantile_weight 0 --loss.anchor_weight 0 --es.weight 1"
@@ -38,26 +43,33 @@ O="$O --model.unvisited_linear true --optim.lr 5e-3 --optim.warmup_steps 5 --opt
 O="$O --trainer.val_every 100000 --trainer.log_every 1 --trainer.checkpoint_every ${CHECKPOINT_EVERY:-5}"
 echo "options: $O"
 
-seconds_for() {  # seconds for TIMING_STEPS steps of a run with the extra options "$@"
-  local dir=/tmp/es-timing-$RANDOM start
-  start=$(date +%s)
-  timeout 150 $PY -m rlpfn.cli pretrain --trainer.out "$dir" $O --trainer.max_steps "${TIMING_STEPS:-2}" "$@" \
-    >"$dir.log" 2>&1 || { echo "failed: $* (tail of its log below)" >&2; tail -5 "$dir.log" >&2; echo 99999; return; }
-  echo $(( $(date +%s) - start ))
+seconds_per_step() {  # whole seconds per step of a STEPS-step run with the extra options "$@"; 99999 if it failed
+  local dir=/tmp/es-timing-$RANDOM start=$SECONDS
+  if timeout 150 $PY -m rlpfn.cli pretrain --trainer.out "$dir" $O --trainer.max_steps "$STEPS" "$@" >"$dir.log" 2>&1; then
+    echo $(( (SECONDS - start + STEPS - 1) / STEPS ))
+  else
+    { echo "failed: $*"; tail -20 "$dir.log"; } >&2
+    echo 99999
+  fi
 }
-CPU_S=$(seconds_for --trainer.accelerator cpu --es.workers "$CORES")
-echo "CPU, $CORES workers: $CPU_S s for ${TIMING_STEPS:-2} steps"
+CPU_S=$(seconds_per_step --trainer.accelerator cpu --es.workers "$CORES")
+echo "CPU, $CORES workers: $CPU_S s per step"
 BEST="--trainer.accelerator cpu --es.workers $CORES"
 if [ "$GPU" = 1 ]; then
-  GPU_S=$(seconds_for --trainer.accelerator gpu --es.workers 1)
-  echo "GPU, 1 process: $GPU_S s for ${TIMING_STEPS:-2} steps"
+  GPU_S=$(seconds_per_step --trainer.accelerator gpu --es.workers 1)
+  echo "GPU, 1 process: $GPU_S s per step"
   if [ "$GPU_S" -lt "$CPU_S" ]; then BEST="--trainer.accelerator gpu --es.workers 1"; fi
 fi
 
-echo "main run: $BEST, for ${MAIN_SECONDS:-270} s"
-timeout --signal=KILL "${MAIN_SECONDS:-270}" $PY -m rlpfn.cli pretrain --trainer.out "$OUT/run" $O $BEST \
-  --trainer.max_steps 100000 >"$OUT/main.log" 2>&1
-echo "main run ended (killed at the time limit is expected): last checkpoint $(cat "$OUT/run/progress.json" 2>/dev/null)"
-rm -f "$OUT/run/metrics.previous.csv"
+LEFT=$(( TOTAL - (SECONDS - START) ))
+echo "main run: $BEST, for $LEFT s"
+if [ "$LEFT" -gt 20 ]; then
+  timeout --signal=KILL "$LEFT" $PY -m rlpfn.cli pretrain --trainer.out "$OUT/run" $O $BEST \
+    --trainer.max_steps 100000 >"$OUT/main.log" 2>&1
+fi
+# what the device tool brings back: at most 8 files; a kill mid-write leaves temporary files
+rm -f "$OUT/run/metrics.previous.csv" "$OUT"/run/.*.tmp*
+echo "main run ended (killed at the time limit): last checkpoint $(cat "$OUT/run/progress.json" 2>/dev/null)"
 tail -3 "$OUT/run/metrics.csv" 2>/dev/null
-ls -la "$OUT/run"
+ls -la "$OUT/run" 2>/dev/null
+test -f "$OUT/run/model.safetensors"

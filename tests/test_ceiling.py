@@ -7,6 +7,7 @@ import torch
 
 from rlpfn.errors import UserError
 from rlpfn.experiments.ceiling import cross_fitted, main, rule_model, run, summary
+from rlpfn.experiments.validate import ValidationConfig, validate
 from rlpfn.model import Context, planner_terms
 from rlpfn.stats import Stats
 
@@ -52,26 +53,35 @@ def test_the_command_runs_and_writes_what_it_prints(tmp_path, capsys):
     doc = json.loads(out.read_text())
     assert np.asarray(doc["regret"]).shape == (2, 2, 8) and np.asarray(doc["ucbvi"]).shape == (2, 8)
     assert "per-MDP oracle (cross-fitted)" in printed and "c=0.1, f=1" in printed
-    # rollout 0 is rlpfn validate's rollout: the same seed gives the same regrets
-    again = run("tiny", 1, 3, 2, 0, (0.1, 1.0), (1.0,), workers=1, progress=False)
+    # the same seed gives the same regrets, and rollout 0 is rlpfn validate's own run on its MDPs
+    again = run("tiny", 1, 3, 2, 0, (0.1, 1.0, 0.1), (1.0,), workers=1, progress=False)
+    assert again["rules"] == [(0.1, 1.0), (1.0, 1.0)]  # a repeated rule runs once
     assert np.allclose(again["regret"], doc["regret"]) and np.allclose(again["ucbvi"], doc["ucbvi"])
+    validated = validate({"ucbvi": ("ucbvi", {})}, ValidationConfig(prior="tiny", batches=1, episodes=3), workers=1,
+                         progress=False)["ucbvi"]
+    assert np.array_equal(validated, again["ucbvi"][0]) and not np.array_equal(validated, again["ucbvi"][1])
     s = summary(again)
-    assert s["rows"]["c=1, f=1"]["regret"][0] == pytest.approx(np.mean(doc["regret"][0][1] + doc["regret"][1][1]))
+    assert s["rows"]["c=1, f=1"]["regret"][0] == pytest.approx(np.asarray(doc["regret"])[:, 1].mean())
 
 
-@pytest.mark.parametrize("bad, culprit", [(["--rollouts", "1"], "at least 2"), (["--scales", "0"], "positive"),
-                                          (["--fractions", "1.5"], "[0, 1]"), (["--seed", "-1"], "at least 0")])
+@pytest.mark.parametrize("bad, culprit", [(["--scales", "0"], "--scales: invalid PositiveFloat value: '0'"),
+                                          (["--fractions", "1.5"], "--fractions: invalid ClosedUnitInterval"),
+                                          (["--seed", "-1"], "--seed: invalid NonNegativeInt")])
 def test_bad_options_are_refused_before_any_work(bad, culprit, capsys):
     with pytest.raises(SystemExit) as e:
         main(bad)
     assert e.value.code == 2 and culprit in capsys.readouterr().err
 
 
-def test_a_missing_prior_or_output_folder_is_one_line(tmp_path, capsys):
-    assert main(["--prior", "no-such-prior"]) == 2
-    assert "no-such-prior" in capsys.readouterr().out
-    assert main(["--prior", "tiny", "--json", str(tmp_path / "missing" / "c.json")]) == 2
-    assert "does not exist" in capsys.readouterr().out and not (tmp_path / "missing").exists()
+def test_a_missing_prior_or_output_folder_or_too_few_rollouts_is_one_line(tmp_path, capsys):
+    for args, culprit in ((["--prior", "no-such-prior"], "no-such-prior"),
+                          (["--prior", "tiny", "--json", str(tmp_path / "missing" / "c.json")], "does not exist"),
+                          (["--rollouts", "1"], "--rollouts must be at least 2"),
+                          (["--scales", "inf"], "--scales must be finite")):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert culprit in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "missing").exists()
 
 
 def test_from_a_saved_file_prints_the_same_summary(tmp_path, capsys):
@@ -85,6 +95,14 @@ def test_from_a_saved_file_prints_the_same_summary(tmp_path, capsys):
     doc["ucbvi"] = doc["ucbvi"][:1]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(doc))
-    assert main(["--from", str(bad)]) == 2 and "do not match" in capsys.readouterr().out
+    assert main(["--from", str(bad)]) == 2 and "do not match" in capsys.readouterr().err
+    for key, value, culprit in (("rules", [[0.1], [1.0]], "not a file written by"),
+                                ("rules", ["ab", "cd"], "not a file written by"),
+                                ("ucbvi", [[float("nan")] * 8] * 2, "not finite"),
+                                ("regret", [[[], []], [[], []]], "do not match")):
+        doc = json.loads(out.read_text())
+        doc[key] = value
+        bad.write_text(json.dumps(doc))
+        assert main(["--from", str(bad)]) == 2 and culprit in capsys.readouterr().err, (key, value)
     bad.write_text(json.dumps({"regret": []}))
-    assert main(["--from", str(bad)]) == 2 and "not a file written by" in capsys.readouterr().out
+    assert main(["--from", str(bad)]) == 2 and "not a file written by" in capsys.readouterr().err

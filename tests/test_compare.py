@@ -35,7 +35,7 @@ def test_files_of_other_mdps_are_refused(tmp_path, capsys):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(_doc([0.1, 0.2], [0.3, 0.3])))
     b.write_text(json.dumps(_doc([0.1, 0.2], [0.3, 0.4])))
-    assert main([str(a), str(b)]) == 2 and "not the same MDPs" in capsys.readouterr().out
+    assert main([str(a), str(b)]) == 2 and "not the same MDPs" in capsys.readouterr().err
     assert main([str(a), str(a)]) == 0 and "minus UCB-VI -0.150" in capsys.readouterr().out
 
 
@@ -66,7 +66,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys):
                           ([str(bad)], "bad.json: not a JSON file"),
                           (["--random-head", "a", "b", str(tmp_path / "no" / "out")], "does not exist")):
         assert main(argv) == 2
-        out = capsys.readouterr().out
+        out = capsys.readouterr().err
         assert out.count("\n") == 1 and culprit in out
     assert not (tmp_path / "no").exists()
     with pytest.raises(SystemExit) as e:

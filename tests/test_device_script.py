@@ -12,12 +12,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_device_script_smoke_run_times_the_cpu_and_leaves_a_resumable_run(tmp_path):
     env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable, "ES_EPISODES": "2", "ES_PAIRS": "1",
-           "TIMING_STEPS": "1", "MAIN_SECONDS": "30", "CHECKPOINT_EVERY": "1"}
+           "TIMING_STEPS": "1", "TOTAL_SECONDS": "60", "CHECKPOINT_EVERY": "1"}
     res = subprocess.run(["bash", "scripts/device_es.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=300)
     assert res.returncode == 0, res.stderr
-    assert "CPU, " in res.stdout and " s for 1 steps" in res.stdout and "failed" not in res.stderr
+    assert "CPU, " in res.stdout and " s per step" in res.stdout and "failed" not in res.stderr
     run = tmp_path / "run"
     assert (run / "last.ckpt").exists() and '"global_step"' in (run / "progress.json").read_text()
     assert load(run / "model").cfg.unvisited_linear
-    assert len(list(run.iterdir())) <= 8  # what the device tool brings back: at most 8 files
+    assert len([f for f in tmp_path.rglob("*") if f.is_file()]) <= 8  # what the device tool brings back

@@ -70,10 +70,11 @@ def test_pretrain_on_regret_alone_draws_no_prior_batches_and_logs_the_rollout_re
     assert any(r.get("val/regret") for r in rows)
 
 
-def test_pretrain_by_evolution_strategies_alone_moves_only_the_acting_rows_of_the_head(tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_pretrain_by_evolution_strategies_alone_moves_only_the_acting_rows_of_the_head(tmp_path, workers):
     cfg = tiny_config(tmp_path)
     res = rlpfn_cli("pretrain", "--config", str(cfg), "--es.weight", "1", "--es.mdps", "2", "--es.pairs", "2",
-                    "--es.episodes", "3", "--es.workers", "2", "--optim.weight_decay", "0",
+                    "--es.episodes", "3", "--es.workers", workers, "--optim.weight_decay", "0",
                     *[f"--loss.{k}=0" for k in ("policy_weight", "q_weight", "quantile_weight", "anchor_weight")])
     assert res.returncode == 0, res.stderr
     rows = metrics(tmp_path / "run")
@@ -142,6 +143,7 @@ def test_ddp_on_two_cpu_processes(tmp_path):
      "loss: every weight is 0, and regret.weight and es.weight are 0: nothing to train"),
     ({"es": {"sigma": 0}}, "es.sigma: Not of type PositiveFloat"),
     ({"es": {"sigma": float("inf")}}, ".*es.sigma must be finite, got inf"),
+    ({"trainer": {"accelerator": "gpu"}, "es": {"workers": 2}}, ".*es.workers = 2 runs the perturbed agents in CPU"),
 ])
 def test_config_errors_name_the_key(tmp_path, patch, message):
     doc = yaml.safe_load(TINY.read_text())

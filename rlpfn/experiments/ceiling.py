@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 
 import numpy as np
+
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveFloat, PositiveInt
 
 from ..errors import UserError
 from ..metrics import mean_ci
@@ -50,11 +53,12 @@ def rule_model(scale: float, fraction: float):
 def _job(args) -> np.ndarray:
     rule, prior, batches, seed, episodes, i, rollout = args
     from ..agents import RlpfnAgent, make_agent
-    from .evaluate import prior_regret, validation_mdps
+    from .evaluate import prior_regret
+    from .validate import held_out_batch
 
     agent = make_agent("ucbvi") if rule is None else RlpfnAgent.with_model(rule_model(*rule))
-    mdps = validation_mdps(prior, batches, seed=seed + 777)[i]  # rlpfn validate's MDPs and rollout 0's seeds
-    return prior_regret(mdps, agent, episodes, seed=seed + i + 1000 * rollout)
+    mdps, rollout_seed = held_out_batch(prior, batches, seed, i, rollout)
+    return prior_regret(mdps, agent, episodes, seed=rollout_seed)
 
 
 def run(prior: str = "heldout", batches: int = 8, episodes: int = 100, rollouts: int = 4, seed: int = 0,
@@ -62,7 +66,7 @@ def run(prior: str = "heldout", batches: int = 8, episodes: int = 100, rollouts:
     """Regrets [rollouts, rules, MDPs] of every rule, and UCB-VI's [rollouts, MDPs], on the same MDPs."""
     from .parallel import run_jobs
 
-    rules = [(float(c), float(f)) for c in scales for f in fractions]
+    rules = list(dict.fromkeys((float(c), float(f)) for c in scales for f in fractions))  # repeats once
     jobs = [(rule, prior, batches, seed, episodes, i, k) for k in range(rollouts) for rule in [None, *rules]
             for i in range(batches)]
     out = np.concatenate(run_jobs(_job, jobs, workers, "ceiling", progress)).reshape(rollouts, 1 + len(rules), -1)
@@ -98,59 +102,24 @@ def summary(res: dict) -> dict:
                             "below_ucbvi": float(np.mean(r < u))} for name, r in rows.items()}}
 
 
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text}") from None
-
-
-def _positive(text: str) -> float:
-    x = _number(text)
-    if not x > 0 or not math.isfinite(x):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return x
-
-
-def _fraction(text: str) -> float:
-    x = _number(text)
-    if not 0 <= x <= 1:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
-    return x
-
-
-def _count_from(low: int):
-    def parse(text: str) -> int:
-        try:
-            x = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number, got {text}") from None
-        if x < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {text}")
-        return x
-    return parse
-
-
-_count = _count_from(1)
-
-
 def main(argv=None) -> int:
     from ..files import check_output_file, write_json
     from ..prior import load_spec
 
     p = argparse.ArgumentParser(prog="python -m rlpfn.experiments.ceiling", description=__doc__.split("\n\n")[0])
     p.add_argument("--prior", default="heldout", metavar="SPEC", help="prior split (default heldout)")
-    p.add_argument("--batches", type=_count, default=8, help="batches of 8 MDPs (default 8)")
-    p.add_argument("--episodes", type=_count, default=100, help="episodes per run (default 100)")
-    p.add_argument("--rollouts", type=_count_from(2), default=4, help="rollout seeds per MDP, at least 2 (default 4)")
-    p.add_argument("--seed", type=_count_from(0), default=0, help="random seed (default 0)")
-    p.add_argument("--scales", type=_positive, nargs="+", default=SCALES, help="bonus scales c on tried pairs")
-    p.add_argument("--fractions", type=_fraction, nargs="+", default=FRACTIONS,
+    p.add_argument("--batches", type=PositiveInt, default=8, help="batches of 8 MDPs (default 8)")
+    p.add_argument("--episodes", type=PositiveInt, default=100, help="episodes per run (default 100)")
+    p.add_argument("--rollouts", type=PositiveInt, default=4, help="rollout seeds per MDP, at least 2 (default 4)")
+    p.add_argument("--seed", type=NonNegativeInt, default=0, help="random seed (default 0)")
+    p.add_argument("--scales", type=PositiveFloat, nargs="+", default=SCALES, help="bonus scales c on tried pairs")
+    p.add_argument("--fractions", type=ClosedUnitInterval, nargs="+", default=FRACTIONS,
                    help="untried pairs' value, as a fraction f of H - h")
-    p.add_argument("--workers", type=_count, default=2, help="worker processes (default 2)")
+    p.add_argument("--workers", type=PositiveInt, default=2, help="worker processes (default 2)")
     p.add_argument("--json", metavar="OUT", help="also write the regrets and the summary to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--from", dest="saved", metavar="JSON", help="print the summary of a saved --json file instead (with --json: write it again, summary refreshed)")
+    p.add_argument("--from", dest="saved", metavar="JSON",
+                   help="print the summary of a saved --json file instead (with --json: write it again, summary refreshed)")
     args = p.parse_args(argv)
     try:
         if args.json:
@@ -158,13 +127,20 @@ def main(argv=None) -> int:
         if args.saved:
             config, res = read_saved(args.saved)
         else:
+            if args.rollouts < 2:
+                raise UserError(f"--rollouts must be at least 2 for cross-fitting, got {args.rollouts}")
+            if not all(map(math.isfinite, args.scales)):
+                raise UserError(f"--scales must be finite, got {' '.join(map(str, args.scales))}")
             load_spec(args.prior)
             config = {k: v for k, v in vars(args).items() if k not in ("json", "quiet", "saved")}
             res = run(args.prior, args.batches, args.episodes, args.rollouts, args.seed, args.scales, args.fractions,
                       args.workers, not args.quiet)
         s = summary(res)
+        if args.json:
+            write_json(args.json, {"config": config, "rules": res["rules"], "regret": res["regret"].tolist(),
+                                   "ucbvi": res["ucbvi"].tolist(), "summary": _jsonable(s)}, indent=1)
     except UserError as e:
-        print(f"ceiling: error: {e}")
+        print(f"ceiling: error: {e}", file=sys.stderr)
         return 2
     K, _, M = res["regret"].shape
     print(f"{config['prior']}: {M} MDPs x {K} rollouts x {config['episodes']} episodes; "
@@ -174,9 +150,6 @@ def main(argv=None) -> int:
               f"{r['minus_ucbvi'][1]:.3f}   ratio {r['ratio']:.2f}   lower on {r['below_ucbvi']:.0%}")
     print(f"per-MDP oracle minus best single rule (both cross-fitted): {s['oracle_minus_single'][0]:+.3f} ± "
           f"{s['oracle_minus_single'][1]:.3f}")
-    if args.json:
-        write_json(args.json, {"config": config, "rules": res["rules"], "regret": res["regret"].tolist(),
-                               "ucbvi": res["ucbvi"].tolist(), "summary": _jsonable(s)}, indent=1)
     return 0
 
 
@@ -186,7 +159,8 @@ def read_saved(path: str) -> tuple[dict, dict]:
 
     doc = read_validation(path)
     try:
-        res = {"rules": [tuple(r) for r in doc["rules"]], "regret": np.asarray(doc["regret"], float),
+        rules = np.asarray(doc["rules"], float)
+        res = {"rules": [(c, f) for c, f in rules.tolist()], "regret": np.asarray(doc["regret"], float),
                "ucbvi": np.asarray(doc["ucbvi"], float)}
         config = dict(doc["config"])
         if not {"prior", "episodes"} <= config.keys():
@@ -194,8 +168,10 @@ def read_saved(path: str) -> tuple[dict, dict]:
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{path}: not a file written by this command's --json") from None
     K, C, M = res["regret"].shape if res["regret"].ndim == 3 else (0, 0, 0)
-    if C != len(res["rules"]) or res["ucbvi"].shape != (K, M) or not np.isfinite(res["regret"]).all():
+    if K < 2 or M == 0 or C != len(rules) or res["ucbvi"].shape != (K, M):
         raise UserError(f"{path}: its regrets do not match its rules and UCB-VI's (not this command's --json)")
+    if not all(np.isfinite(x).all() for x in (rules, res["regret"], res["ucbvi"])):
+        raise UserError(f"{path}: holds rules or regrets that are not finite numbers")
     return config, res
 
 

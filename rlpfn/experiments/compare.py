@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +108,7 @@ def main(argv=None) -> int:
             p.error("give validate JSON files, or --random-head")
         rows = paired_table({f: read_validation(f) for f in args.files})
     except UserError as e:
-        print(f"compare: error: {e}")
+        print(f"compare: error: {e}", file=sys.stderr)
         return 2
     fmt = lambda mc: f"{mc[0]:+.3f} ± {mc[1]:.3f}"  # noqa: E731
     print(f"UCB-VI: {rows[0]['ucbvi'][0]:.3f} ± {rows[0]['ucbvi'][1]:.3f}; paired differences, mean ± 95% CI")

@@ -36,15 +36,23 @@ class ValidationConfig:
     checkpoint: Optional[str] = option(None, help="model checkpoint (default: the shipped one)")
 
 
+def held_out_batch(prior: str, batches: int, seed: int, i: int, rollout: int = 0):
+    """Batch i of the held-out MDPs that `rlpfn validate --prior --batches --seed` runs on, and the seed of its
+    rollout number `rollout` (0: validate's own; others for repeated runs on the same MDPs, never another batch's)."""
+    from .evaluate import validation_mdps
+
+    return validation_mdps(prior, batches, seed=seed + 777)[i], seed + i + max(1000, batches) * rollout
+
+
 def _job(args) -> np.ndarray:
     label, name, hp, cfg, i = args
     from ..agents import make_agent
-    from .evaluate import prior_regret, validation_mdps
+    from .evaluate import prior_regret
 
-    mdps = validation_mdps(cfg.prior, cfg.batches, seed=cfg.seed + 777)[i]
+    mdps, seed = held_out_batch(cfg.prior, cfg.batches, cfg.seed, i)
     if name == "rlpfn" and cfg.checkpoint is not None:
         hp = {**hp, "checkpoint": cfg.checkpoint}
-    return prior_regret(mdps, make_agent(name, **hp), cfg.episodes, seed=cfg.seed + i)
+    return prior_regret(mdps, make_agent(name, **hp), cfg.episodes, seed=seed)
 
 
 def validate(agents: dict[str, tuple[str, dict]], cfg: ValidationConfig, workers: int = 2,
