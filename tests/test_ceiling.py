@@ -25,6 +25,7 @@ def test_cross_fitting_does_not_credit_the_oracle_with_luck():
     regret[:, 1, :5], regret[:, 1, 5:] = 0.2, 0.8
     fit = cross_fitted(regret)
     assert np.allclose(fit["oracle"], [0.2] * 5 + [0.5] * 5) and np.allclose(fit["single"], 0.5)
+    assert np.allclose(fit["picks"], [0.5, 0.5])  # rule 1 on the MDPs where it is better, rule 0 elsewhere
     with pytest.raises(UserError, match="at least 2 rollouts"):
         cross_fitted(regret[:1])
 
