@@ -12,6 +12,11 @@ from rlpfn.model import Context, planner_terms
 from rlpfn.stats import Stats
 
 
+# two rules, 8 MDPs of the tiny prior, 2 rollouts of 3 episodes: seconds
+TINY_RUN = ["--prior", "tiny", "--batches", "1", "--episodes", "3", "--rollouts", "2", "--scales", "0.1", "1",
+            "--fractions", "1", "--workers", "1", "--quiet"]
+
+
 def test_cross_fitting_does_not_credit_the_oracle_with_luck():
     # eight rules that are equally good on every MDP, with rollout noise: picking and scoring on the same rollouts
     # (in-sample) looks better than either rule; picking on the other rollouts does not
@@ -47,9 +52,7 @@ def test_rule_model_is_the_planner_at_those_biases():
 
 def test_the_command_runs_and_writes_what_it_prints(tmp_path, capsys):
     out = tmp_path / "c.json"
-    args = ["--prior", "tiny", "--batches", "1", "--episodes", "3", "--rollouts", "2", "--scales", "0.1", "1",
-            "--fractions", "1", "--workers", "1", "--quiet"]
-    assert main(args + ["--json", str(out)]) == 0
+    assert main(TINY_RUN + ["--json", str(out)]) == 0
     printed = capsys.readouterr().out
     doc = json.loads(out.read_text())
     assert np.asarray(doc["regret"]).shape == (2, 2, 8) and np.asarray(doc["ucbvi"]).shape == (2, 8)
@@ -87,9 +90,7 @@ def test_a_missing_prior_or_output_folder_or_too_few_rollouts_is_one_line(tmp_pa
 
 def test_from_a_saved_file_prints_the_same_summary(tmp_path, capsys):
     out = tmp_path / "c.json"
-    args = ["--prior", "tiny", "--batches", "1", "--episodes", "3", "--rollouts", "2", "--scales", "0.1", "1",
-            "--fractions", "1", "--workers", "1", "--quiet"]
-    assert main(args + ["--json", str(out)]) == 0
+    assert main(TINY_RUN + ["--json", str(out)]) == 0
     first = capsys.readouterr().out
     assert main(["--from", str(out)]) == 0 and capsys.readouterr().out == first
     doc = json.loads(out.read_text())
