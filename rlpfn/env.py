@@ -11,13 +11,15 @@ from .planning import DTYPE
 class BatchedEnv:
     """`streams` [N] (optional): runs with the same stream number draw the same random numbers (common random
     numbers: two agents compared in one MDP then differ by what they do, not by their luck). Default: each run
-    its own."""
+    its own. `device`: where the runs' states and the MDP's tables live (a GPU for pretraining rollouts); the
+    random numbers are drawn on the CPU whatever the device, so a seed gives the same outcomes everywhere."""
 
-    def __init__(self, mdp, n_runs: int, generator: torch.Generator, streams: torch.Tensor | None = None):
-        self.n, self.gen = n_runs, generator
-        self.streams = streams
+    def __init__(self, mdp, n_runs: int, generator: torch.Generator, streams: torch.Tensor | None = None,
+                 device: torch.device | str = "cpu"):
+        self.n, self.gen, self.device = n_runs, generator, torch.device(device)
         if streams is not None and streams.shape != (n_runs,):
             raise ValueError(f"streams must have shape ({n_runs},), got {tuple(streams.shape)}")
+        self.streams = None if streams is None else streams.to(self.device)
         run = mdp.run_index(n_runs)
         prob, nxt, reward, R_std, mu0 = mdp.sampling_tables()
         M, S, A, K = prob.shape
@@ -35,9 +37,12 @@ class BatchedEnv:
         self.noisy = bool((self.R_std > 0).any())
         self.A = A
         self.state = torch.zeros(n_runs, dtype=torch.long)
+        if self.device.type != "cpu":
+            for key in ("offset", "cdf", "out_next", "out_reward", "R_std", "mu0_cdf", "state"):
+                setattr(self, key, getattr(self, key).to(self.device))
 
     def _draw(self, sample) -> torch.Tensor:
-        return draw(sample, self.n, self.streams)
+        return draw(sample, self.n, self.streams, self.device)
 
     def reset(self) -> torch.Tensor:
         u = self._draw(lambda n: torch.rand(n, 1, dtype=DTYPE, generator=self.gen))
@@ -56,12 +61,14 @@ class BatchedEnv:
         return r, nxt
 
 
-def draw(sample, n: int, streams: torch.Tensor | None) -> torch.Tensor:
-    """n random rows, `sample(k)` drawing k: one per run, or, with `streams` [n], one per stream, read by its runs
-    (common random numbers: the environment's outcomes here, an agent's tie-breaking in Agent.argmax_random_ties)."""
-    if streams is None:
-        return sample(n)
-    return sample(int(streams.max()) + 1)[streams]
+def draw(sample, n: int, streams: torch.Tensor | None, device: torch.device | None = None) -> torch.Tensor:
+    """n random rows, `sample(k)` drawing k on the CPU: one per run, or, with `streams` [n], one per stream, read by
+    its runs (common random numbers: the environment's outcomes here, an agent's tie-breaking in
+    Agent.argmax_random_ties); moved to `device` (None: left on the CPU)."""
+    rows = sample(n if streams is None else int(streams.max()) + 1)
+    if device is not None and device.type != "cpu":
+        rows = rows.to(device)
+    return rows if streams is None else rows[streams.to(rows.device)]
 
 
 def _cdf(p: torch.Tensor) -> torch.Tensor:

@@ -90,16 +90,17 @@ def _pairs_regret(model, mdps, eps: torch.Tensor, sigma: float, episodes: int, s
     delta = torch.zeros(P, 2, 4, d + 1)
     delta[:, 0, acting_rows(model)] = sigma * eps
     delta[:, 1, acting_rows(model)] = -sigma * eps
+    device = next(model.parameters()).device  # the runs act where the model is (a GPU when training on one)
     agent = RlpfnAgent.with_model(model)
-    agent.head_delta = delta.unsqueeze(2).expand(P, 2, M, 4, d + 1).reshape(-1, 4, d + 1)
+    agent.head_delta = delta.unsqueeze(2).expand(P, 2, M, 4, d + 1).reshape(-1, 4, d + 1).to(device)
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        trace = run_trace(runs, agent, episodes, seed, streams=torch.as_tensor(mdp_of_run))
+        trace = run_trace(runs, agent, episodes, seed, streams=torch.as_tensor(mdp_of_run), device=device)
     model.train(was_training)
-    sol = runs.solution
-    norm = torch.as_tensor((sol.v_star - sol.v_random) * episodes, dtype=DTYPE).clamp_min(1e-12)
-    return (path_gap(runs, trace).sum(1) / norm).view(P, 2, M)
+    sol = mdps.solution  # the M MDPs' (the 2P·M copies in `runs` are not solved again)
+    norm = torch.as_tensor((sol.v_star - sol.v_random)[mdp_of_run] * episodes, dtype=DTYPE).clamp_min(1e-12)
+    return (path_gap(mdps, trace, torch.as_tensor(mdp_of_run)).sum(1).cpu() / norm).view(P, 2, M)
 
 
 def es_gradient(model, mdps, cfg: ESConfig, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -86,9 +86,9 @@ class Context:
     @classmethod
     def at(cls, stats: Stats, state, step: int, horizon: int, episodes: int) -> "Context":
         """An agent's Stats (one row per run) at the same step and episode count for every run."""
-        B = stats.n_runs
-        return cls(stats, state, torch.full((B,), step, dtype=torch.long), horizon,
-                   torch.full((B,), episodes, dtype=torch.long))
+        B, device = stats.n_runs, stats.counts.device
+        return cls(stats, state, torch.full((B,), step, dtype=torch.long, device=device), horizon,
+                   torch.full((B,), episodes, dtype=torch.long, device=device))
 
 
 @dataclass

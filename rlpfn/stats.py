@@ -20,11 +20,11 @@ class Stats:
     reward_sq_sum: torch.Tensor  # [N,S,A]
 
     @classmethod
-    def zeros(cls, n_runs: int, n_states: int, n_actions: int) -> "Stats":
+    def zeros(cls, n_runs: int, n_states: int, n_actions: int, device: torch.device | str = "cpu") -> "Stats":
         return cls(
-            torch.zeros(n_runs, n_states, n_actions, n_states, dtype=DTYPE),
-            torch.zeros(n_runs, n_states, n_actions, dtype=DTYPE),
-            torch.zeros(n_runs, n_states, n_actions, dtype=DTYPE),
+            torch.zeros(n_runs, n_states, n_actions, n_states, dtype=DTYPE, device=device),
+            torch.zeros(n_runs, n_states, n_actions, dtype=DTYPE, device=device),
+            torch.zeros(n_runs, n_states, n_actions, dtype=DTYPE, device=device),
         )
 
     @classmethod
@@ -41,7 +41,7 @@ class Stats:
     def add(self, s, a, r, s_next) -> None:
         """Add transitions: tensors [N] (one per run) or [N,T] (T per run)."""
         N, S, A, _ = self.counts.shape
-        run = torch.arange(N).view(N, *([1] * (s.dim() - 1))).expand_as(s)
+        run = torch.arange(N, device=s.device).view(N, *([1] * (s.dim() - 1))).expand_as(s)
         r = r.to(DTYPE)
         self.counts.index_put_((run, s, a, s_next), torch.ones_like(r), accumulate=True)
         self.reward_sum.index_put_((run, s, a), r, accumulate=True)

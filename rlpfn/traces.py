@@ -58,7 +58,8 @@ class Trace:
 
 
 def run_trace(mdp, behaviour: Agent, episodes: int, seed: int, n_runs: int | None = None,
-              progress: Callable[[int], None] | None = None, streams: torch.Tensor | None = None) -> Trace:
+              progress: Callable[[int], None] | None = None, streams: torch.Tensor | None = None,
+              device: torch.device | str = "cpu") -> Trace:
     """The one rollout loop: `behaviour` acts for `episodes` episodes in every run, batched.
 
     `mdp` is a TabularMDP: a prior batch with one run per MDP (n_runs None: run i acts in MDP i) or one MDP
@@ -66,7 +67,9 @@ def run_trace(mdp, behaviour: Agent, episodes: int, seed: int, n_runs: int | Non
     the reward bounds) and sees rewards rescaled to [0, 1] by the bounds; an oracle (`needs_mdp`) also
     gets `mdp`. The environment and the agent draw from generators derived from `seed`; runs with the same
     `streams` number share the environment's random numbers (env.BatchedEnv) and the agent's tie-breaking ones
-    (Agent.argmax_random_ties); `progress(1)` is called after every episode."""
+    (Agent.argmax_random_ties); `progress(1)` is called after every episode. `device`: where the runs live while
+    they act (pretraining's rollouts on a GPU; an agent that can, `Agent.on_device`), and where the trace stays.
+    The random numbers are drawn on the CPU: a seed gives the same runs on any device, up to its arithmetic."""
     if episodes < 1:
         raise UserError(f"episodes must be >= 1, got {episodes}")
     N = len(mdp) if n_runs is None else n_runs
@@ -74,8 +77,11 @@ def run_trace(mdp, behaviour: Agent, episodes: int, seed: int, n_runs: int | Non
     check_memory(rollout_bytes(N, episodes, spec.horizon, spec.n_states, spec.n_actions),
                  f"{N} runs of {episodes} episodes (S={spec.n_states}, A={spec.n_actions}, H={spec.horizon})",
                  "the number of runs (--seeds), episodes or the horizon")
-    env = BatchedEnv(mdp, N, torch.Generator().manual_seed(2 * seed), streams)
-    behaviour.streams = streams
+    device = torch.device(device)
+    if device.type != "cpu" and not behaviour.on_device:
+        raise UserError(f"agent {behaviour.name} acts on the CPU only, not on {device}")
+    env = BatchedEnv(mdp, N, torch.Generator().manual_seed(2 * seed), streams, device)
+    behaviour.streams, behaviour.device = env.streams, device
     behaviour.reset(spec, N, seed=2 * seed + 1, mdp=mdp if behaviour.needs_mdp else None)
     logs = [], [], [], [], []  # s, a, rescaled r, s', raw r: appended per step, stacked once
     for _ in range(episodes):

@@ -7,22 +7,22 @@
 # Then: run(command="bash scripts/device_es.sh", carry=[".whl"], timeout_s=540), and give_back unless rerunning.
 #
 # What it does, within TOTAL_SECONDS (default 420, leaving device time for a rerun):
-# 1. times TIMING_STEPS (2) ES steps at the judged horizon (100 episodes per run) on the CPU with one process per
-#    core (--es.workers), then on the GPU with one process, and prints the seconds per step of each (start-up
-#    included: the main run pays it once);
-# 2. trains on the faster of the two until the time is up: ES from the untrained model (linear u), 64 pairs x 16
-#    MDPs x 100 episodes, checkpointed every 5 steps into $OUT/run (resume it anywhere with `rlpfn pretrain
-#    --resume --trainer.out DIR` and the options it prints).
+# 1. scripts/es_timing.py: checks that ES's rollouts on the GPU agree with the CPU's (same seeds), then times one
+#    ES estimate at the judged horizon (100 episodes per run) on the CPU with one process per core (64 pairs) and
+#    on the GPU at 64, 256, 1024, 4096 pairs (stopping once one takes over 40 s), and picks the device and pairs
+#    count with the most pairs per second ($OUT/timing.json);
+# 2. trains with that choice until the time is up: ES from the untrained model (linear u), 16 MDPs x 100
+#    episodes, checkpointed every 5 steps into $OUT/run (resume it anywhere with `rlpfn pretrain --resume
+#    --trainer.out DIR` and the options it prints).
 # Validate what comes back on CPU: rlpfn validate --agents ucbvi rlpfn --checkpoint OUT/run/model --json F, and
 # compare with docs/model/es/heldout-untrained-linear.json (python -m rlpfn.experiments.compare).
-# Environment overrides, for a smoke run on CPU: ES_EPISODES, ES_PAIRS, TIMING_STEPS, TOTAL_SECONDS,
+# Environment overrides, for a smoke run on CPU: ES_EPISODES, ES_PAIRS (the CPU timing's pairs), TOTAL_SECONDS,
 # CHECKPOINT_EVERY, PYTHON. Exit status 0 when a model came back.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 START=$SECONDS
 PY=${PYTHON:-python3}
 OUT=${OUT:-/tmp/device-es-out}
-STEPS=${TIMING_STEPS:-2}
 TOTAL=${TOTAL_SECONDS:-420}
 mkdir -p "$OUT"
 command -v timeout >/dev/null || { echo "no 'timeout' command on this machine" >&2; exit 1; }
@@ -35,37 +35,23 @@ fi
 CORES=$($PY -c "import os; print(len(os.sched_getaffinity(0)))")
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $PY -c "import torch, lightning, rlpfn.train, rlpfn.es; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'lightning', lightning.__version__, 'cores', $CORES)" || exit 1
-GPU=$($PY -c "import torch; print(int(torch.cuda.is_available()))")
+
+timeout 240 $PY scripts/es_timing.py --episodes "${ES_EPISODES:-100}" --cpu-pairs "${ES_PAIRS:-64}" \
+  --json "$OUT/timing.json" 2>&1 | tee /tmp/es-timing.log
+read -r DEVICE PAIRS < <(sed -n 's/^best: //p' /tmp/es-timing.log)
+if [ -z "${PAIRS:-}" ]; then echo "the timing failed: see above" >&2; DEVICE=cpu PAIRS=${ES_PAIRS:-64}; fi
+WORKERS=$([ "$DEVICE" = gpu ] && echo 1 || echo "$CORES")
 
 O="--loss.policy_weight 0 --loss.q_weight 0 --loss.quantile_weight 0 --loss.anchor_weight 0 --es.weight 1"
-O="$O --es.pairs ${ES_PAIRS:-64} --es.mdps 16 --es.episodes ${ES_EPISODES:-100} --data.num_workers 0"
+O="$O --es.pairs $PAIRS --es.mdps 16 --es.episodes ${ES_EPISODES:-100} --data.num_workers 0"
 O="$O --model.unvisited_linear true --optim.lr 5e-3 --optim.warmup_steps 5 --optim.weight_decay 0"
 O="$O --trainer.val_every 100000 --trainer.log_every 1 --trainer.checkpoint_every ${CHECKPOINT_EVERY:-5}"
-echo "options: $O"
-
-seconds_per_step() {  # whole seconds per step of a STEPS-step run with the extra options "$@"; 99999 if it failed
-  local dir=/tmp/es-timing-$RANDOM start=$SECONDS
-  if timeout 150 $PY -m rlpfn.cli pretrain --trainer.out "$dir" $O --trainer.max_steps "$STEPS" "$@" >"$dir.log" 2>&1; then
-    echo $(( (SECONDS - start + STEPS - 1) / STEPS ))
-  else
-    { echo "failed: $*"; tail -20 "$dir.log"; } >&2
-    echo 99999
-  fi
-}
-CPU_S=$(seconds_per_step --trainer.accelerator cpu --es.workers "$CORES")
-echo "CPU, $CORES workers: $CPU_S s per step"
-BEST="--trainer.accelerator cpu --es.workers $CORES"
-if [ "$GPU" = 1 ]; then
-  GPU_S=$(seconds_per_step --trainer.accelerator gpu --es.workers 1)
-  echo "GPU, 1 process: $GPU_S s per step"
-  if [ "$GPU_S" -lt "$CPU_S" ]; then BEST="--trainer.accelerator gpu --es.workers 1"; fi
-fi
-
+O="$O --trainer.accelerator $DEVICE --es.workers $WORKERS"
 LEFT=$(( TOTAL - (SECONDS - START) ))
-echo "main run: $BEST, for $LEFT s"
+echo "main run for $LEFT s, options: $O"
 if [ "$LEFT" -gt 20 ]; then
-  timeout --signal=KILL "$LEFT" $PY -m rlpfn.cli pretrain --trainer.out "$OUT/run" $O $BEST \
-    --trainer.max_steps 100000 >"$OUT/main.log" 2>&1
+  timeout --signal=KILL "$LEFT" $PY -m rlpfn.cli pretrain --trainer.out "$OUT/run" $O --trainer.max_steps 100000 \
+    >"$OUT/main.log" 2>&1
 fi
 # what the device tool brings back: at most 8 files; a kill mid-write leaves temporary files
 rm -f "$OUT/run/metrics.previous.csv" "$OUT"/run/.*.tmp*

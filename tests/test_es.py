@@ -86,3 +86,14 @@ def test_workers_split_the_pairs_and_change_nothing():
     cfg = ESConfig(weight=1.0, pairs=3, episodes=3, sigma=0.5)
     g1 = es_gradient(model, mdps, cfg, seed=4)[0]
     assert torch.equal(g1, es_gradient(model, mdps, ESConfig(**{**vars(cfg), "workers": 3}), seed=4)[0])
+
+
+def test_only_an_agent_that_can_acts_off_the_cpu():
+    """A rollout on another device than the CPU is for the model's agent (pretraining on a GPU): a baseline there
+    is refused by name before anything runs."""
+    import pytest
+
+    from rlpfn.errors import UserError
+
+    with pytest.raises(UserError, match="ucbvi acts on the CPU only"):
+        run_trace(make_benchmark("riverswim"), make_agent("ucbvi"), 2, seed=0, n_runs=2, device="meta")

@@ -303,3 +303,24 @@ def test_local_backup_is_the_planners_bellman_backup():
     by_hand = min(H - k, float(agent.stats.reward_sum[0, s0, a0] / n + agent.corrections[0, s0, a0, 0].exp()
                                * ucb_bonus(n, H - k, agent.model.cfg) + (counts / n) @ v[0, :, k + 1]))
     assert agent.q[0, k, s0, a0].item() == pytest.approx(by_hand, abs=1e-12)
+
+
+def test_local_backup_on_tensors_equals_the_numpy_one():
+    """The backup a GPU rollout runs (torch tensors, rlpfn/es.py's rollouts) is the CPU's numpy backup, to the bit."""
+    from rlpfn.agents.rlpfn import RlpfnAgent, local_backup
+
+    mdp = make_benchmark("sixarms")
+    agent = RlpfnAgent.with_model(_perturbed_model(), refresh="local")
+    run_online(mdp, agent, 3, 4, seed=1)
+    gen = torch.Generator().manual_seed(0)
+    states = torch.randint(mdp.n_states, (4,), generator=gen)
+    actions = torch.randint(mdp.n_actions, (4,), generator=gen)
+    agent.stats.add(states, actions, torch.rand(4, dtype=torch.float64, generator=gen), states)
+    st, cfg = agent.stats, agent.model.cfg
+    before = agent.q.clone()
+    tables = [x.clone() for x in (agent.q, agent.v, agent.corrections)]
+    args = (agent.rows, states, actions, *tables, st.counts, st.reward_sum, agent.remaining)
+    local_backup(torch, 2, mdp.horizon, *args, cfg)
+    agent._backup(states, actions, 2)  # numpy, in place on the agent's tables
+    assert not torch.equal(before, agent.q)  # the new transitions moved the table
+    assert torch.equal(tables[0], agent.q) and torch.equal(tables[1], agent.v)

@@ -53,6 +53,9 @@ class Agent:
     stackable = False  # hyperparameters may differ between runs: a whole grid in one batch (agents.stacked)
     stack_by = ()  # hyperparameters that must still be equal across a stacked grid
     streams = None  # [n_runs]: runs with equal numbers break ties with the same random numbers (run_trace sets it)
+    # Can its runs live on another device than the CPU (run_trace's `device`; it then sets `device`)
+    on_device = False
+    device = torch.device("cpu")
 
     def hparams(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -84,7 +87,8 @@ class Agent:
         """argmax over the last axis, ties broken uniformly at random (seeded): greedy agents
         that start with all-equal values must not all march along action 0."""
         best = q == q.amax(-1, keepdim=True)
-        noise = draw(lambda n: torch.rand(n, *q.shape[1:], dtype=DTYPE, generator=self.gen), q.shape[0], self.streams)
+        noise = draw(lambda n: torch.rand(n, *q.shape[1:], dtype=DTYPE, generator=self.gen), q.shape[0], self.streams,
+                     q.device)
         return torch.where(best, noise, torch.full_like(noise, -1.0)).argmax(-1)
 
 

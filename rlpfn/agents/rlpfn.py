@@ -34,6 +34,7 @@ class RlpfnAgent(ModelAgent):
     architecture = "rlpfn"
     online = True
     offline = True
+    on_device = True
     # "episode": one forward pass per episode; "step": one per step; "new-pair": at each episode start and after
     # any step that visited a state-action pair for the first time (at most S·A extra passes per run: the
     # one time a pair's value jumps from the prior's guess to data); "local": one pass per episode, and after
@@ -62,32 +63,34 @@ class RlpfnAgent(ModelAgent):
         # head_delta [n_runs,4,d+1]: each run acts with its own perturbation of the head (rlpfn/es.py sets it)
         delta = getattr(self, "head_delta", None)
         if delta is not None:
-            delta = (delta if runs is None else delta[runs]).to(device)
+            delta = delta.to(device)
+            delta = delta if runs is None else delta[runs.to(device)]
         with torch.no_grad():
             out = self.model(ctx.to(device), pessimistic, head_delta=delta)
-        if device.type != "cpu":
-            out.q_plan, out.q_est, out.temperature = out.q_plan.cpu(), out.q_est.cpu(), out.temperature.cpu()
-            out.corrections = out.corrections.cpu()
+        if device != self.device:  # the runs live elsewhere (on the CPU, the model on a GPU)
+            out.q_plan, out.q_est = out.q_plan.to(self.device), out.q_est.to(self.device)
+            out.temperature, out.corrections = out.temperature.to(self.device), out.corrections.to(self.device)
         return out
 
     # ---- online --------------------------------------------------------------------------------
     def reset(self, spec, n_runs, seed, mdp=None):
         super().reset(spec, n_runs, seed)
-        self.stats = Stats.zeros(n_runs, spec.n_states, spec.n_actions)
+        device = self.device
+        self.stats = Stats.zeros(n_runs, spec.n_states, spec.n_actions, device)
         self.episodes = -1
         self.out = self.q = self.v = self.corrections = None
-        self.new_pair = torch.zeros(n_runs, dtype=torch.bool)
-        self.rows, self.remaining = torch.arange(n_runs), torch.arange(spec.horizon, 0, -1, dtype=DTYPE)  # H-h
+        self.new_pair = torch.zeros(n_runs, dtype=torch.bool, device=device)
+        self.rows = torch.arange(n_runs, device=device)
+        self.remaining = torch.arange(spec.horizon, 0, -1, dtype=DTYPE, device=device)  # H-h
 
     def act(self, states, h):
         if h == 0:
             self.episodes += 1
         if self.out is None or h == 0 or self.refresh == "step":
-            self._refresh(torch.arange(self.n_runs), states, h)
+            self._refresh(self.rows, states, h)
         elif self.refresh == "new-pair" and self.new_pair.any():
             self._refresh(self.new_pair.nonzero().squeeze(1), states, h)  # only the runs that met a new pair
-        rows = torch.arange(self.n_runs)
-        q = self.q[rows, h, states]  # [N,A]
+        q = self.q[self.rows, h, states]  # [N,A]
         if not self.sample:
             return self.argmax_random_ties(q)
         logits = q / ((self.spec.horizon - h) * self.out.temperature.to(DTYPE))
@@ -108,8 +111,7 @@ class RlpfnAgent(ModelAgent):
 
     def observe(self, states, actions, rewards, next_states, h):
         if self.refresh == "new-pair":
-            rows = torch.arange(self.n_runs)
-            self.new_pair = self.stats.counts[rows, states, actions].sum(-1) == 0  # [N]: first visit of (s, a)
+            self.new_pair = self.stats.counts[self.rows, states, actions].sum(-1) == 0  # [N]: first visit of (s, a)
         self.stats.add(states, actions, rewards, next_states)
         if self.refresh == "local" and h + 1 < self.spec.horizon:
             self._backup(states, actions, h)
@@ -118,19 +120,14 @@ class RlpfnAgent(ModelAgent):
         """Re-plan each run's just-visited pair (s, a) for the rest of the episode (steps h+1..H-1), as the
         model's planner would with the last pass's corrections: Q_k(s,a) = min(H-k, r̂ + δ + e^α·b_k + P̂·V_{k+1}),
         V_{k+1} from the current table. The pair's row is all that the new transition changes in the
-        statistic; what the change would do to its predecessors waits for the next pass. It runs on numpy views
-        of the agent's tensors (written in place): a backup is some twenty tiny operations, and numpy's cost per
-        operation is a fraction of torch's dispatch (`rlpfn latency`)."""
-        H, rows, s, a = self.spec.horizon, self.rows.numpy(), states.numpy(), actions.numpy()
-        q, v, corrections = self.q.numpy(), self.v.numpy(), self.corrections.numpy()
-        counts = self.stats.counts.numpy()[rows, s, a]  # [N,S]
-        n = counts.sum(-1, keepdims=True)  # [N,1], at least 1 now
-        alpha, delta = corrections[rows, s, a, 0:1], corrections[rows, s, a, 1:2]  # [N,1] each
-        flat, per_step = bonus_terms(n, np.exp(alpha), self.model.cfg)
-        expected = (counts[:, None] @ v[:, :, h + 2:])[:, 0]  # Σ_s' N(s,a,s')·V_{k+1}(s'), k = h+1..H-1: [N,K]
-        backup = (self.stats.reward_sum.numpy()[rows, s, a, None] + expected) / n + delta + flat
-        q[rows, h + 1:, s, a] = capped(backup, self.remaining.numpy()[h + 1:], per_step)
-        v[rows, s, h + 1:H] = q[rows, h + 1:, s].max(-1)
+        statistic; what the change would do to its predecessors waits for the next pass. On the CPU it runs on
+        numpy views of the agent's tensors (written in place): a backup is some twenty tiny operations, and numpy's
+        cost per operation is a fraction of torch's dispatch (`rlpfn latency`); on a GPU, on the tensors."""
+        on_cpu = self.device.type == "cpu"
+        xp, arr = (np, torch.Tensor.numpy) if on_cpu else (torch, lambda x: x)
+        local_backup(xp, h, self.spec.horizon, arr(self.rows), arr(states), arr(actions), arr(self.q), arr(self.v),
+                     arr(self.corrections), arr(self.stats.counts), arr(self.stats.reward_sum), arr(self.remaining),
+                     self.model.cfg)
 
     # ---- offline -------------------------------------------------------------------------------
     def fit(self, spec, stats, seed=0):
@@ -147,3 +144,15 @@ class RlpfnAgent(ModelAgent):
         no_state = torch.full((stats.n_runs,), -1, dtype=torch.long)
         Q = self._forward(stats, no_state, 0, episodes, pessimistic=True).q_plan
         return tie_uniform(Q, n.unsqueeze(1))
+
+
+def local_backup(xp, h, H, rows, s, a, q, v, corrections, counts, reward_sum, remaining, cfg) -> None:
+    """RlpfnAgent._backup's arithmetic, in place on numpy arrays (xp = numpy) or tensors (xp = torch)."""
+    counts = counts[rows, s, a]  # [N,S]
+    n = counts.sum(-1, keepdims=True)  # [N,1], at least 1 now
+    alpha, delta = corrections[rows, s, a, 0:1], corrections[rows, s, a, 1:2]  # [N,1] each
+    flat, per_step = bonus_terms(n, xp.exp(alpha), cfg)
+    expected = (counts[:, None] @ v[:, :, h + 2:])[:, 0]  # Σ_s' N(s,a,s')·V_{k+1}(s'), k = h+1..H-1: [N,K]
+    backup = (reward_sum[rows, s, a, None] + expected) / n + delta + flat
+    q[rows, h + 1:, s, a] = capped(backup, remaining[h + 1:], per_step)
+    v[rows, s, h + 1:H] = xp.amax(q[rows, h + 1:, s], -1)

@@ -39,11 +39,16 @@ def run_online(mdp: TabularMDP, agent: Agent, episodes: int, n_seeds: int, seed:
     return OnlineResult(trace.per_episode(trace.reward).numpy(), trace.per_episode(path_gap(mdp, trace)).numpy())
 
 
-def path_gap(mdp: TabularMDP, trace) -> torch.Tensor:
-    """Per-step regret along a trace of `mdp`, V*_h(s_h) - Q*_h(s_h, a_h) in the MDP's units: [N,T]."""
-    run = mdp.run_index(trace.s.shape[0]).view(-1, 1)
-    q = mdp.solution.Q[run, torch.arange(trace.length) % trace.horizon, trace.s]  # [N,T,A]
-    return q.amax(-1) - q.gather(-1, trace.a.unsqueeze(-1)).squeeze(-1)
+def path_gap(mdp: TabularMDP, trace, run: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-step regret along a trace of `mdp`, V*_h(s_h) - Q*_h(s_h, a_h) in the MDP's units: [N,T]. `run` [N]:
+    the MDP of `mdp` that each run acted in (default `mdp.run_index`)."""
+    device = trace.s.device  # a trace stays where its runs acted (run_trace)
+    run = (mdp.run_index(trace.s.shape[0]) if run is None else run).view(-1, 1).to(device)
+    step = torch.arange(trace.length, device=device) % trace.horizon
+    Q = mdp.solution.Q.to(device)  # [M,H,S,A]; V*_h = max_a Q*_h exactly (planning.backward_induction)
+    row = (run * trace.horizon + step) * trace.n_states + trace.s  # [N,T] flat (MDP, h, s), no [N,T,A] copy
+    rows = Q.view(-1, trace.n_actions)
+    return rows.amax(-1).take(row) - rows.view(-1).take(row * trace.n_actions + trace.a)
 
 
 @dataclass
