@@ -12,12 +12,14 @@
 #    on the GPU at 64, 256, 1024, 4096 pairs (stopping once one takes over 40 s), and picks the device and pairs
 #    count with the most pairs per second ($OUT/timing.json);
 # 2. trains with that choice until the time is up: ES from the untrained model (linear u), 16 MDPs x 100
-#    episodes, checkpointed every 5 steps into $OUT/run (resume it anywhere with `rlpfn pretrain --resume
-#    --trainer.out DIR` and the options it prints).
+#    episodes, checkpointed every 5 steps into $OUT/run, with its options in $OUT/run/options.
+# A run brought back is continued by the next session's call: copy the files of OUT/run into resume/es-gpu/ and
+# commit them (2 MB). With resume/es-gpu/last.ckpt present, the script skips step 1 and resumes that run with its
+# options, for the whole time (`rlpfn pretrain --resume --trainer.out DIR $(cat DIR/options)` resumes it anywhere).
 # Validate what comes back on CPU: rlpfn validate --agents ucbvi rlpfn --checkpoint OUT/run/model --json F, and
 # compare with docs/model/es/heldout-untrained-linear.json (python -m rlpfn.experiments.compare).
 # Environment overrides, for a smoke run on CPU: ES_EPISODES, ES_PAIRS (the CPU timing's pairs), TOTAL_SECONDS,
-# CHECKPOINT_EVERY, PYTHON. Exit status 0 when a model came back.
+# CHECKPOINT_EVERY, PYTHON, RESUME_DIR. Exit status 0 when a model came back.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 START=$SECONDS
@@ -36,25 +38,33 @@ CORES=$($PY -c "import os; print(len(os.sched_getaffinity(0)))")
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $PY -c "import torch, lightning, rlpfn.train, rlpfn.es; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'lightning', lightning.__version__, 'cores', $CORES)" || exit 1
 
-timeout 240 $PY scripts/es_timing.py --episodes "${ES_EPISODES:-100}" --cpu-pairs "${ES_PAIRS:-64}" \
-  --json "$OUT/timing.json" 2>&1 | tee /tmp/es-timing.log
-read -r DEVICE PAIRS < <(sed -n 's/^best: //p' /tmp/es-timing.log)
-if [ -z "${PAIRS:-}" ]; then echo "the timing failed: see above" >&2; DEVICE=cpu PAIRS=${ES_PAIRS:-64}; fi
-WORKERS=$([ "$DEVICE" = gpu ] && echo 1 || echo "$CORES")
-
-O="--loss.policy_weight 0 --loss.q_weight 0 --loss.quantile_weight 0 --loss.anchor_weight 0 --es.weight 1"
-O="$O --es.pairs $PAIRS --es.mdps 16 --es.episodes ${ES_EPISODES:-100} --data.num_workers 0"
-O="$O --model.unvisited_linear true --optim.lr 5e-3 --optim.warmup_steps 5 --optim.weight_decay 0"
-O="$O --trainer.val_every 100000 --trainer.log_every 1 --trainer.checkpoint_every ${CHECKPOINT_EVERY:-5}"
-O="$O --trainer.accelerator $DEVICE --es.workers $WORKERS"
+RESUME=${RESUME_DIR:-resume/es-gpu}
+if [ -f "$RESUME/last.ckpt" ]; then  # a run that an earlier session brought back: continue it, same options
+  mkdir -p "$OUT/run" && cp "$RESUME"/* "$OUT/run/" || exit 1
+  O=$(cat "$RESUME/options") RESUMING=--resume
+  echo "resuming $RESUME at $(cat "$RESUME/progress.json")"
+else
+  timeout 240 $PY scripts/es_timing.py --episodes "${ES_EPISODES:-100}" --cpu-pairs "${ES_PAIRS:-64}" \
+    --json "$OUT/timing.json" 2>&1 | tee /tmp/es-timing.log
+  read -r DEVICE PAIRS < <(sed -n 's/^best: //p' /tmp/es-timing.log)
+  if [ -z "${PAIRS:-}" ]; then echo "the timing failed: see above" >&2; DEVICE=cpu PAIRS=${ES_PAIRS:-64}; fi
+  WORKERS=$([ "$DEVICE" = gpu ] && echo 1 || echo "$CORES")
+  O="--loss.policy_weight 0 --loss.q_weight 0 --loss.quantile_weight 0 --loss.anchor_weight 0 --es.weight 1"
+  O="$O --es.pairs $PAIRS --es.mdps 16 --es.episodes ${ES_EPISODES:-100} --data.num_workers 0"
+  O="$O --model.unvisited_linear true --optim.lr 5e-3 --optim.warmup_steps 5 --optim.weight_decay 0"
+  O="$O --trainer.val_every 100000 --trainer.log_every 1 --trainer.checkpoint_every ${CHECKPOINT_EVERY:-5}"
+  O="$O --trainer.accelerator $DEVICE --es.workers $WORKERS"
+  RESUMING=
+  mkdir -p "$OUT/run" && echo "$O" >"$OUT/run/options"
+fi
 LEFT=$(( TOTAL - (SECONDS - START) ))
 echo "main run for $LEFT s, options: $O"
 if [ "$LEFT" -gt 20 ]; then
-  timeout --signal=KILL "$LEFT" $PY -m rlpfn.cli pretrain --trainer.out "$OUT/run" $O --trainer.max_steps 100000 \
-    >"$OUT/main.log" 2>&1
+  timeout --signal=KILL "$LEFT" $PY -m rlpfn.cli pretrain $RESUMING --trainer.out "$OUT/run" $O \
+    --trainer.max_steps 100000 >"$OUT/main.log" 2>&1
 fi
 # what the device tool brings back: at most 8 files; a kill mid-write leaves temporary files
-rm -f "$OUT/run/metrics.previous.csv" "$OUT"/run/.*.tmp*
+rm -f "$OUT/run/hparams.yaml" "$OUT"/run/.*.tmp*
 echo "main run ended (killed at the time limit): last checkpoint $(cat "$OUT/run/progress.json" 2>/dev/null)"
 tail -3 "$OUT/run/metrics.csv" 2>/dev/null
 ls -la "$OUT/run" 2>/dev/null
