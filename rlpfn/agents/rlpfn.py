@@ -94,7 +94,8 @@ class RlpfnAgent(ModelAgent):
         if not self.sample:
             return self.argmax_random_ties(q)
         logits = q / ((self.spec.horizon - h) * self.out.temperature.to(DTYPE))
-        return torch.multinomial(torch.softmax(logits, -1), 1, generator=self.gen).squeeze(1)
+        probs = torch.softmax(logits, -1).cpu()  # drawn with the CPU's generator, as everything random
+        return torch.multinomial(probs, 1, generator=self.gen).squeeze(1).to(self.device)
 
     def _refresh(self, runs: torch.Tensor, states, h: int) -> None:
         """Ask the model for a new policy table for `runs` (all runs, or the subset that needs one)."""
