@@ -96,7 +96,7 @@ def normalize_counts(counts: torch.Tensor, sparse: bool | None = None):
     # nonzero() walks in row-major order, so rows come sorted: build CSR directly. int32 indices where they fit:
     # the CPU kernel converts int64 indices to int32 at every product (one conversion per planning stage).
     index = torch.int32 if B * S * A < 2**31 and len(vals) < 2**31 else torch.int64
-    crow = torch.zeros(B * S * A + 1, dtype=index)
+    crow = torch.zeros(B * S * A + 1, dtype=index, device=counts.device)
     crow[1:] = torch.cumsum(torch.bincount(rows, minlength=B * S * A), 0)
     cols = cols.to(index)
     with warnings.catch_warnings():  # torch flags sparse CSR as "beta"; we rely only on CSR @ dense

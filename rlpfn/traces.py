@@ -49,11 +49,13 @@ class Trace:
         on 64 runs of 10^4 steps this costs milliseconds, and the loop that steps the runs stays lean."""
         S, A = self.n_states, self.n_actions
         M, T = len(k), self.length
-        mask = (torch.arange(T) < k[:, None]).to(DTYPE)  # [M,T]
+        device = self.s.device  # a trace stays where its runs acted
+        k, run = k.to(device), run.to(device)
+        mask = (torch.arange(T, device=device) < k[:, None]).to(DTYPE)  # [M,T]
         s, a, s2, r = self.s[run], self.a[run], self.s_next[run], self.r[run]
-        counts = torch.zeros(M, S * A * S, dtype=DTYPE).scatter_add_(1, (s * A + a) * S + s2, mask)
-        reward_sum = torch.zeros(M, S * A, dtype=DTYPE).scatter_add_(1, s * A + a, r * mask)
-        reward_sq = torch.zeros(M, S * A, dtype=DTYPE).scatter_add_(1, s * A + a, r * r * mask)
+        counts = torch.zeros(M, S * A * S, dtype=DTYPE, device=device).scatter_add_(1, (s * A + a) * S + s2, mask)
+        reward_sum = torch.zeros(M, S * A, dtype=DTYPE, device=device).scatter_add_(1, s * A + a, r * mask)
+        reward_sq = torch.zeros(M, S * A, dtype=DTYPE, device=device).scatter_add_(1, s * A + a, r * r * mask)
         return Stats(counts.view(M, S, A, S), reward_sum.view(M, S, A), reward_sq.view(M, S, A))
 
 

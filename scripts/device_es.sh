@@ -9,8 +9,8 @@
 # What it does, within TOTAL_SECONDS (default 420, leaving device time for a rerun):
 # 1. scripts/es_timing.py: checks that ES's rollouts on the GPU agree with the CPU's (same seeds), then times one
 #    ES estimate at the judged horizon (100 episodes per run) on the CPU with one process per core (64 pairs) and
-#    on the GPU at 64, 256, 1024, 4096 pairs (stopping once one takes over 40 s), and picks the device and pairs
-#    count with the most pairs per second ($OUT/timing.json);
+#    on the GPU at 64, 256, 1024, 4096 pairs (while the next fits in 2/5 of the time), and picks the device and
+#    pairs count with the most pairs per second among estimates of at most 10 s ($OUT/timing.json);
 # 2. trains with that choice until the time is up: ES from the untrained model (linear u), 16 MDPs x 100
 #    episodes, checkpointed every 5 steps into $OUT/run, with its options in $OUT/run/options.
 # A run brought back is continued by the next session's call: copy the files of OUT/run into resume/es-gpu/ and
@@ -44,9 +44,10 @@ if [ -f "$RESUME/last.ckpt" ]; then  # a run that an earlier session brought bac
   O=$(cat "$RESUME/options") RESUMING=--resume
   echo "resuming $RESUME at $(cat "$RESUME/progress.json")"
 else
-  timeout 240 $PY scripts/es_timing.py --episodes "${ES_EPISODES:-100}" --cpu-pairs "${ES_PAIRS:-64}" \
-    --json "$OUT/timing.json" 2>&1 | tee /tmp/es-timing.log
-  read -r DEVICE PAIRS < <(sed -n 's/^best: //p' /tmp/es-timing.log)
+  DEADLINE=$(( TOTAL * 2 / 5 ))  # the timing's share of the time; the rest trains
+  timeout $(( DEADLINE + 60 )) $PY scripts/es_timing.py --episodes "${ES_EPISODES:-100}" --cpu-pairs "${ES_PAIRS:-64}" \
+    --deadline "$DEADLINE" --json "$OUT/timing.json" 2>&1 | tee /tmp/es-timing.log
+  read -r DEVICE PAIRS < <(sed -n 's/^best: //p' /tmp/es-timing.log | tail -1)
   if [ -z "${PAIRS:-}" ]; then echo "the timing failed: see above" >&2; DEVICE=cpu PAIRS=${ES_PAIRS:-64}; fi
   WORKERS=$([ "$DEVICE" = gpu ] && echo 1 || echo "$CORES")
   O="--loss.policy_weight 0 --loss.q_weight 0 --loss.quantile_weight 0 --loss.anchor_weight 0 --es.weight 1"
@@ -59,13 +60,13 @@ else
 fi
 LEFT=$(( TOTAL - (SECONDS - START) ))
 echo "main run for $LEFT s, options: $O"
-if [ "$LEFT" -gt 20 ]; then
-  timeout --signal=KILL "$LEFT" $PY -m rlpfn.cli pretrain $RESUMING --trainer.out "$OUT/run" $O \
-    --trainer.max_steps 100000 >"$OUT/main.log" 2>&1
+if [ "$LEFT" -gt 20 ]; then  # SIGINT first: the run saves the steps it finished; SIGKILL 10 s later if it hangs
+  timeout --signal=INT --kill-after=10 $(( LEFT - 10 )) $PY -m rlpfn.cli pretrain $RESUMING --trainer.out "$OUT/run" \
+    $O --trainer.max_steps 100000 >"$OUT/main.log" 2>&1
 fi
 # what the device tool brings back: at most 8 files; a kill mid-write leaves temporary files
-rm -f "$OUT/run/hparams.yaml" "$OUT"/run/.*.tmp*
-echo "main run ended (killed at the time limit): last checkpoint $(cat "$OUT/run/progress.json" 2>/dev/null)"
+rm -f "$OUT/run/hparams.yaml" "$OUT/run/last.ckpt.tmp" "$OUT"/run/.*.tmp*
+echo "main run ended (stopped at the time limit): last checkpoint $(cat "$OUT/run/progress.json" 2>/dev/null)"
 tail -3 "$OUT/run/metrics.csv" 2>/dev/null
 ls -la "$OUT/run" 2>/dev/null
 test -f "$OUT/run/model.safetensors"

@@ -5,8 +5,10 @@ ES's rollouts (rlpfn/es.py) run on the model's device. The check acts with the u
 in a few prior MDPs on the CPU and on the GPU with the same seeds: the runs draw the same random numbers, so they
 differ only where the devices' arithmetic breaks a tie differently. Then it times one estimate at the judged horizon
 (16 MDPs of the default prior with S = 16, A = 4, H = 25, `--episodes` per run) on the CPU, split over one process per core, and on the GPU at
-growing numbers of pairs, until one takes longer than `--max-seconds`. It prints the pairs count that gives the
-most pairs per second (`best: DEVICE PAIRS`), which device_es.sh trains with, and writes the figures to `--json`.
+growing numbers of pairs, while the next size's estimated time fits before `--deadline`. After every figure it
+prints the choice so far, the device and pairs count with the most pairs per second among estimates of at most
+`--max-step-seconds` (`best: DEVICE PAIRS`; device_es.sh trains with the last such line), and writes the figures to
+`--json`.
 """
 from __future__ import annotations
 
@@ -36,9 +38,13 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=100, help="episodes per run (default 100: the judged horizon)")
     parser.add_argument("--pairs", type=int, nargs="+", default=[64, 256, 1024, 4096], help="GPU pairs counts to time")
     parser.add_argument("--cpu-pairs", type=int, default=64, help="pairs of the CPU timing")
-    parser.add_argument("--max-seconds", type=float, default=40.0, help="stop growing the pairs past this estimate time")
+    parser.add_argument("--max-step-seconds", type=float, default=10.0,
+                        help="the training run's estimates must take at most this long (default 10 s): enough steps")
+    parser.add_argument("--deadline", type=float, default=180.0,
+                        help="skip a GPU size whose estimated time would end the script past this many seconds")
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args()
+    started = time.perf_counter()
 
     torch.manual_seed(0)
     model = RLPFN(ModelConfig(unvisited_linear=True)).eval()  # what ES starts from (device_es.sh's options)
@@ -58,7 +64,17 @@ def main() -> None:
     report["cpu"] = {"pairs": args.cpu_pairs, "workers": cores, "seconds": round(cpu, 2)}
     print(f"CPU, {cores} processes: {args.cpu_pairs} pairs in {cpu:.1f} s ({args.cpu_pairs / cpu:.1f} pairs/s)",
           flush=True)
-    best, rate = ("cpu", args.cpu_pairs), args.cpu_pairs / cpu
+    best = ("cpu", args.cpu_pairs)
+    rate = args.cpu_pairs / cpu if cpu <= args.max_step_seconds else 0.0
+
+    def conclude():  # after every figure: a timeout later loses none of them
+        report["best"] = {"device": best[0], "pairs": best[1]}
+        print(f"best: {best[0]} {best[1]}", flush=True)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=1)
+
+    conclude()
     if torch.cuda.is_available():  # only now: the CPU timing forks its processes before CUDA starts
         report["gpu"] = torch.cuda.get_device_name(0)
         gpu_model = model.to("cuda")
@@ -69,27 +85,26 @@ def main() -> None:
         print(f"GPU vs CPU rollouts: {same:.0%} of runs with equal regret; mean {j_gpu.mean():.4f} vs "
               f"{j_cpu.mean():.4f}, largest difference {(j_cpu - j_gpu).abs().max():.2e}", flush=True)
         report["gpu_timings"] = []
+        last = None  # (pairs, seconds) of the last size timed
         for pairs in args.pairs:
+            if last is not None and time.perf_counter() - started + last[1] * pairs / last[0] > args.deadline:
+                print(f"GPU: {pairs} pairs skipped, it would end past the deadline ({args.deadline:.0f} s)")
+                break
             torch.cuda.reset_peak_memory_stats()
             try:
                 s = seconds(lambda: es_gradient(gpu_model, mdps, ESConfig(pairs=pairs, episodes=args.episodes), 0),
                             gpu=True)
-            except torch.OutOfMemoryError:
-                print(f"GPU: {pairs} pairs ran out of memory")
+            except RuntimeError as e:  # out of memory, or a launch too large for the device
+                print(f"GPU: {pairs} pairs failed: {str(e).splitlines()[0]}")
+                report["gpu_timings"].append({"pairs": pairs, "error": str(e).splitlines()[0]})
                 break
             peak = torch.cuda.max_memory_allocated() / 2**30
             report["gpu_timings"].append({"pairs": pairs, "seconds": round(s, 2), "peak_gib": round(peak, 1)})
             print(f"GPU: {pairs} pairs in {s:.1f} s ({pairs / s:.1f} pairs/s), peak memory {peak:.1f} GiB", flush=True)
-            if pairs / s > rate:
+            if pairs / s > rate and s <= args.max_step_seconds:
                 rate, best = pairs / s, ("gpu", pairs)
-            if s > args.max_seconds:
-                break
-    report["best"] = {"device": best[0], "pairs": best[1]}
-    print(f"best: {best[0]} {best[1]}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
-
+            conclude()
+            last = (pairs, s)
 
 if __name__ == "__main__":
     main()

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(out: Path, resume: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "ES_EPISODES": "2", "ES_PAIRS": "1",
-           "TOTAL_SECONDS": "45", "CHECKPOINT_EVERY": "1", "RESUME_DIR": str(resume)}
+           "TOTAL_SECONDS": "75", "CHECKPOINT_EVERY": "1", "RESUME_DIR": str(resume)}
     res = subprocess.run(["bash", "scripts/device_es.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=300)
     assert res.returncode == 0, res.stderr

@@ -140,6 +140,7 @@ class RlpfnAgent(ModelAgent):
         (SixArms / FrozenLake expert data: 0.03 / 0.005 against VI-LCB's 1.0 / 0.96): both are trained to be
         optimistic or posterior means, which offline, with no more data to come, is the wrong side."""
         Agent.reset(self, spec, stats.n_runs, seed)
+        self.device = stats.counts.device  # where the answer goes (an earlier online run may have set another)
         n = stats.visits
         episodes = int(n.sum((1, 2)).max().item()) // spec.horizon
         no_state = torch.full((stats.n_runs,), -1, dtype=torch.long)
