@@ -87,12 +87,13 @@ def _pairs_regret(model, mdps, eps: torch.Tensor, sigma: float, episodes: int, s
     d = model.head.in_features
     mdp_of_run = np.tile(np.arange(M), 2 * P)  # run (j, sign, m) at index (2j + sign)·M + m
     runs = mdps.take(mdp_of_run)
-    delta = torch.zeros(P, 2, 4, d + 1)
+    rows = model.head.out_features
+    delta = torch.zeros(P, 2, rows, d + 1)
     delta[:, 0, acting_rows(model)] = sigma * eps
     delta[:, 1, acting_rows(model)] = -sigma * eps
     device = next(model.parameters()).device  # the runs act where the model is (a GPU when training on one)
     agent = RlpfnAgent.with_model(model)
-    agent.head_delta = delta.unsqueeze(2).expand(P, 2, M, 4, d + 1).reshape(-1, 4, d + 1).to(device)
+    agent.head_delta = delta.unsqueeze(2).expand(P, 2, M, rows, d + 1).reshape(-1, rows, d + 1).to(device)
     was_training = model.training
     model.eval()
     with torch.no_grad():

@@ -57,6 +57,9 @@ class ModelConfig:
     # true, sigmoid(unvisited_logit) + u, floored at 0 (the planner caps it at 1). At logit 6 sigmoid' = 0.0025:
     # v1's u had to move by 6 to halve the value, and barely moved (docs/model/why_v1.md).
     unvisited_linear: bool = False
+    # A fifth head row β for offline acting: the pessimistic planner's penalty is e^β·b instead of e^α·b. Off (v1):
+    # offline reuses the online bonus's α, whose best scale is not the best penalty's (docs/model/offline_head.md).
+    offline_head: bool = False
     init_temperature: PositiveFloat = 0.1
 
     def __post_init__(self):
@@ -233,15 +236,15 @@ class RLPFN(nn.Module):
         self.embed = nn.Sequential(nn.Linear(N_FEATURES, d), nn.GELU(), nn.Linear(d, d))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_out = nn.LayerNorm(d)
-        self.head = nn.Linear(d, 4)  # α, δ, u, Q correction
+        self.head = nn.Linear(d, 5 if cfg.offline_head else 4)  # α, δ, u, Q correction[, β]
         nn.init.zeros_(self.head.weight)  # start exactly at UCB-VI (policy) and certainty equivalence (Q)
         nn.init.zeros_(self.head.bias)
         self.log_temperature = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
 
     def forward(self, ctx: Context, pessimistic: bool = False, head_delta: torch.Tensor | None = None) -> Output:
         """`pessimistic`: q_plan (and the logits) from the planner's lower-confidence twin (offline acting).
-        `head_delta` [B,4,d+1]: a change of the head's weights and bias (last column) per context, as if B models
-        differing only there (evolution strategies perturb the head so: rlpfn/es.py)."""
+        `head_delta` [B,rows,d+1]: a change of the head's weights and bias (last column) per context, as if B models
+        differing only there (evolution strategies perturb the head so: rlpfn/es.py, rlpfn/offline_es.py)."""
         B, S, A, _ = ctx.stats.counts.shape
         H = ctx.horizon
         if not (ctx.step.min() >= 0 and ctx.step.max() < H):
@@ -261,6 +264,8 @@ class RLPFN(nn.Module):
         corrections = out[..., :3]
         if not self.cfg.reward_correction:
             corrections = corrections * torch.tensor([1.0, 0.0, 1.0], device=out.device)
+        if pessimistic and self.cfg.offline_head:  # the offline penalty's own log-multiplier β in α's place
+            corrections = torch.cat([out[..., 4:5], corrections[..., 1:]], -1)
         q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic)  # [B,H,S,A] float64
         remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device).view(1, H, 1, 1)
         q_est = q_ce + remaining * out[..., 3].to(DTYPE).unsqueeze(1)

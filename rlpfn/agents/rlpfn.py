@@ -60,7 +60,7 @@ class RlpfnAgent(ModelAgent):
 
         ctx = Context.at(stats, state, step, self.spec.horizon, episodes)
         device = next(self.model.parameters()).device  # a model being pretrained may sit on a GPU
-        # head_delta [n_runs,4,d+1]: each run acts with its own perturbation of the head (rlpfn/es.py sets it)
+        # head_delta [n_runs,rows,d+1]: each run acts with its own perturbation of the head (rlpfn/es.py sets it)
         delta = getattr(self, "head_delta", None)
         if delta is not None:
             delta = delta.to(device)

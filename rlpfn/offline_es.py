@@ -1,0 +1,85 @@
+"""The offline head β trained by evolution strategies on the offline score it is judged by (issue 9, offline bar).
+
+Offline, the model plans pessimistically: Q_h = clip(r̂ − e^β·b_h + P̂·V_{h+1}, 0, H−h), β per (s, a) from the head's
+fifth row (ModelConfig.offline_head). Measured on the `wide` prior, no single penalty scale is best for every kind
+of data: expert data wants v1's scale, uniform-random data almost none (docs/model/offline_head.md). β reads the
+dataset's statistic, so it can tell them apart. Its score is cheap to estimate: one forward pass per dataset and an
+exact policy evaluation, no rollout. The estimate is es.py's antithetic one on that row alone: each of P
+directions ε_j is scored at θ ± σ·ε_j on the same datasets (common random numbers), and
+ĝ = Σ_j (J(θ+σε_j) − J(θ−σε_j))·ε_j / (2σP) is the gradient of the mean normalized score J (to ascend).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from .agents import AgentSpec, RlpfnAgent, make_agent
+from .planning import policy_value
+from .stats import Stats
+from .traces import offline_datasets
+
+OFFLINE = 4  # the head's row of β
+# (behaviour ε, dataset episodes): the benchmark's offline cells, here on prior MDPs
+SETTINGS = [(eps, n) for eps in (0.0, 0.5, 1.0) for n in (10, 100)]
+
+
+def with_offline_head(model):
+    """A copy of `model` with a fifth head row β, a copy of α's: offline it then acts exactly as `model` does."""
+    from .model import RLPFN
+
+    if model.cfg.offline_head:
+        raise ValueError("the model already has an offline head")
+    new = RLPFN(dataclasses.replace(model.cfg, offline_head=True))
+    state = dict(model.state_dict())
+    for key in ("head.weight", "head.bias"):
+        state[key] = torch.cat([state[key], state[key][:1]])  # row 0 is α
+    new.load_state_dict(state)
+    return new.eval()
+
+
+def datasets(mdps, seed: int, settings=SETTINGS) -> list[tuple[list[float], Stats]]:
+    """Per dataset size: (its behaviour ε values, the statistic of every (ε, MDP) dataset, rows ordered (ε, m))."""
+    out = []
+    for k, n in enumerate(sorted({n for _, n in settings})):
+        eps = [e for e, size in settings if size == n]
+        parts = [offline_datasets(mdps, make_agent("optimal", epsilon=e), n, seed + 97 * k + i)
+                 for i, e in enumerate(eps)]
+        out.append((eps, Stats(*(torch.cat([getattr(p, f.name) for p in parts])
+                                 for f in dataclasses.fields(Stats)))))
+    return out
+
+
+def perturbed_scores(model, mdps, data, eps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """J(θ ± σ·ε_j): [P, 2] mean normalized offline score over `data`'s datasets (datasets()) of the pessimistic
+    greedy policy, with row β of the head moved by +σ·ε_j (index 0) and −σ·ε_j (index 1), ε [P, d+1]."""
+    P, rows, d = eps.shape[0], model.head.out_features, model.head.in_features
+    delta = torch.zeros(2 * P, rows, d + 1)
+    delta[0::2, OFFLINE], delta[1::2, OFFLINE] = sigma * eps, -sigma * eps
+    spec, M, sol = AgentSpec.of(mdps), len(mdps), mdps.solution
+    gap = torch.as_tensor(sol.v_star - sol.v_random).clamp_min(1e-12)
+    total, count = torch.zeros(2 * P, dtype=torch.float64), 0
+    for eps_values, stats in data:
+        E = len(eps_values)
+        for m in range(M):  # one MDP at a time: 2P·E policy tables [H,S,A] at once, not 2P·E·M
+            own = torch.arange(E) * M + m  # this MDP's datasets, one per ε
+            rep = stats.rows(own.repeat(2 * P))  # [2P·E]: every perturbation on the same datasets
+            agent = RlpfnAgent.with_model(model)
+            agent.head_delta = delta.repeat_interleave(E, 0)
+            pi = agent.fit(spec, rep)
+            values = policy_value(mdps.item(m), pi).view(2 * P, E)
+            total += ((values - sol.v_random[m]) / gap[m]).sum(1)
+            count += E
+    return (total / count).view(P, 2)
+
+
+def offline_gradient(model, mdps, data, P: int, sigma: float, gen: torch.Generator) -> tuple[torch.Tensor, float]:
+    """(ĝ [d+1]: the ascent direction of the mean offline score in β's weights then bias, the score J averaged over
+    both signs of every pair)."""
+    eps = torch.randn(P, model.head.in_features + 1, generator=gen)
+    J = perturbed_scores(model, mdps, data, eps, sigma)
+    g = ((J[:, 0] - J[:, 1]).float().view(-1, 1) * eps).sum(0) / (2 * sigma * P)
+    return g, J.mean().item()
+
+
+__all__ = ["OFFLINE", "SETTINGS", "with_offline_head", "datasets", "perturbed_scores", "offline_gradient"]
