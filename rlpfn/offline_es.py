@@ -82,4 +82,44 @@ def offline_gradient(model, mdps, data, P: int, sigma: float, gen: torch.Generat
     return g, J.mean().item()
 
 
-__all__ = ["OFFLINE", "SETTINGS", "with_offline_head", "datasets", "perturbed_scores", "offline_gradient"]
+# β − α shifts the supervised fit chooses among (multipliers 1 ... 0.001 of the base's penalty)
+SHIFTS = torch.log(torch.tensor([1.0, 0.3, 0.1, 0.03, 0.01, 0.001]))
+
+
+def shift_scores(model, mdps, data, shifts: torch.Tensor = SHIFTS) -> tuple[torch.Tensor, torch.Tensor]:
+    """The supervised alternative to ES: per dataset of `data`, (the trunk's summary [D, d] that β's row reads, the
+    normalized score of the pessimistic greedy policy with β's bias moved by each shift [D, K])."""
+    from .model import Context
+
+    rows, d, K = model.head.out_features, model.head.in_features, len(shifts)
+    delta = torch.zeros(K, rows, d + 1)
+    delta[:, OFFLINE, d] = shifts
+    spec, M, sol = AgentSpec.of(mdps), len(mdps), mdps.solution
+    X, Y = [], []
+    for eps_values, stats in data:
+        D = stats.n_runs  # (ε, m) rows
+        episodes = int(stats.visits.sum((1, 2)).max().item()) // mdps.horizon
+        with torch.no_grad():
+            ctx = Context.at(stats, torch.full((D,), -1), 0, mdps.horizon, episodes)
+            X.append(model(ctx, pessimistic=True).summary.double())
+        agent = RlpfnAgent.with_model(model)
+        agent.head_delta = delta.repeat_interleave(D, 0)
+        mdp_of = torch.arange(M).repeat(K * len(eps_values))
+        values = policy_value(mdps.take(mdp_of.numpy()), agent.fit(spec, stats.rows(torch.arange(D).repeat(K))))
+        gap = torch.as_tensor(sol.v_star - sol.v_random)[mdp_of[:D]]
+        Y.append(((values.view(K, D) - torch.as_tensor(sol.v_random)[mdp_of[:D]]) / gap).T)
+    return torch.cat(X), torch.cat(Y)
+
+
+def fit_shift(X: torch.Tensor, Y: torch.Tensor, ridge: float, shifts: torch.Tensor = SHIFTS) -> torch.Tensor:
+    """Ridge regression of each dataset's best shift (the largest multiplier among those that score best: ties
+    keep the base's penalty) on its summary: [d+1], weights then bias, to add to β's row. β is linear in the
+    per-pair trunk output, so its mean over pairs moves by exactly the regression's prediction."""
+    best = Y >= Y.max(1, keepdim=True).values - 1e-9
+    target = shifts.double()[best.double().argmax(1)]
+    A = torch.cat([X, torch.ones(len(X), 1, dtype=X.dtype)], 1)
+    return torch.linalg.solve(A.T @ A + ridge * torch.eye(A.shape[1], dtype=A.dtype), A.T @ target)
+
+
+__all__ = ["OFFLINE", "SETTINGS", "SHIFTS", "with_offline_head", "datasets", "perturbed_scores", "offline_gradient",
+           "shift_scores", "fit_shift"]

@@ -61,3 +61,29 @@ def test_training_resumes_where_it_stopped(tmp_path, monkeypatch):
     assert torch.equal(a.head.weight, b.head.weight) and not torch.equal(a.head.weight[OFFLINE], a.head.weight[0])
     assert (tmp_path / "b" / "log.csv").read_text().count("\n") == 4  # header and steps 0, 1, 2
     assert main(["--out", str(tmp_path / "a"), "--steps", "3", *opts]) == 2  # a finished run is not overwritten
+
+
+def test_supervised_fit_lowers_the_penalty_where_less_pessimism_pays(tmp_path):
+    """On SixArms from uniform data every dataset scores best with a smaller penalty, so the regression's shift is
+    negative; `--supervised` writes a loadable model and its cross-validation table."""
+    from rlpfn.offline_es import SHIFTS, fit_shift, shift_scores
+
+    model = with_offline_head(_model())
+    mdps = make_benchmark("sixarms").take([0, 0, 0, 0])
+    X, Y = shift_scores(model, mdps, datasets(mdps, 0, settings=[(1.0, 10)]))
+    assert X.shape == (4, 16) and Y.shape == (4, len(SHIFTS))
+    assert (Y[:, -1] > Y[:, 0]).all()
+    w = fit_shift(X, Y, ridge=1.0)
+    assert (torch.cat([X, torch.ones(4, 1, dtype=X.dtype)], 1) @ w < 0).all()
+
+    import json
+
+    from rlpfn.checkpoint import save
+
+    save(_model(), tmp_path / "base", prior={"spec": "tiny"}, training={})
+    out = tmp_path / "sup"
+    assert main(["--supervised", "--out", str(out), "--base", str(tmp_path / "base"), "--prior", "tiny", "--steps",
+                 "5", "--mdps", "2", "--quiet"]) == 0
+    summary = json.loads((out / "supervised.json").read_text())
+    assert summary["datasets"] == 5 * 2 * 6 and summary["ridge"] in (0.1, 1.0, 10.0, 100.0, 1000.0)
+    assert load(out / "model").cfg.offline_head

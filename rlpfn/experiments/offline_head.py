@@ -82,6 +82,58 @@ def train(out: Path, base: str | None, prior: str, steps: int, pairs: int, mdps:
     return out / "model"
 
 
+RIDGES = (0.1, 1.0, 10.0, 100.0, 1000.0)
+
+
+def train_supervised(out: Path, base: str | None, prior: str, steps: int, mdps: int, seed: int,
+                     progress: bool = True) -> Path:
+    """β = α + a ridge regression of each prior dataset's best shift on the trunk's summary (offline_es.fit_shift);
+    the ridge is chosen by 5-fold cross-validation over whole steps (the training prior only)."""
+    from tqdm import tqdm
+
+    from ..checkpoint import load, save
+    from ..files import write_json
+    from ..offline_es import OFFLINE, SHIFTS, datasets, fit_shift, shift_scores, with_offline_head
+    from ..prior import load_spec, sample_sized_batch
+
+    if (out / "model.json").exists():
+        raise UserError(f"{out} holds a model already: choose another --out")
+    spec = load_spec(prior)
+    model = with_offline_head(load(base))
+    X, Y, step_of = [], [], []
+    for step in tqdm(range(steps), desc="offline head (supervised)", disable=not progress):
+        batch = sample_sized_batch(spec, mdps, np.random.default_rng([seed, step]))
+        x, y = shift_scores(model, batch, datasets(batch, seed * 1_000_003 + step))
+        X.append(x)
+        Y.append(y)
+        step_of.append(torch.full((len(x),), step))
+    X, Y, step_of = torch.cat(X), torch.cat(Y), torch.cat(step_of)
+    fold = step_of % 5
+
+    def snapped(x, y, w):  # the score of the predicted shift, rounded to the nearest in SHIFTS
+        pick = ((torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1) @ w)[:, None] - SHIFTS.double()).abs()
+        return y[torch.arange(len(y)), pick.argmin(1)].mean().item()
+
+    cv = {r: float(np.mean([snapped(X[fold == k], Y[fold == k], fit_shift(X[fold != k], Y[fold != k], r))
+                            for k in range(5)])) for r in RIDGES}
+    ridge = max(cv, key=cv.get)
+    w = fit_shift(X, Y, ridge)
+    with torch.no_grad():
+        model.head.weight[OFFLINE] += w[:-1].float()
+        model.head.bias[OFFLINE] += w[-1].float()
+    summary = {"datasets": len(Y), "base": Y[:, 0].mean().item(), "per_shift": Y.mean(0).tolist(),
+               "oracle": Y.max(1).values.mean().item(), "cross_validated": cv, "ridge": ridge,
+               "in_sample": snapped(X, Y, w)}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "supervised.json", summary, indent=1)
+    save(model, out / "model", {"spec": prior}, {"command": "python -m rlpfn.experiments.offline_head " +
+                                                 " ".join(sys.argv[1:]), "base": base or "shipped", **summary})
+    print(f"{len(Y)} datasets; mean score: base {summary['base']:.4f}, best single shift {max(summary['per_shift']):.4f},"
+          f" per-dataset oracle {summary['oracle']:.4f}")
+    print("cross-validated: " + ", ".join(f"ridge {r:g} {v:.4f}" for r, v in cv.items()) + f"; chose {ridge:g}")
+    return out / "model"
+
+
 def _score_job(args) -> list[float]:
     from ..agents import make_agent
     from ..offline_es import SETTINGS
@@ -96,11 +148,14 @@ def score(checkpoints: list[str], prior: str, n_mdps: int, seeds: int, seed: int
           progress: bool = True) -> dict:
     """Normalized offline scores [agent][MDP, setting] of VI-LCB (tuned) and rlpfn with each checkpoint, on `n_mdps`
     MDPs of `prior` (a held-out split), `seeds` datasets per MDP and setting (offline_es.SETTINGS)."""
+    from ..benchmarks import SUITE, make_benchmark
     from ..prior.sampler import sample_prior_mdps
     from ..prior.spec import load_spec
     from .parallel import run_jobs
 
-    mdps = sample_prior_mdps(load_spec(prior), n_mdps, seed)
+    # "suite": the benchmark suite's offline cells, a report only (nothing here is chosen on it)
+    mdps = [make_benchmark(b) for b in SUITE] if prior == "suite" else sample_prior_mdps(load_spec(prior), n_mdps, seed)
+    n_mdps = len(mdps)
     agents = {"vilcb": ("vilcb", {}), **{c: ("rlpfn", {"checkpoint": c}) for c in checkpoints}}
     jobs = [(a, m, seeds) for a in agents.values() for m in mdps]
     res = np.array(run_jobs(_score_job, jobs, workers, "scoring", progress)).reshape(len(agents), n_mdps, -1)
@@ -135,9 +190,13 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=NonNegativeInt, default=0, help="random seed (default 0)")
     p.add_argument("--save-every", type=PositiveInt, default=10, help="steps between saves (default 10)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--supervised", action="store_true",
+                   help="instead of ES: regress each prior dataset's best β shift on the trunk's summary (--steps "
+                        "batches of --mdps MDPs; the ridge by cross-validation)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--score", nargs="+", metavar="CHECKPOINT",
-                   help="instead: score these checkpoints and VI-LCB offline on --prior (a held-out split)")
+                   help="instead: score these checkpoints and VI-LCB offline on --prior (a held-out split, or "
+                        "'suite': the benchmark suite's offline cells)")
     p.add_argument("--n-mdps", type=PositiveInt, default=24, help="--score: MDPs (default 24)")
     p.add_argument("--seeds", type=PositiveInt, default=4, help="--score: datasets per MDP and setting (default 4)")
     p.add_argument("--json", metavar="OUT", help="--score: also write the scores here")
@@ -156,6 +215,11 @@ def main(argv=None) -> int:
             return 0
         if not args.out:
             raise UserError("--out is required to train (or --score CHECKPOINT ... to score)")
+        if args.supervised:
+            path = train_supervised(Path(args.out), args.base, args.prior, args.steps, args.mdps, args.seed,
+                                    not args.quiet)
+            print(f"wrote {path}.json (and .safetensors)")
+            return 0
         path = train(Path(args.out), args.base, args.prior, args.steps, args.pairs, args.mdps, args.sigma, args.lr,
                      args.seed, args.save_every, args.resume, not args.quiet)
     except (UserError, CheckpointError) as e:
