@@ -87,3 +87,15 @@ def test_supervised_fit_lowers_the_penalty_where_less_pessimism_pays(tmp_path):
     summary = json.loads((out / "supervised.json").read_text())
     assert summary["datasets"] == 5 * 2 * 6 and summary["ridge"] in (0.1, 1.0, 10.0, 100.0, 1000.0)
     assert load(out / "model").cfg.offline_head
+
+
+def test_bad_options_are_named_before_any_work(tmp_path, capsys):
+    for argv, culprit in ((["--steps", "1"], "--out is required"),
+                          (["--out", str(tmp_path / "a"), "--sigma", "inf"], "--sigma must be finite"),
+                          (["--out", str(tmp_path / "b"), "--prior", "nope"], "nope"),
+                          (["--out", str(tmp_path / "f" / "x")], "--out"),
+                          (["--score", "missing-model", "--json", str(tmp_path / "f" / "s.json")], "--json")):
+        (tmp_path / "f").write_text("a file, not a folder")
+        assert main([*argv, "--quiet"]) == 2
+        assert culprit in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]  # nothing written

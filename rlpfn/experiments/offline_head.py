@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -203,10 +204,13 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         from ..checkpoint import CheckpointError
+        from ..files import check_output_dir, check_output_file
 
         if args.score:
             from ..files import write_json
 
+            if args.json:
+                check_output_file(args.json, "--json")
             scores = score(args.score, args.prior, args.n_mdps, args.seeds, args.seed, 2, not args.quiet)
             print_scores(scores)
             if args.json:
@@ -215,6 +219,10 @@ def main(argv=None) -> int:
             return 0
         if not args.out:
             raise UserError("--out is required to train (or --score CHECKPOINT ... to score)")
+        for key in ("sigma", "lr"):
+            if not math.isfinite(getattr(args, key)):
+                raise UserError(f"--{key} must be finite, got {getattr(args, key)}")
+        check_output_dir(args.out)
         if args.supervised:
             path = train_supervised(Path(args.out), args.base, args.prior, args.steps, args.mdps, args.seed,
                                     not args.quiet)
