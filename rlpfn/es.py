@@ -111,8 +111,13 @@ def es_gradient(model, mdps, cfg: ESConfig, seed: int) -> tuple[torch.Tensor, to
     d = model.head.in_features
     eps = torch.randn(cfg.pairs, len(acting_rows(model)), d + 1, generator=gen)
     J = perturbed_regret(model, mdps, eps, cfg.sigma, cfg.episodes, seed, cfg.workers)
-    diff = (J[:, 0] - J[:, 1]).mean(-1).float()  # [P]
-    return (diff.view(-1, 1, 1) * eps).sum(0) / (2 * cfg.sigma * cfg.pairs), J.mean((0, 1))
+    return antithetic(J.mean(-1), eps, cfg.sigma), J.mean((0, 1))
+
+
+def antithetic(J: torch.Tensor, eps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """ĝ = Σ_j (J(θ+σε_j) − J(θ−σε_j))·ε_j / (2σP) from J [P, 2] (+ then −) and the directions ε [P, ...]."""
+    diff = (J[:, 0] - J[:, 1]).float()
+    return (diff.view(-1, *[1] * (eps.dim() - 1)) * eps).sum(0) / (2 * sigma * eps.shape[0])
 
 
 def es_loss(model, mdps, cfg: ESConfig, seed: int) -> dict:
@@ -124,4 +129,4 @@ def es_loss(model, mdps, cfg: ESConfig, seed: int) -> dict:
     return {"loss": surrogate, "regret": regret.mean().float()}
 
 
-__all__ = ["ESConfig", "es_gradient", "es_loss", "perturbed_regret", "acting_rows"]
+__all__ = ["ESConfig", "antithetic", "es_gradient", "es_loss", "perturbed_regret", "acting_rows"]

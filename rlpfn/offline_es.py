@@ -15,6 +15,7 @@ import dataclasses
 import torch
 
 from .agents import AgentSpec, RlpfnAgent, make_agent
+from .es import antithetic
 from .planning import policy_value
 from .stats import Stats
 from .traces import offline_datasets
@@ -78,8 +79,7 @@ def offline_gradient(model, mdps, data, P: int, sigma: float, gen: torch.Generat
     both signs of every pair)."""
     eps = torch.randn(P, model.head.in_features + 1, generator=gen)
     J = perturbed_scores(model, mdps, data, eps, sigma)
-    g = ((J[:, 0] - J[:, 1]).float().view(-1, 1) * eps).sum(0) / (2 * sigma * P)
-    return g, J.mean().item()
+    return antithetic(J, eps, sigma), J.mean().item()
 
 
 # β − α shifts the supervised fit chooses among (multipliers 1 ... 0.001 of the base's penalty)

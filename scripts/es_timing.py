@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 import torch
+from jsonargparse.typing import PositiveFloat, PositiveInt
 
 from rlpfn.es import ESConfig, acting_rows, es_gradient, perturbed_regret
 from rlpfn.model import RLPFN, ModelConfig
@@ -35,12 +36,12 @@ def seconds(fn, gpu: bool = False) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--episodes", type=int, default=100, help="episodes per run (default 100: the judged horizon)")
-    parser.add_argument("--pairs", type=int, nargs="+", default=[64, 256, 1024, 4096], help="GPU pairs counts to time")
-    parser.add_argument("--cpu-pairs", type=int, default=64, help="pairs of the CPU timing")
-    parser.add_argument("--max-step-seconds", type=float, default=10.0,
+    parser.add_argument("--episodes", type=PositiveInt, default=100, help="episodes per run (default 100: the judged horizon)")
+    parser.add_argument("--pairs", type=PositiveInt, nargs="+", default=[64, 256, 1024, 4096], help="GPU pairs counts to time")
+    parser.add_argument("--cpu-pairs", type=PositiveInt, default=64, help="pairs of the CPU timing")
+    parser.add_argument("--max-step-seconds", type=PositiveFloat, default=10.0,
                         help="the training run's estimates must take at most this long (default 10 s): enough steps")
-    parser.add_argument("--deadline", type=float, default=180.0,
+    parser.add_argument("--deadline", type=PositiveFloat, default=180.0,
                         help="skip a GPU size whose estimated time would end the script past this many seconds")
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args()

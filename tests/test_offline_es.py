@@ -7,16 +7,14 @@ from rlpfn.agents import AgentSpec, RlpfnAgent
 from rlpfn.benchmarks import make_benchmark
 from rlpfn.checkpoint import load
 from rlpfn.experiments.offline_head import main
-from rlpfn.model import RLPFN, Context, ModelConfig
+from rlpfn.model import Context
 from rlpfn.offline_es import OFFLINE, datasets, perturbed_scores, with_offline_head
 from rlpfn.prior import load_spec, sample_sized_batch
+from test_zero_shot import _perturbed_model
 
 
 def _model():
-    torch.manual_seed(0)
-    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2))
-    torch.nn.init.normal_(model.head.weight, std=0.3)
-    return model.eval()
+    return _perturbed_model(seed=0)
 
 
 def test_a_new_offline_head_acts_as_its_base_offline_and_online():
