@@ -245,10 +245,18 @@ def cmd_solve_offline(args) -> None:
     print(f"wrote {out}: policy [H,S,A], greedy_action [H,S], visited_states [S]")
 
 
+def _agent_with_hparams(label: str) -> tuple[str, dict]:
+    """'ucbvi[scale=0.03,h_term=0.01]' -> ('ucbvi', {'scale': 0.03, 'h_term': 0.01}); a plain name -> (name, {})."""
+    m = re.fullmatch(r"([\w-]+)\[(.*)\]", label)
+    if not m:
+        return label, {}
+    return m.group(1), parse_assignments([item for item in m.group(2).split(",") if item], f"--agents {label!r}:")
+
+
 def cmd_validate(args) -> None:
     if args.json:
         check_output_file(args.json, "--json")  # before any work
-    from .agents import AGENTS
+    from .agents import AGENTS, make_agent
     from .metrics import mean_ci
 
     from .experiments.validate import RLPFN_VARIANTS, validate
@@ -261,9 +269,11 @@ def cmd_validate(args) -> None:
         elif name in RLPFN_VARIANTS:
             agents[name] = ("rlpfn", RLPFN_VARIANTS[name])
         else:
-            if name not in AGENTS or not AGENTS[name].online:
-                raise CLIError(f"unknown online agent {name!r}")
-            agents[name] = (name, {})
+            base, hp = _agent_with_hparams(name)
+            if base not in AGENTS or not AGENTS[base].online:
+                raise CLIError(f"unknown online agent {base!r}")
+            make_agent(base, **hp)  # a bad key or value is refused here, by name, before any work
+            agents[name] = (base, hp)
     res = validate(agents, cfg, args.workers, progress=not args.quiet)
     ref = res.get("ucbvi")
     print(f"held-out prior {args.prior!r}: {cfg.batches * 8} MDPs, {cfg.episodes} episodes; normalized cumulative "
@@ -410,8 +420,9 @@ class SolveOfflineOptions:
 @dataclass(kw_only=True)
 class ValidateOptions(ValidationConfig):
     agents: list[str] = option(default_factory=lambda: ["ucbvi", "rlpfn-variants"], metavar="NAME",
-                               help="online agents, rlpfn variants such as 'rlpfn[step,argmax]', or "
-                                    "rlpfn-variants for all of them")
+                               help="online agents, rlpfn variants such as 'rlpfn[step,argmax]', "
+                                    "rlpfn-variants for all of them, or an agent with hyperparameters set, e.g. "
+                                    "'ucbvi[scale=0.03,h_term=0.01]' (the others keep their tuned defaults)")
     workers: PositiveInt = option(2, help="worker processes")
     json: Optional[str] = option(None, metavar="OUT", help="also write per-MDP regrets to this JSON file")
     quiet: bool = option(False, help="no progress bar")

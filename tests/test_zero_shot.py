@@ -227,6 +227,22 @@ def test_validate_command_compares_with_ucbvi(ckpt, capsys, tmp_path):
     assert f"minus UCB-VI (paired) {diff:.4g} ±" in line
 
 
+def test_validate_takes_an_agent_with_hyperparameters_set(capsys, tmp_path):
+    """'ucbvi[scale=1.0]' runs UCB-VI with that bonus scale, under that label, beside the tuned one."""
+    from rlpfn.experiments.validate import ValidationConfig, validate
+
+    out_json = tmp_path / "v.json"
+    code = main(["validate", "--prior", "tiny", "--batches", "1", "--episodes", "3", "--workers", "1", "--quiet",
+                 "--agents", "ucbvi", "ucbvi[scale=1.0,h_term=1]", "--json", str(out_json)])
+    assert code == 0 and "ucbvi[scale=1.0,h_term=1]" in capsys.readouterr().out
+    doc = json.loads(out_json.read_text())
+    assert doc["agents"]["ucbvi[scale=1.0,h_term=1]"] == ["ucbvi", {"scale": 1.0, "h_term": 1}]
+    direct = validate({"big": ("ucbvi", {"scale": 1.0, "h_term": 1.0})},
+                      ValidationConfig(prior="tiny", batches=1, episodes=3), workers=1, progress=False)["big"]
+    assert np.allclose(doc["regret"]["ucbvi[scale=1.0,h_term=1]"], direct)
+    assert not np.allclose(doc["regret"]["ucbvi"], direct)  # the override changed the agent
+
+
 def test_new_pair_refresh_asks_the_model_only_after_first_visits(ckpt):
     """refresh='new-pair': one pass per episode start, plus one per run for each first visit of a pair."""
     mdp = make_benchmark("riverswim")
