@@ -79,6 +79,33 @@ def test_training_windows_are_seeded_and_hold_the_source_actions_or_the_optimal_
     torch.testing.assert_close(opt.target.sum(-1), torch.ones(6, 8))
 
 
+def test_the_annealed_source_fades_from_random_play_to_its_base():
+    """AD^ε's source: in episode k a fraction max(0, 1 - k/K) of the actions are uniform random, the rest the
+    base's; here the base is the oracle, so a non-optimal action marks the noise."""
+    from rlpfn.agents import Annealed
+
+    mdp = make_benchmark("riverswim")
+    trace = run_trace(mdp, Annealed(make_agent("optimal"), episodes=4), 6, seed=0, n_runs=400)
+    H, A = mdp.horizon, mdp.n_actions
+    q = mdp.solution.Q[0][torch.arange(trace.length) % H, trace.s]  # [N,T,A]
+    optimal = q.gather(-1, trace.a[..., None]).squeeze(-1) >= q.amax(-1) - 1e-9
+    off = 1.0 - optimal.float().view(400, 6, H).mean((0, 2))  # per episode: random actions that missed π*
+    expected = torch.tensor([1.0, 0.75, 0.5, 0.25, 0.0, 0.0]) * (A - 1) / A
+    torch.testing.assert_close(off, expected.float(), atol=0.03, rtol=0)
+    again = run_trace(mdp, Annealed(make_agent("optimal"), episodes=4), 6, seed=0, n_runs=400)
+    assert torch.equal(again.a, trace.a)  # seeded
+
+
+def test_ad_data_with_noise_accepts_the_oracle_as_its_source():
+    with pytest.raises(ConfigError, match="'optimal' with data.noise_episodes"):
+        load_config("ad-tiny", "--data.source=optimal")
+    assert load_config("ad-tiny", "--data.source=optimal", "--data.noise_episodes=2").data.source == "optimal"
+    cfg = ADDataConfig(prior="tiny", val_prior="tiny", episodes=3, mdps=2, windows_per_mdp=3, noise_episodes=2)
+    a = ad_batch(cfg, 8, 4, seed=5)
+    assert not torch.equal(a.target, ad_batch(ADDataConfig(prior="tiny", val_prior="tiny", episodes=3, mdps=2,
+                                                           windows_per_mdp=3), 8, 4, seed=5).target)
+
+
 def test_config_errors_name_the_key():
     with pytest.raises(ConfigError, match="data.source: 'rlpfn' is not a source algorithm"):
         load_config("ad-tiny", "--data.source=rlpfn")

@@ -26,6 +26,10 @@ class ADDataConfig:
     prior: str = "default"
     source: str = "ucbvi"  # the agent whose learning histories AD distils: a registry name (tuned defaults)
     target: Literal["source", "optimal"] = "source"  # "optimal": DPT-style, the optimal action at each token
+    # AD^ε (Zisman et al. 2023): the source's actions are replaced by uniform random ones with probability
+    # max(0, 1 − k / noise_episodes) in episode k, so every history improves steadily from random play; 0: off.
+    # With it, the source may be the oracle `optimal` (the paper's demonstrator).
+    noise_episodes: NonNegativeInt = 0
     episodes: PositiveInt = 60  # length of each source history (more when a window needs more)
     mdps: PositiveInt = 8  # MDPs per batch
     windows_per_mdp: PositiveInt = 4
@@ -46,9 +50,11 @@ class ADDataConfig:
                 load_spec(getattr(self, key))
             except UserError as e:
                 raise ConfigError(f"data.{key}: {e}") from None
-        if self.source not in ONLINE_AGENTS or self.source in ("ad", "rlpfn", "optimal"):
+        excluded = ("ad", "rlpfn") if self.noise_episodes else ("ad", "rlpfn", "optimal")
+        if self.source not in ONLINE_AGENTS or self.source in excluded:
             raise ConfigError(f"data.source: {self.source!r} is not a source algorithm (choose from: "
-                              f"{', '.join(n for n in ONLINE_AGENTS if n not in ('ad', 'rlpfn', 'optimal'))})")
+                              f"{', '.join(n for n in ONLINE_AGENTS if n not in excluded)}"
+                              + ("" if self.noise_episodes else "; 'optimal' with data.noise_episodes") + ")")
 
 
 @dataclass
@@ -73,7 +79,7 @@ def tokens_of(trace, run: torch.Tensor, start: torch.Tensor, T: int, labels: tup
 
 def ad_batch(cfg: ADDataConfig, window: int, label_dim: int, seed: int) -> ADBatch:
     """One batch; the same (cfg, window, label_dim, seed) gives the same batch."""
-    from ..agents import make_agent
+    from ..agents import Annealed, make_agent
     from ..prior import load_spec, sample_sized_batch
     from ..prior.batch import TIE_TOL
     from ..traces import run_trace
@@ -82,7 +88,10 @@ def ad_batch(cfg: ADDataConfig, window: int, label_dim: int, seed: int) -> ADBat
     mdps = sample_sized_batch(load_spec(cfg.prior), cfg.mdps, rng)
     H = mdps.horizon
     episodes = max(cfg.episodes, math.ceil(window / H))
-    trace = run_trace(mdps, make_agent(cfg.source), episodes, seed=int(rng.integers(2**31)))
+    source = make_agent(cfg.source)
+    if cfg.noise_episodes:
+        source = Annealed(source, cfg.noise_episodes)
+    trace = run_trace(mdps, source, episodes, seed=int(rng.integers(2**31)))
     B = cfg.mdps * cfg.windows_per_mdp
     run = torch.arange(B) % cfg.mdps
     start = rng.integers(0, trace.length - window + 1, size=B)

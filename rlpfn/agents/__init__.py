@@ -11,7 +11,7 @@ from ..config import build
 from ..resources import data_file
 from .ad import ADAgent
 from .base import Agent, AgentError, AgentSpec, OfflineAgent
-from .mixture import Mixture
+from .mixture import Annealed, Mixture
 from .offline import VILCB, BehaviourCloning, CertaintyEquivalence
 from .psrl import PSRL
 from .rlpfn import RlpfnAgent
@@ -72,5 +72,5 @@ def stacked(name: str, grid: list[dict]) -> Agent:
     return agent
 
 
-__all__ = ["AGENTS", "AgentName", "Mixture", "ONLINE_AGENTS", "OFFLINE_AGENTS", "Agent", "AgentSpec", "OfflineAgent",
+__all__ = ["AGENTS", "AgentName", "Annealed", "Mixture", "ONLINE_AGENTS", "OFFLINE_AGENTS", "Agent", "AgentSpec", "OfflineAgent",
            "AgentError", "make_agent", "stacked", "tuned_defaults"]

@@ -59,3 +59,41 @@ class Mixture(Agent):
     def observe(self, states, actions, rewards, next_states, h):
         for c in self.components:
             c.observe(states, actions, rewards, next_states, h)
+
+
+@dataclass
+class Annealed(Agent):
+    """A learning history with noise that fades (AD^ε, Zisman et al. 2023): in episode k each action of `base` is
+    replaced by a uniform random one with probability ε_k = max(0, 1 − k / episodes), so the history improves
+    steadily from random play, whatever `base` learns. `base` observes every transition, its own or not."""
+
+    base: Agent = None
+    episodes: int = 30
+    name = "annealed"
+
+    def __post_init__(self):
+        if self.base is None or self.episodes < 1:
+            raise AgentError(f"annealed: needs a base agent and episodes >= 1, got {self.base!r}, {self.episodes}")
+
+    @property
+    def needs_mdp(self) -> bool:
+        return self.base.needs_mdp
+
+    def hparams(self) -> dict:
+        return {"base": (self.base.name, self.base.hparams()), "episodes": self.episodes}
+
+    def reset(self, spec, n_runs, seed, mdp=None):
+        super().reset(spec, n_runs, seed)
+        self.base.reset(spec, n_runs, seed=seed * 1009 + 1, mdp=mdp if self.base.needs_mdp else None)
+        self.episode = -1
+
+    def act(self, states, h):
+        if h == 0:
+            self.episode += 1
+        actions = self.base.act(states, h)
+        eps = max(0.0, 1.0 - self.episode / self.episodes)
+        noise = torch.rand(states.shape, dtype=DTYPE, generator=self.gen) < eps
+        return torch.where(noise, torch.randint(self.spec.n_actions, states.shape, generator=self.gen), actions)
+
+    def observe(self, states, actions, rewards, next_states, h):
+        self.base.observe(states, actions, rewards, next_states, h)
