@@ -28,15 +28,23 @@ ALPHA, DELTA, UNVISITED = 0, 1, 2  # the head's rows that acting reads (row 3 is
 
 @dataclass
 class ESConfig:
-    weight: NonNegativeFloat = 0.0  # 0: off
-    every: PositiveInt = 1  # an estimate every this many steps
-    pairs: PositiveInt = 8  # antithetic perturbation pairs per estimate
-    mdps: PositiveInt = 16  # prior MDPs per estimate (one (S, A, H) bucket), shared by every perturbation
-    episodes: PositiveInt = 20  # episodes per run
-    sigma: PositiveFloat = 0.1  # perturbation scale, in the head's units
-    # Processes that share an estimate's runs, split by perturbation pairs (each process acts in all the MDPs, so
-    # its runs draw the same common random numbers as in one process). CPU training only.
+    """Evolution strategies on the deployed agent's regret, in the head's acting rows (section es)."""
+
+    weight: NonNegativeFloat = 0.0
+    """weight of the ES gradient; 0: off"""
+    every: PositiveInt = 1
+    """an estimate every this many steps"""
+    pairs: PositiveInt = 8
+    """antithetic perturbation pairs per estimate"""
+    mdps: PositiveInt = 16
+    """prior MDPs per estimate (one (S, A, H) bucket), shared by every perturbation"""
+    episodes: PositiveInt = 20
+    """episodes per run"""
+    sigma: PositiveFloat = 0.1
+    """perturbation scale, in the head's units"""
+    # Each process acts in all the MDPs, so its runs draw the same common random numbers as in one process.
     workers: PositiveInt = 1
+    """processes that share an estimate's runs, split by perturbation pairs (CPU training only)"""
 
     def __post_init__(self):
         for key in ("weight", "sigma"):

@@ -40,27 +40,37 @@ N_FEATURES = 19
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """The rlpfn model's architecture (section model)."""
+
     d_model: PositiveInt = 64
+    """width of the trunk's tokens"""
     n_layers: PositiveInt = 3
-    n_heads: PositiveInt = 4  # must divide d_model
+    """trunk blocks"""
+    n_heads: PositiveInt = 4
+    """attention heads (must divide d_model)"""
     mlp_ratio: PositiveInt = 4
-    # UCB-VI's Hoeffding bonus the planner starts from: b = scale·sqrt(1/N) + h_term·(H-h)/N, the defaults
-    # `rlpfn tune` chose on the training prior (data/tuned.json; Azar et al. 2017's bonus shape).
+    """the MLP's hidden width over d_model"""
+    # The defaults `rlpfn tune` chose on the training prior (data/tuned.json; Azar et al. 2017's bonus shape).
     ucb_scale: NonNegativeFloat = 0.1
+    """scale of UCB-VI's Hoeffding bonus the planner starts from: b = scale·sqrt(1/N) + h_term·(H-h)/N"""
     ucb_h_term: NonNegativeFloat = 0.01
-    # An additive reward correction δ in the planner. Off: trained with the quantile loss it became a uniform
-    # optimism (+0.18 reward per step on FrozenLake after 50 episodes, growing with data) and doubled
-    # FrozenLake's regret; optimism then lives only in the bonus scale (shrinks as 1/sqrt(N)) and unvisited values.
+    """h_term of that bonus"""
+    # Off: trained with the quantile loss it became a uniform optimism (+0.18 reward per step on FrozenLake after
+    # 50 episodes, growing with data) and doubled FrozenLake's regret; optimism then lives only in the bonus scale
+    # (shrinks as 1/sqrt(N)) and unvisited values.
     reward_correction: bool = False
-    unvisited_logit: float = 6.0  # an unvisited pair starts at sigmoid(6)·(H-h) ≈ UCB-VI's H-h
-    # How the correction u moves an unvisited pair's value fraction: false, sigmoid(unvisited_logit + u) (v1);
-    # true, sigmoid(unvisited_logit) + u, floored at 0 (the planner caps it at 1). At logit 6 sigmoid' = 0.0025:
-    # v1's u had to move by 6 to halve the value, and barely moved (docs/model/why_v1.md).
+    """an additive reward correction δ in the planner"""
+    unvisited_logit: float = 6.0
+    """an unvisited pair starts at sigmoid(logit)·(H-h) (6: about UCB-VI's H-h)"""
+    # At logit 6 sigmoid' = 0.0025: v1's u had to move by 6 to halve the value, and barely moved (why_v1.md).
     unvisited_linear: bool = False
-    # A fifth head row β for offline acting: the pessimistic planner's penalty is e^β·b instead of e^α·b. Off (v1):
-    # offline reuses the online bonus's α, whose best scale is not the best penalty's (docs/model/offline_head.md).
+    """how the correction u moves an unvisited pair's value fraction: false, sigmoid(unvisited_logit + u) (v1);
+    true, sigmoid(unvisited_logit) + u, floored at 0 (the planner caps it at 1)"""
+    # Off (v1): offline reuses the online bonus's α, whose best scale is not the best penalty's (offline_head.md).
     offline_head: bool = False
+    """a fifth head row β for offline acting: the pessimistic planner's penalty is e^β·b instead of e^α·b"""
     init_temperature: PositiveFloat = 0.1
+    """the policy's initial temperature (logits are Q_plan / (T·(H-h)))"""
 
     def __post_init__(self):
         if self.d_model % self.n_heads:

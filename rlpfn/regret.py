@@ -25,21 +25,31 @@ from .planning import DTYPE
 
 @dataclass
 class RegretConfig:
-    weight: NonNegativeFloat = 0.0  # 0: the v1 objective alone (no rollouts)
-    every: PositiveInt = 1  # a regret estimate every this many steps
-    mdps: PositiveInt = 8  # prior MDPs per estimate (one (S, A, H) bucket)
-    runs: PositiveInt = 8  # runs per MDP, >= 2: the baseline of a run is the mean of the MDP's other runs
-    episodes: PositiveInt = 20  # episodes per run
-    grad_episodes: PositiveInt = 4  # episodes per run whose log-probabilities are differentiated
-    # Regret of episode e+j counts with discount^j in the credit of an action of episode e: < 1 trades the
-    # bias of a shorter memory for lower variance.
+    """Policy gradient on the model's own in-context regret (section regret)."""
+
+    weight: NonNegativeFloat = 0.0
+    """weight of the regret objective; 0: the v1 objective alone (no rollouts)"""
+    every: PositiveInt = 1
+    """a regret estimate every this many steps"""
+    mdps: PositiveInt = 8
+    """prior MDPs per estimate (one (S, A, H) bucket)"""
+    runs: PositiveInt = 8
+    """runs per MDP, >= 2: the baseline of a run is the mean of the MDP's other runs"""
+    episodes: PositiveInt = 20
+    """episodes per run"""
+    grad_episodes: PositiveInt = 4
+    """episodes per run whose log-probabilities are differentiated"""
     discount: ClosedUnitInterval = 1.0
-    # A learned critic of the regret-to-go from an episode's start (`Critic`, trained alongside by regression on
-    # the realised regret-to-go): an action is then credited with the rest of its episode plus the critic's
-    # value after the episode minus before it. What the episode's data is worth for the later episodes is read
-    # from the statistic it leaves, not from the noisy sum of their regrets (actor-critic, as RL² trained).
+    """regret of episode e+j counts with discount^j in the credit of an action of episode e (< 1 trades the bias of
+    a shorter memory for lower variance)"""
+    # What the episode's data is worth for the later episodes is read from the statistic it leaves, not from the
+    # noisy sum of their regrets (actor-critic, as RL² trained).
     critic: bool = False
+    """a learned critic of the regret-to-go from an episode's start (trained alongside by regression on the realised
+    regret-to-go): an action is credited with the rest of its episode plus the critic's value after it minus
+    before it"""
     critic_weight: NonNegativeFloat = 1.0
+    """weight of the critic's regression loss"""
 
     def __post_init__(self):
         if self.runs < 2:

@@ -49,28 +49,50 @@ from .resources import builtin_names, named_or_path
 
 @dataclass
 class TrainerConfig:
+    """How long and where the run trains (section trainer)."""
+
     max_steps: PositiveInt = 3000
-    out: str = "runs/pretrain"  # resume state, CSV logs, and the exported model (OUT/model.*)
-    export: Optional[str] = None  # also write the final model here (NAME.safetensors + NAME.json); None: only OUT/model
+    """training steps in all (a resumed run counts the steps it has done)"""
+    out: str = "runs/pretrain"
+    """folder of the resume state, the CSV logs and the exported model (OUT/model.*)"""
+    export: Optional[str] = None
+    """also write the final model here (NAME.safetensors + NAME.json); null: only OUT/model"""
     checkpoint_every: PositiveInt = 100
+    """steps between resume checkpoints (OUT/last.ckpt, written atomically)"""
     val_every: PositiveInt = 250
+    """steps between validations (regret on held-out prior MDPs, beside UCB-VI's)"""
     log_every: PositiveInt = 10
+    """steps between rows of OUT/metrics.csv"""
     accelerator: Literal["cpu", "gpu", "auto"] = "auto"
-    devices: PositiveInt = 1  # > 1: data-parallel (DDP; gloo on CPU)
-    threads: PositiveInt = 1  # torch intra-op threads per process (1 is fastest on small tensors, rlpfn/threads.py)
+    """where to train (auto: a GPU when there is one)"""
+    devices: PositiveInt = 1
+    """processes; > 1: data-parallel (DDP; gloo on CPU)"""
+    threads: PositiveInt = 1
+    """torch intra-op threads per process (1 is fastest on small tensors, rlpfn/threads.py)"""
     progress: bool = True
+    """show a progress bar"""
 
 
 @dataclass
 class DataConfig:
+    """The training contexts (section data)."""
+
     prior: str = "default"
+    """prior spec the training MDPs are drawn from: a built-in name or a YAML path"""
     batch_size: PositiveInt = 64
+    """contexts per step"""
     num_workers: NonNegativeInt = 1
+    """background processes that generate batches (0: in the training process)"""
     seed: NonNegativeInt = 0
-    dagger_every: NonNegativeInt = 4  # 0 = no self-generated contexts
+    """seed of the batch stream (the same seed, the same batches)"""
+    dagger_every: NonNegativeInt = 4
+    """every this many steps, also a batch of the model's own rollouts relabelled with Q*; 0: never"""
     val_prior: str = "heldout"
-    val_batches: PositiveInt = 4  # held-out MDP batches (8 MDPs each) for validation regret
+    """prior spec of the validation MDPs (the held-out split)"""
+    val_batches: PositiveInt = 4
+    """held-out MDP batches (8 MDPs each) for validation regret"""
     val_episodes: PositiveInt = 50
+    """episodes per validation run"""
 
     def __post_init__(self):
         from .prior import load_spec
@@ -84,28 +106,43 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
+    """The optimiser, AdamW (section optim)."""
+
     lr: PositiveFloat = 3e-4
+    """learning rate after warm-up"""
     weight_decay: NonNegativeFloat = 0.01
+    """AdamW's weight decay"""
     warmup_steps: NonNegativeInt = 100
+    """steps of linear learning-rate warm-up"""
     grad_clip: PositiveFloat = 1.0
+    """gradients are clipped to this norm"""
 
 
 @dataclass
 class LossConfig:
-    policy_target: Literal["optimal", "boltzmann"] = "optimal"  # π* (uniform over ties) or softmax(Q*/T)
+    """The supervised losses on prior contexts (section loss; v1's objective)."""
+
+    policy_target: Literal["optimal", "boltzmann"] = "optimal"
+    """the policy's target: π* (uniform over ties) or softmax(Q*/T)"""
     policy_weight: NonNegativeFloat = 1.0
-    # True: the cross-entropy reaches only the temperature (the logits' scale), not the planner's corrections.
+    """weight of the cross-entropy to the policy target"""
     # Measured (README): imitating π* through the planner teaches the model to stop exploring.
     policy_detach: bool = True
+    """the cross-entropy reaches only the temperature (the logits' scale), not the planner's corrections"""
     current_state_weight: NonNegativeFloat = 1.0
+    """weight of the extra cross-entropy at the context's current state (the policy loss averages over states)"""
     q_weight: NonNegativeFloat = 1.0
+    """weight of the Q head's squared error to Q*"""
     anchor_weight: NonNegativeFloat = 0.01
-    # Learned optimism: pinball loss of the planner's Q_plan against Q* at this quantile level, so that Q_plan
-    # becomes an upper posterior quantile of Q* given the data (Bayes-UCB, Kaufmann, Cappé, Garivier 2012),
-    # calibrated to the prior; imitating π* alone values no exploration (docs/design.md, first experiment).
+    """weight of the squared corrections (keeps the planner near UCB-VI)"""
+    # Learned optimism: Q_plan becomes an upper posterior quantile of Q* given the data (Bayes-UCB, Kaufmann,
+    # Cappé, Garivier 2012), calibrated to the prior; imitating π* alone values no exploration (docs/design.md).
     quantile_weight: NonNegativeFloat = 1.0
+    """weight of the pinball loss of the planner's Q_plan against Q*"""
     quantile: OpenUnitInterval = 0.97
-    drop_state_prob: ClosedUnitInterval = 0.1  # hide the current state sometimes: offline datasets have none
+    """the pinball loss's quantile level"""
+    drop_state_prob: ClosedUnitInterval = 0.1
+    """how often the current state is hidden (offline datasets have none)"""
 
     @property
     def active(self) -> bool:
@@ -163,7 +200,7 @@ PRETRAIN_HELP = ("Pretrain the rlpfn model with the settings of a YAML config (s
 def pretrain_parser(kind: str = "rlpfn"):
     """`rlpfn pretrain`'s options for a config `kind`, generated from its config dataclasses (each option
     declared once, there)."""
-    from jsonargparse import ActionConfigFile, ArgumentParser
+    from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 
     cls = config_classes()[kind]
     p = ArgumentParser(prog="rlpfn pretrain", description=PRETRAIN_HELP, exit_on_error=False, default_env=False)
@@ -174,8 +211,12 @@ def pretrain_parser(kind: str = "rlpfn"):
     p.add_argument("--kind", choices=[kind], default=kind,
                    help=f"which model the config trains ({', '.join(config_classes())}): set by the YAML's top-level "
                         "`kind`, rlpfn when absent")
-    for name, section in typing.get_type_hints(cls).items():
-        p.add_class_arguments(section, name)
+    set_parsing_settings(docstring_parse_attribute_docstrings=True)  # each field's docstring is its --help
+    try:
+        for name, section in typing.get_type_hints(cls).items():
+            p.add_class_arguments(section, name)
+    finally:  # slower parsing: only here, not in every config.build
+        set_parsing_settings(docstring_parse_attribute_docstrings=False)
     p.set_defaults({"trainer.out": cls().trainer.out})  # each kind its own default folder (runs/pretrain, runs/ad)
     return p
 

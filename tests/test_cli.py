@@ -163,6 +163,17 @@ def _help(capsys, *argv) -> str:
     return capsys.readouterr().out
 
 
+@pytest.mark.parametrize("kind", ["rlpfn", "ad"])
+def test_every_pretrain_option_says_what_it_does(kind):
+    """`rlpfn pretrain --help`: each config field's docstring is its option's help, for both kinds of model."""
+    from rlpfn.train import pretrain_parser
+
+    options = [a for a in pretrain_parser(kind)._actions if any(o.startswith("--") and "." in o for o in a.option_strings)]
+    assert len(options) > 30
+    missing = [a.dest for a in options if not (a.help or "").strip() or a.help.startswith("(type")]
+    assert not missing, missing
+
+
 def test_help_explains_every_command(capsys):
     text = _help(capsys)
     for cmd in ("benchmarks", "solve", "offline", "benchmark", "tune", "check-baselines", "solve-offline",

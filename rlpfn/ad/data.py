@@ -23,22 +23,36 @@ from .model import Tokens, random_labels
 
 @dataclass
 class ADDataConfig:
+    """AD's training windows (section data of `kind: ad`)."""
+
     prior: str = "default"
-    source: str = "ucbvi"  # the agent whose learning histories AD distils: a registry name (tuned defaults)
-    target: Literal["source", "optimal"] = "source"  # "optimal": DPT-style, the optimal action at each token
-    # AD^ε (Zisman et al. 2023): the source's actions are replaced by uniform random ones with probability
-    # max(0, 1 − k / noise_episodes) in episode k, so every history improves steadily from random play; 0: off.
-    # With it, the source may be the oracle `optimal` (the paper's demonstrator).
+    """prior spec the training MDPs are drawn from: a built-in name or a YAML path"""
+    source: str = "ucbvi"
+    """the agent whose learning histories AD distils: a registry name (at its tuned defaults)"""
+    target: Literal["source", "optimal"] = "source"
+    """the target per token: the source's action (AD), or the optimal action (DPT-style)"""
     noise_episodes: NonNegativeInt = 0
-    episodes: PositiveInt = 60  # length of each source history (more when a window needs more)
-    mdps: PositiveInt = 8  # MDPs per batch
+    """AD^ε (Zisman et al. 2023): in episode k the source's actions are replaced by uniform random ones with
+    probability max(0, 1 − k / noise_episodes), so every history improves steadily from random play; 0: off. With
+    it, the source may be the oracle `optimal` (the paper's demonstrator)"""
+    episodes: PositiveInt = 60
+    """length of each source history (more when a window needs more)"""
+    mdps: PositiveInt = 8
+    """MDPs per batch"""
     windows_per_mdp: PositiveInt = 4
+    """windows cut from each MDP's history"""
     start_fraction: ClosedUnitInterval = 0.2
+    """fraction of windows that start at the history's first decision"""
     num_workers: NonNegativeInt = 1
+    """background processes that generate batches (0: in the training process)"""
     seed: NonNegativeInt = 0
+    """seed of the batch stream (the same seed, the same batches)"""
     val_prior: str = "heldout"
-    val_batches: PositiveInt = 2  # held-out MDP batches (8 MDPs each) for validation regret
+    """prior spec of the validation MDPs (the held-out split)"""
+    val_batches: PositiveInt = 2
+    """held-out MDP batches (8 MDPs each) for validation regret"""
     val_episodes: PositiveInt = 30
+    """episodes per validation run"""
 
     def __post_init__(self):
         from ..agents import ONLINE_AGENTS

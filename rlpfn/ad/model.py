@@ -23,12 +23,20 @@ from torch import nn
 
 @dataclass(frozen=True)
 class ADConfig:
+    """The Algorithm Distillation model's architecture (section model of `kind: ad`)."""
+
     d_model: PositiveInt = 64
+    """width of the transformer's tokens"""
     n_layers: PositiveInt = 3
-    n_heads: PositiveInt = 4  # must divide d_model
+    """transformer layers"""
+    n_heads: PositiveInt = 4
+    """attention heads (must divide d_model)"""
     mlp_ratio: PositiveInt = 4
-    label_dim: PositiveInt = 32  # the random label vectors' dimension
-    window: PositiveInt = 256  # tokens (decisions) of history the model reads; older ones are dropped
+    """the MLP's hidden width over d_model"""
+    label_dim: PositiveInt = 32
+    """dimension of the random label vectors of states and actions"""
+    window: PositiveInt = 256
+    """tokens (decisions) of history the model reads; older ones are dropped"""
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
