@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Issue 9's prepared device check, for a session that is lent a GPU machine: one call of the device tool.
 #
-# On that machine python3 holds torch and lightning but not jsonargparse. Before the call, in the repo's root
-# (.whl/ is git-ignored):
-#   python3 -m pip download --no-deps --only-binary=:all: -d .whl "jsonargparse>=4.40,<5"
+# On that machine python3 holds torch and lightning but not jsonargparse (nor docstring-parser, which pretrain's
+# --help needs). Before the call, in the repo's root (.whl/ is git-ignored):
+#   python3 -m pip download --no-deps --only-binary=:all: -d .whl "jsonargparse>=4.40,<5" "docstring-parser>=0.16"
 # Then: run(command="bash scripts/device_es.sh", carry=[".whl"], timeout_s=540), and give_back unless rerunning.
 #
 # What it does, within TOTAL_SECONDS (default 420, leaving device time for a rerun):
