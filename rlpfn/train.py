@@ -24,6 +24,7 @@ it stopped (batch i of the stream is seeded by seed + i).
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -211,12 +212,16 @@ def pretrain_parser(kind: str = "rlpfn"):
     p.add_argument("--kind", choices=[kind], default=kind,
                    help=f"which model the config trains ({', '.join(config_classes())}): set by the YAML's top-level "
                         "`kind`, rlpfn when absent")
-    set_parsing_settings(docstring_parse_attribute_docstrings=True)  # each field's docstring is its --help
+    # Each field's docstring is its --help. A bare GPU machine without docstring-parser still trains, with no help.
+    docs = importlib.util.find_spec("docstring_parser") is not None
+    if docs:
+        set_parsing_settings(docstring_parse_attribute_docstrings=True)
     try:
         for name, section in typing.get_type_hints(cls).items():
             p.add_class_arguments(section, name)
     finally:  # slower parsing: only here, not in every config.build
-        set_parsing_settings(docstring_parse_attribute_docstrings=False)
+        if docs:
+            set_parsing_settings(docstring_parse_attribute_docstrings=False)
     p.set_defaults({"trainer.out": cls().trainer.out})  # each kind its own default folder (runs/pretrain, runs/ad)
     return p
 
