@@ -45,7 +45,8 @@ def main() -> None:
               "ad (argmax)": ("ad", {"checkpoint": args.checkpoint, "sample": False}),
               "ucbvi (AD's source)": ("ucbvi", {}), "random": ("random", {})}
     ranges = [(lo, hi or args.episodes) for lo, hi in RANGES if lo < args.episodes]
-    print("| agent | " + " | ".join(f"episodes {lo + 1}–{hi}" for lo, hi in ranges) + " |")
+    print("| agent | " + " | ".join(f"episode {hi}" if hi == lo + 1 else f"episodes {lo + 1}–{hi}" for lo, hi in ranges)
+          + " |")
     print("| :--- |" + " ---: |" * len(ranges))
     for label, (name, hp) in agents.items():
         rates = {r: [] for r in ranges}
