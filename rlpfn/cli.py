@@ -278,8 +278,9 @@ def cmd_validate(args) -> None:
     ref = res.get("ucbvi")
     print(f"held-out prior {args.prior!r}: {cfg.batches * 8} MDPs, {cfg.episodes} episodes; normalized cumulative "
           "regret (mean ± 95% CI; lower is better)")
+    width = max(24, *map(len, res))
     for label, r in sorted(res.items(), key=lambda kv: kv[1].mean()):
-        line = f"  {label:<24} {_fmt(*mean_ci(r))}"
+        line = f"  {label:<{width}} {_fmt(*mean_ci(r))}"
         if ref is not None and label != "ucbvi":
             line += (f"   minus UCB-VI (paired) {_fmt(*mean_ci(r - ref))}, ratio {r.mean() / ref.mean():.2f}, "
                      f"below it on {np.mean(r < ref):.0%} of MDPs")
