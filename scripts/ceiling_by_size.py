@@ -4,6 +4,10 @@ The ceiling's MDPs come in batches of 8 that share S, A and H. Each rule below p
 group of MDPs, on the other rollouts, and is scored on the held-out rollout (cross-fitted, as the ceiling does):
 one rule for all, one per bin of S, one per (S, A, H) batch, and one per MDP. Printed: each rule's mean normalized
 regret, its ratio to the file's UCB-VI, and its difference to that UCB-VI, paired over MDPs (mean ± 95% CI).
+
+`--against VALIDATE_JSON LABEL` also compares with another agent run by `rlpfn validate` on the same MDPs (the same
+prior, batches and seed: validate's seeds are the ceiling's rollout 0, checked on UCB-VI's column). It scores the
+rules on rollout 0 only: each fixed rule, the per-MDP oracle chosen on the other rollouts, and the in-sample oracle.
 """
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("json", help="a ceiling --json file")
+    parser.add_argument("--against", nargs=2, metavar=("VALIDATE_JSON", "LABEL"),
+                        help="also compare rollout 0 with agent LABEL of this `rlpfn validate --json` file")
     args = parser.parse_args()
     doc = json.loads(open(args.json).read())
     cfg, R, ucbvi = doc["config"], np.array(doc["regret"]), np.array(doc["ucbvi"]).mean(0)
@@ -44,6 +50,21 @@ def main() -> None:
         x = cross_fitted(R, groups)
         m, ci = mean_ci(x - ucbvi)
         print(f"  {name:<24} {x.mean():.3f}  ratio {x.mean() / ucbvi.mean():.2f}  minus UCB-VI {m:+.3f} ± {ci:.3f}")
+    if args.against:
+        path, label = args.against
+        other = json.loads(open(path).read())["regret"]
+        if not np.array_equal(np.array(other["ucbvi"]), np.array(doc["ucbvi"])[0]):
+            raise SystemExit(f"{path}: its UCB-VI differs from rollout 0's: not the same MDPs and seeds")
+        ref = np.array(other[label])
+        print(f"rollout 0 against {label} ({ref.mean():.3f}):")
+        others = R[1:].mean(0)  # [rules, MDPs]
+        rows = {f"c={c:g}, f={f:g}": R[0, i] for i, (c, f) in enumerate(doc["rules"])}
+        rows["per-MDP oracle (chosen on the other rollouts)"] = R[0, others.argmin(0), np.arange(len(S))]
+        rows["per-MDP oracle (in-sample)"] = R[0].min(0)
+        for name, x in rows.items():
+            m, ci = mean_ci(x - ref)
+            print(f"  {name:<46} {x.mean():.3f}  ratio {x.mean() / ref.mean():.2f}  minus it {m:+.3f} ± {ci:.3f}  "
+                  f"lower on {np.mean(x < ref):.0%}")
 
 
 if __name__ == "__main__":
