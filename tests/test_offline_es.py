@@ -97,24 +97,3 @@ def test_bad_options_are_named_before_any_work(tmp_path, capsys):
         assert main([*argv, "--quiet"]) == 2
         assert culprit in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]  # nothing written
-
-
-def test_the_coverage_probe_tells_expert_data_from_uniform_data(tmp_path):
-    """scripts/offline_coverage.py: its feature is 0 for data that always take one action per state, 1 for
-    data spread evenly over the actions; its rules are scored on folds they were not chosen on."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "scripts" / "offline_coverage.py"
-    spec = importlib.util.spec_from_file_location("offline_coverage", path)
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
-    visits = torch.zeros(2, 3, 4, dtype=torch.float64)
-    visits[0, :, 1] = 5.0  # expert-like: one action per state
-    visits[1] = 2.0  # uniform
-    torch.testing.assert_close(probe.coverage(visits), torch.tensor([0.0, 1.0], dtype=torch.float64))
-    # two groups wanting different multipliers: per-group choice scores the better one, out of fold
-    Y = np.tile([[1.0, 0.0], [0.0, 1.0]], (20, 1))
-    group = np.tile([0, 1], 20)
-    assert probe.cross_validated(Y, group).mean() == 1.0
-    assert probe.cross_validated(Y, np.zeros(40)).mean() < 0.6  # one choice for both groups: about half wrong

@@ -1,5 +1,6 @@
 """The measuring scripts' own arithmetic (scripts/*.py), on hand-made inputs."""
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 def script(name: str):
     spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # a dataclass in it looks its module up there
     spec.loader.exec_module(module)
     return module
 
@@ -30,3 +32,37 @@ def test_a_rule_per_group_is_chosen_on_the_other_rollouts():
     # choice of the other: rollout 0 with rule 1 (0.5), rollout 1 with rule 0 (0.9), never the lucky 0.1
     lucky = np.array([[[0.1, 0.5], [0.5, 0.5]], [[0.9, 0.5], [0.5, 0.5]]])
     np.testing.assert_allclose(cross_fitted(lucky, np.arange(2)), [(0.5 + 0.9) / 2, 0.5])
+
+
+def test_ucbvi_told_nothing_is_ucbvi_and_told_the_transitions_explores_less():
+    import torch
+
+    from rlpfn.agents import make_agent
+    from rlpfn.benchmarks import make_benchmark
+    from rlpfn.traces import run_trace
+
+    Informed = script("regret_sources").Informed
+    mdp = make_benchmark("riverswim")
+    base = run_trace(mdp, make_agent("ucbvi", scale=0.1, h_term=0.003), 5, seed=0, n_runs=3)
+    same = run_trace(mdp, Informed(scale=0.1, h_term=0.003, known="neither"), 5, seed=0, n_runs=3)
+    assert torch.equal(base.a, same.a)
+    # told where every action leads, it need not try the left action at every state to find the far reward
+    told = run_trace(mdp, Informed(scale=0.1, h_term=0.003, known="transitions"), 5, seed=0, n_runs=3)
+    assert told.r.sum() > base.r.sum()
+
+
+def test_the_coverage_probe_tells_expert_data_from_uniform_data(tmp_path):
+    """scripts/offline_coverage.py: its feature is 0 for data that always take one action per state, 1 for
+    data spread evenly over the actions; its rules are scored on folds they were not chosen on."""
+    import torch
+
+    probe = script("offline_coverage")
+    visits = torch.zeros(2, 3, 4, dtype=torch.float64)
+    visits[0, :, 1] = 5.0  # expert-like: one action per state
+    visits[1] = 2.0  # uniform
+    torch.testing.assert_close(probe.coverage(visits), torch.tensor([0.0, 1.0], dtype=torch.float64))
+    # two groups wanting different multipliers: per-group choice scores the better one, out of fold
+    Y = np.tile([[1.0, 0.0], [0.0, 1.0]], (20, 1))
+    group = np.tile([0, 1], 20)
+    assert probe.cross_validated(Y, group).mean() == 1.0
+    assert probe.cross_validated(Y, np.zeros(40)).mean() < 0.6  # one choice for both groups: about half wrong
