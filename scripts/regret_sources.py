@@ -6,7 +6,13 @@ telling it half of the MDP:
   worth the best reward plus the true expected value after it; tried pairs get the Hoeffding bonus on r̂.
 - `rewards known`: it plans with the true mean rewards and learns only P. An untried pair is worth H − h, as in
   UCB-VI (where it leads is unknown); tried pairs get the bonus on P̂.
+- `tried transitions`: told the true transitions of the pairs it has tried (not of the others, still worth H − h):
+  the precision that P gives on tried pairs, without its help in valuing untried ones.
 - `neither` is UCB-VI itself (this script's planner, which `--check` compares with the registry's `ucbvi`).
+- `pooled` is told nothing: a rule. An untried pair at a state where some action was tried is assumed to lead
+  where that state's tried actions led (their pooled P̂), with the best reward for one step; at a state with no
+  tried action it is worth H − h. It asks whether the structure "actions of one state lead to similar places",
+  which survives the priors' per-state action relabelling, could stand in for knowing the transitions.
 Each variant is scored with a few bonus scales c (h_term fixed) and the best c per variant is reported, so no
 variant loses for being mis-tuned. `--prior` should be a training prior: choosing c on a held-out split would make
 it a choice made on it. Normalized cumulative regret over `--episodes` episodes, as `rlpfn validate` scores it,
@@ -28,7 +34,7 @@ from rlpfn.agents.ucbvi import UCBVI
 class Informed(UCBVI):
     """UCB-VI (Hoeffding) told the true transitions or the true mean rewards of the MDP it acts in."""
 
-    known: str = "neither"  # "transitions", "rewards" or "neither"
+    known: str = "neither"  # "transitions", "tried-transitions", "rewards", "neither" or "pooled"
     name = "informed-ucbvi"
     needs_mdp = True
 
@@ -49,12 +55,22 @@ class Informed(UCBVI):
             P, r = self.P_true, torch.where(visited, r_hat, torch.ones_like(r_hat))  # untried: the best reward
         elif self.known == "rewards":
             r = self.R_true
+        elif self.known == "tried-transitions":
+            P = torch.where(visited[..., None], self.P_true, P_hat)
+        guessed = torch.zeros_like(visited)
+        if self.known == "pooled":  # untried pairs of a tried state: the state's pooled successors
+            counts = self.stats.counts.to(P_hat.dtype)
+            n_s = counts.sum((2, 3))  # [N,S]
+            pooled = counts.sum(2) / n_s.clamp_min(1.0)[..., None]  # [N,S,S']
+            guessed = ~visited & (n_s > 0)[..., None]
+            P = torch.where(guessed[..., None], pooled[:, :, None, :], P_hat)
+            r = torch.where(guessed, torch.ones_like(r_hat), r_hat)
 
         def adjust(h, q, v_next):
             rem = self.remaining[h]
             b = self.c * inv_n.sqrt() + self.d * rem * inv_n
             q = torch.minimum(torch.minimum(torch.where(visited, q + b, q), self.Q[:, h]), rem)
-            return q if self.known == "transitions" else torch.where(visited, q, rem)
+            return q if self.known == "transitions" else torch.where(visited | guessed, q, rem)
 
         self.Q, _ = backward_induction(P, r, self.spec.horizon, adjust)
         return self.Q
@@ -72,6 +88,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=PositiveInt, default=100, help="episodes per run (default 100)")
     parser.add_argument("--scales", type=float, nargs="+", default=[0.1, 0.03, 0.01], help="bonus scales c")
     parser.add_argument("--h-term", type=float, default=0.003, help="the bonus's h_term (default: wide-tuned 0.003)")
+    parser.add_argument("--variants", nargs="+", default=["neither", "rewards", "transitions"],
+                        choices=["neither", "rewards", "transitions", "tried-transitions", "pooled"], help="what UCB-VI is told (neither first)")
     parser.add_argument("--check", action="store_true", help="also run the registry's ucbvi at the first scale")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -81,7 +99,9 @@ def main() -> None:
         return np.concatenate([prior_regret(mdps, make(), args.episodes, seed) for mdps, seed in batches])
 
     results = {}
-    for known in ("neither", "rewards", "transitions"):
+    if args.variants[0] != "neither":
+        parser.error("--variants: 'neither' (UCB-VI itself, the reference) must come first")
+    for known in args.variants:
         for c in args.scales:
             results[(known, c)] = regret(lambda: Informed(scale=c, h_term=args.h_term, known=known))
             print(f"{known:<12} c={c:<6g} {results[(known, c)].mean():.3f}", flush=True)
@@ -91,11 +111,11 @@ def main() -> None:
               f"{results[('neither', args.scales[0])].mean():.3f} (max difference {np.abs(ref - results[('neither', args.scales[0])]).max():.2g})")
     base = min((results[("neither", c)] for c in args.scales), key=np.mean)
     print(f"\n{args.prior}: {len(base)} MDPs, {args.episodes} episodes; best c per variant; minus UCB-VI paired (95% CI)")
-    for known in ("neither", "rewards", "transitions"):
+    for known in args.variants:
         c = min(args.scales, key=lambda c: results[(known, c)].mean())
         x = results[(known, c)]
         m, ci = mean_ci(x - base)
-        print(f"  {known + ' known':<18} c={c:<6g} {x.mean():.3f} ± {mean_ci(x)[1]:.3f}  ratio {x.mean() / base.mean():.2f}  "
+        print(f"  {known + ('' if known == 'pooled' else ' known'):<24} c={c:<6g} {x.mean():.3f} ± {mean_ci(x)[1]:.3f}  ratio {x.mean() / base.mean():.2f}  "
               f"minus UCB-VI {m:+.3f} ± {ci:.3f}")
 
 
