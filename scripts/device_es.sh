@@ -18,6 +18,8 @@
 # options, for the whole time (`rlpfn pretrain --resume --trainer.out DIR $(cat DIR/options)` resumes it anywhere).
 # Validate what comes back on CPU: rlpfn validate --agents ucbvi rlpfn --checkpoint OUT/run/model --json F, and
 # compare with docs/model/es/heldout-untrained-linear.json (python -m rlpfn.experiments.compare).
+# ES_PRIOR=wide trains on v2's prior instead of `default` (a new run only; the timing always uses `default`'s
+# sizes, and a wide-prior step with H up to 200 is slower: see docs/baselines/ucbvi_wide.md for its own baseline).
 # Environment overrides, for a smoke run on CPU: ES_EPISODES, ES_PAIRS (the CPU timing's pairs), TOTAL_SECONDS,
 # CHECKPOINT_EVERY, PYTHON, RESUME_DIR. Exit status 0 when a model came back.
 set -uo pipefail
@@ -52,6 +54,7 @@ else
   WORKERS=$([ "$DEVICE" = gpu ] && echo 1 || echo "$CORES")
   O="--loss.policy_weight 0 --loss.q_weight 0 --loss.quantile_weight 0 --loss.anchor_weight 0 --es.weight 1"
   O="$O --es.pairs $PAIRS --es.mdps 16 --es.episodes ${ES_EPISODES:-100} --data.num_workers 0"
+  O="$O --data.prior ${ES_PRIOR:-default}"
   O="$O --model.unvisited_linear true --optim.lr 5e-3 --optim.warmup_steps 5 --optim.weight_decay 0"
   O="$O --trainer.val_every 100000 --trainer.log_every 1 --trainer.checkpoint_every ${CHECKPOINT_EVERY:-5}"
   O="$O --trainer.accelerator $DEVICE --es.workers $WORKERS"

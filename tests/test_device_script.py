@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(out: Path, resume: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "ES_EPISODES": "2", "ES_PAIRS": "1",
-           "TOTAL_SECONDS": "75", "CHECKPOINT_EVERY": "1", "RESUME_DIR": str(resume)}
+           "TOTAL_SECONDS": "75", "CHECKPOINT_EVERY": "1", "RESUME_DIR": str(resume), "ES_PRIOR": "tiny"}
     res = subprocess.run(["bash", "scripts/device_es.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=300)
     assert res.returncode == 0, res.stderr
@@ -34,6 +34,7 @@ def test_device_script_times_trains_and_a_later_call_resumes_the_run(tmp_path):
     assert json.loads((tmp_path / "first" / "timing.json").read_text())["cpu"]["pairs"] == 1
     run = tmp_path / "first" / "run"
     assert (run / "last.ckpt").exists() and "--es.pairs 1 " in (run / "options").read_text()
+    assert "--data.prior tiny" in (run / "options").read_text()
     assert load(run / "model").cfg.unvisited_linear
     first = _step(run)
     assert first > 0
