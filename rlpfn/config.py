@@ -36,6 +36,8 @@ def parse_assignments(items: list[str] | None, option: str) -> dict:
         key, eq, value = item.partition("=")
         if not eq or not key:
             raise ConfigError(f"{option} {item!r} is not of the form KEY=VALUE")
+        if key in out:
+            raise ConfigError(f"{option} {key!r} given twice")
         try:
             out[key] = float(value) if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value) else \
                 (yaml.safe_load(value) if value else "")  # YAML 1.1 reads 1e-3 as text: numbers first

@@ -101,6 +101,8 @@ BAD = [
     (["validate", "--agents", "ucbvi[scale=abc]"], "scale"),
     (["validate", "--agents", "ucbvi[nosuch=1]"], "nosuch"),
     (["validate", "--agents", "ucbvi[scale]"], "'scale' is not of the form KEY=VALUE"),
+    (["validate", "--agents", "psrl[alpha0=1,alpha0=2]"], "'alpha0' given twice"),
+    (["solve", "riverswim", "--agent", "qlearning", "--set", "epsilon=0.1", "epsilon=0.2"], "'epsilon' given twice"),
     (["validate", "--agents", "vilcb[scale=0.1]"], "unknown online agent 'vilcb'"),
     (["prior", "sample", "spec.yaml", "--n", "2", "--out", "o"], "states: empty range"),
     (["prior", "sample", "tiny", "--n", "-2", "--out", "o"], "--n"),
