@@ -8,6 +8,8 @@ telling it half of the MDP:
   UCB-VI (where it leads is unknown); tried pairs get the bonus on P̂.
 - `tried transitions`: told the true transitions of the pairs it has tried (not of the others, still worth H − h):
   the precision that P gives on tried pairs, without its help in valuing untried ones.
+- `untried transitions`: the converse, told the true transitions only of pairs it has not tried (valued as under
+  `transitions known`); tried pairs use P̂. What a perfect predictor of untried pairs' transitions would buy.
 - `neither` is UCB-VI itself (this script's planner, which `--check` compares with the registry's `ucbvi`).
 - `pooled` is told nothing: a rule. An untried pair at a state where some action was tried is assumed to lead
   where that state's tried actions led (their pooled P̂), with the best reward for one step; at a state with no
@@ -34,7 +36,7 @@ from rlpfn.agents.ucbvi import UCBVI
 class Informed(UCBVI):
     """UCB-VI (Hoeffding) told the true transitions or the true mean rewards of the MDP it acts in."""
 
-    known: str = "neither"  # "transitions", "tried-transitions", "rewards", "neither" or "pooled"
+    known: str = "neither"  # "transitions", "tried-transitions", "untried-transitions", "rewards", "neither", "pooled"
     name = "informed-ucbvi"
     needs_mdp = True
 
@@ -51,13 +53,17 @@ class Informed(UCBVI):
         visited = n > 0
         inv_n = 1.0 / n.clamp_min(1.0)
         P, r = P_hat, r_hat
+        guessed = torch.zeros_like(visited)  # untried pairs valued from a transition row, not as H − h
         if self.known == "transitions":
             P, r = self.P_true, torch.where(visited, r_hat, torch.ones_like(r_hat))  # untried: the best reward
         elif self.known == "rewards":
             r = self.R_true
         elif self.known == "tried-transitions":
             P = torch.where(visited[..., None], self.P_true, P_hat)
-        guessed = torch.zeros_like(visited)
+        elif self.known == "untried-transitions":  # untried pairs: true P, the best reward for one step
+            guessed = ~visited
+            P = torch.where(guessed[..., None], self.P_true, P_hat)
+            r = torch.where(guessed, torch.ones_like(r_hat), r_hat)
         if self.known == "pooled":  # untried pairs of a tried state: the state's pooled successors
             counts = self.stats.counts.to(P_hat.dtype)
             n_s = counts.sum((2, 3))  # [N,S]
@@ -89,7 +95,7 @@ def main() -> None:
     parser.add_argument("--scales", type=float, nargs="+", default=[0.1, 0.03, 0.01], help="bonus scales c")
     parser.add_argument("--h-term", type=float, default=0.003, help="the bonus's h_term (default: wide-tuned 0.003)")
     parser.add_argument("--variants", nargs="+", default=["neither", "rewards", "transitions"],
-                        choices=["neither", "rewards", "transitions", "tried-transitions", "pooled"], help="what UCB-VI is told (neither first)")
+                        choices=["neither", "rewards", "transitions", "tried-transitions", "untried-transitions", "pooled"], help="what UCB-VI is told (neither first)")
     parser.add_argument("--check", action="store_true", help="also run the registry's ucbvi at the first scale")
     args = parser.parse_args()
     torch.set_num_threads(1)
