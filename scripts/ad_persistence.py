@@ -21,14 +21,13 @@ RANGES = [(0, 1), (1, 5), (5, 15), (15, None)]
 
 def repeat_rate(s: np.ndarray, a: np.ndarray) -> np.ndarray:
     """[N, T] 1.0 where the action equals the run's previous action at the same state, NaN at a first visit."""
-    out = np.full(s.shape, np.nan)
-    for i in range(s.shape[0]):
-        last = {}
-        for t in range(s.shape[1]):
-            if s[i, t] in last:
-                out[i, t] = float(a[i, t] == last[s[i, t]])
-            last[s[i, t]] = a[i, t]
-    return out
+    N, T = s.shape
+    key = (np.arange(N)[:, None] * (s.max() + 1) + s).ravel()  # (run, state)
+    order = np.argsort(key, kind="stable")  # each (run, state)'s visits together, in time order
+    flat_a, out = a.ravel()[order], np.full(N * T, np.nan)
+    again = key[order][1:] == key[order][:-1]  # a visit with an earlier one at the same (run, state)
+    out[order[1:][again]] = (flat_a[1:] == flat_a[:-1])[again]
+    return out.reshape(N, T)
 
 
 def main() -> None:
