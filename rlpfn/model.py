@@ -22,6 +22,11 @@ How it computes, and why:
    the history length.
 4. **A Q head**: Q̂_CE[h] + (H - h) · correction, regressed on Q* (an auxiliary loss; offline, acting greedily
    on it is certainty equivalence corrected by what the prior taught).
+5. **A transition head** (optional, `transition_head`): where each pair leads, log P̃(s'|s, a), a softmax over the
+   states from a query per (s, a) and a key per state (any S). Online, the planner then values an untried pair of
+   a state where some action was tried at one step of the best reward plus P̃·V_{h+1}, instead of H - h. Why: most
+   of UCB-VI's regret on the priors is the optimism that H - h puts on every untried pair
+   (docs/model/regret_sources.md); the prediction is trained by cross-entropy to the prior's true P.
 """
 from __future__ import annotations
 
@@ -71,6 +76,10 @@ class ModelConfig:
     """a fifth head row β for offline acting: the pessimistic planner's penalty is e^β·b instead of e^α·b"""
     init_temperature: PositiveFloat = 0.1
     """the policy's initial temperature (logits are Q_plan / (T·(H-h)))"""
+    # Off (v1). On: trained by loss.transition_weight (cross-entropy to the prior's P).
+    transition_head: bool = False
+    """predict where each pair leads; online, an untried pair of a tried state is then worth one step of the best
+    reward plus the predicted P̃·V instead of H-h"""
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
@@ -112,6 +121,7 @@ class Output:
     q_est: torch.Tensor  # [B,H,S,A] the Q head at every step
     corrections: torch.Tensor  # [B,S,A,3] log bonus multiplier, reward correction, unvisited logit
     temperature: torch.Tensor  # scalar
+    log_p_next: torch.Tensor | None = None  # [B,S,A,S] the transition head's log P̃(s'|s, a) (float64), if any
     summary: torch.Tensor | None = None  # [B,d] the trunk's output averaged over (s, a): what a critic reads
 
 
@@ -135,18 +145,23 @@ def capped(q, remaining, per_step, cap=1.0) -> torch.Tensor:
     return (q + per_step * remaining).clip(max=cap * remaining)
 
 
-def planner_terms(r_hat, n, cfg: ModelConfig, corrections: torch.Tensor | None = None, pessimistic: bool = False):
+def planner_terms(r_hat, n, cfg: ModelConfig, corrections: torch.Tensor | None = None, pessimistic: bool = False,
+                  guessed: torch.Tensor | None = None):
     """The planner's per-pair reward and per-step bonus (`plan`), so that Q_h = capped(reward + P̂·V_{h+1}, H-h,
     per_step). An unvisited pair's P̂ row is zero, so one formula serves every pair: with reward 0 and per_step
-    its unvisited fraction, min(0 + frac·(H-h), H-h) = frac·(H-h) (or 0 offline)."""
+    its unvisited fraction, min(0 + frac·(H-h), H-h) = frac·(H-h) (or 0 offline). `guessed` [B,S,A]: unvisited
+    pairs whose successors are predicted (`plan`): reward 1 (the best), no bonus."""
     visited = n > 0
     alpha, delta, unv = (torch.zeros_like(n),) * 3 if corrections is None else corrections.to(DTYPE).unbind(-1)
     flat, per_step = bonus_terms(n, alpha.exp(), cfg)
     zero = torch.zeros_like(flat)
     if pessimistic:  # offline: the same learned bonus as a penalty (VI-LCB's form)
         return torch.where(visited, r_hat - flat, zero), torch.where(visited, -per_step, zero)
-    return (torch.where(visited, r_hat + delta + flat, zero),
-            torch.where(visited, per_step, unvisited_fraction(unv, cfg)))
+    reward = torch.where(visited, r_hat + delta + flat, zero)
+    per_step = torch.where(visited, per_step, unvisited_fraction(unv, cfg))
+    if guessed is not None:
+        reward, per_step = torch.where(guessed, 1.0, reward), torch.where(guessed, 0.0, per_step)
+    return reward, per_step
 
 
 def unvisited_fraction(u: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
@@ -156,9 +171,12 @@ def unvisited_fraction(u: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     return torch.sigmoid(cfg.unvisited_logit + u)
 
 
-def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=1.0):
-    """Backward induction with Q_h = capped(reward + P̂·V_{h+1}, H-h, per_step, cap), clipped below at `floor`."""
+def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=1.0, P_guess=None):
+    """Backward induction with Q_h = capped(reward + P̂·V_{h+1}, H-h, per_step, cap), clipped below at `floor`.
+    `P_guess` [B,S,A,S]: predicted successors of pairs whose P̂ row is zero (zero rows elsewhere), added to P̂."""
     def adjust(h, q, v_next):
+        if P_guess is not None:
+            q = q + expect(P_guess, v_next)
         q = capped(q, float(H - h), per_step, cap)
         return q if floor is None else q.clamp_min(floor)
 
@@ -166,15 +184,21 @@ def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=
 
 
 def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | None = None,
-         pessimistic: bool = False):
+         pessimistic: bool = False, p_next: torch.Tensor | None = None):
     """Backward induction on the empirical model with UCB-VI's bonus, corrected: Q_h = min(H-h, r̂ + δ +
     e^α·b_h + P̂·V_{h+1}) on visited pairs, unvisited_fraction(u)·(H-h) on unvisited ones.
     `corrections` [B,S,A,3] = (α, δ, u); None = uncorrected UCB-VI. Differentiable in `corrections`.
     `pessimistic`: the lower-confidence twin for offline use, Q_h = clip(r̂ - e^α·b_h + P̂·V_{h+1}, 0, H-h) on
     visited pairs and 0 on unvisited ones; no reward correction δ, which the quantile loss makes optimistic
-    (README, "The pretrained model")."""
-    reward, per_step = planner_terms(r_hat, n, cfg, corrections, pessimistic)
-    return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None)
+    (README, "The pretrained model").
+    `p_next` [B,S,A,S] (online only): predicted successors; an unvisited pair of a state where some action was
+    tried is then worth min(H-h, 1 + p_next·V_{h+1}) (the transition head's use)."""
+    guessed = P_guess = None
+    if p_next is not None and not pessimistic:
+        guessed = (n == 0) & (n.sum(-1, keepdim=True) > 0)
+        P_guess = torch.where(guessed[..., None], p_next.to(DTYPE), 0.0)
+    reward, per_step = planner_terms(r_hat, n, cfg, corrections, pessimistic, guessed)
+    return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None, P_guess=P_guess)
 
 
 def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
@@ -236,6 +260,19 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_m(x))
 
 
+class TransitionHead(nn.Module):
+    """log P̃(s'|s, a) = log-softmax over s' of ⟨query(x_sa), key(mean_a x_s'a)⟩ / sqrt(d): any S, and relabelling
+    states or actions permutes it the same way."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.query, self.key = nn.Linear(d, d), nn.Linear(d, d)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        scores = torch.einsum("bsad,btd->bsat", self.query(h), self.key(h.mean(2)))
+        return torch.log_softmax(scores.to(DTYPE) / h.shape[-1] ** 0.5, -1)
+
+
 class RLPFN(nn.Module):
     architecture = "rlpfn"  # what a checkpoint records (the other kind: rlpfn.ad.model.ADModel, "ad")
 
@@ -250,6 +287,7 @@ class RLPFN(nn.Module):
         nn.init.zeros_(self.head.weight)  # start exactly at UCB-VI (policy) and certainty equivalence (Q)
         nn.init.zeros_(self.head.bias)
         self.log_temperature = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
+        self.transition = TransitionHead(d) if cfg.transition_head else None
 
     def forward(self, ctx: Context, pessimistic: bool = False, head_delta: torch.Tensor | None = None) -> Output:
         """`pessimistic`: q_plan (and the logits) from the planner's lower-confidence twin (offline acting).
@@ -276,7 +314,9 @@ class RLPFN(nn.Module):
             corrections = corrections * torch.tensor([1.0, 0.0, 1.0], device=out.device)
         if pessimistic and self.cfg.offline_head:  # the offline penalty's own log-multiplier β in α's place
             corrections = torch.cat([out[..., 4:5], corrections[..., 1:]], -1)
-        q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic)  # [B,H,S,A] float64
+        log_p_next = None if self.transition is None else self.transition(h)
+        p_next = None if log_p_next is None else log_p_next.detach().exp()  # trained by its own loss only
+        q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic, p_next)  # [B,H,S,A] float64
         remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device).view(1, H, 1, 1)
         q_est = q_ce + remaining * out[..., 3].to(DTYPE).unsqueeze(1)
         rows = torch.arange(B, device=n.device)
@@ -284,10 +324,11 @@ class RLPFN(nn.Module):
         temperature = self.log_temperature.exp()
         logits = (q_plan[rows, ctx.step] / rem).float() / temperature
         return Output(logits=logits, q=q_est[rows, ctx.step].float(), q_plan=q_plan, q_est=q_est,
-                      corrections=corrections, temperature=temperature, summary=h.mean((1, 2)))
+                      corrections=corrections, temperature=temperature, summary=h.mean((1, 2)),
+                      log_p_next=log_p_next)
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
 
-__all__ = ["ModelConfig", "Context", "Output", "RLPFN", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]
+__all__ = ["ModelConfig", "Context", "Output", "RLPFN", "TransitionHead", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]

@@ -144,11 +144,15 @@ class LossConfig:
     """the pinball loss's quantile level"""
     drop_state_prob: ClosedUnitInterval = 0.1
     """how often the current state is hidden (offline datasets have none)"""
+    transition_weight: NonNegativeFloat = 0.0
+    """weight of the transition head's cross-entropy to the true P, at untried pairs of tried states (needs
+    model.transition_head)"""
 
     @property
     def active(self) -> bool:
         """Whether any supervised term is on (all weights 0: no prior batches are drawn for it at all)."""
-        return any(w > 0 for w in (self.policy_weight, self.q_weight, self.anchor_weight, self.quantile_weight))
+        return any(w > 0 for w in (self.policy_weight, self.q_weight, self.anchor_weight, self.quantile_weight,
+                                   self.transition_weight))
 
 
 @dataclass
@@ -165,6 +169,9 @@ class PretrainConfig:
     def __post_init__(self):
         if not self.loss.active and self.regret.weight == 0 and self.es.weight == 0:
             raise ValueError("loss: every weight is 0, and regret.weight and es.weight are 0: nothing to train")
+        if self.loss.transition_weight > 0 and not self.model.transition_head:
+            raise ValueError(f"loss.transition_weight = {self.loss.transition_weight} trains the transition head, but "
+                             "model.transition_head is false")
         gpu = self.trainer.accelerator == "gpu" or (self.trainer.accelerator == "auto" and torch.cuda.is_available())
         if self.es.workers > 1 and gpu:
             raise ValueError(f"es.workers = {self.es.workers} runs the perturbed agents in CPU processes, but the model "
@@ -318,10 +325,23 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
     diff = (batch.q_star.to(out.q_plan.dtype) - out.q_plan[rows, ctx.step]) / rem  # > 0: Q_plan below Q*
     pinball = torch.maximum(cfg.quantile * diff, (cfg.quantile - 1) * diff).mean().float()
     total = cfg.policy_weight * policy + cfg.q_weight * q + cfg.anchor_weight * anchor + cfg.quantile_weight * pinball
+    parts = {}
+    if out.log_p_next is not None:
+        parts["transition_ce"] = transition_loss(out.log_p_next, ctx.stats.counts, batch.P[batch.mdp])
+        total = total + cfg.transition_weight * parts["transition_ce"].float()
     return {"loss": total, "ce": policy.detach(), "q_mse": q.detach(), "anchor": anchor.detach(),
-            "pinball": pinball.detach(),
+            "pinball": pinball.detach(), **{k: v.detach() for k, v in parts.items()},
             "accuracy": (out.logits.argmax(-1)[rows, ctx.state.clamp_min(0)] ==
                          target.argmax(-1)[rows, ctx.state.clamp_min(0)]).float().mean()}
+
+
+def transition_loss(log_p_next: torch.Tensor, counts: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy (nats) of the predicted log P̃ [B,S,A,S] to the true P at the pairs the planner guesses:
+    untried pairs of states where some action was tried (0 when a batch has none)."""
+    n = counts.sum(-1)
+    where = (n == 0) & (n.sum(-1) > 0)[..., None]
+    ce = -(P.to(log_p_next.dtype) * log_p_next).sum(-1)
+    return (ce * where).sum() / where.sum().clamp_min(1)
 
 
 # ---- Lightning ---------------------------------------------------------------------------------------------

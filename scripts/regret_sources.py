@@ -15,6 +15,9 @@ telling it half of the MDP:
   where that state's tried actions led (their pooled P̂), with the best reward for one step; at a state with no
   tried action it is worth H − h. It asks whether the structure "actions of one state lead to similar places",
   which survives the priors' per-state action relabelling, could stand in for knowing the transitions.
+- `predicted` is told nothing either: as `pooled`, but an untried pair of a tried state is assumed to lead where a
+  model's transition head predicts (`--predictor`: a checkpoint with one, from scripts/transition_probe.py --save or
+  `rlpfn pretrain --config transitions`), asked before every episode. Does a learned prediction lower the regret?
 Each variant is scored with a few bonus scales c (h_term fixed) and the best c per variant is reported, so no
 variant loses for being mis-tuned. `--prior` should be a training prior: choosing c on a held-out split would make
 it a choice made on it. Normalized cumulative regret over `--episodes` episodes, as `rlpfn validate` scores it,
@@ -30,13 +33,17 @@ import torch
 from jsonargparse.typing import PositiveInt
 
 from rlpfn.agents.ucbvi import UCBVI
+from rlpfn.checkpoint import load_cached
+from rlpfn.model import Context
 
 
 @dataclass
 class Informed(UCBVI):
     """UCB-VI (Hoeffding) told the true transitions or the true mean rewards of the MDP it acts in."""
 
-    known: str = "neither"  # "transitions", "tried-transitions", "untried-transitions", "rewards", "neither", "pooled"
+    known: str = "neither"  # "transitions", "tried-transitions", "untried-transitions", "rewards", "neither", "pooled",
+    # "predicted"
+    predictor: str | None = None  # `predicted`: a checkpoint with a transition head
     name = "informed-ucbvi"
     needs_mdp = True
 
@@ -64,12 +71,18 @@ class Informed(UCBVI):
             guessed = ~visited
             P = torch.where(guessed[..., None], self.P_true, P_hat)
             r = torch.where(guessed, torch.ones_like(r_hat), r_hat)
-        if self.known == "pooled":  # untried pairs of a tried state: the state's pooled successors
+        if self.known in ("pooled", "predicted"):  # untried pairs of a tried state: a guess where they lead
             counts = self.stats.counts.to(P_hat.dtype)
             n_s = counts.sum((2, 3))  # [N,S]
-            pooled = counts.sum(2) / n_s.clamp_min(1.0)[..., None]  # [N,S,S']
+            if self.known == "pooled":  # the state's pooled successors
+                guess = (counts.sum(2) / n_s.clamp_min(1.0)[..., None])[:, :, None, :]  # [N,S,1,S']
+            else:
+                with torch.no_grad():
+                    guess = load_cached(self.predictor)(Context.at(
+                        self.stats, torch.full((self.n_runs,), -1), 0, self.spec.horizon, self.episodes - 1)
+                    ).log_p_next.exp()
             guessed = ~visited & (n_s > 0)[..., None]
-            P = torch.where(guessed[..., None], pooled[:, :, None, :], P_hat)
+            P = torch.where(guessed[..., None], guess, P_hat)
             r = torch.where(guessed, torch.ones_like(r_hat), r_hat)
 
         def adjust(h, q, v_next):
@@ -95,7 +108,10 @@ def main() -> None:
     parser.add_argument("--scales", type=float, nargs="+", default=[0.1, 0.03, 0.01], help="bonus scales c")
     parser.add_argument("--h-term", type=float, default=0.003, help="the bonus's h_term (default: wide-tuned 0.003)")
     parser.add_argument("--variants", nargs="+", default=["neither", "rewards", "transitions"],
-                        choices=["neither", "rewards", "transitions", "tried-transitions", "untried-transitions", "pooled"], help="what UCB-VI is told (neither first)")
+                        choices=["neither", "rewards", "transitions", "tried-transitions", "untried-transitions",
+                                 "pooled", "predicted"],
+                        help="what UCB-VI is told (neither first)")
+    parser.add_argument("--predictor", help="`predicted`: a checkpoint with a transition head")
     parser.add_argument("--check", action="store_true", help="also run the registry's ucbvi at the first scale")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -107,9 +123,12 @@ def main() -> None:
     results = {}
     if args.variants[0] != "neither":
         parser.error("--variants: 'neither' (UCB-VI itself, the reference) must come first")
+    if ("predicted" in args.variants) != bool(args.predictor):
+        parser.error("--predictor is needed by, and only by, the `predicted` variant")
     for known in args.variants:
         for c in args.scales:
-            results[(known, c)] = regret(lambda: Informed(scale=c, h_term=args.h_term, known=known))
+            results[(known, c)] = regret(lambda: Informed(scale=c, h_term=args.h_term, known=known,
+                                                             predictor=args.predictor))
             print(f"{known:<12} c={c:<6g} {results[(known, c)].mean():.3f}", flush=True)
     if args.check:
         ref = regret(lambda: make_agent("ucbvi", scale=args.scales[0], h_term=args.h_term))
@@ -121,7 +140,7 @@ def main() -> None:
         c = min(args.scales, key=lambda c: results[(known, c)].mean())
         x = results[(known, c)]
         m, ci = mean_ci(x - base)
-        print(f"  {known + ('' if known == 'pooled' else ' known'):<24} c={c:<6g} {x.mean():.3f} ± {mean_ci(x)[1]:.3f}  ratio {x.mean() / base.mean():.2f}  "
+        print(f"  {known + ('' if known in ('pooled', 'predicted') else ' known'):<24} c={c:<6g} {x.mean():.3f} ± {mean_ci(x)[1]:.3f}  ratio {x.mean() / base.mean():.2f}  "
               f"minus UCB-VI {m:+.3f} ± {ci:.3f}")
 
 

@@ -10,7 +10,9 @@ prior MDPs of one size, a UCB-VI or random history of 1–19 episodes on each, a
 
 Printed every 100 steps, and then on 60 fresh batches of the training prior and of `heldout`: the cross-entropy in
 nats of the model, of the state's pooled successors (mixed with uniform, at the best of four weights for each
-batch: generous to it), and of uniform over all states.
+batch: generous to it), and of uniform over all states. `--save` writes the model, a checkpoint that
+scripts/regret_sources.py's `predicted` variant plays (`rlpfn pretrain --config transitions` trains the same head
+with the pretraining machinery).
 """
 from __future__ import annotations
 
@@ -25,22 +27,22 @@ from torch import nn
 
 def main() -> None:
     from rlpfn.agents import make_agent
-    from rlpfn.model import RLPFN, Context, ModelConfig, features
-    from rlpfn.planning import with_dtype
+    from rlpfn.checkpoint import save
+    from rlpfn.model import RLPFN, Context, ModelConfig
     from rlpfn.prior import load_spec, sample_sized_batch
     from rlpfn.traces import run_trace
+    from rlpfn.train import transition_loss
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prior", default="default", help="training prior spec (default: default)")
     parser.add_argument("--steps", type=PositiveInt, default=1500, help="training steps (default 1500)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", help="write the trained model here, a checkpoint (regret_sources.py --predictor)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    model = RLPFN(ModelConfig())
-    d = model.cfg.d_model
-    query, key = nn.Linear(d, d), nn.Linear(d, d)
-    params = [*model.parameters(), *query.parameters(), *key.parameters()]
+    model = RLPFN(ModelConfig(transition_head=True))
+    params = list(model.parameters())
     opt = torch.optim.Adam(params, lr=1e-3)
 
     def batch(spec, rng):
@@ -54,21 +56,16 @@ def main() -> None:
 
     def cross_entropies(ctx, P):
         """(model, pooled, uniform) mean cross-entropy to the true P at untried pairs of tried states; None if none."""
-        P_hat, r_hat, n = ctx.stats.empirical(sparse=False)
-        x, _ = features(ctx, P_hat, r_hat, n, model.cfg)
-        h = model.embed(x)
-        for block in model.blocks:
-            h = block(h, with_dtype(P_hat, x.dtype))
-        h = model.ln_out(h)
-        logp = torch.log_softmax(torch.einsum("bsad,btd->bsat", query(h), key(h.mean(2))).double() / d**0.5, -1)
+        counts = ctx.stats.counts
+        n = counts.sum(-1)
         n_s = n.sum(-1)
         where = (n == 0) & (n_s > 0)[..., None]
         if not where.any():
             return None
         S = P.shape[-1]
-        pooled = (ctx.stats.counts.sum(2) / n_s.clamp_min(1)[..., None])[:, :, None, :]
+        pooled = (counts.sum(2) / n_s.clamp_min(1)[..., None])[:, :, None, :]
         pool = min(-(P * (w * pooled + (1 - w) / S).log()).sum(-1)[where].mean() for w in (0.1, 0.3, 0.5, 0.7))
-        return -(P * logp).sum(-1)[where].mean(), pool, torch.tensor(np.log(S))
+        return transition_loss(model(ctx).log_p_next, counts, P), pool, torch.tensor(np.log(S))
 
     spec, rng, start, log = load_spec(args.prior), np.random.default_rng(args.seed), time.time(), []
     for step in range(args.steps):
@@ -94,6 +91,10 @@ def main() -> None:
         a = np.array(rows).mean(0)
         print(f"{split}, 60 fresh batches: model {a[0]:.3f}, pooled {a[1]:.3f}, uniform {a[2]:.3f} "
               "(nats, untried pairs at tried states)")
+
+    if args.save:
+        save(model, args.save, {"name": args.prior}, {"steps": args.steps, "command": "scripts/transition_probe.py"})
+        print(f"wrote {args.save}")
 
 
 if __name__ == "__main__":

@@ -159,3 +159,58 @@ def test_features_plan_certainty_equivalence_and_ucbvi_exactly(S):
     _, q_ce = features(ctx, P_hat, r_hat, n, CFG)
     expected, _ = backward_induction(P_hat, r_hat, 6)
     torch.testing.assert_close(q_ce, expected, rtol=0, atol=1e-12)
+
+
+TRANSITIONS = dataclasses.replace(CFG, transition_head=True)
+
+
+def with_transition_head(seed=1):
+    m = perturbed(TRANSITIONS, seed)
+    torch.nn.init.normal_(m.transition.query.weight, std=0.5)
+    return m
+
+
+def test_transition_head_predicts_a_distribution_over_states_and_permutes_with_the_labels():
+    B, S, A, H = 2, 6, 4, 5
+    ctx = random_context(B, S, A, H, seed=3)
+    ps, pa = torch.randperm(S, generator=torch.Generator().manual_seed(0)), torch.tensor([2, 0, 3, 1])
+    inv = torch.argsort(ps)
+    st = ctx.stats
+    moved = Context(Stats(st.counts[:, ps][:, :, pa][:, :, :, ps], st.reward_sum[:, ps][:, :, pa],
+                          st.reward_sq_sum[:, ps][:, :, pa]), inv[ctx.state], ctx.step, H, ctx.episodes)
+    m = with_transition_head()
+    with torch.no_grad():
+        a, b = m(ctx), m(moved)
+    assert a.log_p_next.shape == (B, S, A, S)
+    torch.testing.assert_close(a.log_p_next.exp().sum(-1), torch.ones(B, S, A, dtype=torch.float64))
+    assert a.log_p_next.exp().std() > 1e-3  # not uniform: the test would not see a wrong permutation otherwise
+    torch.testing.assert_close(a.log_p_next[:, ps][:, :, pa][:, :, :, ps], b.log_p_next, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(a.q_plan[:, :, ps][:, :, :, pa], b.q_plan, atol=1e-4, rtol=1e-4)
+
+
+def test_planner_values_untried_pairs_of_tried_states_by_the_predicted_successors():
+    """An untried pair at a state where some action was tried: min(H-h, 1 + P̃·V_{h+1}). At a state where nothing
+    was tried it keeps the unvisited value; tried pairs and the offline planner ignore the prediction."""
+    S, A, H = 4, 3, 6
+    ctx = random_context(1, S, A, H, seed=5, density=1.0)
+    counts = ctx.stats.counts
+    counts[:, 0, 1:] = 0  # state 0: only action 0 tried
+    counts[:, 1] = 0  # state 1: nothing tried
+    ctx.stats.reward_sum[:, 0, 1:] = ctx.stats.reward_sum[:, 1] = 0
+    P_hat, r_hat, n = ctx.stats.empirical(sparse=False)
+    p_next = torch.softmax(torch.randn(1, S, A, S, dtype=torch.float64, generator=torch.Generator().manual_seed(0)), -1)
+    q = plan(P_hat, r_hat, n, H, CFG, p_next=p_next)
+    q0 = plan(P_hat, r_hat, n, H, CFG)
+    v = torch.cat([q.amax(-1), torch.zeros(1, 1, S, dtype=torch.float64)], 1)  # V_h, V_H = 0
+    for h in range(H):
+        expected = (1 + p_next[0, 0, 1:] @ v[0, h + 1]).clamp(max=H - h)
+        torch.testing.assert_close(q[0, h, 0, 1:], expected)
+    torch.testing.assert_close(q[:, :, 1], q0[:, :, 1])  # nothing tried at state 1
+    assert (q[:, :, 0, 1:] < q0[:, :, 0, 1:] - 1e-6).any()  # the prediction lowered some untried values
+    pessimistic = plan(P_hat, r_hat, n, H, CFG, pessimistic=True)
+    torch.testing.assert_close(plan(P_hat, r_hat, n, H, CFG, pessimistic=True, p_next=p_next), pessimistic)
+
+
+def test_a_model_without_the_transition_head_predicts_nothing():
+    out = perturbed()(random_context(1, 3, 2, 4))
+    assert out.log_p_next is None

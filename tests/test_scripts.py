@@ -51,6 +51,26 @@ def test_ucbvi_told_nothing_is_ucbvi_and_told_the_transitions_explores_less():
     assert told.r.sum() > base.r.sum()
 
 
+def test_ucbvi_told_a_models_predicted_transitions_plays_a_seeded_run(tmp_path):
+    import torch
+
+    from rlpfn.benchmarks import make_benchmark
+    from rlpfn.checkpoint import save
+    from rlpfn.model import RLPFN, ModelConfig
+    from rlpfn.traces import run_trace
+
+    torch.manual_seed(0)
+    path = str(save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True)), tmp_path / "m",
+                    {"name": "tiny"}, {"steps": 0}))
+    Informed = script("regret_sources").Informed
+    mdp = make_benchmark("sixarms")
+    runs = [run_trace(mdp, Informed(scale=0.1, h_term=0.003, known="predicted", predictor=path), 5, seed=0, n_runs=3)
+            for _ in range(2)]
+    assert torch.equal(runs[0].a, runs[1].a)
+    base = run_trace(mdp, Informed(scale=0.1, h_term=0.003, known="neither"), 5, seed=0, n_runs=3)
+    assert not torch.equal(base.a, runs[0].a)  # untried pairs of tried states are no longer worth H - h
+
+
 def test_the_coverage_probe_tells_expert_data_from_uniform_data(tmp_path):
     """scripts/offline_coverage.py: its feature is 0 for data that always take one action per state, 1 for
     data spread evenly over the actions; its rules are scored on folds they were not chosen on."""

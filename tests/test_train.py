@@ -144,6 +144,8 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     ({"es": {"sigma": 0}}, "es.sigma: Not of type PositiveFloat"),
     ({"es": {"sigma": float("inf")}}, ".*es.sigma must be finite, got inf"),
     ({"trainer": {"accelerator": "gpu"}, "es": {"workers": 2}}, ".*es.workers = 2 runs the perturbed agents in CPU"),
+    ({"loss": {"transition_weight": 1.0}}, ".*loss.transition_weight = 1.0 trains the transition head, but "
+                                           "model.transition_head is false"),
 ])
 def test_config_errors_name_the_key(tmp_path, patch, message):
     doc = yaml.safe_load(TINY.read_text())
@@ -164,6 +166,31 @@ def test_loss_targets_are_config_and_all_parts_train():
         assert all(torch.isfinite(v) for v in parts.values())
         assert model.head.weight.grad.abs().sum() > 0
         model.zero_grad()
+
+
+def test_transition_loss_is_the_cross_entropy_at_untried_pairs_of_tried_states_and_training_lowers_it():
+    from rlpfn.train import transition_loss
+
+    counts = torch.zeros(1, 3, 2, 3)
+    counts[0, 0, 0, 1] = 2  # state 0: action 0 tried, action 1 not; states 1, 2: nothing tried
+    P = torch.softmax(torch.randn(1, 3, 2, 3, generator=torch.Generator().manual_seed(0)), -1)
+    log_p = torch.log_softmax(torch.randn(1, 3, 2, 3, dtype=torch.float64), -1)
+    torch.testing.assert_close(transition_loss(log_p, counts, P), -(P[0, 0, 1].double() * log_p[0, 0, 1]).sum())
+    assert transition_loss(log_p, torch.zeros_like(counts), P) == 0
+
+    torch.manual_seed(0)
+    batch = get_batch("tiny", 8, seed=1)
+    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True))
+    cfg = LossConfig(policy_weight=0, current_state_weight=0, q_weight=0, anchor_weight=0, quantile_weight=0,
+                     transition_weight=1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = pretrain_loss(model, batch, cfg)["transition_ce"]
+    for _ in range(30):
+        opt.zero_grad()
+        pretrain_loss(model, batch, cfg)["loss"].backward()
+        opt.step()
+    assert first > 0 and pretrain_loss(model, batch, cfg)["transition_ce"] < 0.8 * first
+    assert model.head.weight.abs().sum() == 0  # the other heads have no loss: the planner is still UCB-VI's
 
 
 def test_sigterm_stops_quietly_with_a_checkpoint(tmp_path):

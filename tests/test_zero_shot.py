@@ -65,6 +65,21 @@ def test_checkpoint_roundtrip_and_no_pickle(ckpt, tmp_path):
     assert not raw.startswith(b"\x80")  # not a pickle stream
 
 
+def test_a_transition_head_survives_the_checkpoint_and_the_agent_plays_with_it(tmp_path):
+    torch.manual_seed(0)
+    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True))
+    torch.nn.init.normal_(model.transition.query.weight)
+    path = str(save(model, tmp_path / "m", {"name": "tiny"}, {"steps": 0}))
+    loaded = load(path)
+    assert loaded.cfg.transition_head
+    torch.testing.assert_close(loaded.transition.query.weight, model.transition.query.weight)
+    mdp = make_benchmark("riverswim")
+    a = run_online(mdp, make_agent("rlpfn", checkpoint=path), 6, 3, seed=1)
+    b = run_online(mdp, make_agent("rlpfn", checkpoint=path), 6, 3, seed=1)
+    np.testing.assert_array_equal(a.returns, b.returns)
+    assert (a.regret >= -1e-9).all()
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "config", "version", "missing"])
 def test_damaged_checkpoints_are_refused_in_one_line(ckpt, tmp_path, damage):
     import shutil

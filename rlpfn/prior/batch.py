@@ -13,7 +13,7 @@ trace, k uniform on [0, T) or, with probability `episode_start_fraction`, rounde
 (an offline-style dataset of whole episodes). A context is the statistic of the first k transitions, the
 history tokens (state s_k, step h_k = k mod H, H, episodes so far k div H), and the targets: Q*[h_k], the
 optimal policy (uniform over tied optimal actions), a Boltzmann policy over Q*[h_k] at a drawn temperature,
-and the behaviour's next action a_k (Algorithm-Distillation-style).
+the behaviour's next action a_k (Algorithm-Distillation-style), and the MDP's true transitions.
 """
 from __future__ import annotations
 
@@ -46,6 +46,8 @@ class PriorBatch:
     temperature: torch.Tensor  # [B]
     behaviour_action: torch.Tensor  # [B] long: the action the behaviour took at s_k (AD-style target)
     v_gap: torch.Tensor  # [B] (V* - V_uniform)(mu0) / H on the [0, 1] scale: how much acting well matters
+    P: torch.Tensor  # [M,S,A,S] float32: the true transitions of the batch's M MDPs (the transition head's target)
+    mdp: torch.Tensor  # [B] long: which of them each context comes from
     family: tuple  # [B] family names
     behaviour: str  # the behaviour that generated the traces
 
@@ -100,7 +102,7 @@ def contexts(batch: TabularMDP, trace: Trace, run: np.ndarray, k: np.ndarray, te
         context=Context(stats, trace.s[run_t, k_t], step, H, k_t // H),
         q_star=q.to(f32), pi_star=pi_star.to(f32), pi_boltzmann=torch.softmax(q / tau[:, None, None], -1).to(f32),
         temperature=tau.to(f32), behaviour_action=trace.a[run_t, k_t],
-        v_gap=torch.as_tensor(gap[run], dtype=f32), family=tuple(str(f) for f in batch.meta["family"][run]),
+        v_gap=torch.as_tensor(gap[run], dtype=f32), P=torch.as_tensor(batch.P, dtype=f32), mdp=run_t, family=tuple(str(f) for f in batch.meta["family"][run]),
         behaviour=behaviour,
     )
 
