@@ -7,7 +7,7 @@ import torch
 
 from rlpfn.errors import UserError
 from rlpfn.es import acting_rows
-from rlpfn.experiments.compare import main, paired_table, random_head
+from rlpfn.experiments.compare import against, main, paired_table, random_head
 from rlpfn.model import RLPFN, ModelConfig
 
 
@@ -37,6 +37,21 @@ def test_files_of_other_mdps_are_refused(tmp_path, capsys):
     b.write_text(json.dumps(_doc([0.1, 0.2], [0.3, 0.4])))
     assert main([str(a), str(b)]) == 2 and "not the same MDPs" in capsys.readouterr().err
     assert main([str(a), str(a)]) == 0 and "minus UCB-VI -0.150" in capsys.readouterr().out
+
+
+def test_agents_of_one_file_against_a_named_one(tmp_path, capsys):
+    doc = {"regret": {"ucbvi[scale=0.1]": [0.5, 0.4, 0.3], "rlpfn[checkpoint=m]": [0.4, 0.5, 0.1]}}
+    rows = {r["name"]: r for r in against(doc, "f", "ucbvi[scale=0.1]")}
+    assert rows["rlpfn[checkpoint=m]"]["minus_base"][0] == pytest.approx(-0.2 / 3)
+    assert rows["rlpfn[checkpoint=m]"]["below_base"] == pytest.approx(2 / 3)
+    assert rows["ucbvi[scale=0.1]"]["minus_base"] == (0.0, 0.0)
+    with pytest.raises(UserError, match="holds no 'ucbvi' regrets \\(it holds: ucbvi\\[scale=0.1\\], rlpfn"):
+        against(doc, "f", "ucbvi")
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps(doc))
+    assert main([str(path), "--base", "ucbvi[scale=0.1]"]) == 0
+    assert "rlpfn[checkpoint=m]" in capsys.readouterr().out
+    assert main([str(path), "--base", "ucbvi"]) == 2 and "holds no 'ucbvi'" in capsys.readouterr().err
 
 
 def test_random_head_keeps_norms_and_biases_and_nothing_else():

@@ -8,6 +8,11 @@ such files on the same MDPs and seeds (their UCB-VI regrets must agree, which ch
 prints, per file, the rlpfn agent's regret, its paired difference to UCB-VI and to the first file's model (mean ±
 95% CI over MDPs) and the share of MDPs where it is lower.
 
+    python -m rlpfn.experiments.compare --base AGENT FILE.json
+
+prints every agent of one validate file (`--agents` may name several checkpoints: 'rlpfn[checkpoint=PATH]')
+against the agent named AGENT in it: regret, paired difference and share of MDPs where it is lower.
+
     python -m rlpfn.experiments.compare --random-head TRAINED BASE OUT [--seed 1]
 
 writes OUT: the checkpoint BASE with the head rows that acting reads set to random directions of TRAINED's norms
@@ -46,6 +51,23 @@ def paired_table(docs: dict[str, dict], agent: str = "rlpfn") -> list[dict]:
         rows.append({"name": name, "regret": mean_ci(r), "minus_ucbvi": mean_ci(r - u),
                      "below_ucbvi": float(np.mean(r < u)), "minus_first": mean_ci(r - base),
                      "below_first": float(np.mean(r < base)), "ucbvi": mean_ci(u)})
+    return rows
+
+
+def against(doc: dict, name: str, base: str) -> list[dict]:
+    """Every agent of one validate JSON against the agent `base` in it: mean ± CI of its regret, its paired
+    difference to `base` and the share of MDPs where it is lower."""
+    reg = doc.get("regret") if isinstance(doc, dict) else None
+    if not isinstance(reg, dict) or base not in reg:
+        raise UserError(f"{name}: holds no {base!r} regrets (it holds: {', '.join(reg or {}) or 'none'})")
+    b = _regrets(name, base, reg[base])
+    rows = []
+    for agent, values in reg.items():
+        r = _regrets(name, agent, values)
+        if r.shape != b.shape:
+            raise UserError(f"{name}: {len(r)} {agent!r} regrets but {len(b)} {base!r} ones")
+        rows.append({"name": agent, "regret": mean_ci(r), "minus_base": mean_ci(r - b),
+                     "below_base": float(np.mean(r < b))})
     return rows
 
 
@@ -90,8 +112,20 @@ def main(argv=None) -> int:
     p.add_argument("--random-head", nargs=3, metavar=("TRAINED", "BASE", "OUT"),
                    help="instead: write the control checkpoint OUT (see the module's description)")
     p.add_argument("--seed", type=NonNegativeInt, default=1, help="seed of the random directions (default 1)")
+    p.add_argument("--base", metavar="AGENT", help="instead: every agent of one file against this one of it")
     args = p.parse_args(argv)
+    fmt = lambda mc: f"{mc[0]:+.3f} ± {mc[1]:.3f}"  # noqa: E731
     try:
+        if args.base:
+            if len(args.files) != 1:
+                p.error("--base compares the agents of one validate JSON file: give exactly one")
+            rows = against(read_validation(args.files[0]), args.files[0], args.base)
+            print(f"{args.files[0]}: paired against {args.base}, mean ± 95% CI over MDPs")
+            width = max(len(r["name"]) for r in rows)
+            for r in rows:
+                print(f"  {r['name']:<{width}} {r['regret'][0]:.3f} ± {r['regret'][1]:.3f}; minus {args.base} "
+                      f"{fmt(r['minus_base'])} (lower on {r['below_base']:.0%})")
+            return 0
         if args.random_head:
             from ..checkpoint import load, read_config, save
             from ..files import check_output_file
@@ -110,7 +144,6 @@ def main(argv=None) -> int:
     except UserError as e:
         print(f"compare: error: {e}", file=sys.stderr)
         return 2
-    fmt = lambda mc: f"{mc[0]:+.3f} ± {mc[1]:.3f}"  # noqa: E731
     print(f"UCB-VI: {rows[0]['ucbvi'][0]:.3f} ± {rows[0]['ucbvi'][1]:.3f}; paired differences, mean ± 95% CI")
     for r in rows:
         print(f"{r['name']}: {r['regret'][0]:.3f} ± {r['regret'][1]:.3f}; minus UCB-VI {fmt(r['minus_ucbvi'])} "
