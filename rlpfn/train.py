@@ -329,6 +329,7 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
     if out.log_p_next is not None:
         parts["transition_ce"] = transition_loss(out.log_p_next, ctx.stats.counts, batch.P[batch.mdp])
         total = total + cfg.transition_weight * parts["transition_ce"].float()
+        parts["transition_relative_ce"] = parts["transition_ce"] / math.log(batch.P.shape[-1])  # uniform's: 1
     return {"loss": total, "ce": policy.detach(), "q_mse": q.detach(), "anchor": anchor.detach(),
             "pinball": pinball.detach(), **{k: v.detach() for k, v in parts.items()},
             "accuracy": (out.logits.argmax(-1)[rows, ctx.state.clamp_min(0)] ==
@@ -618,7 +619,8 @@ def pretrain(cfg, resume: bool = False, command: str = "") -> Path:
         _join_log(out)
         from .experiments.report import plot_training
 
-        plot_training(out / "metrics.csv", out / "training.png")
+        off = {"train/pinball": cfg.loss.quantile_weight, "train/q_mse": cfg.loss.q_weight}
+        plot_training(out / "metrics.csv", out / "training.png", tuple(k for k, w in off.items() if w == 0))
         training = {"steps": trainer.global_step, "config": cfg_dict, "command": command}
         path = save(module.model, out / "model", spec_record(cfg.data.prior), training)
         if cfg.trainer.export is not None:

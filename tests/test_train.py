@@ -1,6 +1,7 @@
 """Pretraining on the tiny config: logs, checkpoints, export, SIGKILL + --resume, DDP on CPU (gloo), config errors."""
 import csv
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -189,7 +190,9 @@ def test_transition_loss_is_the_cross_entropy_at_untried_pairs_of_tried_states_a
         opt.zero_grad()
         pretrain_loss(model, batch, cfg)["loss"].backward()
         opt.step()
-    assert first > 0 and pretrain_loss(model, batch, cfg)["transition_ce"] < 0.8 * first
+    last = pretrain_loss(model, batch, cfg)
+    assert first > 0 and last["transition_ce"] < 0.8 * first
+    assert last["transition_relative_ce"] == last["transition_ce"] / math.log(batch.P.shape[-1])
     assert model.head.weight.abs().sum() == 0  # the other heads have no loss: the planner is still UCB-VI's
 
 

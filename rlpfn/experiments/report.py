@@ -471,8 +471,9 @@ def write_report(results: dict, out_dir, reps: int = 2000, seed: int = 0) -> lis
     return [md, curves, agg]
 
 
-def plot_training(metrics_csv: str | Path, out_png: str | Path) -> Path:
-    """Training loss parts and held-out validation regret (with UCB-VI's on the same MDPs) against steps."""
+def plot_training(metrics_csv: str | Path, out_png: str | Path, untrained: tuple = ()) -> Path:
+    """Training loss parts and held-out validation regret (with UCB-VI's on the same MDPs) against steps.
+    `untrained`: logged parts that the run gave weight 0 (not drawn as objectives)."""
     import csv
 
     from matplotlib.figure import Figure
@@ -486,8 +487,9 @@ def plot_training(metrics_csv: str | Path, out_png: str | Path) -> Path:
     fig = Figure(figsize=(11, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
     ad = any(r.get("train/accuracy") for r in rows) and not any(r.get("train/q_mse") for r in rows)  # an AD run
-    keys = (("train/relative_ce" if any(r.get("train/relative_ce") for r in rows) else "train/loss"),) if ad else ("train/pinball", "train/q_mse", "train/regret", "train/es_regret")  # regret, es_regret: own rollouts
-    for key in keys:
+    keys = ((("train/relative_ce" if any(r.get("train/relative_ce") for r in rows) else "train/loss"),) if ad else
+            ("train/pinball", "train/q_mse", "train/transition_relative_ce", "train/regret", "train/es_regret"))  # regret,
+    for key in (k for k in keys if k not in untrained):  # es_regret: on its own rollouts
         x, y = series(key)
         if x:
             k = max(1, len(y) // 50)  # running mean over ~2% of the points
