@@ -487,9 +487,11 @@ def plot_training(metrics_csv: str | Path, out_png: str | Path, untrained: tuple
     fig = Figure(figsize=(11, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
     ad = any(r.get("train/accuracy") for r in rows) and not any(r.get("train/q_mse") for r in rows)  # an AD run
-    keys = ((("train/relative_ce" if any(r.get("train/relative_ce") for r in rows) else "train/loss"),) if ad else
-            ("train/pinball", "train/q_mse", "train/transition_relative_ce", "train/regret", "train/es_regret"))  # regret,
-    for key in (k for k in keys if k not in untrained):  # es_regret: on its own rollouts
+    logged = lambda key: any(r.get(key) for r in rows)  # noqa: E731
+    transition = "train/transition_relative_ce" if logged("train/transition_relative_ce") else "train/transition_ce"
+    keys = ((("train/relative_ce" if logged("train/relative_ce") else "train/loss"),) if ad else
+            ("train/pinball", "train/q_mse", transition, "train/regret", "train/es_regret"))  # regret, es_regret:
+    for key in (k for k in keys if k not in untrained):  # on its own rollouts
         x, y = series(key)
         if x:
             k = max(1, len(y) // 50)  # running mean over ~2% of the points
