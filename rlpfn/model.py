@@ -76,6 +76,10 @@ class ModelConfig:
     """a fifth head row β for offline acting: the pessimistic planner's penalty is e^β·b instead of e^α·b"""
     init_temperature: PositiveFloat = 0.1
     """the policy's initial temperature (logits are Q_plan / (T·(H-h)))"""
+    # Off (v1): relabelling actions per state then permutes the output; on, only relabelling them alike in every state.
+    action_attention: bool = False
+    """each trunk block also attends across states among the tokens of one action (ties an action's label across
+    states: for priors whose actions mean the same thing everywhere, relabel.actions global)"""
     # Off (v1). On: trained by loss.transition_weight (cross-entropy to the prior's P).
     transition_head: bool = False
     """predict where each pair leads; online, an untried pair of a tried state is then worth one step of the best
@@ -237,7 +241,8 @@ def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
 
 
 class Block(nn.Module):
-    """Attention across actions, attention across states, a P̂-weighted message from successors, an MLP."""
+    """Attention across actions, attention across states, (optionally) attention across states within one action, a
+    P̂-weighted message from successors, an MLP."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -245,6 +250,9 @@ class Block(nn.Module):
         self.ln_a, self.ln_s, self.ln_p, self.ln_m = (nn.LayerNorm(d) for _ in range(4))
         self.attn_actions = nn.MultiheadAttention(d, cfg.n_heads, batch_first=True)
         self.attn_states = nn.MultiheadAttention(d, cfg.n_heads, batch_first=True)
+        if cfg.action_attention:
+            self.ln_sa = nn.LayerNorm(d)
+            self.attn_same_action = nn.MultiheadAttention(d, cfg.n_heads, batch_first=True)
         self.successor = nn.Linear(d, d)
         self.mlp = nn.Sequential(nn.Linear(d, cfg.mlp_ratio * d), nn.GELU(), nn.Linear(cfg.mlp_ratio * d, d))
 
@@ -255,6 +263,10 @@ class Block(nn.Module):
         x = x + self.attn_actions(y, y, y, need_weights=False)[0].view(B, S, A, d)
         u = self.ln_s(x).mean(2)  # [B,S,d]: a state's summary, symmetric in its actions
         x = x + self.attn_states(u, u, u, need_weights=False)[0][:, :, None]
+        if hasattr(self, "attn_same_action"):  # the tokens (·, a) of one action, across states
+            y = self.ln_sa(x).transpose(1, 2).reshape(B * A, S, d)
+            y = self.attn_same_action(y, y, y, need_weights=False)[0]
+            x = x + y.view(B, A, S, d).transpose(1, 2)
         u = self.successor(self.ln_p(x).mean(2))
         x = x + expect(P_hat, u)
         return x + self.mlp(self.ln_m(x))

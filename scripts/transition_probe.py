@@ -38,10 +38,13 @@ def main() -> None:
     parser.add_argument("--steps", type=PositiveInt, default=1500, help="training steps (default 1500)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", help="write the trained model here, a checkpoint (regret_sources.py --predictor)")
+    parser.add_argument("--action-attention", action="store_true",
+                        help="the trunk also attends across states within one action (ModelConfig.action_attention)")
+    parser.add_argument("--eval", nargs="+", default=["heldout"], help="splits scored besides the training prior")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    model = RLPFN(ModelConfig(transition_head=True))
+    model = RLPFN(ModelConfig(transition_head=True, action_attention=args.action_attention))
     params = list(model.parameters())
     opt = torch.optim.Adam(params, lr=1e-3)
 
@@ -81,7 +84,7 @@ def main() -> None:
             a = np.array(log[-100:]).mean(0)
             print(f"step {step + 1} ({time.time() - start:.0f} s): model {a[0]:.3f}, pooled {a[1]:.3f}, "
                   f"uniform {a[2]:.3f}", flush=True)
-    for split in (args.prior, "heldout"):
+    for split in (args.prior, *args.eval):
         eval_rng, rows = np.random.default_rng(12345), []
         with torch.no_grad():
             for _ in range(60):

@@ -41,7 +41,9 @@ def test_outputs_shapes_and_one_pass_policy_table():
     assert (out.q_plan <= remaining + 1e-9).all() and (out.q_plan >= 0).all()
 
 
-def test_relabelling_states_and_actions_permutes_the_output():
+@pytest.mark.parametrize("cfg", [CFG, dataclasses.replace(CFG, action_attention=True)], ids=["v1", "action-attention"])
+def test_relabelling_states_and_actions_permutes_the_output(cfg):
+    """The same action permutation at every state (with action_attention, only that one keeps the output's form)."""
     B, S, A, H = 2, 6, 4, 5
     ctx = random_context(B, S, A, H, seed=3)
     ps, pa = torch.randperm(S, generator=torch.Generator().manual_seed(0)), torch.tensor([2, 0, 3, 1])
@@ -49,7 +51,7 @@ def test_relabelling_states_and_actions_permutes_the_output():
     st = ctx.stats
     moved = Context(Stats(st.counts[:, ps][:, :, pa][:, :, :, ps], st.reward_sum[:, ps][:, :, pa],
                           st.reward_sq_sum[:, ps][:, :, pa]), inv[ctx.state], ctx.step, H, ctx.episodes)
-    m = perturbed()
+    m = perturbed(cfg)
     with torch.no_grad():
         a, b = m(ctx), m(moved)
     torch.testing.assert_close(a.logits[:, ps][:, :, pa], b.logits, atol=1e-4, rtol=1e-4)
@@ -209,6 +211,22 @@ def test_planner_values_untried_pairs_of_tried_states_by_the_predicted_successor
     assert (q[:, :, 0, 1:] < q0[:, :, 0, 1:] - 1e-6).any()  # the prediction lowered some untried values
     pessimistic = plan(P_hat, r_hat, n, H, CFG, pessimistic=True)
     torch.testing.assert_close(plan(P_hat, r_hat, n, H, CFG, pessimistic=True, p_next=p_next), pessimistic)
+
+
+def test_action_attention_ties_an_action_across_states():
+    """With it, what action 0 did at other states changes the output at state 0; without it, only through the
+    states' summaries, which do not tell action 0 from action 1 (so swapping them elsewhere changes nothing)."""
+    ctx = random_context(1, 5, 2, 4, seed=2, density=1.0)
+    swapped = Context(Stats(ctx.stats.counts.clone(), ctx.stats.reward_sum.clone(), ctx.stats.reward_sq_sum.clone()),
+                      torch.tensor([0]), ctx.step, 4, ctx.episodes)
+    ctx = Context(ctx.stats, torch.tensor([0]), ctx.step, 4, ctx.episodes)
+    for t in (swapped.stats.counts, swapped.stats.reward_sum, swapped.stats.reward_sq_sum):
+        t[:, 1:] = t[:, 1:].flip(2)  # swap the two actions at every state but state 0
+    for cfg, changes in ((CFG, False), (dataclasses.replace(CFG, action_attention=True), True)):
+        m = perturbed(cfg)
+        with torch.no_grad():
+            diff = (m(ctx).logits[:, 0] - m(swapped).logits[:, 0]).abs().max()
+        assert (diff > 1e-4) == changes, (cfg.action_attention, diff)
 
 
 def test_a_model_without_the_transition_head_predicts_nothing():
