@@ -619,7 +619,8 @@ def pretrain(cfg, resume: bool = False, command: str = "") -> Path:
         _join_log(out)
         from .experiments.report import plot_training
 
-        off = {"train/pinball": cfg.loss.quantile_weight, "train/q_mse": cfg.loss.q_weight}
+        loss = getattr(cfg, "loss", None)  # an AD config has none
+        off = {} if loss is None else {"train/pinball": loss.quantile_weight, "train/q_mse": loss.q_weight}
         plot_training(out / "metrics.csv", out / "training.png", tuple(k for k, w in off.items() if w == 0))
         training = {"steps": trainer.global_step, "config": cfg_dict, "command": command}
         path = save(module.model, out / "model", spec_record(cfg.data.prior), training)
