@@ -44,6 +44,7 @@ class Informed(UCBVI):
     known: str = "neither"  # "transitions", "tried-transitions", "untried-transitions", "rewards", "neither", "pooled",
     # "predicted"
     predictor: str | None = None  # `predicted`: a checkpoint with a transition head
+    blend: float = 0.0  # a guessed pair's value moves this fraction of the way from its guess back to H - h
     name = "informed-ucbvi"
     needs_mdp = True
 
@@ -89,6 +90,8 @@ class Informed(UCBVI):
             rem = self.remaining[h]
             b = self.c * inv_n.sqrt() + self.d * rem * inv_n
             q = torch.minimum(torch.minimum(torch.where(visited, q + b, q), self.Q[:, h]), rem)
+            if self.blend:
+                q = torch.where(guessed, (1 - self.blend) * q + self.blend * rem, q)
             return q if self.known == "transitions" else torch.where(visited | guessed, q, rem)
 
         self.Q, _ = backward_induction(P, r, self.spec.horizon, adjust)
@@ -112,6 +115,9 @@ def main() -> None:
                                  "pooled", "predicted"],
                         help="what UCB-VI is told (neither first)")
     parser.add_argument("--predictor", help="`predicted`: a checkpoint with a transition head")
+    parser.add_argument("--blend", type=float, default=0.0,
+                        help="`pooled`, `predicted`, `untried-transitions`: value a guessed pair at (1 - blend)·its "
+                             "guess + blend·(H - h) (default 0: the guess)")
     parser.add_argument("--check", action="store_true", help="also run the registry's ucbvi at the first scale")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -123,12 +129,14 @@ def main() -> None:
     results = {}
     if args.variants[0] != "neither":
         parser.error("--variants: 'neither' (UCB-VI itself, the reference) must come first")
+    if not 0 <= args.blend <= 1:
+        parser.error(f"--blend must lie in [0, 1], got {args.blend}")
     if ("predicted" in args.variants) != bool(args.predictor):
         parser.error("--predictor is needed by, and only by, the `predicted` variant")
     for known in args.variants:
         for c in args.scales:
             results[(known, c)] = regret(lambda: Informed(scale=c, h_term=args.h_term, known=known,
-                                                             predictor=args.predictor))
+                                                             predictor=args.predictor, blend=args.blend))
             print(f"{known:<12} c={c:<6g} {results[(known, c)].mean():.3f}", flush=True)
     if args.check:
         ref = regret(lambda: make_agent("ucbvi", scale=args.scales[0], h_term=args.h_term))

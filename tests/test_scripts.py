@@ -49,6 +49,12 @@ def test_ucbvi_told_nothing_is_ucbvi_and_told_the_transitions_explores_less():
     # told where every action leads, it need not try the left action at every state to find the far reward
     told = run_trace(mdp, Informed(scale=0.1, h_term=0.003, known="transitions"), 5, seed=0, n_runs=3)
     assert told.r.sum() > base.r.sum()
+    # a guess blended all the way back to H - h is no guess: UCB-VI again; half way it is not
+    blended = run_trace(mdp, Informed(scale=0.1, h_term=0.003, known="untried-transitions", blend=1.0), 5, seed=0,
+                        n_runs=3)
+    assert torch.equal(base.a, blended.a)
+    half = run_trace(mdp, Informed(scale=0.1, h_term=0.003, known="untried-transitions", blend=0.5), 5, seed=0, n_runs=3)
+    assert not torch.equal(base.a, half.a)
 
 
 def test_ucbvi_told_a_models_predicted_transitions_plays_a_seeded_run(tmp_path):
