@@ -15,13 +15,17 @@ from jsonargparse.typing import PositiveFloat
 
 def main() -> None:
     from rlpfn.checkpoint import load, save
+    from rlpfn.errors import UserError
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="an rlpfn checkpoint (path without or with .json)")
     parser.add_argument("scale", type=PositiveFloat, help="multiply the bonus by this")
     parser.add_argument("out", help="where to write the copy (OUT.json + OUT.safetensors)")
     args = parser.parse_args()
-    model = load(args.checkpoint)
+    try:
+        model = load(args.checkpoint, "rlpfn")
+    except UserError as e:
+        parser.error(str(e))
     with torch.no_grad():
         model.head.bias[0] += math.log(args.scale)
     training = {**model.meta.get("training", {}), "bonus_variant": {"of": args.checkpoint, "scale": args.scale}}

@@ -23,6 +23,13 @@ def random_context(B, S, A, H, seed=0, density=0.3):
                    H, torch.randint(50, (B,), generator=g))
 
 
+def relabelled(ctx, ps, pa):
+    """The context relabelled: new state i is old state ps[i], new action j is old action pa[j] at every state."""
+    st, inv = ctx.stats, torch.argsort(ps)
+    return Context(Stats(st.counts[:, ps][:, :, pa][:, :, :, ps], st.reward_sum[:, ps][:, :, pa],
+                         st.reward_sq_sum[:, ps][:, :, pa]), inv[ctx.state], ctx.step, ctx.horizon, ctx.episodes)
+
+
 def perturbed(cfg=CFG, seed=1):
     """A model whose correction heads are non-zero, so equivariance is tested through them too."""
     torch.manual_seed(seed)
@@ -47,10 +54,7 @@ def test_relabelling_states_and_actions_permutes_the_output(cfg):
     B, S, A, H = 2, 6, 4, 5
     ctx = random_context(B, S, A, H, seed=3)
     ps, pa = torch.randperm(S, generator=torch.Generator().manual_seed(0)), torch.tensor([2, 0, 3, 1])
-    inv = torch.argsort(ps)
-    st = ctx.stats
-    moved = Context(Stats(st.counts[:, ps][:, :, pa][:, :, :, ps], st.reward_sum[:, ps][:, :, pa],
-                          st.reward_sq_sum[:, ps][:, :, pa]), inv[ctx.state], ctx.step, H, ctx.episodes)
+    moved = relabelled(ctx, ps, pa)
     m = perturbed(cfg)
     with torch.no_grad():
         a, b = m(ctx), m(moved)
@@ -176,10 +180,7 @@ def test_transition_head_predicts_a_distribution_over_states_and_permutes_with_t
     B, S, A, H = 2, 6, 4, 5
     ctx = random_context(B, S, A, H, seed=3)
     ps, pa = torch.randperm(S, generator=torch.Generator().manual_seed(0)), torch.tensor([2, 0, 3, 1])
-    inv = torch.argsort(ps)
-    st = ctx.stats
-    moved = Context(Stats(st.counts[:, ps][:, :, pa][:, :, :, ps], st.reward_sum[:, ps][:, :, pa],
-                          st.reward_sq_sum[:, ps][:, :, pa]), inv[ctx.state], ctx.step, H, ctx.episodes)
+    moved = relabelled(ctx, ps, pa)
     m = with_transition_head()
     with torch.no_grad():
         a, b = m(ctx), m(moved)
