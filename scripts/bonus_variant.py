@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import torch
 from jsonargparse.typing import PositiveFloat
@@ -16,13 +17,17 @@ from jsonargparse.typing import PositiveFloat
 def main() -> None:
     from rlpfn.checkpoint import load, save
     from rlpfn.errors import UserError
+    from rlpfn.files import check_output_file
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="an rlpfn checkpoint (path without or with .json)")
     parser.add_argument("scale", type=PositiveFloat, help="multiply the bonus by this")
     parser.add_argument("out", help="where to write the copy (OUT.json + OUT.safetensors)")
     args = parser.parse_args()
+    if not math.isfinite(args.scale):
+        parser.error(f"argument scale: must be finite, got {args.scale}")
     try:
+        check_output_file(Path(f"{args.out}.json"), "out")  # before any work; save writes OUT.json beside the weights
         model = load(args.checkpoint, "rlpfn")
     except UserError as e:
         parser.error(str(e))

@@ -34,6 +34,7 @@ from jsonargparse.typing import PositiveInt
 
 from rlpfn.agents.ucbvi import UCBVI
 from rlpfn.checkpoint import load_cached
+from rlpfn.errors import UserError
 from rlpfn.model import Context
 
 
@@ -133,6 +134,13 @@ def main() -> None:
         parser.error(f"--blend must lie in [0, 1], got {args.blend}")
     if ("predicted" in args.variants) != bool(args.predictor):
         parser.error("--predictor is needed by, and only by, the `predicted` variant")
+    if args.predictor:  # before any work
+        try:
+            has_head = load_cached(args.predictor).transition is not None
+        except UserError as e:
+            parser.error(f"--predictor: {e}")
+        if not has_head:
+            parser.error(f"--predictor {args.predictor}: the model has no transition head (model.transition_head)")
     for known in args.variants:
         for c in args.scales:
             results[(known, c)] = regret(lambda: Informed(scale=c, h_term=args.h_term, known=known,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,6 +29,8 @@ from torch import nn
 def main() -> None:
     from rlpfn.agents import make_agent
     from rlpfn.checkpoint import save
+    from rlpfn.errors import UserError
+    from rlpfn.files import check_output_file
     from rlpfn.model import RLPFN, Context, ModelConfig
     from rlpfn.prior import load_spec, sample_sized_batch
     from rlpfn.traces import run_trace
@@ -42,6 +45,12 @@ def main() -> None:
                         help="the trunk also attends across states within one action (ModelConfig.action_attention)")
     parser.add_argument("--eval", nargs="+", default=["heldout"], help="splits scored besides the training prior")
     args = parser.parse_args()
+    try:  # before any work
+        spec, eval_specs = load_spec(args.prior), [load_spec(split) for split in args.eval]
+        if args.save:
+            check_output_file(Path(f"{args.save}.json"), "--save")
+    except UserError as e:
+        parser.error(str(e))
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     model = RLPFN(ModelConfig(transition_head=True, action_attention=args.action_attention))
@@ -70,7 +79,7 @@ def main() -> None:
         pool = min(-(P * (w * pooled + (1 - w) / S).log()).sum(-1)[where].mean() for w in (0.1, 0.3, 0.5, 0.7))
         return transition_loss(model(ctx).log_p_next, counts, P), pool, torch.tensor(np.log(S))
 
-    spec, rng, start, log = load_spec(args.prior), np.random.default_rng(args.seed), time.time(), []
+    rng, start, log = np.random.default_rng(args.seed), time.time(), []
     for step in range(args.steps):
         out = cross_entropies(*batch(spec, rng))
         if out is None:
@@ -84,11 +93,11 @@ def main() -> None:
             a = np.array(log[-100:]).mean(0)
             print(f"step {step + 1} ({time.time() - start:.0f} s): model {a[0]:.3f}, pooled {a[1]:.3f}, "
                   f"uniform {a[2]:.3f}", flush=True)
-    for split in (args.prior, *args.eval):
+    for split, split_spec in zip((args.prior, *args.eval), (spec, *eval_specs)):
         eval_rng, rows = np.random.default_rng(12345), []
         with torch.no_grad():
             for _ in range(60):
-                out = cross_entropies(*batch(load_spec(split), eval_rng))
+                out = cross_entropies(*batch(split_spec, eval_rng))
                 if out is not None:
                     rows.append([v.item() for v in out])
         a = np.array(rows).mean(0)

@@ -92,3 +92,49 @@ def test_the_coverage_probe_tells_expert_data_from_uniform_data(tmp_path):
     group = np.tile([0, 1], 20)
     assert probe.cross_validated(Y, group).mean() == 1.0
     assert probe.cross_validated(Y, np.zeros(40)).mean() < 0.6  # one choice for both groups: about half wrong
+
+
+def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(tmp_path):
+    import subprocess
+
+    import torch
+
+    from rlpfn.checkpoint import load, save
+    from rlpfn.model import RLPFN, ModelConfig
+
+    torch.manual_seed(0)
+    base = save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2)), tmp_path / "m", {"name": "tiny"}, {"steps": 0})
+    run = lambda *a: subprocess.run([sys.executable, str(SCRIPTS / "bonus_variant.py"), *a],  # noqa: E731
+                                    capture_output=True, text=True)
+    assert run(str(base), "0.3", str(tmp_path / "v")).returncode == 0
+    bias = load(tmp_path / "v").head.bias.detach()
+    assert torch.isclose(bias[0], torch.log(torch.tensor(0.3))) and (bias[1:] == 0).all()
+    for args, culprit in (([str(base), "inf", str(tmp_path / "w")], "must be finite, got inf"),
+                          ([str(base), "-1", str(tmp_path / "w")], "invalid PositiveFloat value: '-1'"),
+                          ([str(tmp_path / "nope"), "0.3", str(tmp_path / "w")], "nope.json: no such checkpoint"),
+                          ([str(base), "0.3", str(tmp_path / "no" / "w")], "does not exist")):
+        res = run(*args)
+        assert res.returncode == 2 and culprit in res.stderr.strip().splitlines()[-1]
+    assert not list(tmp_path.glob("w*")) and not (tmp_path / "no").exists()
+
+
+def test_scripts_refuse_a_bad_predictor_prior_or_output_before_any_work(tmp_path):
+    import subprocess
+
+    import torch
+
+    from rlpfn.checkpoint import save
+    from rlpfn.model import RLPFN, ModelConfig
+
+    torch.manual_seed(0)
+    no_head = save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2)), tmp_path / "m", {"name": "tiny"}, {})
+    for script_name, args, culprit in (
+            ("regret_sources", ["--variants", "neither", "predicted", "--predictor", str(tmp_path / "nope")],
+             "--predictor: " + str(tmp_path / "nope.json") + ": no such checkpoint"),
+            ("regret_sources", ["--variants", "neither", "predicted", "--predictor", str(no_head)], "no transition head"),
+            ("transition_probe", ["--prior", "nope"], "nope: no such prior spec"),
+            ("transition_probe", ["--save", str(tmp_path / "no" / "m")], "does not exist")):
+        res = subprocess.run([sys.executable, str(SCRIPTS / f"{script_name}.py"), *args], capture_output=True, text=True,
+                             timeout=120)
+        assert res.returncode == 2 and culprit in res.stderr.strip().splitlines()[-1], (script_name, res.stderr)
+    assert not (tmp_path / "no").exists()
