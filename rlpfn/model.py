@@ -187,6 +187,12 @@ def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=
     return backward_induction(P_hat, reward, H, adjust)[0]
 
 
+def guessed_pairs(n: torch.Tensor) -> torch.Tensor:
+    """[B,S,A] the pairs whose successors the transition head guesses: untried, at a state where some action was
+    tried (visits n [B,S,A])."""
+    return (n == 0) & (n.sum(-1, keepdim=True) > 0)
+
+
 def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | None = None,
          pessimistic: bool = False, p_next: torch.Tensor | None = None):
     """Backward induction on the empirical model with UCB-VI's bonus, corrected: Q_h = min(H-h, r̂ + δ +
@@ -199,7 +205,7 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
     tried is then worth min(H-h, 1 + p_next·V_{h+1}) (the transition head's use)."""
     guessed = P_guess = None
     if p_next is not None and not pessimistic:
-        guessed = (n == 0) & (n.sum(-1, keepdim=True) > 0)
+        guessed = guessed_pairs(n)
         P_guess = torch.where(guessed[..., None], p_next.to(DTYPE), 0.0)
     reward, per_step = planner_terms(r_hat, n, cfg, corrections, pessimistic, guessed)
     return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None, P_guess=P_guess)
@@ -343,4 +349,4 @@ class RLPFN(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-__all__ = ["ModelConfig", "Context", "Output", "RLPFN", "TransitionHead", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]
+__all__ = ["ModelConfig", "Context", "Output", "RLPFN", "TransitionHead", "guessed_pairs", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]

@@ -43,7 +43,7 @@ from jsonargparse.typing import (ClosedUnitInterval, NonNegativeFloat, NonNegati
 from .config import ConfigError, one_line, to_dict
 from .errors import UserError
 from .files import atomic, check_output_dir, write_text
-from .model import RLPFN, ModelConfig
+from .model import RLPFN, ModelConfig, guessed_pairs
 from .es import ESConfig, es_loss
 from .regret import Critic, RegretConfig, regret_loss
 from .resources import builtin_names, named_or_path
@@ -339,8 +339,7 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
 def transition_loss(log_p_next: torch.Tensor, counts: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy (nats) of the predicted log P̃ [B,S,A,S] to the true P at the pairs the planner guesses:
     untried pairs of states where some action was tried (0 when a batch has none)."""
-    n = counts.sum(-1)
-    where = (n == 0) & (n.sum(-1) > 0)[..., None]
+    where = guessed_pairs(counts.sum(-1))
     ce = -(P.to(log_p_next.dtype) * log_p_next).sum(-1)
     return (ce * where).sum() / where.sum().clamp_min(1)
 

@@ -35,7 +35,7 @@ from jsonargparse.typing import PositiveInt
 from rlpfn.agents.ucbvi import UCBVI
 from rlpfn.checkpoint import load_cached
 from rlpfn.errors import UserError
-from rlpfn.model import Context
+from rlpfn.model import Context, guessed_pairs
 
 
 @dataclass
@@ -83,7 +83,7 @@ class Informed(UCBVI):
                     guess = load_cached(self.predictor)(Context.at(
                         self.stats, torch.full((self.n_runs,), -1), 0, self.spec.horizon, self.episodes - 1)
                     ).log_p_next.exp()
-            guessed = ~visited & (n_s > 0)[..., None]
+            guessed = guessed_pairs(n)
             P = torch.where(guessed[..., None], guess, P_hat)
             r = torch.where(guessed, torch.ones_like(r_hat), r_hat)
 

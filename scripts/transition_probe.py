@@ -31,7 +31,7 @@ def main() -> None:
     from rlpfn.checkpoint import save
     from rlpfn.errors import UserError
     from rlpfn.files import check_output_file
-    from rlpfn.model import RLPFN, Context, ModelConfig
+    from rlpfn.model import RLPFN, Context, ModelConfig, guessed_pairs
     from rlpfn.prior import load_spec, sample_sized_batch
     from rlpfn.traces import run_trace
     from rlpfn.train import transition_loss
@@ -71,7 +71,7 @@ def main() -> None:
         counts = ctx.stats.counts
         n = counts.sum(-1)
         n_s = n.sum(-1)
-        where = (n == 0) & (n_s > 0)[..., None]
+        where = guessed_pairs(n)
         if not where.any():
             return None
         S = P.shape[-1]

@@ -102,7 +102,8 @@ def contexts(batch: TabularMDP, trace: Trace, run: np.ndarray, k: np.ndarray, te
         context=Context(stats, trace.s[run_t, k_t], step, H, k_t // H),
         q_star=q.to(f32), pi_star=pi_star.to(f32), pi_boltzmann=torch.softmax(q / tau[:, None, None], -1).to(f32),
         temperature=tau.to(f32), behaviour_action=trace.a[run_t, k_t],
-        v_gap=torch.as_tensor(gap[run], dtype=f32), P=torch.as_tensor(batch.P, dtype=f32), mdp=run_t, family=tuple(str(f) for f in batch.meta["family"][run]),
+        v_gap=torch.as_tensor(gap[run], dtype=f32), P=torch.as_tensor(batch.P, dtype=f32), mdp=run_t,
+        family=tuple(str(f) for f in batch.meta["family"][run]),
         behaviour=behaviour,
     )
 
