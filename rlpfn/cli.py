@@ -245,18 +245,10 @@ def cmd_solve_offline(args) -> None:
     print(f"wrote {out}: policy [H,S,A], greedy_action [H,S], visited_states [S]")
 
 
-def _agent_with_hparams(label: str) -> tuple[str, dict]:
-    """'ucbvi[scale=0.03,h_term=0.01]' -> ('ucbvi', {'scale': 0.03, 'h_term': 0.01}); a plain name -> (name, {})."""
-    m = re.fullmatch(r"([\w-]+)\[(.*)\]", label)
-    if not m:
-        return label, {}
-    return m.group(1), parse_assignments([item for item in m.group(2).split(",") if item], f"--agents {label!r}:")
-
-
 def cmd_validate(args) -> None:
     if args.json:
         check_output_file(args.json, "--json")  # before any work
-    from .agents import AGENTS, make_agent
+    from .agents import parse_agent
     from .metrics import mean_ci
 
     from .experiments.validate import RLPFN_VARIANTS, validate
@@ -269,11 +261,7 @@ def cmd_validate(args) -> None:
         elif name in RLPFN_VARIANTS:
             agents[name] = ("rlpfn", RLPFN_VARIANTS[name])
         else:
-            base, hp = _agent_with_hparams(name)
-            if base not in AGENTS or not AGENTS[base].online:
-                raise CLIError(f"unknown online agent {base!r}")
-            make_agent(base, **hp)  # a bad key or value is refused here, by name, before any work
-            agents[name] = (base, hp)
+            agents[name] = parse_agent(name, online=True)  # a bad name, key or value: refused before any work
     res = validate(agents, cfg, args.workers, progress=not args.quiet)
     ref = res.get("ucbvi")
     print(f"held-out prior {args.prior!r}: {cfg.batches * 8} MDPs, {cfg.episodes} episodes; normalized cumulative "

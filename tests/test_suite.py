@@ -6,6 +6,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 import pytest
 
 from rlpfn.agents import make_agent
@@ -134,3 +135,41 @@ def test_benchmark_stopped_by_a_signal_says_one_line_and_keeps_its_cells(tmp_pat
     assert err.strip().splitlines() == [f"rlpfn: stopped by {sig.name}; finished cells are saved in OUT/cells; "
                                         "the same command resumes"]
     assert list((tmp_path / "cells").glob("*.json")) and not (tmp_path / "results.json").exists()
+
+
+def test_agents_with_hyperparameters_run_under_their_own_labels(tmp_path):
+    """'ucbvi[scale=0.3]' runs beside 'ucbvi' as its own agent, exactly as make_agent('ucbvi', scale=0.3) would; an
+    offline agent likewise."""
+    from rlpfn.benchmarks import make_benchmark
+    from rlpfn.experiments.evaluate import run_offline, run_online
+
+    cfg = SuiteConfig(benchmarks=["riverswim"], agents=["ucbvi", "ucbvi[scale=0.3]", "vilcb[scale=0.5]"], episodes=4,
+                      seeds=2, epsilons=[1.0], dataset_sizes=[10], workers=1)
+    assert cfg.online_agents == ["ucbvi", "ucbvi[scale=0.3]"] and cfg.offline_agents == ["vilcb[scale=0.5]"]
+    res = run_suite(cfg, progress=False)
+    online = {e["agent"]: e for e in res["online"]}
+    mdp = make_benchmark("riverswim")
+    assert online["ucbvi[scale=0.3]"]["hparams"] == make_agent("ucbvi", scale=0.3).hparams() != online["ucbvi"]["hparams"]
+    assert online["ucbvi[scale=0.3]"]["regret"] == run_online(mdp, make_agent("ucbvi", scale=0.3), 4, 2, 0).regret.tolist()
+    (offline,) = res["offline"]
+    assert offline["agent"] == "vilcb[scale=0.5]" and offline["hparams"]["scale"] == 0.5
+    assert offline["scores"] == run_offline(mdp, make_agent("vilcb", scale=0.5), 1.0, 10, 2, 0).scores.tolist()
+
+
+def test_a_saved_cell_of_a_checkpoint_agent_is_not_reused_once_its_weights_change(tmp_path):
+    from rlpfn.checkpoint import save
+    from rlpfn.experiments import suite
+    from rlpfn.model import RLPFN, ModelConfig
+
+    path = tmp_path / "mine"
+    torch.manual_seed(0)
+    save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2)), path, {}, {})
+    cfg = SuiteConfig(benchmarks=["riverswim"], agents=[f"rlpfn[checkpoint={path}]"], parts=["online"], episodes=4,
+                      seeds=2, workers=1)
+    (job,) = suite._jobs(cfg, {"riverswim": (6, 2, 20)})
+    assert job.agent == "rlpfn" and dict(job.hparams) == {"checkpoint": str(path)}
+    before = suite.cell_key(job, cfg)
+    assert suite.cell_key(job, cfg) == before
+    torch.manual_seed(1)
+    save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2)), path, {}, {})  # same path, other weights
+    assert suite.cell_key(job, cfg) != before

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import fields
 from functools import lru_cache
 from typing import Literal
@@ -53,6 +54,25 @@ def make_agent(name: str, **overrides) -> Agent:
     return build(cls, hparams, f"agent {name!r}", error=AgentError)
 
 
+def parse_agent(label: str, online: bool | None = None) -> tuple[str, dict]:
+    """'ucbvi[scale=0.03,h_term=0.01]' -> ('ucbvi', {'scale': 0.03, 'h_term': 0.01}); a plain name -> (name, {}).
+    The agent is built here, so an unknown name, key or value (and, for a model agent, a checkpoint that cannot be
+    read) is refused by name before any work; with `online`, an agent that cannot act that way is refused too."""
+    from ..config import ConfigError, parse_assignments
+
+    m = re.fullmatch(r"([\w-]+)\[(.*)\]", label)
+    name, hparams = (m.group(1), parse_assignments([i for i in m.group(2).split(",") if i], f"agent {label!r}:")) \
+        if m else (label, {})
+    agent = make_agent(name, **hparams)
+    if online is not None and not (agent.online if online else agent.offline):
+        raise ConfigError(f"agent {label!r} is not an {'online' if online else 'offline'} agent")
+    if getattr(agent, "checkpoint", None) is not None:
+        from ..checkpoint import read_config
+
+        read_config(agent.checkpoint, agent.architecture)
+    return name, hparams
+
+
 def stacked(name: str, grid: list[dict]) -> Agent:
     """One agent that runs a whole hyperparameter grid as a batch axis: reset with n_runs = G·k for a grid of G
     entries, runs i·k ... (i+1)·k - 1 act with entry i (each entry filled and checked as make_agent does). A
@@ -72,5 +92,5 @@ def stacked(name: str, grid: list[dict]) -> Agent:
     return agent
 
 
-__all__ = ["AGENTS", "AgentName", "Annealed", "Mixture", "ONLINE_AGENTS", "OFFLINE_AGENTS", "Agent", "AgentSpec", "OfflineAgent",
+__all__ = ["AGENTS", "AgentName", "Annealed", "Mixture", "ONLINE_AGENTS", "OFFLINE_AGENTS", "Agent", "AgentSpec", "OfflineAgent", "parse_agent",
            "AgentError", "make_agent", "stacked", "tuned_defaults"]

@@ -15,6 +15,7 @@ Conventions shared by the tables and plots:
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -38,8 +39,8 @@ EARLY_EPISODES = 50  # the "far fewer episodes" claim: regret over the first epi
 # ----------------------------------------------------------------------------- labels
 
 def base_agent(label: str) -> str:
-    """Registry name behind a label: 'ucbvi@hindsight' -> 'ucbvi'."""
-    return label.split("@", 1)[0]
+    """Registry name behind a label: 'ucbvi@hindsight' -> 'ucbvi', 'rlpfn[checkpoint=m]' -> 'rlpfn'."""
+    return re.split(r"[@\[]", label, maxsplit=1)[0]
 
 
 def is_hindsight(label: str) -> bool:

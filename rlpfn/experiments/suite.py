@@ -22,7 +22,7 @@ from typing import Literal, Optional
 import numpy as np
 from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveInt
 
-from ..agents import AGENTS, AgentName, make_agent, stacked, tuned_defaults
+from ..agents import AGENTS, make_agent, parse_agent, stacked, tuned_defaults
 from ..benchmarks import BENCHMARKS, SUITE, BenchmarkName, make_benchmark
 from .. import __version__
 from ..config import ConfigError, option
@@ -46,9 +46,11 @@ class SuiteConfig:
 
     benchmarks: list[BenchmarkName] = option(default_factory=lambda: list(SUITE), metavar="NAME",
                                              help="benchmarks to run (default: the suite)")
-    agents: Optional[list[AgentName]] = option(None, metavar="NAME",
-                                               help="agents to run, online and offline as each can (default: rlpfn "
-                                                    "and every classical agent)")
+    agents: Optional[list[str]] = option(None, metavar="NAME",
+                                         help="agents to run, online and offline as each can (default: rlpfn and "
+                                              f"every classical agent; choose from {', '.join(AGENTS)}); "
+                                              "NAME[KEY=VALUE,...] sets hyperparameters, e.g. "
+                                              "'rlpfn[checkpoint=runs/my-model]' runs a model of your own")
     parts: list[Literal["online", "offline"]] = option(default_factory=lambda: ["online", "offline"],
                                                        help="which halves of the suite to run")
     episodes: PositiveInt = option(500, help="online episodes per run")
@@ -71,26 +73,33 @@ class SuiteConfig:
             twice = sorted({str(v) for v in values if values.count(v) > 1})
             if twice:
                 raise ConfigError(f"--{key.replace('_', '-')}: {', '.join(twice)} given twice")
+        # each label parsed and its agent built once, here: a bad one is refused by name before any work
+        object.__setattr__(self, "_parsed", {a: parse_agent(a) for a in self.agents or []})
         for item in self.skip:
-            agent, _, bench = item.partition(":")
-            if agent not in AGENTS or bench not in BENCHMARKS:
+            agent, _, bench = item.rpartition(":")
+            if (agent not in AGENTS and agent not in self._parsed) or bench not in BENCHMARKS:
                 raise ConfigError(f"--skip {item!r} is not AGENT:BENCHMARK with a known agent and benchmark")
 
     @property
     def online_agents(self) -> list[str]:
         if "online" not in self.parts:
             return []
-        return DEFAULT_ONLINE if self.agents is None else [a for a in self.agents if AGENTS[a].online]
+        return DEFAULT_ONLINE if self.agents is None else [a for a in self.agents if AGENTS[self.agent(a)[0]].online]
 
     @property
     def offline_agents(self) -> list[str]:
         if "offline" not in self.parts:
             return []
-        return DEFAULT_OFFLINE if self.agents is None else [a for a in self.agents if AGENTS[a].offline]
+        return DEFAULT_OFFLINE if self.agents is None else [a for a in self.agents if AGENTS[self.agent(a)[0]].offline]
+
+    def agent(self, label: str) -> tuple[str, tuple]:
+        """(registry name, hyperparameter overrides as sorted pairs) of an agent label such as 'ucbvi[scale=0.1]'."""
+        name, hparams = self._parsed.get(label) or (label, {})
+        return name, tuple(sorted(hparams.items()))
 
     @property
     def skip_pairs(self) -> set[tuple[str, str]]:
-        return {tuple(item.split(":", 1)) for item in self.skip}
+        return {tuple(item.rsplit(":", 1)) for item in self.skip}
 
 
 @dataclass(frozen=True)
@@ -136,7 +145,8 @@ def _jobs(cfg: SuiteConfig, sizes: dict) -> list[Job]:
         for a in cfg.online_agents:
             if (a, b) in skip:
                 continue
-            jobs += [Job("online", b, a, a, group=g, n_seeds=n) for g, n in groups]
+            name, hparams = cfg.agent(a)
+            jobs += [Job("online", b, name, a, hparams, group=g, n_seeds=n) for g, n in groups]
             if not (cfg.hindsight and a in GRIDS):
                 continue
             grid = [tuple(sorted(hp.items())) for hp in GRIDS[a]]
@@ -145,9 +155,10 @@ def _jobs(cfg: SuiteConfig, sizes: dict) -> list[Job]:
         for a in cfg.offline_agents:
             if (a, b) in skip:
                 continue
+            name, hparams = cfg.agent(a)
             for eps in cfg.epsilons:
                 for n in cfg.dataset_sizes:
-                    jobs.append(Job("offline", b, a, a, (), eps, n))
+                    jobs.append(Job("offline", b, name, a, hparams, eps, n))
                     if cfg.hindsight and a in GRIDS:
                         jobs += [Job("offline", b, a, f"{a}@hindsight", tuple(sorted(hp.items())), eps, n)
                                  for hp in GRIDS[a]]
@@ -220,7 +231,12 @@ def _keep_best_hindsight(entries: list[dict], kind: str) -> list[dict]:
 
 def cell_key(job: Job, cfg: SuiteConfig) -> str:
     """A file name for one job's result that changes with every setting the result depends on."""
-    settings = {"job": asdict(job), "hparams": {**tuned_defaults().get(job.agent, {}), **dict(job.hparams)},
+    hparams = {**tuned_defaults().get(job.agent, {}), **dict(job.hparams)}
+    if hparams.get("checkpoint") is not None:  # a model of the user's own: its weights, not only its path
+        from ..checkpoint import read_config
+
+        hparams["checkpoint_sha256"] = read_config(hparams["checkpoint"])["sha256"]
+    settings = {"job": asdict(job), "hparams": hparams,
                 "episodes": cfg.episodes if job.kind == "online" else None, "seed": cfg.seed,
                 "seeds": cfg.seeds if job.kind == "offline" else job.n_seeds, "version": __version__}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
