@@ -18,6 +18,9 @@ telling it half of the MDP:
 - `predicted` is told nothing either: as `pooled`, but an untried pair of a tried state is assumed to lead where a
   model's transition head predicts (`--predictor`: a checkpoint with one, from scripts/transition_probe.py --save or
   `rlpfn pretrain --config transitions`), asked before every episode. Does a learned prediction lower the regret?
+- `--shrink K` (with `pooled` or `predicted`): tried pairs, too, plan with a posterior mean built on that guess,
+  (N(s,a,·) + K·guess) / (N(s,a) + K), a Dirichlet prior of K pseudo-counts centred on the guess, instead of P̂.
+  Can the structural guess sharpen the estimates of pairs tried a few times?
 Each variant is scored with a few bonus scales c (h_term fixed) and the best c per variant is reported, so no
 variant loses for being mis-tuned. `--prior` should be a training prior: choosing c on a held-out split would make
 it a choice made on it. Normalized cumulative regret over `--episodes` episodes, as `rlpfn validate` scores it,
@@ -46,6 +49,7 @@ class Informed(UCBVI):
     # "predicted"
     predictor: str | None = None  # `predicted`: a checkpoint with a transition head
     blend: float = 0.0  # a guessed pair's value moves this fraction of the way from its guess back to H - h
+    shrink: float = 0.0  # pooled / predicted: pseudo-counts of the guess in tried pairs' transition estimates
     name = "informed-ucbvi"
     needs_mdp = True
 
@@ -84,6 +88,8 @@ class Informed(UCBVI):
                         self.stats, torch.full((self.n_runs,), -1), 0, self.spec.horizon, self.episodes - 1)
                     ).log_p_next.exp()
             guessed = guessed_pairs(n)
+            if self.shrink:  # tried pairs: a Dirichlet posterior mean centred on the guess
+                P_hat = (counts + self.shrink * guess) / (n + self.shrink)[..., None]
             P = torch.where(guessed[..., None], guess, P_hat)
             r = torch.where(guessed, torch.ones_like(r_hat), r_hat)
 
@@ -119,6 +125,8 @@ def main() -> None:
     parser.add_argument("--blend", type=float, default=0.0,
                         help="`pooled`, `predicted`, `untried-transitions`: value a guessed pair at (1 - blend)·its "
                              "guess + blend·(H - h) (default 0: the guess)")
+    parser.add_argument("--shrink", type=float, default=0.0,
+                        help="`pooled`, `predicted`: tried pairs plan with (N + K·guess) / (N(s,a) + K) (default 0: P̂)")
     parser.add_argument("--check", action="store_true", help="also run the registry's ucbvi at the first scale")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -132,6 +140,8 @@ def main() -> None:
         parser.error("--variants: 'neither' (UCB-VI itself, the reference) must come first")
     if not 0 <= args.blend <= 1:
         parser.error(f"--blend must lie in [0, 1], got {args.blend}")
+    if not (np.isfinite(args.shrink) and args.shrink >= 0):
+        parser.error(f"--shrink must be a finite number >= 0, got {args.shrink}")
     if ("predicted" in args.variants) != bool(args.predictor):
         parser.error("--predictor is needed by, and only by, the `predicted` variant")
     if args.predictor:  # before any work
@@ -144,7 +154,8 @@ def main() -> None:
     for known in args.variants:
         for c in args.scales:
             results[(known, c)] = regret(lambda: Informed(scale=c, h_term=args.h_term, known=known,
-                                                             predictor=args.predictor, blend=args.blend))
+                                                             predictor=args.predictor, blend=args.blend,
+                                                             shrink=args.shrink))
             print(f"{known:<12} c={c:<6g} {results[(known, c)].mean():.3f}", flush=True)
     if args.check:
         ref = regret(lambda: make_agent("ucbvi", scale=args.scales[0], h_term=args.h_term))

@@ -55,6 +55,10 @@ def test_ucbvi_told_nothing_is_ucbvi_and_told_the_transitions_explores_less():
     assert torch.equal(base.a, blended.a)
     half = run_trace(mdp, Informed(scale=0.1, h_term=0.003, known="untried-transitions", blend=0.5), 5, seed=0, n_runs=3)
     assert not torch.equal(base.a, half.a)
+    # tried pairs shrunk toward the pooled guess: another plan
+    pooled = run_trace(mdp, Informed(scale=0.1, h_term=0.003, known="pooled"), 5, seed=0, n_runs=3)
+    shrunk = run_trace(mdp, Informed(scale=0.1, h_term=0.003, known="pooled", shrink=2.0), 5, seed=0, n_runs=3)
+    assert not torch.equal(pooled.a, shrunk.a)
 
 
 def test_ucbvi_told_a_models_predicted_transitions_plays_a_seeded_run(tmp_path):
@@ -132,6 +136,7 @@ def test_scripts_refuse_a_bad_predictor_prior_or_output_before_any_work(tmp_path
             ("regret_sources", ["--variants", "neither", "predicted", "--predictor", str(tmp_path / "nope")],
              "--predictor: " + str(tmp_path / "nope.json") + ": no such checkpoint"),
             ("regret_sources", ["--variants", "neither", "predicted", "--predictor", str(no_head)], "no transition head"),
+            ("regret_sources", ["--variants", "neither", "pooled", "--shrink", "-1"], "--shrink must be a finite"),
             ("transition_probe", ["--prior", "nope"], "nope: no such prior spec"),
             ("transition_probe", ["--save", str(tmp_path / "no" / "m")], "does not exist")):
         res = subprocess.run([sys.executable, str(SCRIPTS / f"{script_name}.py"), *args], capture_output=True, text=True,
