@@ -25,7 +25,7 @@ from .resources import data_dir
 
 FORMAT = "rlpfn-checkpoint"
 FORMAT_VERSION = 1
-DEFAULT_NAME = "rlpfn-v1"
+DEFAULT_NAME = "rlpfn-v2"
 SHIPPED = {"rlpfn": DEFAULT_NAME, "ad": "ad-v1"}  # the model each architecture's agent loads by default
 
 
@@ -41,10 +41,14 @@ class CheckpointError(UserError):
 
 
 def _paths(path: str | Path) -> tuple[Path, Path]:
-    """Accept NAME, NAME.json or NAME.safetensors; return (weights, config)."""
+    """Accept NAME, NAME.json or NAME.safetensors; return (weights, config). A bare name with no such file here that
+    names a shipped checkpoint (rlpfn-v2, rlpfn-v1, ad-v1) is that one, so older models stay loadable by name."""
     p = Path(path)
     if p.suffix in (".json", ".safetensors"):
         p = p.with_suffix("")
+    if len(p.parts) == 1 and not p.with_name(p.name + ".json").exists() and \
+            (data_dir("checkpoints") / (p.name + ".json")).exists():
+        p = data_dir("checkpoints") / p.name
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
 
 
@@ -133,7 +137,7 @@ def load_cached(path: str | None = None, architecture: str = "rlpfn"):
 
 
 def shipped_path(architecture: str = "rlpfn") -> Path:
-    """The shipped model of an architecture, rlpfn/data/checkpoints/rlpfn-v1 or ad-v1 (package data)."""
+    """The shipped model of an architecture, rlpfn/data/checkpoints/rlpfn-v2 or ad-v1 (package data)."""
     return data_dir("checkpoints") / SHIPPED[architecture]
 
 

@@ -118,9 +118,20 @@ def test_garbage_config_is_refused(tmp_path):
 
 
 def test_shipped_checkpoint_loads_by_default_and_is_small():
-    model = rlpfn.load()
-    assert model.meta["training"]["steps"] > 0 and model.meta["prior"]["name"] == "default"
-    assert shipped_path().with_suffix(".safetensors").stat().st_size < 20 * 2**20
+    model = rlpfn.load()  # v2: trained on the wide prior, with a transition head
+    assert model.meta["training"]["steps"] > 0 and model.meta["prior"]["name"] == "wide" and model.transition is not None
+    assert shipped_path().name == "rlpfn-v2" and shipped_path().with_suffix(".safetensors").stat().st_size < 20 * 2**20
+
+
+def test_an_older_shipped_model_loads_by_name_unless_a_file_here_has_that_name(tmp_path, monkeypatch):
+    v1 = load("rlpfn-v1")
+    assert v1.meta["prior"]["name"] == "default" and v1.transition is None
+    assert load("rlpfn-v1.json").meta["sha256"] == v1.meta["sha256"]
+    monkeypatch.chdir(tmp_path)
+    save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2)), "rlpfn-v1", {"name": "mine"}, {})
+    assert load("rlpfn-v1").meta["prior"]["name"] == "mine"  # the file here wins
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load("rlpfn-v9")
 
 
 # ---- zero-shot solving -----------------------------------------------------------------------------------
