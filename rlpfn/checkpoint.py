@@ -41,15 +41,20 @@ class CheckpointError(UserError):
 
 
 def _paths(path: str | Path) -> tuple[Path, Path]:
-    """Accept NAME, NAME.json or NAME.safetensors; return (weights, config). A bare name with no such file here that
-    names a shipped checkpoint (rlpfn-v2, rlpfn-v1, ad-v1) is that one, so older models stay loadable by name."""
+    """Accept NAME, NAME.json or NAME.safetensors; return (weights, config)."""
     p = Path(path)
     if p.suffix in (".json", ".safetensors"):
         p = p.with_suffix("")
-    if len(p.parts) == 1 and not p.with_name(p.name + ".json").exists() and \
-            (data_dir("checkpoints") / (p.name + ".json")).exists():
-        p = data_dir("checkpoints") / p.name
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
+
+
+def _located(path: str | Path) -> tuple[Path, Path]:
+    """_paths for reading: a bare name with no such checkpoint here that names a shipped one (rlpfn-v2, rlpfn-v1,
+    ad-v1) is that one, so older models stay loadable by name. Never used to write: save writes where it is told."""
+    weights, config = _paths(path)
+    if len(config.parts) == 1 and not config.exists() and (data_dir("checkpoints") / config.name).exists():
+        return _paths(data_dir("checkpoints") / config.name)
+    return weights, config
 
 
 def _sha256(path: Path) -> str:
@@ -74,7 +79,7 @@ def save(model, path: str | Path, prior: dict, training: dict) -> Path:
 
 def read_config(path: str | Path, architecture: str | None = None) -> dict:
     """The checked JSON config; with `architecture`, a checkpoint of another kind is refused."""
-    weights, config = _paths(path)
+    weights, config = _located(path)
     if not config.exists():
         raise CheckpointError(f"{config}: no such checkpoint config")
     try:
@@ -98,7 +103,7 @@ def load(path: str | Path | None = None, architecture: str | None = None):
     """The model in `path` (NAME, NAME.json or NAME.safetensors); no argument: the shipped checkpoint of
     `architecture` (default rlpfn). With `architecture`, a checkpoint of another kind is refused."""
     path = shipped_path(architecture or "rlpfn") if path is None else path
-    weights, config = _paths(path)
+    weights, config = _located(path)
     meta = read_config(path, architecture)
     if not weights.exists():
         raise CheckpointError(f"{weights}: weights file missing (the config {config.name} names it)")

@@ -127,8 +127,11 @@ def test_an_older_shipped_model_loads_by_name_unless_a_file_here_has_that_name(t
     v1 = load("rlpfn-v1")
     assert v1.meta["prior"]["name"] == "default" and v1.transition is None
     assert load("rlpfn-v1.json").meta["sha256"] == v1.meta["sha256"]
+    shipped = (shipped_path().parent / "rlpfn-v1.safetensors").read_bytes()
     monkeypatch.chdir(tmp_path)
     save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2)), "rlpfn-v1", {"name": "mine"}, {})
+    assert (tmp_path / "rlpfn-v1.json").is_file()  # saving by a shipped name writes here, never over the shipped one
+    assert (shipped_path().parent / "rlpfn-v1.safetensors").read_bytes() == shipped
     assert load("rlpfn-v1").meta["prior"]["name"] == "mine"  # the file here wins
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load("rlpfn-v9")
