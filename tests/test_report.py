@@ -186,3 +186,19 @@ def test_early_regret_table_sums_the_first_episodes_only(results, monkeypatch):
     # a run shorter than the window is summed whole, and the heading says how many episodes it covers
     monkeypatch.setattr(report, "EARLY_EPISODES", 500)
     assert f"regret over the first {K} episodes" in report.online_table(results)
+
+
+def test_ratio_table_divides_rlpfn_by_ucbvi_and_psrl_and_summarizes(results):
+    assert report.ratio_table(results) == ""  # no rlpfn agent: no table
+    rate = {"chain": 0.3, "grid": 0.72}  # chain: 0.3 of UCB-VI's, 0.6 of PSRL's; grid: 1.8 of UCB-VI's, 0.9 of PSRL's
+    results["online"] += [{"benchmark": b, "agent": "rlpfn[checkpoint=m]", "hparams": {},
+                           "regret": (r * SEED_SCALE[:, None] * np.ones((N, K))).tolist(),
+                           "returns": _returns(b, "ucbvi").tolist()} for b, r in rate.items()]
+    md = report.ratio_table(results)
+    assert "#### rlpfn[checkpoint=m]" in md and "ucbvi@hindsight" not in md  # tuned in hindsight: not a reference
+    assert _header(md, "####") == ["benchmark", "÷ ucbvi", "÷ ucbvi, first 20", "÷ psrl", "÷ psrl, first 20"]
+    assert _row(md, "####", "chain")[1:] == ["0.30", "0.30", "0.60", "0.60"]
+    assert _row(md, "####", "grid")[1:] == ["1.80", "1.80", "0.90", "0.90"]
+    assert _row(md, "####", "_lower on_")[1:] == ["1 of 2", "1 of 2", "2 of 2", "2 of 2"]
+    assert _row(md, "####", "_median ratio_")[1:] == ["1.05", "1.05", "0.75", "0.75"]
+    assert _row(md, "####", "_worst_")[1:] == ["1.80 (grid)", "1.80 (grid)", "0.90 (grid)", "0.90 (grid)"]

@@ -156,6 +156,37 @@ def online_table(results: dict) -> str:
         "(reached/runs); runs that never reach it are censored, not counted."))
 
 
+def ratio_table(results: dict) -> str:
+    """Each rlpfn agent's mean regret as a ratio to each UCB-VI and PSRL agent's, per benchmark, over all episodes and
+    over the first EARLY_EPISODES; then on how many benchmarks it is lower, the median ratio and the worst."""
+    entries = results.get("online", [])
+    agents = [a for a in _agents(entries) if is_contender(a)]
+    models = [a for a in agents if base_agent(a) == "rlpfn"]
+    refs = [a for a in agents if base_agent(a) in ("ucbvi", "psrl")]
+    if not models or not refs:
+        return ""
+    benches, idx = _benchmarks(results, entries), _index(entries)
+    early = min(EARLY_EPISODES, min(np.asarray(e["regret"], float).shape[1] for e in entries))
+
+    def mean(b, a, k):
+        return np.asarray(idx[b, a]["regret"], float)[:, :k].sum(1).mean()
+
+    out = []
+    for m in models:
+        cols = [(r, k) for r in refs for k in (None, early)]
+        ratios = [{b: mean(b, m, k) / mean(b, r, k) for b in benches if (b, m) in idx and (b, r) in idx
+                   and mean(b, r, k) > 0} for r, k in cols]
+        rows = [[b, *(f"{v[b]:.2f}" if b in v else "n/a" for v in ratios)] for b in benches]
+        rows.append(["_lower on_", *(f"{sum(x < 1 for x in v.values())} of {len(v)}" for v in ratios)])
+        rows.append(["_median ratio_", *(f"{np.median(list(v.values())):.2f}" if v else "n/a" for v in ratios)])
+        rows.append(["_worst_", *(f"{max(v.values()):.2f} ({max(v, key=v.get)})" if v else "n/a" for v in ratios)])
+        header = ["benchmark", *(f"÷ {display_name(r)}" + (f", first {k}" if k else "") for r, k in cols)]
+        out.append(f"#### {display_name(m)}\n\n" + _md_table(header, rows))
+    return "### Online: rlpfn's regret as a ratio to UCB-VI's and PSRL's\n\n" + "\n".join(out) + _footnotes(
+        agents, f"Mean cumulative regret of the rlpfn agent divided by the other agent's on the same benchmark "
+                f"(all episodes, and the first {early}); below 1, rlpfn's is lower.")
+
+
 def _regret_cells(runs: dict[str, dict], agents: list[str], episodes: int | None) -> list[str]:
     """Cumulative regret over the first `episodes` (None: all), mean ± CI per agent; the best contenders bold."""
     stats = {a: mean_ci(np.asarray(e["regret"], float)[:, :episodes].sum(1)) for a, e in runs.items()}
@@ -465,7 +496,7 @@ def write_report(results: dict, out_dir, reps: int = 2000, seed: int = 0) -> lis
         _header(results),
         "![Cumulative regret](regret_curves.png)\n",
         "![Aggregate IQM](aggregate_iqm.png)\n",
-        "## Online\n", online_table(results),
+        "## Online\n", online_table(results), ratio_table(results),
         "## Offline\n", offline_table(results)]))
     curves = plot_regret_curves(results, out / "regret_curves.png")
     agg = plot_aggregate(results, out / "aggregate_iqm.png", reps=reps, seed=seed)
