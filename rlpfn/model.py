@@ -175,12 +175,15 @@ def unvisited_fraction(u: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     return torch.sigmoid(cfg.unvisited_logit + u)
 
 
-def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=1.0, P_guess=None):
+def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=1.0, guess=None):
     """Backward induction with Q_h = capped(reward + P̂·V_{h+1}, H-h, per_step, cap), clipped below at `floor`.
-    `P_guess` [B,S,A,S]: predicted successors of pairs whose P̂ row is zero (zero rows elsewhere), added to P̂."""
+    `guess` ((b, s, a), rows [K,S]): predicted successors of K pairs whose P̂ row is zero, added to P̂ there. Only
+    those rows are stored and multiplied: a dense [B,S,A,S] table costs S·A·S per step, which on Taxi was most of a
+    forward pass."""
     def adjust(h, q, v_next):
-        if P_guess is not None:
-            q = q + expect(P_guess, v_next)
+        if guess is not None:
+            (b, s, a), rows = guess
+            q = q.index_put((b, s, a), (rows * v_next[b]).sum(-1), accumulate=True)
         q = capped(q, float(H - h), per_step, cap)
         return q if floor is None else q.clamp_min(floor)
 
@@ -194,21 +197,22 @@ def guessed_pairs(n: torch.Tensor) -> torch.Tensor:
 
 
 def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | None = None,
-         pessimistic: bool = False, p_next: torch.Tensor | None = None):
+         pessimistic: bool = False, log_p_next: torch.Tensor | None = None):
     """Backward induction on the empirical model with UCB-VI's bonus, corrected: Q_h = min(H-h, r̂ + δ +
     e^α·b_h + P̂·V_{h+1}) on visited pairs, unvisited_fraction(u)·(H-h) on unvisited ones.
     `corrections` [B,S,A,3] = (α, δ, u); None = uncorrected UCB-VI. Differentiable in `corrections`.
     `pessimistic`: the lower-confidence twin for offline use, Q_h = clip(r̂ - e^α·b_h + P̂·V_{h+1}, 0, H-h) on
     visited pairs and 0 on unvisited ones; no reward correction δ, which the quantile loss makes optimistic
     (README, "The pretrained model").
-    `p_next` [B,S,A,S] (online only): predicted successors; an unvisited pair of a state where some action was
-    tried is then worth min(H-h, 1 + p_next·V_{h+1}) (the transition head's use)."""
-    guessed = P_guess = None
-    if p_next is not None and not pessimistic:
+    `log_p_next` [B,S,A,S] (online only): predicted successors (log); an unvisited pair of a state where some action
+    was tried is then worth min(H-h, 1 + P̃·V_{h+1}) (the transition head's use). Only those pairs' rows are read."""
+    guessed = guess = None
+    if log_p_next is not None and not pessimistic:
         guessed = guessed_pairs(n)
-        P_guess = torch.where(guessed[..., None], p_next.to(DTYPE), 0.0)
+        where = guessed.nonzero(as_tuple=True)
+        guess = (where, log_p_next[where].to(DTYPE).exp())
     reward, per_step = planner_terms(r_hat, n, cfg, corrections, pessimistic, guessed)
-    return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None, P_guess=P_guess)
+    return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None, guess=guess)
 
 
 def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
@@ -333,8 +337,8 @@ class RLPFN(nn.Module):
         if pessimistic and self.cfg.offline_head:  # the offline penalty's own log-multiplier β in α's place
             corrections = torch.cat([out[..., 4:5], corrections[..., 1:]], -1)
         log_p_next = None if self.transition is None else self.transition(h)
-        p_next = None if log_p_next is None else log_p_next.detach().exp()  # trained by its own loss only
-        q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic, p_next)  # [B,H,S,A] float64
+        guess = None if log_p_next is None else log_p_next.detach()  # trained by its own loss only
+        q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic, guess)  # [B,H,S,A] float64
         remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device).view(1, H, 1, 1)
         q_est = q_ce + remaining * out[..., 3].to(DTYPE).unsqueeze(1)
         rows = torch.arange(B, device=n.device)

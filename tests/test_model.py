@@ -202,7 +202,7 @@ def test_planner_values_untried_pairs_of_tried_states_by_the_predicted_successor
     ctx.stats.reward_sum[:, 0, 1:] = ctx.stats.reward_sum[:, 1] = 0
     P_hat, r_hat, n = ctx.stats.empirical(sparse=False)
     p_next = torch.softmax(torch.randn(1, S, A, S, dtype=torch.float64, generator=torch.Generator().manual_seed(0)), -1)
-    q = plan(P_hat, r_hat, n, H, CFG, p_next=p_next)
+    q = plan(P_hat, r_hat, n, H, CFG, log_p_next=p_next.log())
     q0 = plan(P_hat, r_hat, n, H, CFG)
     v = torch.cat([q.amax(-1), torch.zeros(1, 1, S, dtype=torch.float64)], 1)  # V_h, V_H = 0
     for h in range(H):
@@ -211,7 +211,7 @@ def test_planner_values_untried_pairs_of_tried_states_by_the_predicted_successor
     torch.testing.assert_close(q[:, :, 1], q0[:, :, 1])  # nothing tried at state 1
     assert (q[:, :, 0, 1:] < q0[:, :, 0, 1:] - 1e-6).any()  # the prediction lowered some untried values
     pessimistic = plan(P_hat, r_hat, n, H, CFG, pessimistic=True)
-    torch.testing.assert_close(plan(P_hat, r_hat, n, H, CFG, pessimistic=True, p_next=p_next), pessimistic)
+    torch.testing.assert_close(plan(P_hat, r_hat, n, H, CFG, pessimistic=True, log_p_next=p_next.log()), pessimistic)
 
 
 def test_action_attention_ties_an_action_across_states():
