@@ -99,16 +99,24 @@ def read_config(path: str | Path, architecture: str | None = None) -> dict:
     return meta
 
 
-def load(path: str | Path | None = None, architecture: str | None = None):
-    """The model in `path` (NAME, NAME.json or NAME.safetensors); no argument: the shipped checkpoint of
-    `architecture` (default rlpfn). With `architecture`, a checkpoint of another kind is refused."""
-    path = shipped_path(architecture or "rlpfn") if path is None else path
+def check(path: str | Path, architecture: str | None = None) -> dict:
+    """read_config, and the weights file present with the SHA-256 the config names: what `load` checks before it
+    reads a tensor, without reading one."""
     weights, config = _located(path)
     meta = read_config(path, architecture)
     if not weights.exists():
         raise CheckpointError(f"{weights}: weights file missing (the config {config.name} names it)")
     if _sha256(weights) != meta.get("sha256"):
         raise CheckpointError(f"{weights}: SHA-256 does not match {config.name}: corrupt, truncated or from another run")
+    return meta
+
+
+def load(path: str | Path | None = None, architecture: str | None = None):
+    """The model in `path` (NAME, NAME.json or NAME.safetensors); no argument: the shipped checkpoint of
+    `architecture` (default rlpfn). With `architecture`, a checkpoint of another kind is refused."""
+    path = shipped_path(architecture or "rlpfn") if path is None else path
+    weights, config = _located(path)
+    meta = check(path, architecture)
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -146,4 +154,4 @@ def shipped_path(architecture: str = "rlpfn") -> Path:
     return data_dir("checkpoints") / SHIPPED[architecture]
 
 
-__all__ = ["CheckpointError", "save", "load", "load_cached", "read_config", "shipped_path", "DEFAULT_NAME"]
+__all__ = ["CheckpointError", "save", "check", "load", "load_cached", "read_config", "shipped_path", "DEFAULT_NAME"]

@@ -56,6 +56,9 @@ def inputs(tmp_path, monkeypatch):
     meta = json.loads((tmp_path / "abc_model.json").read_text())
     meta["model"]["d_model"] = "abc"
     (tmp_path / "abc_model.json").write_text(json.dumps(meta))
+    save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2)), tmp_path / "cut_model", {}, {})
+    weights = (tmp_path / "cut_model.safetensors").read_bytes()
+    (tmp_path / "cut_model.safetensors").write_bytes(weights[:len(weights) // 2])  # truncated
     return tmp_path
 
 
@@ -108,6 +111,7 @@ BAD = [
     (["benchmark", "--agents", "nosuch"], "unknown agent 'nosuch'"),
     (["benchmark", "--agents", "rlpfn[checkpoint=nosuch]"], "nosuch.json: no such checkpoint config"),
     (["benchmark", "--agents", "ucbvi[scale=abc]"], "scale"),
+    (["benchmark", "--agents", "rlpfn[checkpoint=cut_model]"], "SHA-256 does not match"),
     (["benchmark", "--agents", "ucbvi", "ucbvi"], "ucbvi given twice"),
     (["benchmark", "--skip", "ucbvi[scale=1]:taxi"], "not AGENT:BENCHMARK"),
     (["prior", "sample", "spec.yaml", "--n", "2", "--out", "o"], "states: empty range"),

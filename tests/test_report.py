@@ -202,3 +202,12 @@ def test_ratio_table_divides_rlpfn_by_ucbvi_and_psrl_and_summarizes(results):
     assert _row(md, "####", "_lower on_")[1:] == ["1 of 2", "1 of 2", "2 of 2", "2 of 2"]
     assert _row(md, "####", "_median ratio_")[1:] == ["1.05", "1.05", "0.75", "0.75"]
     assert _row(md, "####", "_worst_")[1:] == ["1.80 (grid)", "1.80 (grid)", "0.90 (grid)", "0.90 (grid)"]
+
+
+def test_a_variant_with_its_own_hyperparameters_gets_its_own_colour_and_an_online_run_no_dataset_lines(results):
+    colours = report._colours(["ucbvi", "ucbvi@hindsight", "ucbvi[scale=0.1]", "rlpfn", "rlpfn[checkpoint=m]"])
+    assert colours["ucbvi"] == colours["ucbvi@hindsight"]  # a hindsight variant is told apart by its dashes
+    assert len({colours[a] for a in ("ucbvi", "ucbvi[scale=0.1]", "rlpfn", "rlpfn[checkpoint=m]")}) == 4
+    assert "- behaviour ε: 0, 1" in report._header(results)
+    results["config"]["offline_agents"] = []
+    assert "behaviour ε" not in report._header(results) and "dataset episodes" not in report._header(results)

@@ -66,10 +66,10 @@ def parse_agent(label: str, online: bool | None = None) -> tuple[str, dict]:
     agent = make_agent(name, **hparams)
     if online is not None and not (agent.online if online else agent.offline):
         raise ConfigError(f"agent {label!r} is not an {'online' if online else 'offline'} agent")
-    if getattr(agent, "checkpoint", None) is not None:
-        from ..checkpoint import read_config
+    if getattr(agent, "checkpoint", None) is not None:  # config, weights and their checksum; the tensors are read
+        from ..checkpoint import check  # only where the agent acts (a worker process)
 
-        read_config(agent.checkpoint, agent.architecture)
+        check(agent.checkpoint, agent.architecture)
     return name, hparams
 
 

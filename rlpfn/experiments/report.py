@@ -70,11 +70,12 @@ def _benchmarks(results: dict, entries: list[dict]) -> list[str]:
 
 
 def _colours(labels: list[str]) -> dict[str, tuple]:
-    """One colour per base agent, so 'ucbvi' and 'ucbvi@hindsight' share it in every figure."""
-    bases = list(dict.fromkeys(base_agent(a) for a in labels))
-    cmap = colormaps["tab10" if len(bases) <= 10 else "tab20"]
-    colour = {b: cmap(i % cmap.N) for i, b in enumerate(bases)}
-    return {a: colour[base_agent(a)] for a in labels}
+    """One colour per agent, shared by its '@hindsight' variant ('ucbvi' and 'ucbvi@hindsight'); agents with their
+    own hyperparameters ('ucbvi[scale=0.1]') get their own."""
+    own = list(dict.fromkeys(a.split("@", 1)[0] for a in labels))
+    cmap = colormaps["tab10" if len(own) <= 10 else "tab20"]
+    colour = {b: cmap(i % cmap.N) for i, b in enumerate(own)}
+    return {a: colour[a.split("@", 1)[0]] for a in labels}
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -469,14 +470,15 @@ def plot_aggregate(results: dict, path, reps: int = 2000, seed: int = 0) -> Path
 def _header(results: dict) -> str:
     """What was run, so a results.md is interpretable on its own."""
     cfg = results.get("config", {})
+    offline = bool(cfg.get("offline_agents", True))  # an online-only run has no datasets to describe
     lines = ["# rlpfn benchmark report", ""]
     if cfg.get("command"):
         lines += ["```", str(cfg["command"]), "```", ""]
     fields = [("episodes", cfg.get("episodes")), ("seeds", cfg.get("seeds")), ("base seed", cfg.get("seed")),
               ("online agents", ", ".join(cfg.get("online_agents", [])) or None),
               ("offline agents", ", ".join(cfg.get("offline_agents", [])) or None),
-              ("behaviour ε", ", ".join(f"{e:g}" for e in cfg.get("epsilons", [])) or None),
-              ("dataset episodes", ", ".join(map(str, cfg.get("dataset_sizes", []))) or None),
+              ("behaviour ε", ", ".join(f"{e:g}" for e in cfg.get("epsilons", []) if offline) or None),
+              ("dataset episodes", ", ".join(str(n) for n in cfg.get("dataset_sizes", []) if offline) or None),
               ("skipped (agent:benchmark)", ", ".join(cfg.get("skipped", [])) or None)]
     if cfg.get("wall_time_s") is not None:
         fields.append(("wall time", f"{cfg['wall_time_s']:.1f} s"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -240,7 +241,8 @@ def cell_key(job: Job, cfg: SuiteConfig) -> str:
                 "episodes": cfg.episodes if job.kind == "online" else None, "seed": cfg.seed,
                 "seeds": cfg.seeds if job.kind == "offline" else job.n_seeds, "version": __version__}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return f"{job.kind}-{job.benchmark}-{job.label}-{digest}.json".replace("/", "_")
+    label = re.sub(r"[^\w.,=@\[\]-]", "_", job.label)[:80]  # a portable file name; the digest keeps it unique
+    return f"{job.kind}-{job.benchmark}-{label}-{digest}.json"
 
 
 def _run_cells(jobs: list[Job], cfg: SuiteConfig, cells: Path | None, progress: bool) -> list:
