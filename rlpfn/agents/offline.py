@@ -18,6 +18,7 @@ near-uniform behaviour on expert data).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -47,8 +48,8 @@ class VILCB(OfflineAgent):
     def __post_init__(self):
         if self.penalty not in ("hoeffding", "bernstein"):
             raise AgentError(f"vilcb: penalty must be 'hoeffding' or 'bernstein', got {self.penalty!r}")
-        if not self.scale >= 0:
-            raise AgentError(f"vilcb: scale must be >= 0, got {self.scale}")
+        if not 0 <= self.scale < math.inf:
+            raise AgentError(f"vilcb: scale must be a finite number >= 0, got {self.scale}")
 
     def fit(self, spec, stats, seed=0):
         S, A, H = spec.n_states, spec.n_actions, spec.horizon

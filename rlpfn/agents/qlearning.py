@@ -58,8 +58,8 @@ class OptQL(_StageQ):
     scale: float = 0.01  # c
 
     def __post_init__(self):
-        if not self.scale >= 0:
-            raise AgentError(f"optql: scale must be >= 0, got {self.scale}")
+        if not 0 <= self.scale < math.inf:
+            raise AgentError(f"optql: scale must be a finite number >= 0, got {self.scale}")
 
     def reset(self, spec, n_runs, seed, mdp=None):
         super().reset(spec, n_runs, seed)

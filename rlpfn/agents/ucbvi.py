@@ -43,10 +43,10 @@ class UCBVI(Agent):
     def __post_init__(self):
         if self.bonus not in ("hoeffding", "bernstein"):
             raise AgentError(f"ucbvi: bonus must be 'hoeffding' or 'bernstein', got {self.bonus!r}")
-        if not self.scale >= 0:
-            raise AgentError(f"ucbvi: scale must be >= 0, got {self.scale}")
-        if not self.h_term >= 0:
-            raise AgentError(f"ucbvi: h_term must be >= 0, got {self.h_term}")
+        if not 0 <= self.scale < math.inf:
+            raise AgentError(f"ucbvi: scale must be a finite number >= 0, got {self.scale}")
+        if not 0 <= self.h_term < math.inf:
+            raise AgentError(f"ucbvi: h_term must be a finite number >= 0, got {self.h_term}")
 
     def reset(self, spec, n_runs, seed, mdp=None):
         super().reset(spec, n_runs, seed)
