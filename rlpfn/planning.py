@@ -33,6 +33,15 @@ def chunk_size(n_items: int, bytes_per_item: int) -> int:
     return max(1, min(n_items, CACHE_BYTES // max(bytes_per_item, 1)))
 
 
+def flush_subnormal(P: torch.Tensor) -> torch.Tensor:
+    """P with its subnormal entries (below the dtype's smallest normal number) set to 0, in place.
+
+    A posterior sample with a small Dirichlet prior (PSRL's α0 = 0.003 on Taxi) has about one entry in
+    eight subnormal, and the CPU multiplies subnormals tens of times slower: on Taxi each planning stage
+    took 8.6x longer. What they add to P·V is below float64's resolution (Q came out bit-identical)."""
+    return P.masked_fill_(P < torch.finfo(P.dtype).tiny, 0.0)
+
+
 @dataclass
 class SparseP:
     """P for B MDPs as one block-diagonal CSR matrix [B*S*A, B*S]."""

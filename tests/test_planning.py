@@ -255,3 +255,19 @@ def test_solve_and_policy_value():
         alone = solve(batch.item(i))
         np.testing.assert_allclose(alone.v_star, sol.v_star[i:i + 1], rtol=0, atol=1e-12)
         torch.testing.assert_close(alone.Q[0], sol.Q[i], rtol=0, atol=1e-12)
+
+
+def test_flush_subnormal_zeroes_only_subnormals_and_keeps_the_plan():
+    """PSRL's posterior samples on Taxi hold subnormal probabilities; flushing them must not change Q."""
+    from rlpfn.planning import flush_subnormal
+    g = torch.Generator().manual_seed(0)
+    gam = torch._standard_gamma(torch.full((1, 30, 2, 30), 0.003, dtype=DTYPE), generator=g)
+    P = gam / gam.sum(-1, keepdim=True)
+    tiny = torch.finfo(DTYPE).tiny
+    sub = (P > 0) & (P < tiny)
+    assert sub.any()  # the case this is for
+    R = torch.rand(1, 30, 2, dtype=DTYPE, generator=g)
+    flushed = flush_subnormal(P.clone())
+    assert not ((flushed > 0) & (flushed < tiny)).any()
+    assert torch.equal(flushed[~sub], P[~sub])
+    assert torch.equal(backward_induction(flushed, R, 10)[0], backward_induction(P, R, 10)[0])

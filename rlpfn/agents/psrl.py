@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..planning import DTYPE, backward_induction, chunk_size
+from ..planning import DTYPE, backward_induction, chunk_size, flush_subnormal
 from ..stats import Stats
 from .base import Agent, AgentError
 
@@ -46,7 +46,7 @@ class PSRL(Agent):
         for i in range(0, self.n_runs, step):
             # Dirichlet as normalised Gammas; _standard_gamma is torch's seedable (generator) gamma.
             g = torch._standard_gamma(st.counts[i:i + step] + self.alpha[i:i + step], generator=self.gen)
-            P = g.div_(g.sum(-1, keepdim=True))
+            P = flush_subnormal(g.div_(g.sum(-1, keepdim=True)))
             Q.append(backward_induction(P, R[i:i + step], H)[0])
         self.Q = torch.cat(Q)
         return self.Q
