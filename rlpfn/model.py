@@ -31,7 +31,7 @@ How it computes, and why:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
@@ -60,6 +60,9 @@ class ModelConfig:
     """scale of UCB-VI's Hoeffding bonus the planner starts from: b = scale·sqrt(1/N) + h_term·(H-h)/N"""
     ucb_h_term: NonNegativeFloat = 0.01
     """h_term of that bonus"""
+    planner_h_term_scale: NonNegativeFloat = 1.0
+    """multiplies the planner's h_term only (the 1/N part of its bonus: how little a few visits are trusted); the
+    trunk's features keep ucb_h_term. Chosen on the training prior (scripts/bonus_variant.py --h-term-scale)"""
     # Off: trained with the quantile loss it became a uniform optimism (+0.18 reward per step on FrozenLake after
     # 50 episodes, growing with data) and doubled FrozenLake's regret; optimism then lives only in the bonus scale
     # (shrinks as 1/sqrt(N)) and unvisited values.
@@ -137,9 +140,11 @@ def ucb_bonus(n: torch.Tensor, remaining, cfg: ModelConfig) -> torch.Tensor:
 def bonus_terms(n: torch.Tensor, multiplier, cfg: ModelConfig):
     """UCB-VI's bonus scaled by `multiplier`, split so that the bonus with `remaining` steps to go is
     flat + per_step·remaining: the planner folds the flat part into the reward once, not at every stage.
-    Tensors or numpy arrays alike (the agent's per-step backup runs in numpy)."""
+    The per-step part is further scaled by planner_h_term_scale. Tensors or numpy arrays alike (the agent's
+    per-step backup runs in numpy)."""
     inv_n = 1.0 / n.clip(min=1.0)
-    return multiplier * cfg.ucb_scale * inv_n**0.5, multiplier * cfg.ucb_h_term * inv_n
+    return (multiplier * cfg.ucb_scale * inv_n**0.5,
+            multiplier * (cfg.ucb_h_term * cfg.planner_h_term_scale) * inv_n)
 
 
 def capped(q, remaining, per_step, cap=1.0) -> torch.Tensor:
@@ -220,6 +225,7 @@ def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
     B, S, A = n.shape
     H = ctx.horizon
     rows = torch.arange(B, device=n.device)
+    cfg = replace(cfg, planner_h_term_scale=1.0)  # the features read UCB-VI's own bonus, whatever the planner's
     # Certainty equivalence is the same planner with reward r̂, no bonus and no cap (r̂ may exceed 1 under reward
     # noise): it and uncorrected UCB-VI in one pass over the batch doubled.
     reward, per_step = planner_terms(r_hat, n, cfg)

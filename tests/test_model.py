@@ -93,6 +93,23 @@ def test_untrained_model_plans_exactly_like_ucbvi():
     assert default[:, :, 0, 0].div(torch.arange(H, 0, -1).double()).sub(1).abs().max() < 3e-3
 
 
+def test_planner_h_term_scale_moves_the_planner_and_not_the_features():
+    """planner_h_term_scale k plans UCB-VI with h_term k·ucb_h_term; the trunk's features stay UCB-VI's own."""
+    from rlpfn.model import features
+
+    S, A, H = 4, 3, 6
+    ctx = random_context(2, S, A, H, seed=5)
+    base = dataclasses.replace(CFG, unvisited_logit=50.0)
+    scaled = dataclasses.replace(base, planner_h_term_scale=10.0)
+    ucb = make_agent("ucbvi", scale=CFG.ucb_scale, h_term=10 * CFG.ucb_h_term)
+    ucb.reset(AgentSpec(S, A, H), 2, seed=0)
+    ucb.stats = ctx.stats
+    torch.testing.assert_close(RLPFN(scaled)(ctx).q_plan, ucb.plan(), atol=1e-9, rtol=0)
+    assert not torch.allclose(RLPFN(base)(ctx).q_plan, ucb.plan())
+    P_hat, r_hat, n = ctx.stats.empirical()
+    assert torch.equal(features(ctx, P_hat, r_hat, n, scaled)[0], features(ctx, P_hat, r_hat, n, base)[0])
+
+
 def test_linear_unvisited_value_starts_where_the_sigmoid_does_and_moves_one_for_one():
     """unvisited_linear: the same starting value as v1, but d(value)/du = 1 (v1: sigmoid'(6) = 0.0025), floored at 0."""
     from rlpfn.model import unvisited_fraction

@@ -113,7 +113,14 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
     assert run(str(base), "0.3", str(tmp_path / "v")).returncode == 0
     bias = load(tmp_path / "v").head.bias.detach()
     assert torch.isclose(bias[0], torch.log(torch.tensor(0.3))) and (bias[1:] == 0).all()
+    assert load(tmp_path / "v").cfg.planner_h_term_scale == 1.0
+    assert run(str(base), "1", str(tmp_path / "h"), "--h-term-scale", "10").returncode == 0
+    h = load(tmp_path / "h")
+    assert h.cfg.planner_h_term_scale == 10.0 and (h.head.bias == 0).all()
+    assert h.meta["training"]["bonus_variant"]["h_term_scale"] == 10.0
     for args, culprit in (([str(base), "inf", str(tmp_path / "w")], "must be finite, got inf"),
+                          ([str(base), "1", str(tmp_path / "w"), "--h-term-scale", "inf"], "must be finite, got inf"),
+                          ([str(base), "1", str(tmp_path / "w"), "--h-term-scale", "0"], "invalid PositiveFloat"),
                           ([str(base), "-1", str(tmp_path / "w")], "invalid PositiveFloat value: '-1'"),
                           ([str(tmp_path / "nope"), "0.3", str(tmp_path / "w")], "nope.json: no such checkpoint"),
                           ([str(base), "0.3", str(tmp_path / "no" / "w")], "does not exist")):
