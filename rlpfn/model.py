@@ -31,6 +31,7 @@ How it computes, and why:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -128,7 +129,7 @@ class Output:
     q_est: torch.Tensor  # [B,H,S,A] the Q head at every step
     corrections: torch.Tensor  # [B,S,A,3] log bonus multiplier, reward correction, unvisited logit
     temperature: torch.Tensor  # scalar
-    log_p_next: torch.Tensor | None = None  # [B,S,A,S] the transition head's log P̃(s'|s, a) (float64), if any
+    log_p_next: torch.Tensor | None = None  # [B,S,A,S] the head's log P̃(s'|s, a), float64 (transitions=True)
     summary: torch.Tensor | None = None  # [B,d] the trunk's output averaged over (s, a): what a critic reads
 
 
@@ -202,20 +203,21 @@ def guessed_pairs(n: torch.Tensor) -> torch.Tensor:
 
 
 def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | None = None,
-         pessimistic: bool = False, log_p_next: torch.Tensor | None = None):
+         pessimistic: bool = False, successors: Callable[[tuple], torch.Tensor] | None = None):
     """Backward induction on the empirical model with UCB-VI's bonus, corrected: Q_h = min(H-h, r̂ + δ +
     e^α·b_h + P̂·V_{h+1}) on visited pairs, unvisited_fraction(u)·(H-h) on unvisited ones.
     `corrections` [B,S,A,3] = (α, δ, u); None = uncorrected UCB-VI. Differentiable in `corrections`.
     `pessimistic`: the lower-confidence twin for offline use, Q_h = clip(r̂ - e^α·b_h + P̂·V_{h+1}, 0, H-h) on
     visited pairs and 0 on unvisited ones; no reward correction δ, which the quantile loss makes optimistic
     (README, "The pretrained model").
-    `log_p_next` [B,S,A,S] (online only): predicted successors (log); an unvisited pair of a state where some action
-    was tried is then worth min(H-h, 1 + P̃·V_{h+1}) (the transition head's use). Only those pairs' rows are read."""
+    `successors` (online only): pairs (b, s, a) -> [K,S] their predicted log P̃(s'|s, a) (the transition head's,
+    `TransitionHead`; a dense table T [B,S,A,S] is `lambda pairs: T[pairs]`); an unvisited pair of a state where
+    some action was tried is then worth min(H-h, 1 + P̃·V_{h+1}). Only those pairs are asked for."""
     guessed = guess = None
-    if log_p_next is not None and not pessimistic:
+    if successors is not None and not pessimistic:
         guessed = guessed_pairs(n)
         where = guessed.nonzero(as_tuple=True)
-        guess = (where, log_p_next[where].to(DTYPE).exp())
+        guess = (where, successors(where).to(DTYPE).exp())
     reward, per_step = planner_terms(r_hat, n, cfg, corrections, pessimistic, guessed)
     return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None, guess=guess)
 
@@ -296,8 +298,18 @@ class TransitionHead(nn.Module):
         super().__init__()
         self.query, self.key = nn.Linear(d, d), nn.Linear(d, d)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        scores = torch.einsum("bsad,btd->bsat", self.query(h), self.key(h.mean(2)))
+    def forward(self, h: torch.Tensor, pairs: tuple | None = None) -> torch.Tensor:
+        """[B,S,A,S] from the trunk's output h [B,S,A,d]; with `pairs` ((b, s, a) index tensors sorted by b, as
+        `nonzero` gives them), only those pairs' rows [K,S]. Acting needs only the pairs it guesses; on Taxi the
+        dense float64 table was a fifth of a forward pass."""
+        keys = self.key(h.mean(2))  # [B,S,d]
+        if pairs is None:
+            scores = torch.einsum("bsad,btd->bsat", self.query(h), keys)
+        else:
+            b = pairs[0]
+            per_run = torch.bincount(b, minlength=h.shape[0]).tolist()
+            queries = self.query(h[pairs]).split(per_run)
+            scores = torch.cat([q @ keys[i].T for i, q in enumerate(queries)])
         return torch.log_softmax(scores.to(DTYPE) / h.shape[-1] ** 0.5, -1)
 
 
@@ -317,8 +329,11 @@ class RLPFN(nn.Module):
         self.log_temperature = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
         self.transition = TransitionHead(d) if cfg.transition_head else None
 
-    def forward(self, ctx: Context, pessimistic: bool = False, head_delta: torch.Tensor | None = None) -> Output:
+    def forward(self, ctx: Context, pessimistic: bool = False, head_delta: torch.Tensor | None = None,
+                transitions: bool = True) -> Output:
         """`pessimistic`: q_plan (and the logits) from the planner's lower-confidence twin (offline acting).
+        `transitions`: also return the transition head's dense log P̃ [B,S,A,S] (its training loss reads it); acting
+        passes False, and only the rows of the pairs the planner guesses are computed.
         `head_delta` [B,rows,d+1]: a change of the head's weights and bias (last column) per context, as if B models
         differing only there (evolution strategies perturb the head so: rlpfn/es.py, rlpfn/offline_es.py)."""
         B, S, A, _ = ctx.stats.counts.shape
@@ -342,9 +357,13 @@ class RLPFN(nn.Module):
             corrections = corrections * torch.tensor([1.0, 0.0, 1.0], device=out.device)
         if pessimistic and self.cfg.offline_head:  # the offline penalty's own log-multiplier β in α's place
             corrections = torch.cat([out[..., 4:5], corrections[..., 1:]], -1)
-        log_p_next = None if self.transition is None else self.transition(h)
-        guess = None if log_p_next is None else log_p_next.detach()  # trained by its own loss only
-        q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic, guess)  # [B,H,S,A] float64
+        log_p_next = successors = None
+        if self.transition is not None and transitions:
+            log_p_next = self.transition(h)
+            successors = lambda pairs: log_p_next.detach()[pairs]  # noqa: E731 (trained by its own loss only)
+        elif self.transition is not None:
+            successors = lambda pairs: self.transition(h.detach(), pairs).detach()  # noqa: E731
+        q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic, successors)  # [B,H,S,A] float64
         remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device).view(1, H, 1, 1)
         q_est = q_ce + remaining * out[..., 3].to(DTYPE).unsqueeze(1)
         rows = torch.arange(B, device=n.device)

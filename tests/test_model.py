@@ -208,6 +208,28 @@ def test_transition_head_predicts_a_distribution_over_states_and_permutes_with_t
     torch.testing.assert_close(a.q_plan[:, :, ps][:, :, :, pa], b.q_plan, atol=1e-4, rtol=1e-4)
 
 
+def test_acting_computes_only_the_guessed_rows_and_plans_as_the_dense_table_does():
+    """forward(transitions=False) asks the head for the guessed pairs' rows alone: the same rows as the dense
+    table's, and the same plan, on a batch whose runs guess different numbers of pairs (one guesses none)."""
+    from rlpfn.model import guessed_pairs
+
+    B, S, A, H = 3, 6, 4, 5
+    ctx = random_context(B, S, A, H, seed=3)
+    ctx.stats.counts[0, :, 1:] = 0  # run 0: only action 0 tried anywhere
+    ctx.stats.counts[1, 2:, 2:] = 0
+    ctx.stats.counts[2] = ctx.stats.counts[2].clamp_min(1)  # run 2: every pair tried, nothing to guess
+    m = with_transition_head()
+    with torch.no_grad():
+        dense, acting = m(ctx), m(ctx, transitions=False)
+    assert acting.log_p_next is None
+    torch.testing.assert_close(acting.q_plan, dense.q_plan, atol=1e-9, rtol=0)
+    n = ctx.stats.counts.sum(-1)
+    pairs = guessed_pairs(n).nonzero(as_tuple=True)
+    assert set(pairs[0].tolist()) == {0, 1}
+    h = torch.randn(B, S, A, 16, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(m.transition(h, pairs), m.transition(h)[pairs], atol=1e-6, rtol=0)
+
+
 def test_planner_values_untried_pairs_of_tried_states_by_the_predicted_successors():
     """An untried pair at a state where some action was tried: min(H-h, 1 + P̃·V_{h+1}). At a state where nothing
     was tried it keeps the unvisited value; tried pairs and the offline planner ignore the prediction."""
@@ -219,7 +241,7 @@ def test_planner_values_untried_pairs_of_tried_states_by_the_predicted_successor
     ctx.stats.reward_sum[:, 0, 1:] = ctx.stats.reward_sum[:, 1] = 0
     P_hat, r_hat, n = ctx.stats.empirical(sparse=False)
     p_next = torch.softmax(torch.randn(1, S, A, S, dtype=torch.float64, generator=torch.Generator().manual_seed(0)), -1)
-    q = plan(P_hat, r_hat, n, H, CFG, log_p_next=p_next.log())
+    q = plan(P_hat, r_hat, n, H, CFG, successors=lambda pairs: p_next.log()[pairs])
     q0 = plan(P_hat, r_hat, n, H, CFG)
     v = torch.cat([q.amax(-1), torch.zeros(1, 1, S, dtype=torch.float64)], 1)  # V_h, V_H = 0
     for h in range(H):
@@ -228,7 +250,8 @@ def test_planner_values_untried_pairs_of_tried_states_by_the_predicted_successor
     torch.testing.assert_close(q[:, :, 1], q0[:, :, 1])  # nothing tried at state 1
     assert (q[:, :, 0, 1:] < q0[:, :, 0, 1:] - 1e-6).any()  # the prediction lowered some untried values
     pessimistic = plan(P_hat, r_hat, n, H, CFG, pessimistic=True)
-    torch.testing.assert_close(plan(P_hat, r_hat, n, H, CFG, pessimistic=True, log_p_next=p_next.log()), pessimistic)
+    guess = lambda pairs: p_next.log()[pairs]  # noqa: E731
+    torch.testing.assert_close(plan(P_hat, r_hat, n, H, CFG, pessimistic=True, successors=guess), pessimistic)
 
 
 def test_action_attention_ties_an_action_across_states():

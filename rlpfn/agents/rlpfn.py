@@ -66,7 +66,7 @@ class RlpfnAgent(ModelAgent):
             delta = delta.to(device)
             delta = delta if runs is None else delta[runs.to(device)]
         with torch.no_grad():
-            out = self.model(ctx.to(device), pessimistic, head_delta=delta)
+            out = self.model(ctx.to(device), pessimistic, head_delta=delta, transitions=False)
         if device != self.device:  # the runs live elsewhere (on the CPU, the model on a GPU)
             out.q_plan, out.q_est = out.q_plan.to(self.device), out.q_est.to(self.device)
             out.temperature, out.corrections = out.temperature.to(self.device), out.corrections.to(self.device)
