@@ -255,11 +255,13 @@ class TabularMDP:
         if not os.path.isfile(path):
             raise MDPError(f"{path}: no such file")
         try:
-            data = np.load(path, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
-                raise MDPError(f"{path}: not an .npz archive (a single array, not named arrays)")
-            with data:
-                arrays = {k: data[k] for k in data.files}
+            # Our own handle: np.load(path) leaks its file when a zip header hides a broken archive.
+            with open(path, "rb") as f:
+                data = np.load(f, allow_pickle=False)
+                if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
+                    raise MDPError(f"{path}: not an .npz archive (a single array, not named arrays)")
+                with data:
+                    arrays = {k: data[k] for k in data.files}
         except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError, NotImplementedError) as e:
             raise MDPError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
         missing = [k for k in ("P", "R", "mu0", "horizon") if k not in arrays]

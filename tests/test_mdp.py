@@ -1,4 +1,6 @@
+import gc
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -226,9 +228,15 @@ def test_load_not_an_npz(tmp_path):
                           ("fake_zip.npz", b"PK\x03\x04" + b"\x00" * 40)]:
         path = tmp_path / name
         path.write_bytes(content)
-        with pytest.raises(MDPError) as e:
-            TabularMDP.load(path)
-        assert str(path) in str(e.value) and "not a readable .npz file" in str(e.value)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(MDPError) as e:
+                TabularMDP.load(path)
+            message = str(e.value)
+            del e  # its traceback would keep a leaked file object alive
+            gc.collect()
+        assert str(path) in message and "not a readable .npz file" in message
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)]  # the file was closed
     with pytest.raises(MDPError, match="no such file"):
         TabularMDP.load(tmp_path / "absent.npz")
     with pytest.raises(MDPError, match="no such file"):
