@@ -62,8 +62,9 @@ class ModelConfig:
     ucb_h_term: NonNegativeFloat = 0.01
     """h_term of that bonus"""
     planner_h_term_scale: NonNegativeFloat = 1.0
-    """multiplies the planner's h_term only (the 1/N part of its bonus: how little a few visits are trusted); the
-    trunk's features keep ucb_h_term. Chosen on the training prior (scripts/bonus_variant.py --h-term-scale)"""
+    """multiplies the planner's h_term only (the 1/N part of its bonus online, and of its penalty offline: how
+    little a few visits are trusted); the trunk's features keep ucb_h_term. Measured on the training prior with
+    scripts/bonus_variant.py --h-term-scale"""
     # Off: trained with the quantile loss it became a uniform optimism (+0.18 reward per step on FrozenLake after
     # 50 episodes, growing with data) and doubled FrozenLake's regret; optimism then lives only in the bonus scale
     # (shrinks as 1/sqrt(N)) and unvisited values.
@@ -299,17 +300,18 @@ class TransitionHead(nn.Module):
         self.query, self.key = nn.Linear(d, d), nn.Linear(d, d)
 
     def forward(self, h: torch.Tensor, pairs: tuple | None = None) -> torch.Tensor:
-        """[B,S,A,S] from the trunk's output h [B,S,A,d]; with `pairs` ((b, s, a) index tensors sorted by b, as
-        `nonzero` gives them), only those pairs' rows [K,S]. Acting needs only the pairs it guesses; on Taxi the
-        dense float64 table was a fifth of a forward pass."""
+        """[B,S,A,S] from the trunk's output h [B,S,A,d]; with `pairs` ((b, s, a) index tensors), only those pairs'
+        rows [K,S], in their order. Acting needs only the pairs it guesses; on Taxi the dense float64 table was a
+        fifth of a forward pass."""
         keys = self.key(h.mean(2))  # [B,S,d]
         if pairs is None:
             scores = torch.einsum("bsad,btd->bsat", self.query(h), keys)
         else:
-            b = pairs[0]
-            per_run = torch.bincount(b, minlength=h.shape[0]).tolist()
-            queries = self.query(h[pairs]).split(per_run)
-            scores = torch.cat([q @ keys[i].T for i, q in enumerate(queries)])
+            order = pairs[0].argsort(stable=True)  # grouped by run (`nonzero` gives them so already)
+            per_run = torch.bincount(pairs[0], minlength=h.shape[0]).tolist()
+            queries = self.query(h[tuple(x[order] for x in pairs)]).split(per_run)
+            grouped = torch.cat([q @ keys[i].T for i, q in enumerate(queries)])
+            scores = torch.empty_like(grouped).index_copy_(0, order, grouped)
         return torch.log_softmax(scores.to(DTYPE) / h.shape[-1] ** 0.5, -1)
 
 

@@ -101,7 +101,7 @@ def shift_scores(model, mdps, data, shifts: torch.Tensor = SHIFTS) -> tuple[torc
         episodes = int(stats.visits.sum((1, 2)).max().item()) // mdps.horizon
         with torch.no_grad():
             ctx = Context.at(stats, torch.full((D,), -1), 0, mdps.horizon, episodes)
-            X.append(model(ctx, pessimistic=True).summary.double())
+            X.append(model(ctx, pessimistic=True, transitions=False).summary.double())
         agent = RlpfnAgent.with_model(model)
         agent.head_delta = delta.repeat_interleave(D, 0)
         mdp_of = torch.arange(M).repeat(K * len(eps_values))

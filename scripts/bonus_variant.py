@@ -2,8 +2,8 @@
 α row (the log-multiplier of UCB-VI's bonus, rlpfn/model.py) raised by log(scale), so the planner's bonus is
 multiplied by `scale` on every pair and the trunk's input features stay as they were. Used to choose a model's
 bonus scale on its training prior (`rlpfn validate --prior wide --agents 'rlpfn[checkpoint=OUT]' ...`), never on a
-held-out split or the suite. `--h-term-scale X` also multiplies the planner's h_term (the 1/N part of the bonus)
-by X, leaving the features as they were (ModelConfig.planner_h_term_scale).
+held-out split or the suite. `--h-term-scale X` also sets the planner's h_term multiplier
+(ModelConfig.planner_h_term_scale, the 1/N part of the bonus) to X, leaving the features as they were.
 """
 from __future__ import annotations
 

@@ -215,9 +215,9 @@ def test_acting_computes_only_the_guessed_rows_and_plans_as_the_dense_table_does
 
     B, S, A, H = 3, 6, 4, 5
     ctx = random_context(B, S, A, H, seed=3)
-    ctx.stats.counts[0, :, 1:] = 0  # run 0: only action 0 tried anywhere
-    ctx.stats.counts[1, 2:, 2:] = 0
-    ctx.stats.counts[2] = ctx.stats.counts[2].clamp_min(1)  # run 2: every pair tried, nothing to guess
+    ctx.stats.counts[0] = ctx.stats.counts[0].clamp_min(1)  # run 0: every pair tried, nothing to guess
+    ctx.stats.counts[1, :, 1:] = 0  # run 1: only action 0 tried anywhere
+    ctx.stats.counts[2, 2:, 2:] = 0
     m = with_transition_head()
     with torch.no_grad():
         dense, acting = m(ctx), m(ctx, transitions=False)
@@ -225,9 +225,13 @@ def test_acting_computes_only_the_guessed_rows_and_plans_as_the_dense_table_does
     torch.testing.assert_close(acting.q_plan, dense.q_plan, atol=1e-9, rtol=0)
     n = ctx.stats.counts.sum(-1)
     pairs = guessed_pairs(n).nonzero(as_tuple=True)
-    assert set(pairs[0].tolist()) == {0, 1}
+    assert set(pairs[0].tolist()) == {1, 2}
     h = torch.randn(B, S, A, 16, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(m.transition(h, pairs), m.transition(h)[pairs], atol=1e-6, rtol=0)
+    shuffled = tuple(x.flip(0) for x in pairs)  # pairs in any order give their own rows
+    torch.testing.assert_close(m.transition(h, shuffled), m.transition(h)[shuffled], atol=1e-6, rtol=0)
+    none = tuple(x[:0] for x in pairs)
+    assert m.transition(h, none).shape == (0, S)
 
 
 def test_planner_values_untried_pairs_of_tried_states_by_the_predicted_successors():

@@ -292,10 +292,10 @@ def test_new_pair_refresh_asks_the_model_only_after_first_visits(ckpt):
     assert 0 < sum(n for n, _ in mid) <= visited_pairs  # only runs with a first visit, at most one per pair
 
 
-def _perturbed_model(seed: int = 3):
+def _perturbed_model(seed: int = 3, **cfg):
     """A small model whose heads are not zero, so the planner's corrections (α, u) differ per pair."""
     torch.manual_seed(seed)
-    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2))
+    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, **cfg))
     torch.nn.init.normal_(model.head.weight, std=0.3)
     return model.eval()
 
@@ -312,13 +312,15 @@ def test_local_refresh_passes_once_per_episode():
     assert calls == [0, 0, 0, 0]
 
 
-def test_local_backup_is_the_planners_bellman_backup():
+@pytest.mark.parametrize("h_term_scale", [1.0, 10.0])
+def test_local_backup_is_the_planners_bellman_backup(h_term_scale):
     """Backing up a pair against the table that the planner produced leaves it unchanged (the table is a fixed
-    point of the same backup); after a new transition it changes that pair's later steps and nothing else."""
+    point of the same backup); after a new transition it changes that pair's later steps and nothing else. With the
+    planner's h_term scaled, the backup scales it alike."""
     from rlpfn.agents.rlpfn import RlpfnAgent
 
     mdp = make_benchmark("sixarms")
-    agent = RlpfnAgent.with_model(_perturbed_model(), refresh="local")
+    agent = RlpfnAgent.with_model(_perturbed_model(planner_h_term_scale=h_term_scale), refresh="local")
     run_online(mdp, agent, 3, 2, seed=0)
     H, rows = mdp.horizon, torch.arange(2)
     s = torch.stack([agent.stats.visits[i].nonzero()[0] for i in range(2)])  # a pair each run has visited

@@ -42,7 +42,7 @@ def cap_share(model: RLPFN, batch) -> dict:
     H-h (no gradient to the bonus scale α), or visited and free."""
     ctx = batch.context
     with torch.no_grad():
-        out = model(ctx)
+        out = model(ctx, transitions=False)
     rows = torch.arange(len(ctx.step))
     q = out.q_plan[rows, ctx.step]  # [B,S,A]
     rem = (ctx.horizon - ctx.step).to(DTYPE).view(-1, 1, 1)
