@@ -93,6 +93,9 @@ class ModelConfig:
     def __post_init__(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads = {self.n_heads} does not divide d_model = {self.d_model}")
+        for key in ("ucb_scale", "ucb_h_term", "planner_h_term_scale", "unvisited_logit", "init_temperature"):
+            if not math.isfinite(getattr(self, key)):  # the config types let inf (and NaN) through
+                raise ValueError(f"model.{key} must be finite, got {getattr(self, key)}")
 
     def to_dict(self) -> dict:
         from .config import to_dict
