@@ -65,6 +65,12 @@ class ModelConfig:
     """multiplies the planner's h_term only (the 1/N part of its bonus online, and of its penalty offline: how
     little a few visits are trusted); the trunk's features keep ucb_h_term. Measured on the training prior with
     scripts/bonus_variant.py --h-term-scale"""
+    planner_novelty: NonNegativeFloat = 0.0
+    """ν: online, how much the planner believes a tried pair may lead to a state never visited. A tried pair's
+    expected next value is (1-w)·P̂·V + w·V̄_new, w = min(1, ν·n1/N) (Good-Turing: n1 successors seen once in N
+    visits), V̄_new the mean value of the states where no action was tried yet (while there are any): one unlucky
+    transition no longer closes a way forward. Off (0): measured worse on the training prior
+    (docs/model/v2.md). Set by scripts/bonus_variant.py --novelty; the features stay as they were"""
     # Off: trained with the quantile loss it became a uniform optimism (+0.18 reward per step on FrozenLake after
     # 50 episodes, growing with data) and doubled FrozenLake's regret; optimism then lives only in the bonus scale
     # (shrinks as 1/sqrt(N)) and unvisited values.
@@ -93,7 +99,8 @@ class ModelConfig:
     def __post_init__(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads = {self.n_heads} does not divide d_model = {self.d_model}")
-        for key in ("ucb_scale", "ucb_h_term", "planner_h_term_scale", "unvisited_logit", "init_temperature"):
+        for key in ("ucb_scale", "ucb_h_term", "planner_h_term_scale", "planner_novelty", "unvisited_logit",
+                    "init_temperature"):
             if not math.isfinite(getattr(self, key)):  # the config types let inf (and NaN) through
                 raise ValueError(f"model.{key} must be finite, got {getattr(self, key)}")
 
@@ -185,12 +192,17 @@ def unvisited_fraction(u: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     return torch.sigmoid(cfg.unvisited_logit + u)
 
 
-def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=1.0, guess=None):
+def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=1.0, guess=None, novelty=None):
     """Backward induction with Q_h = capped(reward + P̂·V_{h+1}, H-h, per_step, cap), clipped below at `floor`.
     `guess` ((b, s, a), rows [K,S]): predicted successors of K pairs whose P̂ row is zero, added to P̂ there. Only
     those rows are stored and multiplied: a dense [B,S,A,S] table costs S·A·S per step, which on Taxi was most of a
-    forward pass."""
+    forward pass. `novelty` (w [B,S,A], new [B,S]; `novelty_terms`): P̂·V becomes (1-w)·P̂·V + w·V̄_new, V̄_new
+    the mean of V_{h+1} over the states `new`."""
     def adjust(h, q, v_next):
+        if novelty is not None:
+            w, new = novelty
+            v_new = (v_next * new).sum(-1) / new.sum(-1).clamp_min(1)  # [B]
+            q = q + w * (v_new.view(-1, 1, 1) - (q - reward))  # q - reward = P̂·V_{h+1}
         if guess is not None:
             (b, s, a), rows = guess
             q = q.index_put((b, s, a), (rows * v_next[b]).sum(-1), accumulate=True)
@@ -200,6 +212,22 @@ def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=
     return backward_induction(P_hat, reward, H, adjust)[0]
 
 
+def novelty_weight(n, n1, nu):
+    """How much of a tried pair's next value goes to a never-visited state: ν times the Good-Turing estimate of the
+    mass of successors not yet seen from the pair, n1/N (n1: successors seen exactly once), capped at 1. A pair that
+    led to one place twice gets none; one that slipped once keeps some. Tensors or numpy arrays alike."""
+    return (nu * n1 / n.clip(min=1.0)).clip(max=1.0)
+
+
+def novelty_terms(counts: torch.Tensor, nu: float):
+    """(w [B,S,A], new [B,S]) for plan_terms from the counts [B,S,A,S]: new = the states where no action was tried;
+    w = novelty_weight on tried pairs of runs that still have such a state, 0 elsewhere."""
+    n = counts.sum(-1)
+    new = n.sum(-1) == 0
+    live = (n > 0) & new.any(-1).view(-1, 1, 1)
+    return torch.where(live, novelty_weight(n, (counts == 1).sum(-1).to(n.dtype), nu), 0.0), new.to(n.dtype)
+
+
 def guessed_pairs(n: torch.Tensor) -> torch.Tensor:
     """[B,S,A] the pairs whose successors the transition head guesses: untried, at a state where some action was
     tried (visits n [B,S,A])."""
@@ -207,7 +235,7 @@ def guessed_pairs(n: torch.Tensor) -> torch.Tensor:
 
 
 def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | None = None,
-         pessimistic: bool = False, successors: Callable[[tuple], torch.Tensor] | None = None):
+         pessimistic: bool = False, successors: Callable[[tuple], torch.Tensor] | None = None, counts=None):
     """Backward induction on the empirical model with UCB-VI's bonus, corrected: Q_h = min(H-h, r̂ + δ +
     e^α·b_h + P̂·V_{h+1}) on visited pairs, unvisited_fraction(u)·(H-h) on unvisited ones.
     `corrections` [B,S,A,3] = (α, δ, u); None = uncorrected UCB-VI. Differentiable in `corrections`.
@@ -216,14 +244,21 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
     (README, "The pretrained model").
     `successors` (online only): pairs (b, s, a) -> [K,S] their predicted log P̃(s'|s, a) (the transition head's,
     `TransitionHead`; a dense table T [B,S,A,S] is `lambda pairs: T[pairs]`); an unvisited pair of a state where
-    some action was tried is then worth min(H-h, 1 + P̃·V_{h+1}). Only those pairs are asked for."""
+    some action was tried is then worth min(H-h, 1 + P̃·V_{h+1}). Only those pairs are asked for.
+    Online, with cfg.planner_novelty ν > 0, a tried pair's P̂·V_{h+1} is (1-w)·P̂·V + w·V̄_new (`novelty_terms`, from
+    `counts` [B,S,A,S])."""
     guessed = guess = None
     if successors is not None and not pessimistic:
         guessed = guessed_pairs(n)
         where = guessed.nonzero(as_tuple=True)
         guess = (where, successors(where).to(DTYPE).exp())
     reward, per_step = planner_terms(r_hat, n, cfg, corrections, pessimistic, guessed)
-    return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None, guess=guess)
+    novelty = None
+    if cfg.planner_novelty > 0 and not pessimistic:
+        if counts is None:
+            raise ValueError("planner_novelty needs the counts (plan's `counts`)")
+        novelty = novelty_terms(counts, cfg.planner_novelty)
+    return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None, guess=guess, novelty=novelty)
 
 
 def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
@@ -368,7 +403,7 @@ class RLPFN(nn.Module):
             successors = lambda pairs: log_p_next.detach()[pairs]  # noqa: E731 (trained by its own loss only)
         elif self.transition is not None:
             successors = lambda pairs: self.transition(h.detach(), pairs).detach()  # noqa: E731
-        q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic, successors)  # [B,H,S,A] float64
+        q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic, successors, ctx.stats.counts)  # [B,H,S,A] float64
         remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device).view(1, H, 1, 1)
         q_est = q_ce + remaining * out[..., 3].to(DTYPE).unsqueeze(1)
         rows = torch.arange(B, device=n.device)
@@ -383,4 +418,4 @@ class RLPFN(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-__all__ = ["ModelConfig", "Context", "Output", "RLPFN", "TransitionHead", "guessed_pairs", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]
+__all__ = ["ModelConfig", "Context", "Output", "RLPFN", "TransitionHead", "guessed_pairs", "novelty_terms", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]

@@ -147,6 +147,9 @@ class LossConfig:
     transition_weight: NonNegativeFloat = 0.0
     """weight of the transition head's cross-entropy to the true P, at untried pairs of tried states (needs
     model.transition_head)"""
+    transition_tried_below: NonNegativeInt = 0
+    """also at tried pairs with fewer visits than this (0: none): the head then learns where a pair seen once or
+    twice leads, from everything in the context (model.tried_transitions reads it)"""
 
     @property
     def active(self) -> bool:
@@ -327,7 +330,8 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
     total = cfg.policy_weight * policy + cfg.q_weight * q + cfg.anchor_weight * anchor + cfg.quantile_weight * pinball
     parts = {}
     if out.log_p_next is not None:
-        parts["transition_ce"] = transition_loss(out.log_p_next, ctx.stats.counts, batch.P[batch.mdp])
+        parts["transition_ce"] = transition_loss(out.log_p_next, ctx.stats.counts, batch.P[batch.mdp],
+                                                 cfg.transition_tried_below)
         total = total + cfg.transition_weight * parts["transition_ce"].float()
         parts["transition_relative_ce"] = parts["transition_ce"] / math.log(batch.P.shape[-1])  # uniform's: 1
     return {"loss": total, "ce": policy.detach(), "q_mse": q.detach(), "anchor": anchor.detach(),
@@ -336,10 +340,13 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
                          target.argmax(-1)[rows, ctx.state.clamp_min(0)]).float().mean()}
 
 
-def transition_loss(log_p_next: torch.Tensor, counts: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+def transition_loss(log_p_next: torch.Tensor, counts: torch.Tensor, P: torch.Tensor,
+                    tried_below: int = 0) -> torch.Tensor:
     """Mean cross-entropy (nats) of the predicted log P̃ [B,S,A,S] to the true P at the pairs the planner guesses:
-    untried pairs of states where some action was tried (0 when a batch has none)."""
-    where = guessed_pairs(counts.sum(-1))
+    untried pairs of states where some action was tried, and tried pairs with fewer than `tried_below` visits (0
+    when a batch has none)."""
+    n = counts.sum(-1)
+    where = guessed_pairs(n) | ((n > 0) & (n < tried_below))
     ce = -(P.to(log_p_next.dtype) * log_p_next).sum(-1)
     return (ce * where).sum() / where.sum().clamp_min(1)
 

@@ -3,7 +3,9 @@
 multiplied by `scale` on every pair and the trunk's input features stay as they were. Used to choose a model's
 bonus scale on its training prior (`rlpfn validate --prior wide --agents 'rlpfn[checkpoint=OUT]' ...`), never on a
 held-out split or the suite. `--h-term-scale X` also sets the planner's h_term multiplier
-(ModelConfig.planner_h_term_scale, the 1/N part of the bonus) to X, leaving the features as they were.
+(ModelConfig.planner_h_term_scale, the 1/N part of the bonus) to X, and `--novelty NU` how much the planner
+believes a tried pair may lead to a never-visited state (ModelConfig.planner_novelty); the features stay as they
+were.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import math
 from pathlib import Path
 
 import torch
-from jsonargparse.typing import PositiveFloat
+from jsonargparse.typing import NonNegativeFloat, PositiveFloat
 
 
 def main() -> None:
@@ -27,8 +29,11 @@ def main() -> None:
     parser.add_argument("out", help="where to write the copy (OUT.json + OUT.safetensors)")
     parser.add_argument("--h-term-scale", type=PositiveFloat, default=None,
                         help="set the planner's h_term multiplier (ModelConfig.planner_h_term_scale) to this")
+    parser.add_argument("--novelty", type=NonNegativeFloat, default=None,
+                        help="set how much the planner believes a tried pair may lead to a never-visited state "
+                             "(ModelConfig.planner_novelty)")
     args = parser.parse_args()
-    for key in ("scale", "h_term_scale"):
+    for key in ("scale", "h_term_scale", "novelty"):
         value = getattr(args, key)
         if value is not None and not math.isfinite(value):
             parser.error(f"argument {key}: must be finite, got {value}")
@@ -37,17 +42,20 @@ def main() -> None:
         model = load(args.checkpoint, "rlpfn")
     except UserError as e:
         parser.error(str(e))
-    if args.h_term_scale is not None:
+    planner = {key: value for key, value in (("planner_h_term_scale", args.h_term_scale),
+                                             ("planner_novelty", args.novelty)) if value is not None}
+    if planner:
         from rlpfn.model import RLPFN
 
-        copy = RLPFN(dataclasses.replace(model.cfg, planner_h_term_scale=args.h_term_scale))
+        copy = RLPFN(dataclasses.replace(model.cfg, **planner))
         copy.load_state_dict(model.state_dict())
         copy.meta, model = model.meta, copy
     with torch.no_grad():
         model.head.bias[0] += math.log(args.scale)
     variant = {"of": args.checkpoint, "scale": args.scale}
-    if args.h_term_scale is not None:
-        variant["h_term_scale"] = args.h_term_scale
+    for key in ("h_term_scale", "novelty"):
+        if getattr(args, key) is not None:
+            variant[key] = getattr(args, key)
     training = {**model.meta.get("training", {}), "bonus_variant": variant}
     print(f"wrote {save(model, args.out, model.meta.get('prior', {}), training)}")
 

@@ -54,6 +54,31 @@ def test_agents_of_one_file_against_a_named_one(tmp_path, capsys):
     assert main([str(path), "--base", "ucbvi"]) == 2 and "holds no 'ucbvi'" in capsys.readouterr().err
 
 
+def test_by_family_splits_the_paired_difference_by_the_mdps_drawn_again(tmp_path, capsys):
+    """--by-family draws the file's MDPs again from its config and reports the paired difference per family."""
+    from rlpfn.experiments.compare import families
+    from rlpfn.experiments.validate import held_out_batch
+
+    config = {"prior": "tiny", "batches": 2, "seed": 0}
+    fam = families({"config": config}, "f")
+    drawn = [held_out_batch("tiny", 2, 0, i)[0] for i in range(2)]
+    assert len(fam) == sum(len(m) for m in drawn) and set(fam) <= {f for m in drawn for f in m.meta["family"]}
+    base = np.linspace(0.2, 0.6, len(fam))
+    other = base + np.where(fam == fam[0], 0.1, 0.0)  # worse by 0.1 on the first MDP's family only
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps({"config": config, "regret": {"a": base.tolist(), "b": other.tolist()}}))
+    assert main([str(path), "--base", "a", "--by-family"]) == 0
+    out = capsys.readouterr().out
+    assert f"{fam[0]} ({(fam == fam[0]).sum()} MDPs), minus a:" in out
+    assert "+0.100 ± 0.000" in out and out.count("+0.000 ± 0.000") >= len(set(fam)) + len(set(fam)) - 1
+    path.write_text(json.dumps({"regret": {"a": [0.1], "b": [0.2]}}))
+    assert main([str(path), "--base", "a", "--by-family"]) == 2
+    assert "no config with prior, batches and seed" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(path), "--by-family"])
+    assert "--by-family goes with --base" in capsys.readouterr().err
+
+
 def test_random_head_keeps_norms_and_biases_and_nothing_else():
     torch.manual_seed(0)
     trained, base = RLPFN(ModelConfig(unvisited_linear=True)), RLPFN(ModelConfig(unvisited_linear=True))

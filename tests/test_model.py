@@ -110,6 +110,44 @@ def test_planner_h_term_scale_moves_the_planner_and_not_the_features():
     assert torch.equal(features(ctx, P_hat, r_hat, n, scaled)[0], features(ctx, P_hat, r_hat, n, base)[0])
 
 
+def test_planner_novelty_mixes_a_never_visited_successor_into_tried_pairs():
+    """planner_novelty ν: a tried pair's P̂·V_{h+1} becomes (1-w)·P̂·V + w·V̄_new, w = min(1, ν·n1/N) (n1 successors
+    seen once), V̄_new the mean V_{h+1} of the states where no action was tried; untried pairs, runs with no such
+    state, offline planning and the features stay as they were."""
+    from rlpfn.model import capped, features, planner_terms
+
+    S, A, H, nu = 5, 2, 6, 0.5
+    ctx = random_context(2, S, A, H, seed=7, density=0.6)
+    ctx.stats.counts[0, 3:] = 0  # run 0: states 3 and 4 never acted in; run 1: every state has
+    ctx.stats.counts[1, :, :, :] += 1
+    ctx.stats.counts[0, 2, 0] = torch.tensor([0.0, 0, 3, 0, 0])  # one successor, thrice: nothing left unseen
+    ctx.stats.reward_sum[0, 3:] = ctx.stats.reward_sq_sum[0, 3:] = 0
+    model = perturbed()
+    novel = RLPFN(dataclasses.replace(CFG, planner_novelty=nu))
+    novel.load_state_dict(model.state_dict())
+    novel.eval()
+    with torch.no_grad():
+        base, out = model(ctx), novel(ctx)
+    assert torch.equal(out.q_plan[1], base.q_plan[1])  # no state left to discover
+    assert torch.equal(novel(ctx, pessimistic=True).q_plan, model(ctx, pessimistic=True).q_plan)
+    P_hat, r_hat, n = ctx.stats.empirical()
+    assert torch.equal(features(ctx, P_hat, r_hat, n, novel.cfg)[0], features(ctx, P_hat, r_hat, n, model.cfg)[0])
+    reward, per_step = planner_terms(r_hat, n, novel.cfg, out.corrections)
+    v = out.q_plan.amax(-1)  # [B,H,S]
+    weights = []
+    for h, s, a in ((0, 0, 0), (2, 1, 1), (4, 2, 0), (1, 2, 0)):
+        counts = ctx.stats.counts[0, s, a]
+        w = min(1.0, nu * float((counts == 1).sum()) / float(n[0, s, a]))
+        v_next = v[0, h + 1]
+        by_hand = capped(reward[0, s, a] + (1 - w) * P_hat[0, s, a] @ v_next + w * v_next[3:].mean(), H - h,
+                         per_step[0, s, a])
+        assert out.q_plan[0, h, s, a].item() == pytest.approx(by_hand.item(), abs=1e-12)
+        weights.append(w)
+    assert weights[-1] == 0 and max(weights) > 0
+    assert (out.q_plan[0, :, :3] > base.q_plan[0, :, :3] + 1e-9).any()  # optimism where the unknown is worth more
+    torch.testing.assert_close(out.q_plan[0, :, 3:], base.q_plan[0, :, 3:])  # untried pairs as before
+
+
 def test_linear_unvisited_value_starts_where_the_sigmoid_does_and_moves_one_for_one():
     """unvisited_linear: the same starting value as v1, but d(value)/du = 1 (v1: sigmoid'(6) = 0.0025), floored at 0."""
     from rlpfn.model import unvisited_fraction

@@ -118,9 +118,13 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
     h = load(tmp_path / "h")
     assert h.cfg.planner_h_term_scale == 10.0 and (h.head.bias == 0).all()
     assert h.meta["training"]["bonus_variant"]["h_term_scale"] == 10.0
+    assert run(str(base), "1", str(tmp_path / "n"), "--novelty", "0.1").returncode == 0
+    assert load(tmp_path / "n").cfg.planner_novelty == 0.1 and load(tmp_path / "n").cfg.planner_h_term_scale == 1.0
     for args, culprit in (([str(base), "inf", str(tmp_path / "w")], "must be finite, got inf"),
                           ([str(base), "1", str(tmp_path / "w"), "--h-term-scale", "inf"], "must be finite, got inf"),
                           ([str(base), "1", str(tmp_path / "w"), "--h-term-scale", "0"], "invalid PositiveFloat"),
+                          ([str(base), "1", str(tmp_path / "w"), "--novelty", "-0.1"], "invalid NonNegativeFloat"),
+                          ([str(base), "1", str(tmp_path / "w"), "--novelty", "inf"], "must be finite, got inf"),
                           ([str(base), "-1", str(tmp_path / "w")], "invalid PositiveFloat value: '-1'"),
                           ([str(tmp_path / "nope"), "0.3", str(tmp_path / "w")], "nope.json: no such checkpoint"),
                           ([str(base), "0.3", str(tmp_path / "no" / "w")], "does not exist")):
@@ -150,3 +154,26 @@ def test_scripts_refuse_a_bad_predictor_prior_or_output_before_any_work(tmp_path
                              timeout=120)
         assert res.returncode == 2 and culprit in res.stderr.strip().splitlines()[-1], (script_name, res.stderr)
     assert not (tmp_path / "no").exists()
+
+
+def test_the_tried_pair_prior_scores_the_true_p_below_uniform():
+    """Given the true P as its prediction, the head is a better prior mean than uniform at every visit count and κ,
+    and with κ → 0 both are P̂ (by L1; the cross-entropy still reads the smoothing)."""
+    import torch
+
+    mod = script("tried_pair_prior")
+    g = torch.Generator().manual_seed(0)
+    P = torch.rand(20, 5, 3, 5, generator=g, dtype=torch.float64) ** 4
+    P = P / P.sum(-1, keepdim=True)
+    seen = torch.multinomial(P.view(-1, 5), 1, generator=g).view(20, 5, 3)
+    counts = torch.nn.functional.one_hot(seen, 5).double()  # one visit per pair
+    counts[:5] *= 4  # and a quarter of them with 4
+    acc = {}
+    mod.add(acc, P, P, counts)
+    assert acc[("1", "head", 1.0)][2] == acc[("1", "uniform", 1.0)][2] > 0 and acc[("3-5", "head", 1.0)][2] > 0
+    for (bucket, name, k), (ce, l1, m) in acc.items():
+        if name == "head" and m > 0:
+            uni = acc[(bucket, "uniform", k)]
+            assert ce < uni[0]
+            if k < 1e-3:  # both P̂, up to the smoothing
+                assert abs(l1 - uni[1]) < 1e-4 * m

@@ -138,6 +138,8 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     ({"model": {"init_temperature": 0}}, "model.init_temperature: Not of type PositiveFloat"),
     ({"model": {"planner_h_term_scale": float("inf")}}, ".*model.planner_h_term_scale must be finite, got inf"),
     ({"model": {"ucb_scale": float("inf")}}, ".*model.ucb_scale must be finite, got inf"),
+    ({"model": {"planner_novelty": float("inf")}}, ".*model.planner_novelty must be finite, got inf"),
+    ({"model": {"planner_novelty": -1.0}}, "model.planner_novelty: Not of type NonNegativeFloat"),
     ({"model": {"unvisited_logit": float("nan")}}, ".*model.unvisited_logit must be finite, got nan"),
     ({"data": {"prior": "nonexistent"}}, "data.prior: nonexistent: no such prior spec"),
     ({"modle": {"d_model": 8}}, "modle: unknown section"),

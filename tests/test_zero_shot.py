@@ -312,16 +312,21 @@ def test_local_refresh_passes_once_per_episode():
     assert calls == [0, 0, 0, 0]
 
 
-@pytest.mark.parametrize("h_term_scale", [1.0, 10.0])
-def test_local_backup_is_the_planners_bellman_backup(h_term_scale):
+@pytest.mark.parametrize("h_term_scale,novelty", [(1.0, 0.0), (10.0, 0.0), (1.0, 0.3)])
+def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty):
     """Backing up a pair against the table that the planner produced leaves it unchanged (the table is a fixed
     point of the same backup); after a new transition it changes that pair's later steps and nothing else. With the
-    planner's h_term scaled, the backup scales it alike."""
+    planner's h_term scaled, or its prior mass ν on a never-visited successor, the backup does alike."""
     from rlpfn.agents.rlpfn import RlpfnAgent
 
-    mdp = make_benchmark("sixarms")
-    agent = RlpfnAgent.with_model(_perturbed_model(planner_h_term_scale=h_term_scale), refresh="local")
+    mdp = make_benchmark("deepsea" if novelty else "sixarms")  # DeepSea: states still untried after 3 episodes
+    agent = RlpfnAgent.with_model(_perturbed_model(planner_h_term_scale=h_term_scale, planner_novelty=novelty),
+                                  refresh="local")
     run_online(mdp, agent, 3, 2, seed=0)
+    if novelty:  # what the backups read, kept up to date step by step, is what it would be computed afresh
+        assert torch.equal(agent.new, agent.stats.visits.sum(-1) == 0)
+        fresh = (agent.new[:, :, None] * agent.v).sum(1) / agent.new.sum(-1, keepdim=True)
+        torch.testing.assert_close(agent.v_new, fresh, atol=1e-12, rtol=0)
     H, rows = mdp.horizon, torch.arange(2)
     s = torch.stack([agent.stats.visits[i].nonzero()[0] for i in range(2)])  # a pair each run has visited
     states, actions = s[:, 0], s[:, 1]
@@ -344,11 +349,16 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale):
     # one entry by hand: min(H-k, r̂ + e^α·b_k(n) + P̂·V_{k+1}) with the table's V before the backup
     from rlpfn.model import ucb_bonus
 
-    s0, a0, k = states[0], actions[0], 9
+    s0, a0, k = states[0], actions[0], min(9, H - 3)  # V_{k+1} not yet 0
     counts = agent.stats.counts[0, s0, a0]
     n = counts.sum()
+    new = agent.stats.visits[0].sum(-1) == 0
+    if novelty:
+        assert new.any() and agent.nu[0] == novelty
+    w = min(1.0, novelty * float((counts == 1).sum() / n))  # 0 without novelty
+    expected = (1 - w) * (counts / n) @ v[0, :, k + 1] + (w * v[0, new, k + 1].mean() if w else 0.0)
     by_hand = min(H - k, float(agent.stats.reward_sum[0, s0, a0] / n + agent.corrections[0, s0, a0, 0].exp()
-                               * ucb_bonus(n, H - k, agent.model.cfg) + (counts / n) @ v[0, :, k + 1]))
+                               * ucb_bonus(n, H - k, agent.model.cfg) + expected))
     assert agent.q[0, k, s0, a0].item() == pytest.approx(by_hand, abs=1e-12)
 
 

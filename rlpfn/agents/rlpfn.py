@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..model import bonus_terms, capped
+from ..model import bonus_terms, capped, novelty_weight
 from ..planning import DTYPE
 from ..stats import Stats
 from .base import Agent, AgentError, ModelAgent
@@ -79,6 +79,7 @@ class RlpfnAgent(ModelAgent):
         self.stats = Stats.zeros(n_runs, spec.n_states, spec.n_actions, device)
         self.episodes = -1
         self.out = self.q = self.v = self.corrections = None
+        self.v_new = self.nu = None  # planner_novelty's V̄_new and ν per run (`_novel_values`)
         self.new_pair = torch.zeros(n_runs, dtype=torch.bool, device=device)
         self.rows = torch.arange(n_runs, device=device)
         self.remaining = torch.arange(spec.horizon, 0, -1, dtype=DTYPE, device=device)  # H-h
@@ -109,11 +110,30 @@ class RlpfnAgent(ModelAgent):
         if self.refresh == "local":  # what the backups until the next pass read
             v = self.q.amax(-1).transpose(1, 2)  # V [N,S,H+1], state-major (a backup reads a few states' rows)
             self.v = torch.cat([v, v.new_zeros(self.n_runs, self.spec.n_states, 1)], 2).contiguous()
+            if self.model.cfg.planner_novelty > 0:
+                self.new = self.stats.visits.sum(-1) == 0  # [N,S] states where no action was tried
+                self._novel_values(self.rows)
+
+    def _novel_values(self, runs: torch.Tensor) -> None:
+        """V̄_new [N,H+1] of `runs`: the mean value of their untried states at each step (the planner's
+        `novelty_terms`), and ν for the runs that still have such a state (0 for the others)."""
+        if self.v_new is None:
+            self.v_new = self.v.new_zeros(self.n_runs, self.spec.horizon + 1)
+            self.nu = self.v.new_zeros(self.n_runs, 1)
+        new = self.new[runs].to(DTYPE)  # [R,S]
+        count = new.sum(-1, keepdim=True)
+        self.v_new[runs] = (new[:, :, None] * self.v[runs]).sum(1) / count.clamp_min(1)
+        self.nu[runs] = (count > 0).to(DTYPE) * self.model.cfg.planner_novelty
 
     def observe(self, states, actions, rewards, next_states, h):
         if self.refresh == "new-pair":
             self.new_pair = self.stats.counts[self.rows, states, actions].sum(-1) == 0  # [N]: first visit of (s, a)
         self.stats.add(states, actions, rewards, next_states)
+        if self.refresh == "local" and self.model.cfg.planner_novelty > 0:
+            first = self.new[self.rows, states]  # runs that just tried an action in an untried state
+            if first.any():
+                self.new[self.rows, states] = False
+                self._novel_values(first.nonzero().squeeze(1))
         if self.refresh == "local" and h + 1 < self.spec.horizon:
             self._backup(states, actions, h)
 
@@ -126,9 +146,10 @@ class RlpfnAgent(ModelAgent):
         cost per operation is a fraction of torch's dispatch (`rlpfn latency`); on a GPU, on the tensors."""
         on_cpu = self.device.type == "cpu"
         xp, arr = (np, torch.Tensor.numpy) if on_cpu else (torch, lambda x: x)
+        novelty = (arr(self.v_new), arr(self.nu)) if self.model.cfg.planner_novelty > 0 else None
         local_backup(xp, h, self.spec.horizon, arr(self.rows), arr(states), arr(actions), arr(self.q), arr(self.v),
                      arr(self.corrections), arr(self.stats.counts), arr(self.stats.reward_sum), arr(self.remaining),
-                     self.model.cfg)
+                     self.model.cfg, novelty)
 
     # ---- offline -------------------------------------------------------------------------------
     def fit(self, spec, stats, seed=0):
@@ -148,13 +169,19 @@ class RlpfnAgent(ModelAgent):
         return tie_uniform(Q, n.unsqueeze(1))
 
 
-def local_backup(xp, h, H, rows, s, a, q, v, corrections, counts, reward_sum, remaining, cfg) -> None:
-    """RlpfnAgent._backup's arithmetic, in place on numpy arrays (xp = numpy) or tensors (xp = torch)."""
+def local_backup(xp, h, H, rows, s, a, q, v, corrections, counts, reward_sum, remaining, cfg, novelty=None) -> None:
+    """RlpfnAgent._backup's arithmetic, in place on numpy arrays (xp = numpy) or tensors (xp = torch). `novelty`
+    (V̄_new [N,H+1], ν [N,1], 0 for runs with no untried state left): ModelConfig.planner_novelty's terms."""
     counts = counts[rows, s, a]  # [N,S]
     n = counts.sum(-1, keepdims=True)  # [N,1], at least 1 now
     alpha, delta = corrections[rows, s, a, 0:1], corrections[rows, s, a, 1:2]  # [N,1] each
     flat, per_step = bonus_terms(n, xp.exp(alpha), cfg)
     expected = (counts[:, None] @ v[:, :, h + 2:])[:, 0]  # Σ_s' N(s,a,s')·V_{k+1}(s'), k = h+1..H-1: [N,K]
-    backup = (reward_sum[rows, s, a, None] + expected) / n + delta + flat
+    if novelty is None:
+        backup = (reward_sum[rows, s, a, None] + expected) / n + delta + flat
+    else:
+        v_new, nu = novelty
+        w = novelty_weight(n, (counts == 1).sum(-1, keepdims=True), nu)
+        backup = reward_sum[rows, s, a, None] / n + (1 - w) * expected / n + w * v_new[:, h + 2:] + delta + flat
     q[rows, h + 1:, s, a] = capped(backup, remaining[h + 1:], per_step)
     v[rows, s, h + 1:H] = xp.amax(q[rows, h + 1:, s], -1)

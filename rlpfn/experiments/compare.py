@@ -11,7 +11,9 @@ prints, per file, the rlpfn agent's regret, its paired difference to UCB-VI and 
     python -m rlpfn.experiments.compare --base AGENT FILE.json
 
 prints every agent of one validate file (`--agents` may name several checkpoints: 'rlpfn[checkpoint=PATH]')
-against the agent named AGENT in it: regret, paired difference and share of MDPs where it is lower.
+against the agent named AGENT in it: regret, paired difference and share of MDPs where it is lower. With
+`--by-family`, also the paired difference within each of the prior's families (the MDPs are drawn again from the
+file's `config`: prior, batches, seed).
 
     python -m rlpfn.experiments.compare --random-head TRAINED BASE OUT [--seed 1]
 
@@ -71,6 +73,23 @@ def against(doc: dict, name: str, base: str) -> list[dict]:
     return rows
 
 
+def families(doc: dict, name: str) -> np.ndarray:
+    """The family of each MDP a `rlpfn validate --json` file was scored on, drawn again from its config."""
+    from .validate import held_out_batch
+
+    cfg = doc.get("config") if isinstance(doc, dict) else None
+    try:
+        prior, batches, seed = cfg["prior"], int(cfg["batches"]), int(cfg["seed"])
+    except (TypeError, KeyError, ValueError):
+        raise UserError(f"{name}: no config with prior, batches and seed (written by rlpfn validate --json)") from None
+    out = []
+    for i in range(batches):
+        mdps, _ = held_out_batch(prior, batches, seed, i)
+        fam = mdps.meta.get("family", "?")
+        out += [fam] * len(mdps) if isinstance(fam, str) else list(fam)
+    return np.array(out)
+
+
 def _regrets(name: str, key: str, values) -> np.ndarray:
     """One agent's per-MDP regrets: a non-empty list of finite numbers, or a UserError naming it."""
     try:
@@ -113,9 +132,12 @@ def main(argv=None) -> int:
                    help="instead: write the control checkpoint OUT (see the module's description)")
     p.add_argument("--seed", type=NonNegativeInt, default=1, help="seed of the random directions (default 1)")
     p.add_argument("--base", metavar="AGENT", help="instead: every agent of one file against this one of it")
+    p.add_argument("--by-family", action="store_true", help="with --base: also per family of the prior")
     args = p.parse_args(argv)
     fmt = lambda mc: f"{mc[0]:+.3f} ± {mc[1]:.3f}"  # noqa: E731
     try:
+        if args.by_family and not args.base:
+            p.error("--by-family goes with --base")
         if args.base:
             if len(args.files) != 1:
                 p.error("--base compares the agents of one validate JSON file: give exactly one")
@@ -125,6 +147,17 @@ def main(argv=None) -> int:
             for r in rows:
                 print(f"  {r['name']:<{width}} {r['regret'][0]:.3f} ± {r['regret'][1]:.3f}; minus {args.base} "
                       f"{fmt(r['minus_base'])} (lower on {r['below_base']:.0%})")
+            if args.by_family:
+                doc = read_validation(args.files[0])
+                fam, reg = families(doc, args.files[0]), doc["regret"]
+                if len(fam) != len(reg[args.base]):
+                    raise UserError(f"{args.files[0]}: {len(reg[args.base])} regrets, but its config draws {len(fam)}")
+                for f in sorted(set(fam)):
+                    sel = fam == f
+                    print(f"{f} ({sel.sum()} MDPs), minus {args.base}:")
+                    for r in rows:
+                        d = np.asarray(reg[r["name"]])[sel] - np.asarray(reg[args.base])[sel]
+                        print(f"  {r['name']:<{width}} {fmt(mean_ci(d))}")
             return 0
         if args.random_head:
             from ..checkpoint import load, read_config, save
