@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
-from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from torch import nn
 
 from .planning import DTYPE, backward_induction, expect, repeat, with_dtype
@@ -95,12 +95,18 @@ class ModelConfig:
     transition_head: bool = False
     """predict where each pair leads; online, an untried pair of a tried state is then worth one step of the best
     reward plus the predicted P̃·V instead of H-h"""
+    tried_below: NonNegativeInt = 0
+    """the transition head also predicts tried pairs of fewer visits than this (0: none): trained there
+    (loss.transition_weight), and planned with when planner_tried_strength > 0"""
+    planner_tried_strength: NonNegativeFloat = 0.0
+    """κ: online, a tried pair of fewer than tried_below visits plans with (N·P̂ + κ·P̃)/(N + κ), the head's P̃ as
+    the mean of a Dirichlet prior of strength κ (0: P̂ alone)"""
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads = {self.n_heads} does not divide d_model = {self.d_model}")
-        for key in ("ucb_scale", "ucb_h_term", "planner_h_term_scale", "planner_novelty", "unvisited_logit",
-                    "init_temperature"):
+        for key in ("ucb_scale", "ucb_h_term", "planner_h_term_scale", "planner_novelty", "planner_tried_strength",
+                    "unvisited_logit", "init_temperature"):
             if not math.isfinite(getattr(self, key)):  # the config types let inf (and NaN) through
                 raise ValueError(f"model.{key} must be finite, got {getattr(self, key)}")
 
@@ -142,6 +148,7 @@ class Output:
     temperature: torch.Tensor  # scalar
     log_p_next: torch.Tensor | None = None  # [B,S,A,S] the head's log P̃(s'|s, a), float64 (transitions=True)
     summary: torch.Tensor | None = None  # [B,d] the trunk's output averaged over (s, a): what a critic reads
+    successor_rows: tuple | None = None  # ((b, s, a), log P̃ [K,S]): the rows acting asked for (transitions=False)
 
 
 def ucb_bonus(n: torch.Tensor, remaining, cfg: ModelConfig) -> torch.Tensor:
@@ -192,17 +199,23 @@ def unvisited_fraction(u: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     return torch.sigmoid(cfg.unvisited_logit + u)
 
 
-def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=1.0, guess=None, novelty=None):
+def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=1.0, guess=None, tried=None,
+               novelty=None):
     """Backward induction with Q_h = capped(reward + P̂·V_{h+1}, H-h, per_step, cap), clipped below at `floor`.
     `guess` ((b, s, a), rows [K,S]): predicted successors of K pairs whose P̂ row is zero, added to P̂ there. Only
     those rows are stored and multiplied: a dense [B,S,A,S] table costs S·A·S per step, which on Taxi was most of a
-    forward pass. `novelty` (w [B,S,A], new [B,S]; `novelty_terms`): P̂·V becomes (1-w)·P̂·V + w·V̄_new, V̄_new
-    the mean of V_{h+1} over the states `new`."""
+    forward pass. `tried` ((b, s, a), rows [K,S], w [K]): predicted successors of K tried pairs, P̂·V becoming
+    (1-w)·P̂·V + w·P̃·V there. `novelty` (w [B,S,A], new [B,S]; `novelty_terms`): P̂·V becomes (1-w)·P̂·V + w·V̄_new,
+    V̄_new the mean of V_{h+1} over the states `new`."""
     def adjust(h, q, v_next):
+        pv = q - reward if novelty is not None or tried is not None else None  # P̂·V_{h+1}
         if novelty is not None:
             w, new = novelty
             v_new = (v_next * new).sum(-1) / new.sum(-1).clamp_min(1)  # [B]
-            q = q + w * (v_new.view(-1, 1, 1) - (q - reward))  # q - reward = P̂·V_{h+1}
+            q = q + w * (v_new.view(-1, 1, 1) - pv)
+        if tried is not None:
+            (b, s, a), rows, w = tried
+            q = q.index_put((b, s, a), w * ((rows * v_next[b]).sum(-1) - pv[b, s, a]), accumulate=True)
         if guess is not None:
             (b, s, a), rows = guess
             q = q.index_put((b, s, a), (rows * v_next[b]).sum(-1), accumulate=True)
@@ -245,20 +258,32 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
     `successors` (online only): pairs (b, s, a) -> [K,S] their predicted log P̃(s'|s, a) (the transition head's,
     `TransitionHead`; a dense table T [B,S,A,S] is `lambda pairs: T[pairs]`); an unvisited pair of a state where
     some action was tried is then worth min(H-h, 1 + P̃·V_{h+1}). Only those pairs are asked for.
+    With cfg.planner_tried_strength κ > 0 they are asked for the tried pairs of fewer than cfg.tried_below visits
+    too, planned with (N·P̂ + κ·P̃)/(N + κ).
     Online, with cfg.planner_novelty ν > 0, a tried pair's P̂·V_{h+1} is (1-w)·P̂·V + w·V̄_new (`novelty_terms`, from
     `counts` [B,S,A,S])."""
-    guessed = guess = None
+    guessed = guess = tried = None
     if successors is not None and not pessimistic:
         guessed = guessed_pairs(n)
-        where = guessed.nonzero(as_tuple=True)
-        guess = (where, successors(where).to(DTYPE).exp())
+        if cfg.planner_tried_strength > 0 and cfg.tried_below > 0:  # one request for both kinds of pair
+            few = (n > 0) & (n < cfg.tried_below)
+            where = (guessed | few).nonzero(as_tuple=True)
+            rows = successors(where).to(DTYPE).exp()
+            is_guess = guessed[where]
+            guess = (tuple(x[is_guess] for x in where), rows[is_guess])
+            kappa, t = cfg.planner_tried_strength, ~is_guess
+            tried = (tuple(x[t] for x in where), rows[t], kappa / (n[where][t] + kappa))
+        else:
+            where = guessed.nonzero(as_tuple=True)
+            guess = (where, successors(where).to(DTYPE).exp())
     reward, per_step = planner_terms(r_hat, n, cfg, corrections, pessimistic, guessed)
     novelty = None
     if cfg.planner_novelty > 0 and not pessimistic:
         if counts is None:
             raise ValueError("planner_novelty needs the counts (plan's `counts`)")
         novelty = novelty_terms(counts, cfg.planner_novelty)
-    return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None, guess=guess, novelty=novelty)
+    return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None, guess=guess, tried=tried,
+                      novelty=novelty)
 
 
 def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
@@ -398,11 +423,14 @@ class RLPFN(nn.Module):
         if pessimistic and self.cfg.offline_head:  # the offline penalty's own log-multiplier β in α's place
             corrections = torch.cat([out[..., 4:5], corrections[..., 1:]], -1)
         log_p_next = successors = None
+        asked = {}  # the rows the planner asked the transition head for (acting's backups reuse them)
         if self.transition is not None and transitions:
             log_p_next = self.transition(h)
             successors = lambda pairs: log_p_next.detach()[pairs]  # noqa: E731 (trained by its own loss only)
         elif self.transition is not None:
-            successors = lambda pairs: self.transition(h.detach(), pairs).detach()  # noqa: E731
+            def successors(pairs):
+                asked["rows"] = (pairs, self.transition(h.detach(), pairs).detach())
+                return asked["rows"][1]
         q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic, successors, ctx.stats.counts)  # [B,H,S,A] float64
         remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device).view(1, H, 1, 1)
         q_est = q_ce + remaining * out[..., 3].to(DTYPE).unsqueeze(1)
@@ -412,7 +440,7 @@ class RLPFN(nn.Module):
         logits = (q_plan[rows, ctx.step] / rem).float() / temperature
         return Output(logits=logits, q=q_est[rows, ctx.step].float(), q_plan=q_plan, q_est=q_est,
                       corrections=corrections, temperature=temperature, summary=h.mean((1, 2)),
-                      log_p_next=log_p_next)
+                      log_p_next=log_p_next, successor_rows=asked.get("rows"))
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

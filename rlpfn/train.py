@@ -145,11 +145,8 @@ class LossConfig:
     drop_state_prob: ClosedUnitInterval = 0.1
     """how often the current state is hidden (offline datasets have none)"""
     transition_weight: NonNegativeFloat = 0.0
-    """weight of the transition head's cross-entropy to the true P, at untried pairs of tried states (needs
-    model.transition_head)"""
-    transition_tried_below: NonNegativeInt = 0
-    """also at tried pairs with fewer visits than this (0: none): the head then learns where a pair seen once or
-    twice leads, from everything in the context (model.tried_transitions reads it)"""
+    """weight of the transition head's cross-entropy to the true P, at untried pairs of tried states and tried pairs
+    of fewer than model.tried_below visits (needs model.transition_head)"""
 
     @property
     def active(self) -> bool:
@@ -331,7 +328,7 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
     parts = {}
     if out.log_p_next is not None:
         parts["transition_ce"] = transition_loss(out.log_p_next, ctx.stats.counts, batch.P[batch.mdp],
-                                                 cfg.transition_tried_below)
+                                                 model.cfg.tried_below)
         total = total + cfg.transition_weight * parts["transition_ce"].float()
         parts["transition_relative_ce"] = parts["transition_ce"] / math.log(batch.P.shape[-1])  # uniform's: 1
     return {"loss": total, "ce": policy.detach(), "q_mse": q.detach(), "anchor": anchor.detach(),

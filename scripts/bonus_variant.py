@@ -4,8 +4,9 @@ multiplied by `scale` on every pair and the trunk's input features stay as they 
 bonus scale on its training prior (`rlpfn validate --prior wide --agents 'rlpfn[checkpoint=OUT]' ...`), never on a
 held-out split or the suite. `--h-term-scale X` also sets the planner's h_term multiplier
 (ModelConfig.planner_h_term_scale, the 1/N part of the bonus) to X, and `--novelty NU` how much the planner
-believes a tried pair may lead to a never-visited state (ModelConfig.planner_novelty); the features stay as they
-were.
+believes a tried pair may lead to a never-visited state (ModelConfig.planner_novelty), and `--tried-strength K`
+the weight of the transition head's rows at tried pairs (ModelConfig.planner_tried_strength); the features stay as
+they were.
 """
 from __future__ import annotations
 
@@ -32,8 +33,11 @@ def main() -> None:
     parser.add_argument("--novelty", type=NonNegativeFloat, default=None,
                         help="set how much the planner believes a tried pair may lead to a never-visited state "
                              "(ModelConfig.planner_novelty)")
+    parser.add_argument("--tried-strength", type=NonNegativeFloat, default=None,
+                        help="set the weight κ of the transition head's rows at tried pairs of few visits "
+                             "(ModelConfig.planner_tried_strength; the model needs tried_below > 0)")
     args = parser.parse_args()
-    for key in ("scale", "h_term_scale", "novelty"):
+    for key in ("scale", "h_term_scale", "novelty", "tried_strength"):
         value = getattr(args, key)
         if value is not None and not math.isfinite(value):
             parser.error(f"argument {key}: must be finite, got {value}")
@@ -43,7 +47,11 @@ def main() -> None:
     except UserError as e:
         parser.error(str(e))
     planner = {key: value for key, value in (("planner_h_term_scale", args.h_term_scale),
-                                             ("planner_novelty", args.novelty)) if value is not None}
+                                             ("planner_novelty", args.novelty),
+                                             ("planner_tried_strength", args.tried_strength)) if value is not None}
+    if args.tried_strength and not (model.cfg.tried_below > 0 and model.cfg.transition_head):
+        parser.error(f"--tried-strength {args.tried_strength}: {args.checkpoint} has no transition head trained at "
+                     "tried pairs (model.tried_below is 0)")
     if planner:
         from rlpfn.model import RLPFN
 
@@ -53,7 +61,7 @@ def main() -> None:
     with torch.no_grad():
         model.head.bias[0] += math.log(args.scale)
     variant = {"of": args.checkpoint, "scale": args.scale}
-    for key in ("h_term_scale", "novelty"):
+    for key in ("h_term_scale", "novelty", "tried_strength"):
         if getattr(args, key) is not None:
             variant[key] = getattr(args, key)
     training = {**model.meta.get("training", {}), "bonus_variant": variant}

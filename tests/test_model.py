@@ -148,6 +148,46 @@ def test_planner_novelty_mixes_a_never_visited_successor_into_tried_pairs():
     torch.testing.assert_close(out.q_plan[0, :, 3:], base.q_plan[0, :, 3:])  # untried pairs as before
 
 
+def test_planner_tried_strength_plans_a_few_times_tried_pair_with_the_heads_row():
+    """With κ > 0, acting asks the transition head for tried pairs of fewer than tried_below visits as well as the
+    guessed ones, and plans such a pair with (N·P̂ + κ·P̃)/(N + κ); κ = 0 asks for the guessed pairs alone."""
+    from rlpfn.model import capped, guessed_pairs, planner_terms
+
+    S, A, H, kappa = 5, 3, 6, 0.5
+    ctx = random_context(2, S, A, H, seed=9, density=0.25)
+    cfg = dataclasses.replace(CFG, transition_head=True, tried_below=3, planner_tried_strength=kappa)
+    model = perturbed(cfg)
+    base = RLPFN(dataclasses.replace(cfg, planner_tried_strength=0.0))
+    base.load_state_dict(model.state_dict())
+    base.eval()
+    with torch.no_grad():
+        out, ref = model(ctx, transitions=False), base(ctx, transitions=False)
+    P_hat, r_hat, n = ctx.stats.empirical()
+    few = (n > 0) & (n < 3)
+    asked = torch.zeros_like(few)
+    asked[out.successor_rows[0]] = True
+    assert torch.equal(asked, guessed_pairs(n) | few) and few.any()
+    asked[:] = False
+    asked[ref.successor_rows[0]] = True
+    assert torch.equal(asked, guessed_pairs(n))
+    reward, per_step = planner_terms(r_hat, n, cfg, out.corrections, guessed=guessed_pairs(n))
+    v = out.q_plan.amax(-1)
+    (b, s, a), log_rows = out.successor_rows
+    checked = 0
+    for i in range(len(b)):
+        if few[b[i], s[i], a[i]]:
+            for h in range(H - 1):
+                w = kappa / (n[b[i], s[i], a[i]] + kappa)
+                pv = P_hat[b[i], s[i], a[i]] @ v[b[i], h + 1]
+                by_hand = capped(reward[b[i], s[i], a[i]] + pv + w * (log_rows[i].double().exp() @ v[b[i], h + 1] - pv),
+                                 H - h, per_step[b[i], s[i], a[i]])
+                assert out.q_plan[b[i], h, s[i], a[i]].item() == pytest.approx(by_hand.item(), abs=1e-9)
+                checked += 1
+    assert checked > 0
+    assert not torch.equal(out.q_plan, ref.q_plan)
+    torch.testing.assert_close(model(ctx, pessimistic=True).q_plan, base(ctx, pessimistic=True).q_plan)
+
+
 def test_linear_unvisited_value_starts_where_the_sigmoid_does_and_moves_one_for_one():
     """unvisited_linear: the same starting value as v1, but d(value)/du = 1 (v1: sigmoid'(6) = 0.0025), floored at 0."""
     from rlpfn.model import unvisited_fraction

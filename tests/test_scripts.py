@@ -120,10 +120,15 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
     assert h.meta["training"]["bonus_variant"]["h_term_scale"] == 10.0
     assert run(str(base), "1", str(tmp_path / "n"), "--novelty", "0.1").returncode == 0
     assert load(tmp_path / "n").cfg.planner_novelty == 0.1 and load(tmp_path / "n").cfg.planner_h_term_scale == 1.0
+    tried = save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True, tried_below=4)),
+                 tmp_path / "t", {"name": "tiny"}, {"steps": 0})
+    assert run(str(tried), "1", str(tmp_path / "k"), "--tried-strength", "0.5").returncode == 0
+    assert load(tmp_path / "k").cfg.planner_tried_strength == 0.5
     for args, culprit in (([str(base), "inf", str(tmp_path / "w")], "must be finite, got inf"),
                           ([str(base), "1", str(tmp_path / "w"), "--h-term-scale", "inf"], "must be finite, got inf"),
                           ([str(base), "1", str(tmp_path / "w"), "--h-term-scale", "0"], "invalid PositiveFloat"),
                           ([str(base), "1", str(tmp_path / "w"), "--novelty", "-0.1"], "invalid NonNegativeFloat"),
+                          ([str(base), "1", str(tmp_path / "w"), "--tried-strength", "1"], "tried_below is 0"),
                           ([str(base), "1", str(tmp_path / "w"), "--novelty", "inf"], "must be finite, got inf"),
                           ([str(base), "-1", str(tmp_path / "w")], "invalid PositiveFloat value: '-1'"),
                           ([str(tmp_path / "nope"), "0.3", str(tmp_path / "w")], "nope.json: no such checkpoint"),

@@ -183,6 +183,10 @@ def test_transition_loss_is_the_cross_entropy_at_untried_pairs_of_tried_states_a
     log_p = torch.log_softmax(torch.randn(1, 3, 2, 3, dtype=torch.float64), -1)
     torch.testing.assert_close(transition_loss(log_p, counts, P), -(P[0, 0, 1].double() * log_p[0, 0, 1]).sum())
     assert transition_loss(log_p, torch.zeros_like(counts), P) == 0
+    # with tried_below 3, the tried pair of 2 visits counts too; with 2 it does not
+    both = (-(P[0, 0, 1].double() * log_p[0, 0, 1]).sum() - (P[0, 0, 0].double() * log_p[0, 0, 0]).sum()) / 2
+    torch.testing.assert_close(transition_loss(log_p, counts, P, tried_below=3), both)
+    torch.testing.assert_close(transition_loss(log_p, counts, P, tried_below=2), transition_loss(log_p, counts, P))
 
     torch.manual_seed(0)
     batch = get_batch("tiny", 8, seed=1)

@@ -312,23 +312,27 @@ def test_local_refresh_passes_once_per_episode():
     assert calls == [0, 0, 0, 0]
 
 
-@pytest.mark.parametrize("h_term_scale,novelty", [(1.0, 0.0), (10.0, 0.0), (1.0, 0.3)])
-def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty):
+@pytest.mark.parametrize("h_term_scale,novelty,kappa", [(1.0, 0.0, 0.0), (10.0, 0.0, 0.0), (1.0, 0.3, 0.0),
+                                                      (1.0, 0.0, 1.0), (1.0, 0.3, 0.5)])
+def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kappa):
     """Backing up a pair against the table that the planner produced leaves it unchanged (the table is a fixed
     point of the same backup); after a new transition it changes that pair's later steps and nothing else. With the
-    planner's h_term scaled, or its prior mass ν on a never-visited successor, the backup does alike."""
+    planner's h_term scaled, its optimism ν about never-visited states, or its predicted rows for tried pairs (κ),
+    the backup does alike."""
     from rlpfn.agents.rlpfn import RlpfnAgent
 
     mdp = make_benchmark("deepsea" if novelty else "sixarms")  # DeepSea: states still untried after 3 episodes
-    agent = RlpfnAgent.with_model(_perturbed_model(planner_h_term_scale=h_term_scale, planner_novelty=novelty),
-                                  refresh="local")
+    model = _perturbed_model(planner_h_term_scale=h_term_scale, planner_novelty=novelty, transition_head=kappa > 0,
+                             tried_below=6 if kappa else 0, planner_tried_strength=kappa)
+    agent = RlpfnAgent.with_model(model, refresh="local")
     run_online(mdp, agent, 3, 2, seed=0)
     if novelty:  # what the backups read, kept up to date step by step, is what it would be computed afresh
         assert torch.equal(agent.new, agent.stats.visits.sum(-1) == 0)
         fresh = (agent.new[:, :, None] * agent.v).sum(1) / agent.new.sum(-1, keepdim=True)
         torch.testing.assert_close(agent.v_new, fresh, atol=1e-12, rtol=0)
     H, rows = mdp.horizon, torch.arange(2)
-    s = torch.stack([agent.stats.visits[i].nonzero()[0] for i in range(2)])  # a pair each run has visited
+    few = (agent.stats.visits > 0) & (agent.stats.visits < (5 if kappa else 10**9))  # room for one more visit
+    s = torch.stack([few[i].nonzero()[0] for i in range(2)])  # a pair each run has visited
     states, actions = s[:, 0], s[:, 1]
     agent.episodes += 1
     agent._refresh(rows, states, 0)
@@ -355,8 +359,13 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty):
     new = agent.stats.visits[0].sum(-1) == 0
     if novelty:
         assert new.any() and agent.nu[0] == novelty
+    pv = (counts / n) @ v[0, :, k + 1]
     w = min(1.0, novelty * float((counts == 1).sum() / n))  # 0 without novelty
-    expected = (1 - w) * (counts / n) @ v[0, :, k + 1] + (w * v[0, new, k + 1].mean() if w else 0.0)
+    expected = pv + (w * (v[0, new, k + 1].mean() - pv) if w else 0.0)
+    if kappa:
+        row = agent.row_index[0, s0, a0]
+        assert row >= 0 and n < 6  # the pair has a predicted row from the last pass
+        expected = expected + kappa / (n + kappa) * (agent.successor_rows[row] @ v[0, :, k + 1] - pv)
     by_hand = min(H - k, float(agent.stats.reward_sum[0, s0, a0] / n + agent.corrections[0, s0, a0, 0].exp()
                                * ucb_bonus(n, H - k, agent.model.cfg) + expected))
     assert agent.q[0, k, s0, a0].item() == pytest.approx(by_hand, abs=1e-12)

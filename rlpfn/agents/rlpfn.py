@@ -113,6 +113,18 @@ class RlpfnAgent(ModelAgent):
             if self.model.cfg.planner_novelty > 0:
                 self.new = self.stats.visits.sum(-1) == 0  # [N,S] states where no action was tried
                 self._novel_values(self.rows)
+            if self._tried_strength() > 0:  # the predicted rows this pass planned with, for the backups
+                (b, st, a), log_rows = self.out.successor_rows
+                self.row_index = torch.full(self.stats.visits.shape, -1, dtype=torch.long, device=self.device)
+                self.row_index[runs[b.to(self.device)], st.to(self.device), a.to(self.device)] = torch.arange(
+                    len(b), device=self.device)
+                self.successor_rows = torch.cat([log_rows.to(self.device, DTYPE).exp(),
+                                                 log_rows.new_zeros(1, log_rows.shape[1], dtype=DTYPE)])  # a spare
+
+    def _tried_strength(self) -> float:
+        """κ of the planner's tried-pair rows (ModelConfig.planner_tried_strength), 0 when they are off."""
+        cfg = self.model.cfg
+        return cfg.planner_tried_strength if cfg.tried_below > 0 and self.model.transition is not None else 0.0
 
     def _novel_values(self, runs: torch.Tensor) -> None:
         """V̄_new [N,H+1] of `runs`: the mean value of their untried states at each step (the planner's
@@ -147,9 +159,10 @@ class RlpfnAgent(ModelAgent):
         on_cpu = self.device.type == "cpu"
         xp, arr = (np, torch.Tensor.numpy) if on_cpu else (torch, lambda x: x)
         novelty = (arr(self.v_new), arr(self.nu)) if self.model.cfg.planner_novelty > 0 else None
+        tried = (arr(self.row_index), arr(self.successor_rows)) if self._tried_strength() > 0 else None
         local_backup(xp, h, self.spec.horizon, arr(self.rows), arr(states), arr(actions), arr(self.q), arr(self.v),
                      arr(self.corrections), arr(self.stats.counts), arr(self.stats.reward_sum), arr(self.remaining),
-                     self.model.cfg, novelty)
+                     self.model.cfg, novelty, tried)
 
     # ---- offline -------------------------------------------------------------------------------
     def fit(self, spec, stats, seed=0):
@@ -169,19 +182,31 @@ class RlpfnAgent(ModelAgent):
         return tie_uniform(Q, n.unsqueeze(1))
 
 
-def local_backup(xp, h, H, rows, s, a, q, v, corrections, counts, reward_sum, remaining, cfg, novelty=None) -> None:
+def local_backup(xp, h, H, rows, s, a, q, v, corrections, counts, reward_sum, remaining, cfg, novelty=None,
+                 tried=None) -> None:
     """RlpfnAgent._backup's arithmetic, in place on numpy arrays (xp = numpy) or tensors (xp = torch). `novelty`
-    (V̄_new [N,H+1], ν [N,1], 0 for runs with no untried state left): ModelConfig.planner_novelty's terms."""
+    (V̄_new [N,H+1], ν [N,1], 0 for runs with no untried state left): ModelConfig.planner_novelty's terms. `tried`
+    (row index [N,S,A], -1 for none; rows [K+1,S], the last a spare): the transition head's rows of the last pass,
+    which a pair of fewer than cfg.tried_below visits plans with (ModelConfig.planner_tried_strength)."""
     counts = counts[rows, s, a]  # [N,S]
     n = counts.sum(-1, keepdims=True)  # [N,1], at least 1 now
     alpha, delta = corrections[rows, s, a, 0:1], corrections[rows, s, a, 1:2]  # [N,1] each
     flat, per_step = bonus_terms(n, xp.exp(alpha), cfg)
     expected = (counts[:, None] @ v[:, :, h + 2:])[:, 0]  # Σ_s' N(s,a,s')·V_{k+1}(s'), k = h+1..H-1: [N,K]
-    if novelty is None:
+    if novelty is None and tried is None:
         backup = (reward_sum[rows, s, a, None] + expected) / n + delta + flat
     else:
-        v_new, nu = novelty
-        w = novelty_weight(n, (counts == 1).sum(-1, keepdims=True), nu)
-        backup = reward_sum[rows, s, a, None] / n + (1 - w) * expected / n + w * v_new[:, h + 2:] + delta + flat
+        pv = expected / n  # P̂·V_{k+1}
+        backup = reward_sum[rows, s, a, None] / n + pv + delta + flat
+        if novelty is not None:
+            v_new, nu = novelty
+            backup = backup + novelty_weight(n, (counts == 1).sum(-1, keepdims=True), nu) * (v_new[:, h + 2:] - pv)
+        if tried is not None:
+            index, successor_rows = tried
+            k = index[rows, s, a]  # [N]
+            kappa = cfg.planner_tried_strength
+            w = xp.where((k[:, None] >= 0) & (n < cfg.tried_below), kappa / (n + kappa), 0.0)  # [N,1]
+            predicted = (successor_rows[k][:, None] @ v[:, :, h + 2:])[:, 0]  # k = -1: the spare row of zeros
+            backup = backup + w * (predicted - pv)
     q[rows, h + 1:, s, a] = capped(backup, remaining[h + 1:], per_step)
     v[rows, s, h + 1:H] = xp.amax(q[rows, h + 1:, s], -1)
