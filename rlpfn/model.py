@@ -109,6 +109,12 @@ class ModelConfig:
                     "unvisited_logit", "init_temperature"):
             if not math.isfinite(getattr(self, key)):  # the config types let inf (and NaN) through
                 raise ValueError(f"model.{key} must be finite, got {getattr(self, key)}")
+        if self.tried_below > 0 and not self.transition_head:
+            raise ValueError(f"model.tried_below = {self.tried_below} trains the transition head at tried pairs, but "
+                             "model.transition_head is false")
+        if self.planner_tried_strength > 0 and self.tried_below == 0:
+            raise ValueError(f"model.planner_tried_strength = {self.planner_tried_strength} plans with the head's rows "
+                             "at tried pairs, but model.tried_below is 0")
 
     def to_dict(self) -> dict:
         from .config import to_dict

@@ -140,6 +140,9 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     ({"model": {"ucb_scale": float("inf")}}, ".*model.ucb_scale must be finite, got inf"),
     ({"model": {"planner_novelty": float("inf")}}, ".*model.planner_novelty must be finite, got inf"),
     ({"model": {"planner_novelty": -1.0}}, "model.planner_novelty: Not of type NonNegativeFloat"),
+    ({"model": {"tried_below": 4}}, ".*model.tried_below = 4 trains the transition head at tried pairs, but"),
+    ({"model": {"transition_head": True, "planner_tried_strength": 1.0}},
+     ".*planner_tried_strength = 1.0 plans with the head's rows at tried pairs, but model.tried_below is 0"),
     ({"model": {"unvisited_logit": float("nan")}}, ".*model.unvisited_logit must be finite, got nan"),
     ({"data": {"prior": "nonexistent"}}, "data.prior: nonexistent: no such prior spec"),
     ({"modle": {"d_model": 8}}, "modle: unknown section"),
@@ -241,3 +244,12 @@ def test_diagnosis_term_gradients_add_up_to_the_training_loss_gradient():
     whole = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
     assert torch.allclose(sum(parts.values()), whole, atol=1e-6)
     assert all(parts[t].norm() > 0 for t in ("ce", "q_mse", "pinball", "anchor"))
+
+
+@pytest.mark.parametrize("name", ["pretrain", "transitions", "transitions-tried", "tiny"])
+def test_the_built_in_rlpfn_configs_parse(name):
+    from rlpfn.train import load_config
+
+    cfg = load_config(name)
+    assert cfg.model.tried_below == (6 if name == "transitions-tried" else 0)
+    assert cfg.loss.transition_weight > 0 or not cfg.model.transition_head
