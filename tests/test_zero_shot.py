@@ -332,6 +332,8 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
         torch.testing.assert_close(agent.v_new, fresh, atol=1e-12, rtol=0)
     H, rows = mdp.horizon, torch.arange(2)
     few = (agent.stats.visits > 0) & (agent.stats.visits < (5 if kappa else 10**9))  # room for one more visit
+    if novelty:  # a pair with a successor seen once, so that ν moves its value
+        few &= (agent.stats.counts == 1).any(-1)
     s = torch.stack([few[i].nonzero()[0] for i in range(2)])  # a pair each run has visited
     states, actions = s[:, 0], s[:, 1]
     agent.episodes += 1
@@ -371,12 +373,16 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
     assert agent.q[0, k, s0, a0].item() == pytest.approx(by_hand, abs=1e-12)
 
 
-def test_local_backup_on_tensors_equals_the_numpy_one():
-    """The backup a GPU rollout runs (torch tensors, rlpfn/es.py's rollouts) is the CPU's numpy backup, to the bit."""
+@pytest.mark.parametrize("novelty,kappa", [(0.0, 0.0), (0.3, 0.5)])
+def test_local_backup_on_tensors_equals_the_numpy_one(novelty, kappa):
+    """The backup a GPU rollout runs (torch tensors, rlpfn/es.py's rollouts) is the CPU's numpy backup: to the bit as
+    shipped; with ν and κ, up to round-off (the two libraries sum in different orders)."""
     from rlpfn.agents.rlpfn import RlpfnAgent, local_backup
 
-    mdp = make_benchmark("sixarms")
-    agent = RlpfnAgent.with_model(_perturbed_model(), refresh="local")
+    mdp = make_benchmark("deepsea" if novelty else "sixarms")
+    agent = RlpfnAgent.with_model(_perturbed_model(planner_novelty=novelty, transition_head=kappa > 0,
+                                                   tried_below=6 if kappa else 0, planner_tried_strength=kappa),
+                                  refresh="local")
     run_online(mdp, agent, 3, 4, seed=1)
     gen = torch.Generator().manual_seed(0)
     states = torch.randint(mdp.n_states, (4,), generator=gen)
@@ -386,7 +392,12 @@ def test_local_backup_on_tensors_equals_the_numpy_one():
     before = agent.q.clone()
     tables = [x.clone() for x in (agent.q, agent.v, agent.corrections)]
     args = (agent.rows, states, actions, *tables, st.counts, st.reward_sum, agent.remaining)
-    local_backup(torch, 2, mdp.horizon, *args, cfg)
+    extra = ((agent.v_new, agent.nu) if novelty else None, (agent.row_index, agent.successor_rows) if kappa else None)
+    local_backup(torch, 2, mdp.horizon, *args, cfg, *extra)
     agent._backup(states, actions, 2)  # numpy, in place on the agent's tables
     assert not torch.equal(before, agent.q)  # the new transitions moved the table
-    assert torch.equal(tables[0], agent.q) and torch.equal(tables[1], agent.v)
+    if novelty or kappa:
+        torch.testing.assert_close(tables[0], agent.q, atol=1e-12, rtol=0)
+        torch.testing.assert_close(tables[1], agent.v, atol=1e-12, rtol=0)
+    else:
+        assert torch.equal(tables[0], agent.q) and torch.equal(tables[1], agent.v)

@@ -118,8 +118,8 @@ class RlpfnAgent(ModelAgent):
                 self.row_index = torch.full(self.stats.visits.shape, -1, dtype=torch.long, device=self.device)
                 self.row_index[runs[b.to(self.device)], st.to(self.device), a.to(self.device)] = torch.arange(
                     len(b), device=self.device)
-                self.successor_rows = torch.cat([log_rows.to(self.device, DTYPE).exp(),
-                                                 log_rows.new_zeros(1, log_rows.shape[1], dtype=DTYPE)])  # a spare
+                spare = torch.zeros(1, log_rows.shape[1], dtype=DTYPE, device=self.device)  # for pairs with none
+                self.successor_rows = torch.cat([log_rows.to(self.device, DTYPE).exp(), spare])
 
     def _tried_strength(self) -> float:
         """κ of the planner's tried-pair rows (ModelConfig.planner_tried_strength), 0 when they are off."""
@@ -153,7 +153,9 @@ class RlpfnAgent(ModelAgent):
         """Re-plan each run's just-visited pair (s, a) for the rest of the episode (steps h+1..H-1), as the
         model's planner would with the last pass's corrections: Q_k(s,a) = min(H-k, r̂ + δ + e^α·b_k + P̂·V_{k+1}),
         V_{k+1} from the current table. The pair's row is all that the new transition changes in the
-        statistic; what the change would do to its predecessors waits for the next pass. On the CPU it runs on
+        statistic; what the change would do to its predecessors waits for the next pass. With the head's rows at
+        tried pairs (planner_tried_strength), a pair uses its row of that pass: a guessed pair's once it is tried,
+        and none for a pair of a state where nothing was tried then (the next pass gives it one). On the CPU it runs on
         numpy views of the agent's tensors (written in place): a backup is some twenty tiny operations, and numpy's
         cost per operation is a fraction of torch's dispatch (`rlpfn latency`); on a GPU, on the tensors."""
         on_cpu = self.device.type == "cpu"
