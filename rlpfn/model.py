@@ -271,7 +271,7 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
     guessed = guess = tried = None
     if successors is not None and not pessimistic:
         guessed = guessed_pairs(n)
-        if cfg.planner_tried_strength > 0 and cfg.tried_below > 0:  # one request for both kinds of pair
+        if cfg.planner_tried_strength > 0:  # (the config ensures tried_below > 0) one request for both kinds of pair
             few = (n > 0) & (n < cfg.tried_below)
             where = (guessed | few).nonzero(as_tuple=True)
             rows = successors(where).to(DTYPE).exp()

@@ -113,18 +113,13 @@ class RlpfnAgent(ModelAgent):
             if self.model.cfg.planner_novelty > 0:
                 self.new = self.stats.visits.sum(-1) == 0  # [N,S] states where no action was tried
                 self._novel_values(self.rows)
-            if self._tried_strength() > 0:  # the predicted rows this pass planned with, for the backups
+            if self.model.cfg.planner_tried_strength > 0:  # the predicted rows this pass planned with, for the backups
                 (b, st, a), log_rows = self.out.successor_rows
                 self.row_index = torch.full(self.stats.visits.shape, -1, dtype=torch.long, device=self.device)
                 self.row_index[runs[b.to(self.device)], st.to(self.device), a.to(self.device)] = torch.arange(
                     len(b), device=self.device)
                 spare = torch.zeros(1, log_rows.shape[1], dtype=DTYPE, device=self.device)  # for pairs with none
                 self.successor_rows = torch.cat([log_rows.to(self.device, DTYPE).exp(), spare])
-
-    def _tried_strength(self) -> float:
-        """κ of the planner's tried-pair rows (ModelConfig.planner_tried_strength), 0 when they are off."""
-        cfg = self.model.cfg
-        return cfg.planner_tried_strength if cfg.tried_below > 0 and self.model.transition is not None else 0.0
 
     def _novel_values(self, runs: torch.Tensor) -> None:
         """V̄_new [N,H+1] of `runs`: the mean value of their untried states at each step (the planner's
@@ -161,7 +156,7 @@ class RlpfnAgent(ModelAgent):
         on_cpu = self.device.type == "cpu"
         xp, arr = (np, torch.Tensor.numpy) if on_cpu else (torch, lambda x: x)
         novelty = (arr(self.v_new), arr(self.nu)) if self.model.cfg.planner_novelty > 0 else None
-        tried = (arr(self.row_index), arr(self.successor_rows)) if self._tried_strength() > 0 else None
+        tried = (arr(self.row_index), arr(self.successor_rows)) if self.model.cfg.planner_tried_strength > 0 else None
         local_backup(xp, h, self.spec.horizon, arr(self.rows), arr(states), arr(actions), arr(self.q), arr(self.v),
                      arr(self.corrections), arr(self.stats.counts), arr(self.stats.reward_sum), arr(self.remaining),
                      self.model.cfg, novelty, tried)
