@@ -454,7 +454,7 @@ def test_stacked_grid_of_one_setting_is_the_plain_agent(river):
         assert np.array_equal(one.regret, grid.regret), name
     psrl = stacked("psrl", [{"alpha0": 0.1}, {"alpha0": 1.0}])
     psrl.reset(AgentSpec(3, 2, 5), 4, seed=0)
-    assert psrl.alpha.flatten().tolist() == [0.1, 0.1, 1.0, 1.0]
+    assert psrl.alpha == [0.1, 0.1, 1.0, 1.0]
     agent = stacked("qlearning", [{"epsilon": 1.0}, {"epsilon": 0.0}])
     agent.reset(AgentSpec(3, 2, 5), 400, seed=0)
     agent.Q[:, :, :, 0] = 100.0  # action 0 is greedy everywhere
@@ -490,6 +490,25 @@ def test_psrl_seeded():
     assert torch.equal(q1, q2)
     assert not torch.equal(q1, q3)
     assert not torch.equal(q1[:, 0], q1[:, 1])  # the two runs draw their own samples
+
+
+def test_psrl_dirichlet_rows_moments():
+    """Each row is a draw of Dirichlet(α_b + N): mean (α_b + N_j)/α_0 and variance m_j(1 - m_j)/(α_0 + 1), α_0 the row's
+    total; each run has its own α; a tiny α on two successors, whose Gammas mostly underflow, still gives rows that
+    sum to 1."""
+    from rlpfn.agents.psrl import dirichlet_rows
+    counts = torch.zeros(2, 1, 1, 3, dtype=DTYPE)
+    counts[:, 0, 0] = torch.tensor([0.0, 2.0, 5.0], dtype=DTYPE)
+    alpha = [0.5, 3.0]
+    rng = np.random.default_rng(0)
+    P = torch.stack([dirichlet_rows(counts, alpha, rng) for _ in range(20000)]).double()[:, :, 0, 0]  # [K,2,3]
+    for b, a in enumerate(alpha):
+        total = 3 * a + 7.0
+        m = (counts[b, 0, 0] + a) / total
+        assert torch.allclose(P[:, b].mean(0), m, atol=4e-3), (b, P[:, b].mean(0), m)
+        assert torch.allclose(P[:, b].var(0), m * (1 - m) / (total + 1), rtol=0.05), b
+    tiny = dirichlet_rows(torch.zeros(1, 50, 2, 2, dtype=DTYPE), [0.003], rng)
+    assert torch.allclose(tiny.sum(-1), torch.ones(1, 50, 2)) and not tiny.isnan().any()
 
 
 def test_psrl_concentrates_on_empirical_model():
