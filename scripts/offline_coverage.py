@@ -6,11 +6,12 @@ feature made explicit: the dataset's behaviour entropy (per visited state, the e
 over log A, weighted by the state's visits: about 0 for expert data, 1 for uniform-random data).
 
 For `--steps` batches of 8 prior MDPs (one dataset per cell of the benchmark's offline grid, as the offline head's
-training draws them), every dataset is scored with the shipped model's penalty times each multiplier of
-`MULTIPLIERS` (offline_es.shift_scores). Rules that pick one multiplier per group of datasets are then scored by
+training draws them), every dataset is scored with the model's penalty (`--checkpoint`, default the shipped model)
+times each of `--multipliers` (default `MULTIPLIERS`; 1, the model's own penalty, must be among them;
+offline_es.shift_scores). Rules that pick one multiplier per group of datasets are then scored by
 5-fold cross-validation (chosen on four folds, scored on the fifth): one multiplier for all, one per bin of the
 coverage feature × dataset size, and, as a bound no model can reach, one per true behaviour ε × size.
-`--json` keeps the per-dataset scores; `--from` reads them back instead of scoring.
+`--json` keeps the per-dataset scores with the multipliers; `--from` reads them back instead of scoring.
 """
 from __future__ import annotations
 
@@ -33,16 +34,16 @@ def coverage(visits: torch.Tensor) -> torch.Tensor:
     return (entropy * n_s).sum(-1) / n_s.sum(-1)
 
 
-def score(prior: str, steps: int, seed: int) -> list[dict]:
+def score(prior: str, steps: int, seed: int, multipliers: list[float], checkpoint: str | None) -> list[dict]:
     from rlpfn.checkpoint import load
     from rlpfn.offline_es import datasets, shift_scores, with_offline_head
     from rlpfn.prior import load_spec, sample_sized_batch
 
-    model, spec, rows = with_offline_head(load(None)), load_spec(prior), []
+    model, spec, rows = with_offline_head(load(checkpoint)), load_spec(prior), []
     for step in range(steps):
         batch = sample_sized_batch(spec, 8, np.random.default_rng([seed, step]))
         data = datasets(batch, seed * 1_000_003 + step)
-        _, Y = shift_scores(model, batch, data, torch.log(torch.tensor(MULTIPLIERS)))
+        _, Y = shift_scores(model, batch, data, torch.log(torch.tensor(multipliers)))
         meta = [(e, stats.visits.sum().item() / stats.n_runs / batch.horizon, c)
                 for eps_values, stats in data for e, c in zip(np.repeat(eps_values, len(batch)), coverage(stats.visits.double()))]
         rows += [{"eps": float(e), "episodes": round(n), "coverage": round(float(c), 5), "scores": [round(v, 5) for v in y]}
@@ -62,11 +63,12 @@ def cross_validated(Y: np.ndarray, group: np.ndarray, folds: int = 5) -> np.ndar
     return out
 
 
-def report(rows: list[dict]) -> None:
+def report(rows: list[dict], multipliers: list[float]) -> None:
     Y = np.array([r["scores"] for r in rows])
+    own = multipliers.index(1.0)
     eps, big = np.array([r["eps"] for r in rows]), np.array([r["episodes"] for r in rows]) > 50
     cov = np.array([r["coverage"] for r in rows])
-    rules = {"shipped penalty (× 1)": Y[:, 0], "one multiplier": cross_validated(Y, np.zeros(len(Y))),
+    rules = {"the model's penalty (× 1)": Y[:, own], "one multiplier": cross_validated(Y, np.zeros(len(Y))),
              "coverage bin × size": cross_validated(Y, np.digitize(cov, EDGES) * 2 + big),
              "true ε × size (a bound)": cross_validated(Y, eps * 4 + big), "per-dataset oracle": Y.max(1)}
     cells = [(e, b) for e in (0.0, 0.5, 1.0) for b in (False, True)]
@@ -76,7 +78,7 @@ def report(rows: list[dict]) -> None:
     for name, s in rules.items():
         print(f"| {name} | " + " | ".join(f"{s[(eps == e) & (big == b)].mean():.3f}" for e, b in cells) + f" | {s.mean():.3f} |")
     print("\nbest multiplier per cell: " + ", ".join(
-        f"ε={e:g}, {100 if b else 10}: {MULTIPLIERS[int(Y[(eps == e) & (big == b)].mean(0).argmax())]:g}" for e, b in cells))
+        f"ε={e:g}, {100 if b else 10}: {multipliers[int(Y[(eps == e) & (big == b)].mean(0).argmax())]:g}" for e, b in cells))
     print("coverage feature (5th, 50th, 95th percentile): " + ", ".join(
         f"ε={e:g}: {np.percentile(cov[eps == e], [5, 50, 95]).round(2).tolist()}" for e in (0.0, 0.5, 1.0)))
 
@@ -84,20 +86,32 @@ def report(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prior", default="wide", help="prior spec (default: wide, v2's training prior)")
+    parser.add_argument("--checkpoint", help="the model whose penalty is scaled (default: the shipped model)")
+    parser.add_argument("--multipliers", type=float, nargs="+", default=MULTIPLIERS,
+                        help=f"penalty multipliers, 1 among them (default: {' '.join(f'{m:g}' for m in MULTIPLIERS)})")
     parser.add_argument("--steps", type=PositiveInt, default=30, help="batches of 8 MDPs (default 30)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", help="save the per-dataset scores here")
     parser.add_argument("--from", dest="source", help="report the scores saved in this file instead of scoring")
     args = parser.parse_args()
+    if not all(np.isfinite(m) and m > 0 for m in args.multipliers) or 1.0 not in args.multipliers:
+        parser.error(f"--multipliers must be finite, > 0 and include 1 (the model's own penalty), got {args.multipliers}")
     torch.set_num_threads(1)
-    rows = json.loads(open(args.source).read()) if args.source else score(args.prior, args.steps, args.seed)
+    if args.source:
+        saved = json.loads(open(args.source).read())
+        # files written before --multipliers hold only the rows, scored with the default multipliers
+        rows, multipliers = (saved, MULTIPLIERS) if isinstance(saved, list) else (saved["rows"], saved["multipliers"])
+    else:
+        multipliers = args.multipliers
+        rows = score(args.prior, args.steps, args.seed, multipliers, args.checkpoint)
     if args.json and not args.source:
         from pathlib import Path
 
         from rlpfn.files import write_json
 
-        write_json(Path(args.json), rows)
-    report(rows)
+        write_json(Path(args.json), {"multipliers": multipliers, "checkpoint": args.checkpoint, "prior": args.prior,
+                                     "rows": rows})
+    report(rows, multipliers)
 
 
 if __name__ == "__main__":

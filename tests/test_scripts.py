@@ -98,6 +98,26 @@ def test_the_coverage_probe_tells_expert_data_from_uniform_data(tmp_path):
     assert probe.cross_validated(Y, np.zeros(40)).mean() < 0.6  # one choice for both groups: about half wrong
 
 
+def test_the_coverage_probe_reads_its_multipliers_back_and_refuses_a_set_without_1(tmp_path):
+    """--from reports files of either form (rows alone: the default multipliers; or with the multipliers), naming the
+    best multiplier per cell from the saved ones; --multipliers without 1 (the model's own penalty) is refused."""
+    import json
+    import subprocess
+
+    run = lambda *a: subprocess.run([sys.executable, str(SCRIPTS / "offline_coverage.py"), *a],  # noqa: E731
+                                    capture_output=True, text=True)
+    rows = [{"eps": e, "episodes": n, "coverage": e, "scores": [0.2, 0.9]} for e in (0.0, 0.5, 1.0) for n in (10, 100)]
+    (tmp_path / "new.json").write_text(json.dumps({"multipliers": [1.0, 10.0], "rows": rows * 5}))
+    (tmp_path / "old.json").write_text(json.dumps([dict(r, scores=r["scores"] + [0.0] * 5) for r in rows * 5]))
+    new, old = run("--from", str(tmp_path / "new.json")), run("--from", str(tmp_path / "old.json"))
+    assert new.returncode == 0 and "ε=1, 100: 10," not in new.stdout and "ε=1, 100: 10" in new.stdout, new.stderr
+    assert "| the model's penalty (× 1) | 0.200 |" in new.stdout
+    assert old.returncode == 0 and "ε=0, 10: 0.3" in old.stdout, old.stderr
+    bad = run("--multipliers", "0.5", "2", "--steps", "1")
+    assert bad.returncode == 2 and "include 1" in bad.stderr and "[0.5, 2.0]" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(tmp_path):
     import subprocess
 
