@@ -173,3 +173,27 @@ def test_a_saved_cell_of_a_checkpoint_agent_is_not_reused_once_its_weights_chang
     torch.manual_seed(1)
     save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2)), path, {}, {})  # same path, other weights
     assert suite.cell_key(job, cfg) != before
+
+
+def test_a_saved_cell_of_the_shipped_model_is_not_reused_once_the_shipped_checkpoint_changes(tmp_path, monkeypatch):
+    """The shipped model's cells are keyed on its checkpoint too, its model config as well as its weights (the same
+    weights with another setting act differently); a classical agent's cells are not."""
+    from rlpfn import checkpoint
+    from rlpfn.checkpoint import save
+    from rlpfn.experiments import suite
+    from rlpfn.model import RLPFN, ModelConfig
+
+    shipped = tmp_path / "shipped"
+    monkeypatch.setattr(checkpoint, "shipped_path", lambda architecture="rlpfn": shipped)
+    torch.manual_seed(0)
+    save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2)), shipped, {}, {})
+    cfg = SuiteConfig(benchmarks=["riverswim"], agents=["rlpfn", "ucbvi"], parts=["online"], episodes=4, seeds=2,
+                      workers=1)
+    jobs = {j.agent: j for j in suite._jobs(cfg, {"riverswim": (6, 2, 20)})}
+    before = {a: suite.cell_key(j, cfg) for a, j in jobs.items()}
+    before_sha = checkpoint.read_config(shipped)["sha256"]
+    torch.manual_seed(0)
+    save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, ucb_scale=0.3)), shipped, {}, {})  # same weights
+    assert checkpoint.read_config(shipped)["sha256"] == before_sha
+    assert suite.cell_key(jobs["rlpfn"], cfg) != before["rlpfn"]
+    assert suite.cell_key(jobs["ucbvi"], cfg) == before["ucbvi"]

@@ -24,6 +24,7 @@ import numpy as np
 from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveInt
 
 from ..agents import AGENTS, make_agent, parse_agent, stacked, tuned_defaults
+from ..agents.base import ModelAgent
 from ..benchmarks import BENCHMARKS, SUITE, BenchmarkName, make_benchmark
 from .. import __version__
 from ..config import ConfigError, option
@@ -233,10 +234,12 @@ def _keep_best_hindsight(entries: list[dict], kind: str) -> list[dict]:
 def cell_key(job: Job, cfg: SuiteConfig) -> str:
     """A file name for one job's result that changes with every setting the result depends on."""
     hparams = {**tuned_defaults().get(job.agent, {}), **dict(job.hparams)}
-    if hparams.get("checkpoint") is not None:  # a model of the user's own: its weights, not only its path
-        from ..checkpoint import read_config
+    if issubclass(AGENTS[job.agent], ModelAgent):
+        # the model's weights and config, not only its path: a user's model retrained in place, or a new shipped one
+        from ..checkpoint import read_config, shipped_path
 
-        hparams["checkpoint_sha256"] = read_config(hparams["checkpoint"])["sha256"]
+        path = hparams.get("checkpoint") or shipped_path(AGENTS[job.agent].architecture)
+        hparams["checkpoint_meta"] = read_config(path)  # its weights' sha256 and its model config
     settings = {"job": asdict(job), "hparams": hparams,
                 "episodes": cfg.episodes if job.kind == "online" else None, "seed": cfg.seed,
                 "seeds": cfg.seeds if job.kind == "offline" else job.n_seeds, "version": __version__}
