@@ -35,11 +35,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
-from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from torch import nn
 
 from .planning import DTYPE, backward_induction, expect, repeat, with_dtype
-from .stats import Stats
+from .stats import Stats, behaviour_entropy
 
 N_FEATURES = 19
 
@@ -85,6 +85,13 @@ class ModelConfig:
     # Off (v1): offline reuses the online bonus's α, whose best scale is not the best penalty's (offline_head.md).
     offline_head: bool = False
     """a fifth head row β for offline acting: the pessimistic planner's penalty is e^β·b instead of e^α·b"""
+    offline_narrow_below: ClosedUnitInterval = 0.0
+    """offline: a dataset whose behaviour entropy (stats.behaviour_entropy: 0 when the data take one action per state,
+    1 when they spread evenly) is below this is narrow, and its penalty is multiplied by offline_narrow_multiplier
+    (0: no dataset is narrow)"""
+    offline_narrow_multiplier: PositiveFloat = 1.0
+    """the penalty's multiplier on narrow datasets (offline_narrow_below). Narrow data cover few actions, and an
+    action they rarely took deserves more doubt; chosen on the training prior (docs/model/offline_head.md)"""
     init_temperature: PositiveFloat = 0.1
     """the policy's initial temperature (logits are Q_plan / (T·(H-h)))"""
     # Off (v1): relabelling actions per state then permutes the output; on, only relabelling them alike in every state.
@@ -106,9 +113,12 @@ class ModelConfig:
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads = {self.n_heads} does not divide d_model = {self.d_model}")
         for key in ("ucb_scale", "ucb_h_term", "planner_h_term_scale", "planner_novelty", "planner_tried_strength",
-                    "unvisited_logit", "init_temperature"):
+                    "unvisited_logit", "init_temperature", "offline_narrow_multiplier"):
             if not math.isfinite(getattr(self, key)):  # the config types let inf (and NaN) through
                 raise ValueError(f"model.{key} must be finite, got {getattr(self, key)}")
+        if not 0.0 <= self.offline_narrow_below <= 1.0:
+            raise ValueError(f"model.offline_narrow_below must lie between 0 and 1 (a behaviour entropy), got "
+                             f"{self.offline_narrow_below}")
         if self.tried_below > 0 and not self.transition_head:
             raise ValueError(f"model.tried_below = {self.tried_below} trains the transition head at tried pairs, but "
                              "model.transition_head is false")
@@ -428,6 +438,10 @@ class RLPFN(nn.Module):
             corrections = corrections * torch.tensor([1.0, 0.0, 1.0], device=out.device)
         if pessimistic and self.cfg.offline_head:  # the offline penalty's own log-multiplier β in α's place
             corrections = torch.cat([out[..., 4:5], corrections[..., 1:]], -1)
+        if pessimistic and self.cfg.offline_narrow_below > 0:  # α is the penalty's log-multiplier
+            narrow = behaviour_entropy(n) < self.cfg.offline_narrow_below
+            shift = narrow.to(corrections.dtype) * math.log(self.cfg.offline_narrow_multiplier)
+            corrections = torch.cat([corrections[..., :1] + shift.view(B, 1, 1, 1), corrections[..., 1:]], -1)
         log_p_next = successors = None
         asked = {}  # the rows the planner asked the transition head for (acting's backups reuse them)
         if self.transition is not None and transitions:

@@ -6,6 +6,7 @@ N(s,a,s') and the per-(s,a) reward sums and sums of squares. Every model-based b
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -64,3 +65,13 @@ class Stats:
         P_hat, n = normalize_counts(self.counts, sparse)
         r_hat = self.reward_sum / n.clamp_min(1.0)
         return P_hat, r_hat, n
+
+
+def behaviour_entropy(visits: torch.Tensor) -> torch.Tensor:
+    """[B] how evenly each dataset's actions spread over the actions of a state, from its visits N(s, a) [B,S,A]: per
+    visited state the entropy of the action counts over log A, averaged with the states' visits as weights. About 0
+    for data that always take one action per state (expert data), 1 for uniform-random data."""
+    n_s = visits.sum(-1)
+    p = visits / n_s.clamp_min(1)[..., None]
+    entropy = -(p * p.clamp_min(1e-30).log()).sum(-1) / math.log(visits.shape[-1])
+    return (entropy * n_s).sum(-1) / n_s.sum(-1).clamp_min(1)

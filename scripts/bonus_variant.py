@@ -5,8 +5,10 @@ bonus scale on its training prior (`rlpfn validate --prior wide --agents 'rlpfn[
 held-out split or the suite. `--h-term-scale X` also sets the planner's h_term multiplier
 (ModelConfig.planner_h_term_scale, the 1/N part of the bonus) to X, and `--novelty NU` how much the planner
 believes a tried pair may lead to a never-visited state (ModelConfig.planner_novelty), and `--tried-strength K`
-the weight of the transition head's rows at tried pairs (ModelConfig.planner_tried_strength); the features stay as
-they were.
+the weight of the transition head's rows at tried pairs (ModelConfig.planner_tried_strength), and
+`--offline-narrow BELOW MULTIPLIER` the offline penalty's multiplier on datasets of behaviour entropy below BELOW
+(ModelConfig.offline_narrow_below, offline_narrow_multiplier); the features stay as they were. The copy's JSON
+records the variant, and the variant it was made from, if any.
 """
 from __future__ import annotations
 
@@ -36,19 +38,30 @@ def main() -> None:
     parser.add_argument("--tried-strength", type=NonNegativeFloat, default=None,
                         help="set the weight κ of the transition head's rows at tried pairs of few visits "
                              "(ModelConfig.planner_tried_strength; the model needs tried_below > 0)")
+    parser.add_argument("--offline-narrow", type=float, nargs=2, metavar=("BELOW", "MULTIPLIER"), default=None,
+                        help="offline, multiply the penalty by MULTIPLIER (> 0) on datasets whose behaviour entropy "
+                             "is below BELOW (in [0, 1]; ModelConfig.offline_narrow_below and _multiplier)")
     args = parser.parse_args()
     for key in ("scale", "h_term_scale", "novelty", "tried_strength"):
         value = getattr(args, key)
         if value is not None and not math.isfinite(value):
             parser.error(f"argument {key}: must be finite, got {value}")
+    if args.offline_narrow is not None:
+        below, multiplier = args.offline_narrow
+        if not (0.0 <= below <= 1.0 and math.isfinite(multiplier) and multiplier > 0):
+            parser.error(f"argument --offline-narrow: BELOW must lie in [0, 1] and MULTIPLIER be finite and > 0, got "
+                         f"{below:g} {multiplier:g}")
     try:
         check_output_file(Path(f"{args.out}.json"), "out")  # before any work; save writes OUT.json beside the weights
         model = load(args.checkpoint, "rlpfn")
     except UserError as e:
         parser.error(str(e))
+    narrow = args.offline_narrow or (None, None)
     planner = {key: value for key, value in (("planner_h_term_scale", args.h_term_scale),
                                              ("planner_novelty", args.novelty),
-                                             ("planner_tried_strength", args.tried_strength)) if value is not None}
+                                             ("planner_tried_strength", args.tried_strength),
+                                             ("offline_narrow_below", narrow[0]),
+                                             ("offline_narrow_multiplier", narrow[1])) if value is not None}
     if args.tried_strength and not (model.cfg.tried_below > 0 and model.cfg.transition_head):
         parser.error(f"--tried-strength {args.tried_strength}: {args.checkpoint} has no transition head trained at "
                      "tried pairs (model.tried_below is 0)")
@@ -61,10 +74,13 @@ def main() -> None:
     with torch.no_grad():
         model.head.bias[0] += math.log(args.scale)
     variant = {"of": args.checkpoint, "scale": args.scale}
-    for key in ("h_term_scale", "novelty", "tried_strength"):
+    for key in ("h_term_scale", "novelty", "tried_strength", "offline_narrow"):
         if getattr(args, key) is not None:
             variant[key] = getattr(args, key)
-    training = {**model.meta.get("training", {}), "bonus_variant": variant}
+    training = model.meta.get("training", {})
+    if "bonus_variant" in training:  # a variant of a variant: keep how its base was made
+        variant["base_variant"] = training["bonus_variant"]
+    training = {**training, "bonus_variant": variant}
     print(f"wrote {save(model, args.out, model.meta.get('prior', {}), training)}")
 
 

@@ -2,7 +2,7 @@
 
 docs/model/offline_head.md found that no single penalty scale suits every kind of data, and that a linear read-out of
 the trunk's mean output captured almost none of a per-dataset oracle's gain. This probe asks the question with the
-feature made explicit: the dataset's behaviour entropy (per visited state, the entropy of the data's action counts
+feature made explicit: the dataset's behaviour entropy (rlpfn.stats.behaviour_entropy: per visited state, the entropy of the data's action counts
 over log A, weighted by the state's visits: about 0 for expert data, 1 for uniform-random data).
 
 For `--steps` batches of 8 prior MDPs (one dataset per cell of the benchmark's offline grid, as the offline head's
@@ -26,18 +26,11 @@ MULTIPLIERS = [1.0, 0.3, 0.1, 0.03, 0.01, 0.001, 1e-6]
 EDGES = [0.2, 0.4, 0.6, 0.8]  # bins of the coverage feature
 
 
-def coverage(visits: torch.Tensor) -> torch.Tensor:
-    """[D] behaviour entropy of each dataset's visits N(s, a) [D, S, A], in [0, 1]."""
-    n_s = visits.sum(-1)
-    p = visits / n_s.clamp_min(1)[..., None]
-    entropy = -(p * p.clamp_min(1e-30).log()).sum(-1) / np.log(visits.shape[-1])
-    return (entropy * n_s).sum(-1) / n_s.sum(-1)
-
-
 def score(prior: str, steps: int, seed: int, multipliers: list[float], checkpoint: str | None) -> list[dict]:
     from rlpfn.checkpoint import load
     from rlpfn.offline_es import datasets, shift_scores, with_offline_head
     from rlpfn.prior import load_spec, sample_sized_batch
+    from rlpfn.stats import behaviour_entropy
 
     model, spec, rows = with_offline_head(load(checkpoint)), load_spec(prior), []
     for step in range(steps):
@@ -45,7 +38,7 @@ def score(prior: str, steps: int, seed: int, multipliers: list[float], checkpoin
         data = datasets(batch, seed * 1_000_003 + step)
         _, Y = shift_scores(model, batch, data, torch.log(torch.tensor(multipliers)))
         meta = [(e, stats.visits.sum().item() / stats.n_runs / batch.horizon, c)
-                for eps_values, stats in data for e, c in zip(np.repeat(eps_values, len(batch)), coverage(stats.visits.double()))]
+                for eps_values, stats in data for e, c in zip(np.repeat(eps_values, len(batch)), behaviour_entropy(stats.visits.double()))]
         rows += [{"eps": float(e), "episodes": round(n), "coverage": round(float(c), 5), "scores": [round(v, 5) for v in y]}
                  for (e, n, c), y in zip(meta, Y.tolist())]
         print(f"step {step + 1}/{steps}: S {batch.n_states}, A {batch.n_actions}, H {batch.horizon}", flush=True)

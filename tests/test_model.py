@@ -188,6 +188,38 @@ def test_planner_tried_strength_plans_a_few_times_tried_pair_with_the_heads_row(
     torch.testing.assert_close(model(ctx, pessimistic=True).q_plan, base(ctx, pessimistic=True).q_plan)
 
 
+def test_a_narrow_dataset_multiplies_the_offline_penalty_and_nothing_else():
+    """offline_narrow_below / offline_narrow_multiplier: offline, a run whose data take one action per state plans as
+    a model whose penalty (the head's α bias) is raised by log(multiplier); a run of evenly spread data, and online
+    acting, are unchanged."""
+    import math
+
+    B, S, A, H = 2, 4, 3, 5
+    counts = torch.zeros(B, S, A, S, dtype=torch.float64)
+    counts[0, torch.arange(S), 1, (torch.arange(S) + 1) % S] = 3.0  # narrow: one action per state
+    counts[1] = 1.0  # every action of every state, alike
+    n = counts.sum(-1)
+    ctx = Context(Stats(counts, 0.5 * n, 0.3 * n), torch.zeros(B, dtype=torch.long), torch.zeros(B, dtype=torch.long),
+                  H, torch.full((B,), 3))
+    base = perturbed()
+    rule = perturbed(dataclasses.replace(CFG, offline_narrow_below=0.5, offline_narrow_multiplier=10.0))
+    raised = perturbed()
+    with torch.no_grad():
+        raised.head.bias[0] += math.log(10.0)
+        low, ref, up = (m(ctx, pessimistic=True).q_plan for m in (rule, base, raised))
+    torch.testing.assert_close(low[0], up[0])
+    assert not torch.equal(low[0], ref[0]) and (low[0] <= ref[0] + 1e-12).all()  # more doubt: lower values
+    assert torch.equal(low[1], ref[1])
+    assert torch.equal(rule(ctx).q_plan, base(ctx).q_plan)
+
+
+@pytest.mark.parametrize("key, value, message", [("offline_narrow_below", 1.5, "between 0 and 1"),
+                                                 ("offline_narrow_multiplier", float("inf"), "finite")])
+def test_offline_narrow_settings_are_checked(key, value, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(CFG, **{key: value})
+
+
 def test_linear_unvisited_value_starts_where_the_sigmoid_does_and_moves_one_for_one():
     """unvisited_linear: the same starting value as v1, but d(value)/du = 1 (v1: sigmoid'(6) = 0.0025), floored at 0."""
     from rlpfn.model import unvisited_fraction

@@ -82,15 +82,20 @@ def test_ucbvi_told_a_models_predicted_transitions_plays_a_seeded_run(tmp_path):
 
 
 def test_the_coverage_probe_tells_expert_data_from_uniform_data(tmp_path):
-    """scripts/offline_coverage.py: its feature is 0 for data that always take one action per state, 1 for
-    data spread evenly over the actions; its rules are scored on folds they were not chosen on."""
+    """scripts/offline_coverage.py: its feature (rlpfn.stats.behaviour_entropy) is 0 for data that always take one
+    action per state, 1 for data spread evenly over the actions; its rules are scored on folds they were not chosen
+    on."""
     import torch
 
+    from rlpfn.stats import behaviour_entropy
+
     probe = script("offline_coverage")
-    visits = torch.zeros(2, 3, 4, dtype=torch.float64)
+    visits = torch.zeros(3, 3, 4, dtype=torch.float64)
     visits[0, :, 1] = 5.0  # expert-like: one action per state
     visits[1] = 2.0  # uniform
-    torch.testing.assert_close(probe.coverage(visits), torch.tensor([0.0, 1.0], dtype=torch.float64))
+    visits[2, 0] = torch.tensor([1.0, 1.0, 0.0, 0.0])  # one state, two of four actions once each: 0.5 ...
+    visits[2, 1, 3] = 2.0  # ... and a state with one action twice: 0, weighted alike
+    torch.testing.assert_close(behaviour_entropy(visits), torch.tensor([0.0, 1.0, 0.25], dtype=torch.float64))
     # two groups wanting different multipliers: per-group choice scores the better one, out of fold
     Y = np.tile([[1.0, 0.0], [0.0, 1.0]], (20, 1))
     group = np.tile([0, 1], 20)
@@ -144,12 +149,20 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
                  tmp_path / "t", {"name": "tiny"}, {"steps": 0})
     assert run(str(tried), "1", str(tmp_path / "k"), "--tried-strength", "0.5").returncode == 0
     assert load(tmp_path / "k").cfg.planner_tried_strength == 0.5
+    assert run(str(tmp_path / "v"), "1", str(tmp_path / "o"), "--offline-narrow", "0.8", "10").returncode == 0
+    o = load(tmp_path / "o")
+    assert (o.cfg.offline_narrow_below, o.cfg.offline_narrow_multiplier) == (0.8, 10.0)
+    assert torch.isclose(o.head.bias[0], torch.log(torch.tensor(0.3)))  # the base variant's bonus kept
+    variant = o.meta["training"]["bonus_variant"]
+    assert variant["offline_narrow"] == [0.8, 10.0] and variant["base_variant"]["scale"] == 0.3
     for args, culprit in (([str(base), "inf", str(tmp_path / "w")], "must be finite, got inf"),
                           ([str(base), "1", str(tmp_path / "w"), "--h-term-scale", "inf"], "must be finite, got inf"),
                           ([str(base), "1", str(tmp_path / "w"), "--h-term-scale", "0"], "invalid PositiveFloat"),
                           ([str(base), "1", str(tmp_path / "w"), "--novelty", "-0.1"], "invalid NonNegativeFloat"),
                           ([str(base), "1", str(tmp_path / "w"), "--tried-strength", "1"], "tried_below is 0"),
                           ([str(base), "1", str(tmp_path / "w"), "--novelty", "inf"], "must be finite, got inf"),
+                          ([str(base), "1", str(tmp_path / "w"), "--offline-narrow", "1.5", "10"], "got 1.5 10"),
+                          ([str(base), "1", str(tmp_path / "w"), "--offline-narrow", "0.8", "0"], "got 0.8 0"),
                           ([str(base), "-1", str(tmp_path / "w")], "invalid PositiveFloat value: '-1'"),
                           ([str(tmp_path / "nope"), "0.3", str(tmp_path / "w")], "nope.json: no such checkpoint"),
                           ([str(base), "0.3", str(tmp_path / "no" / "w")], "does not exist")):
