@@ -223,6 +223,10 @@ def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=
     forward pass. `tried` ((b, s, a), rows [K,S], w [K]): predicted successors of K tried pairs, P̂·V becoming
     (1-w)·P̂·V + w·P̃·V there. `novelty` (w [B,S,A], new [B,S]; `novelty_terms`): P̂·V becomes (1-w)·P̂·V + w·V̄_new,
     V̄_new the mean of V_{h+1} over the states `new`."""
+    B = reward.shape[0]
+    tried_pv = None if tried is None else rows_times(tried[0][0], tried[1], B)
+    guess_pv = None if guess is None else rows_times(guess[0][0], guess[1], B)
+
     def adjust(h, q, v_next):
         pv = q - reward if novelty is not None or tried is not None else None  # P̂·V_{h+1}
         if novelty is not None:
@@ -230,15 +234,27 @@ def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=
             v_new = (v_next * new).sum(-1) / new.sum(-1).clamp_min(1)  # [B]
             q = q + w * (v_new.view(-1, 1, 1) - pv)
         if tried is not None:
-            (b, s, a), rows, w = tried
-            q = q.index_put((b, s, a), w * ((rows * v_next[b]).sum(-1) - pv[b, s, a]), accumulate=True)
+            (b, s, a), _, w = tried
+            q = q.index_put((b, s, a), w * (tried_pv(v_next) - pv[b, s, a]), accumulate=True)
         if guess is not None:
-            (b, s, a), rows = guess
-            q = q.index_put((b, s, a), (rows * v_next[b]).sum(-1), accumulate=True)
+            q = q.index_put(guess[0], guess_pv(v_next), accumulate=True)
         q = capped(q, float(H - h), per_step, cap)
         return q if floor is None else q.clamp_min(floor)
 
     return backward_induction(P_hat, reward, H, adjust)[0]
+
+
+def rows_times(b: torch.Tensor, rows: torch.Tensor, B: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """v -> [K] the products rows[k]·v[b[k]], for rows [K,S] of runs b (sorted, as nonzero() gives them) and v [B,S].
+    The rows are laid out once as a zero-padded block [B, K_max, S], so that each planning stage is one batched
+    matrix-vector product: gathering v per row and multiplying elementwise copied [K,S] twice per stage, about a
+    fifth of a forward pass on Taxi."""
+    counts = torch.bincount(b, minlength=B)
+    width = int(counts.max()) if len(b) else 0
+    slot = torch.arange(len(b), device=b.device) - (counts.cumsum(0) - counts)[b]
+    block = rows.new_zeros(B, width, rows.shape[-1]).index_put((b, slot), rows)
+    flat = b * width + slot
+    return lambda v: torch.bmm(block, v.to(block.dtype).unsqueeze(-1)).view(-1)[flat]
 
 
 def novelty_weight(n, n1, nu):

@@ -188,6 +188,17 @@ def test_planner_tried_strength_plans_a_few_times_tried_pair_with_the_heads_row(
     torch.testing.assert_close(model(ctx, pessimistic=True).q_plan, base(ctx, pessimistic=True).q_plan)
 
 
+def test_rows_times_is_each_rows_product_with_its_runs_vector():
+    """model.rows_times: rows of runs of unequal counts (run 1 has none), and no rows at all."""
+    from rlpfn.model import rows_times
+
+    g = torch.Generator().manual_seed(0)
+    b = torch.tensor([0, 0, 0, 2, 3, 3])
+    rows, v = torch.rand(6, 5, dtype=torch.float64, generator=g), torch.rand(4, 5, dtype=torch.float64, generator=g)
+    torch.testing.assert_close(rows_times(b, rows, 4)(v), (rows * v[b]).sum(-1))
+    assert rows_times(b[:0], rows[:0], 4)(v).shape == (0,)
+
+
 def test_a_narrow_dataset_multiplies_the_offline_penalty_and_nothing_else():
     """offline_narrow_below / offline_narrow_multiplier: offline, a run whose data take one action per state plans as
     a model whose penalty (the head's α bias) is raised by log(multiplier); a run of evenly spread data, and online
