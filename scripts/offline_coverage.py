@@ -89,6 +89,20 @@ def main() -> None:
     args = parser.parse_args()
     if not all(np.isfinite(m) and m > 0 for m in args.multipliers) or 1.0 not in args.multipliers:
         parser.error(f"--multipliers must be finite, > 0 and include 1 (the model's own penalty), got {args.multipliers}")
+    if not args.source:  # refused before any work, in one line
+        from pathlib import Path
+
+        from rlpfn.checkpoint import check
+        from rlpfn.errors import UserError
+        from rlpfn.files import check_output_file
+
+        try:
+            if args.json:
+                check_output_file(Path(args.json), "--json")
+            if args.checkpoint:
+                check(args.checkpoint, "rlpfn")
+        except UserError as e:
+            parser.error(str(e))
     torch.set_num_threads(1)
     if args.source:
         saved = json.loads(open(args.source).read())

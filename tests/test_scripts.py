@@ -121,6 +121,12 @@ def test_the_coverage_probe_reads_its_multipliers_back_and_refuses_a_set_without
     bad = run("--multipliers", "0.5", "2", "--steps", "1")
     assert bad.returncode == 2 and "include 1" in bad.stderr and "[0.5, 2.0]" in bad.stderr
     assert "Traceback" not in bad.stderr
+    for args, culprit in ((["--checkpoint", str(tmp_path / "nope")], "nope.json: no such checkpoint"),
+                          (["--json", str(tmp_path / "no" / "x.json")], "does not exist")):
+        res = run("--steps", "1", *args)  # refused before any scoring, in one line
+        assert res.returncode == 2 and culprit in res.stderr.strip().splitlines()[-1], res.stderr
+        assert "Traceback" not in res.stderr and "step 1/1" not in res.stdout
+    assert not (tmp_path / "no").exists()
 
 
 def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(tmp_path):
