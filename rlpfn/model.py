@@ -116,6 +116,8 @@ class ModelConfig:
                     "unvisited_logit", "init_temperature", "offline_narrow_multiplier"):
             if not math.isfinite(getattr(self, key)):  # the config types let inf (and NaN) through
                 raise ValueError(f"model.{key} must be finite, got {getattr(self, key)}")
+        if not self.offline_narrow_multiplier > 0:
+            raise ValueError(f"model.offline_narrow_multiplier must be > 0, got {self.offline_narrow_multiplier}")
         if not 0.0 <= self.offline_narrow_below <= 1.0:
             raise ValueError(f"model.offline_narrow_below must lie between 0 and 1 (a behaviour entropy), got "
                              f"{self.offline_narrow_below}")

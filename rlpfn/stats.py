@@ -73,5 +73,6 @@ def behaviour_entropy(visits: torch.Tensor) -> torch.Tensor:
     for data that always take one action per state (expert data), 1 for uniform-random data."""
     n_s = visits.sum(-1)
     p = visits / n_s.clamp_min(1)[..., None]
-    entropy = -(p * p.clamp_min(1e-30).log()).sum(-1) / math.log(visits.shape[-1])
+    A = visits.shape[-1]
+    entropy = -(p * p.clamp_min(1e-30).log()).sum(-1) / (math.log(A) if A > 1 else 1.0)  # one action: 0, narrow
     return (entropy * n_s).sum(-1) / n_s.sum(-1).clamp_min(1)

@@ -99,8 +99,9 @@ def main() -> None:
         try:
             if args.json:
                 check_output_file(Path(args.json), "--json")
-            if args.checkpoint:
-                check(args.checkpoint, "rlpfn")
+            if args.checkpoint and check(args.checkpoint, "rlpfn")["model"].get("offline_head"):
+                parser.error(f"--checkpoint {args.checkpoint} has an offline head already; the probe scales the "
+                             "penalty of a model without one")
         except UserError as e:
             parser.error(str(e))
     torch.set_num_threads(1)

@@ -225,7 +225,8 @@ def test_a_narrow_dataset_multiplies_the_offline_penalty_and_nothing_else():
 
 
 @pytest.mark.parametrize("key, value, message", [("offline_narrow_below", 1.5, "between 0 and 1"),
-                                                 ("offline_narrow_multiplier", float("inf"), "finite")])
+                                                 ("offline_narrow_multiplier", float("inf"), "finite"),
+                                                 ("offline_narrow_multiplier", 0.0, "must be > 0")])
 def test_offline_narrow_settings_are_checked(key, value, message):
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(CFG, **{key: value})

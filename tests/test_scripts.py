@@ -96,6 +96,7 @@ def test_the_coverage_probe_tells_expert_data_from_uniform_data(tmp_path):
     visits[2, 0] = torch.tensor([1.0, 1.0, 0.0, 0.0])  # one state, two of four actions once each: 0.5 ...
     visits[2, 1, 3] = 2.0  # ... and a state with one action twice: 0, weighted alike
     torch.testing.assert_close(behaviour_entropy(visits), torch.tensor([0.0, 1.0, 0.25], dtype=torch.float64))
+    torch.testing.assert_close(behaviour_entropy(torch.ones(2, 3, 1)), torch.zeros(2))  # one action: narrow, not NaN
     # two groups wanting different multipliers: per-group choice scores the better one, out of fold
     Y = np.tile([[1.0, 0.0], [0.0, 1.0]], (20, 1))
     group = np.tile([0, 1], 20)
@@ -108,6 +109,14 @@ def test_the_coverage_probe_reads_its_multipliers_back_and_refuses_a_set_without
     best multiplier per cell from the saved ones; --multipliers without 1 (the model's own penalty) is refused."""
     import json
     import subprocess
+
+    import torch
+
+    from rlpfn.checkpoint import save
+    from rlpfn.model import RLPFN, ModelConfig
+
+    torch.manual_seed(0)
+    head = save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, offline_head=True)), tmp_path / "h", {}, {})
 
     run = lambda *a: subprocess.run([sys.executable, str(SCRIPTS / "offline_coverage.py"), *a],  # noqa: E731
                                     capture_output=True, text=True)
@@ -122,7 +131,8 @@ def test_the_coverage_probe_reads_its_multipliers_back_and_refuses_a_set_without
     assert bad.returncode == 2 and "include 1" in bad.stderr and "[0.5, 2.0]" in bad.stderr
     assert "Traceback" not in bad.stderr
     for args, culprit in ((["--checkpoint", str(tmp_path / "nope")], "nope.json: no such checkpoint"),
-                          (["--json", str(tmp_path / "no" / "x.json")], "does not exist")):
+                          (["--json", str(tmp_path / "no" / "x.json")], "does not exist"),
+                          (["--checkpoint", str(head)], "has an offline head already")):
         res = run("--steps", "1", *args)  # refused before any scoring, in one line
         assert res.returncode == 2 and culprit in res.stderr.strip().splitlines()[-1], res.stderr
         assert "Traceback" not in res.stderr and "step 1/1" not in res.stdout

@@ -20,6 +20,8 @@ from .base import Agent, AgentError
 # The sampled model is drawn and planned in float32: a Taxi-sized P then fits the cache, and an episode of 5 runs plans
 # in 0.45 s instead of 0.70 s; Q moves by at most 2e-4 (of values up to H), which only reorders near-ties.
 PLAN_DTYPE = torch.float32
+# A row's largest Gamma draw above this: its draws that underflowed to 0 (below ~1e-38) are less than 1e-8 of it
+SMALLEST_MAX = 1e-30
 
 
 def dirichlet_rows(counts: torch.Tensor, alpha: list[float], rng: np.random.Generator) -> torch.Tensor:
@@ -27,16 +29,27 @@ def dirichlet_rows(counts: torch.Tensor, alpha: list[float], rng: np.random.Gene
 
     numpy's float32 Gamma sampler is used because it is about 3× faster than torch's (float64 only): on Taxi the
     draw was half of PSRL's time. Most successors were never seen, so their Gammas share their run's shape α and are
-    drawn with one scalar shape; the seen ones are redrawn with shape α + N. Like torch's sampler, a Gamma is floored
-    at the smallest normal number, so a row never sums to 0 (a tiny α underflows most draws)."""
+    drawn with one scalar shape; the seen ones are redrawn with shape α + N. A small α underflows most float32 draws
+    to 0 (77% at α = 0.003), which costs nothing where a row also holds a draw above SMALLEST_MAX: next to it they
+    weigh less than float32 can resolve. A row whose draws are all smaller (most often an untried pair of a small
+    MDP) is drawn again in log space, log Γ(α+1) + log(U)/α, and normalised there."""
     c = counts.numpy()
+    alpha = np.asarray(alpha, np.float32)
     g = np.empty(c.shape, np.float32)
     for b, a in enumerate(alpha):
         g[b] = rng.standard_gamma(a, size=c.shape[1:], dtype=np.float32)
     seen = c.nonzero()
-    g[seen] = rng.standard_gamma((c[seen] + np.asarray(alpha)[seen[0]]).astype(np.float32), dtype=np.float32)
-    P = torch.from_numpy(np.maximum(g, np.finfo(np.float32).tiny, out=g))
-    return flush_subnormal(P.div_(P.sum(-1, keepdim=True)))
+    g[seen] = rng.standard_gamma(c[seen].astype(np.float32) + alpha[seen[0]], dtype=np.float32)
+    faint = g.max(-1) < SMALLEST_MAX
+    with np.errstate(invalid="ignore"):  # the faint rows' 0/0, replaced below
+        P = np.divide(g, g.sum(-1, keepdims=True), out=g)
+    if faint.any():
+        rows = faint.nonzero()
+        a = c[rows] + alpha[rows[0]][:, None].astype(np.float64)
+        log_g = np.log(rng.standard_gamma(a + 1)) + np.log(rng.random(a.shape)) / a
+        p = np.exp(log_g - log_g.max(-1, keepdims=True))
+        P[rows] = p / p.sum(-1, keepdims=True)
+    return flush_subnormal(torch.from_numpy(P))
 
 
 @dataclass
