@@ -108,12 +108,17 @@ class ModelConfig:
     planner_tried_strength: NonNegativeFloat = 0.0
     """κ: online, a tried pair of fewer than tried_below visits plans with (N·P̂ + κ·P̃)/(N + κ), the head's P̃ as
     the mean of a Dirichlet prior of strength κ (0: P̂ alone)"""
+    planner_guess_temperature: NonNegativeFloat = 0.0
+    """τ: online, a guessed pair's next value is the soft maximum t·log Σ P̃(s')·exp(V(s')/t), t = τ·(H-h), instead
+    of P̃·V (0): optimistic where the head puts some mass on a good successor, so that a confident wrong prediction
+    undervalues a good pair less. Set by scripts/bonus_variant.py --guess-temperature; the features stay as they
+    were"""
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads = {self.n_heads} does not divide d_model = {self.d_model}")
         for key in ("ucb_scale", "ucb_h_term", "planner_h_term_scale", "planner_novelty", "planner_tried_strength",
-                    "unvisited_logit", "init_temperature", "offline_narrow_multiplier"):
+                    "planner_guess_temperature", "unvisited_logit", "init_temperature", "offline_narrow_multiplier"):
             if not math.isfinite(getattr(self, key)):  # the config types let inf (and NaN) through
                 raise ValueError(f"model.{key} must be finite, got {getattr(self, key)}")
         if not self.offline_narrow_multiplier > 0:
@@ -218,13 +223,14 @@ def unvisited_fraction(u: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
 
 
 def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=1.0, guess=None, tried=None,
-               novelty=None):
+               novelty=None, guess_temperature: float = 0.0):
     """Backward induction with Q_h = capped(reward + P̂·V_{h+1}, H-h, per_step, cap), clipped below at `floor`.
     `guess` ((b, s, a), rows [K,S]): predicted successors of K pairs whose P̂ row is zero, added to P̂ there. Only
     those rows are stored and multiplied: a dense [B,S,A,S] table costs S·A·S per step, which on Taxi was most of a
     forward pass. `tried` ((b, s, a), rows [K,S], w [K]): predicted successors of K tried pairs, P̂·V becoming
     (1-w)·P̂·V + w·P̃·V there. `novelty` (w [B,S,A], new [B,S]; `novelty_terms`): P̂·V becomes (1-w)·P̂·V + w·V̄_new,
-    V̄_new the mean of V_{h+1} over the states `new`."""
+    V̄_new the mean of V_{h+1} over the states `new`. `guess_temperature` τ > 0: a guessed pair's P̃·V becomes the
+    soft maximum t·log Σ P̃·exp(V/t), t = τ·(H-h) (ModelConfig.planner_guess_temperature)."""
     B = reward.shape[0]
     tried_pv = None if tried is None else rows_times(tried[0][0], tried[1], B)
     guess_pv = None if guess is None else rows_times(guess[0][0], guess[1], B)
@@ -239,7 +245,13 @@ def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=
             (b, s, a), _, w = tried
             q = q.index_put((b, s, a), w * (tried_pv(v_next) - pv[b, s, a]), accumulate=True)
         if guess is not None:
-            q = q.index_put(guess[0], guess_pv(v_next), accumulate=True)
+            pv_guess = guess_pv(v_next)
+            if guess_temperature > 0:
+                t = guess_temperature * (H - h)
+                top = v_next.amax(-1, keepdim=True)  # [B,1]: exp((V - top)/t) <= 1 cannot overflow
+                soft = top[guess[0][0], 0] + t * guess_pv(((v_next - top) / t).exp()).clamp_min(1e-300).log()
+                pv_guess = torch.maximum(pv_guess, soft)  # >= P̃·V (Jensen); where exp underflowed, P̃·V
+            q = q.index_put(guess[0], pv_guess, accumulate=True)
         q = capped(q, float(H - h), per_step, cap)
         return q if floor is None else q.clamp_min(floor)
 
@@ -317,7 +329,7 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
             raise ValueError("planner_novelty needs the counts (plan's `counts`)")
         novelty = novelty_terms(counts, cfg.planner_novelty)
     return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None, guess=guess, tried=tried,
-                      novelty=novelty)
+                      novelty=novelty, guess_temperature=cfg.planner_guess_temperature)
 
 
 def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):

@@ -147,12 +147,19 @@ class LossConfig:
     transition_weight: NonNegativeFloat = 0.0
     """weight of the transition head's cross-entropy to the true P, at untried pairs of tried states and tried pairs
     of fewer than model.tried_below visits (needs model.transition_head)"""
+    # The planner reads P̃ only through P̃·V: this term spends the head's capacity where the value depends on it
+    # (docs/model/transition_head.md, "A loss closer to the use").
+    transition_value_weight: NonNegativeFloat = 0.0
+    """weight of the pinball loss of the head's P̃·V* against the true P·V* per remaining step, at the same pairs
+    (V* = max_a Q* at the context's step; needs model.transition_head)"""
+    transition_value_quantile: OpenUnitInterval = 0.5
+    """that pinball loss's quantile level (above 0.5: undervaluing a pair costs more than overvaluing it)"""
 
     @property
     def active(self) -> bool:
         """Whether any supervised term is on (all weights 0: no prior batches are drawn for it at all)."""
         return any(w > 0 for w in (self.policy_weight, self.q_weight, self.anchor_weight, self.quantile_weight,
-                                   self.transition_weight))
+                                   self.transition_weight, self.transition_value_weight))
 
 
 @dataclass
@@ -169,9 +176,10 @@ class PretrainConfig:
     def __post_init__(self):
         if not self.loss.active and self.regret.weight == 0 and self.es.weight == 0:
             raise ValueError("loss: every weight is 0, and regret.weight and es.weight are 0: nothing to train")
-        if self.loss.transition_weight > 0 and not self.model.transition_head:
-            raise ValueError(f"loss.transition_weight = {self.loss.transition_weight} trains the transition head, but "
-                             "model.transition_head is false")
+        for key in ("transition_weight", "transition_value_weight"):
+            if getattr(self.loss, key) > 0 and not self.model.transition_head:
+                raise ValueError(f"loss.{key} = {getattr(self.loss, key)} trains the transition head, but "
+                                 "model.transition_head is false")
         gpu = self.trainer.accelerator == "gpu" or (self.trainer.accelerator == "auto" and torch.cuda.is_available())
         if self.es.workers > 1 and gpu:
             raise ValueError(f"es.workers = {self.es.workers} runs the perturbed agents in CPU processes, but the model "
@@ -327,10 +335,14 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
     total = cfg.policy_weight * policy + cfg.q_weight * q + cfg.anchor_weight * anchor + cfg.quantile_weight * pinball
     parts = {}
     if out.log_p_next is not None:
-        parts["transition_ce"] = transition_loss(out.log_p_next, ctx.stats.counts, batch.P[batch.mdp],
-                                                 model.cfg.tried_below)
+        P = batch.P[batch.mdp]
+        parts["transition_ce"] = transition_loss(out.log_p_next, ctx.stats.counts, P, model.cfg.tried_below)
         total = total + cfg.transition_weight * parts["transition_ce"].float()
         parts["transition_relative_ce"] = parts["transition_ce"] / math.log(batch.P.shape[-1])  # uniform's: 1
+        parts["transition_value"] = transition_value_loss(
+            out.log_p_next, ctx.stats.counts, P, batch.q_star.amax(-1), rem, cfg.transition_value_quantile,
+            model.cfg.tried_below)
+        total = total + cfg.transition_value_weight * parts["transition_value"].float()
     return {"loss": total, "ce": policy.detach(), "q_mse": q.detach(), "anchor": anchor.detach(),
             "pinball": pinball.detach(), **{k: v.detach() for k, v in parts.items()},
             "accuracy": (out.logits.argmax(-1)[rows, ctx.state.clamp_min(0)] ==
@@ -342,10 +354,27 @@ def transition_loss(log_p_next: torch.Tensor, counts: torch.Tensor, P: torch.Ten
     """Mean cross-entropy (nats) of the predicted log P̃ [B,S,A,S] to the true P at the pairs the planner guesses:
     untried pairs of states where some action was tried, and tried pairs with fewer than `tried_below` visits (0
     when a batch has none)."""
-    n = counts.sum(-1)
-    where = guessed_pairs(n) | ((n > 0) & (n < tried_below))
+    where = head_pairs(counts, tried_below)
     ce = -(P.to(log_p_next.dtype) * log_p_next).sum(-1)
     return (ce * where).sum() / where.sum().clamp_min(1)
+
+
+def transition_value_loss(log_p_next: torch.Tensor, counts: torch.Tensor, P: torch.Tensor, v: torch.Tensor,
+                          rem: torch.Tensor, quantile: float, tried_below: int = 0) -> torch.Tensor:
+    """Mean pinball loss (level `quantile`) of P̃·v against P·v divided by the remaining steps `rem` [B,1,1], at
+    the pairs transition_loss trains (values v [B,S]; 0 when a batch has none)."""
+    where = head_pairs(counts, tried_below)
+    v = v.to(log_p_next.dtype)[:, None, None, :]
+    diff = ((P.to(v.dtype) - log_p_next.exp()) * v).sum(-1) / rem
+    pinball = torch.maximum(quantile * diff, (quantile - 1) * diff)  # diff > 0: P̃ undervalues the pair
+    return (pinball * where).sum() / where.sum().clamp_min(1)
+
+
+def head_pairs(counts: torch.Tensor, tried_below: int) -> torch.Tensor:
+    """[B,S,A] the pairs the transition head is trained at: those the planner guesses and tried pairs of fewer than
+    `tried_below` visits."""
+    n = counts.sum(-1)
+    return guessed_pairs(n) | ((n > 0) & (n < tried_below))
 
 
 # ---- Lightning ---------------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ bonus scale on its training prior (`rlpfn validate --prior wide --agents 'rlpfn[
 held-out split or the suite. `--h-term-scale X` also sets the planner's h_term multiplier
 (ModelConfig.planner_h_term_scale, the 1/N part of the bonus) to X, and `--novelty NU` how much the planner
 believes a tried pair may lead to a never-visited state (ModelConfig.planner_novelty), and `--tried-strength K`
-the weight of the transition head's rows at tried pairs (ModelConfig.planner_tried_strength), and
+the weight of the transition head's rows at tried pairs (ModelConfig.planner_tried_strength), `--guess-temperature
+TAU` how optimistically a guessed pair is valued (ModelConfig.planner_guess_temperature), `--uniform-rows` the
+ablation of the transition head's prediction (its query zeroed, so every guessed row is uniform over the states), and
 `--offline-narrow BELOW MULTIPLIER` the offline penalty's multiplier on datasets of behaviour entropy below BELOW
 (ModelConfig.offline_narrow_below, offline_narrow_multiplier); the features stay as they were. The copy's JSON
 records the variant, and the variant it was made from, if any.
@@ -38,11 +40,17 @@ def main() -> None:
     parser.add_argument("--tried-strength", type=NonNegativeFloat, default=None,
                         help="set the weight κ of the transition head's rows at tried pairs of few visits "
                              "(ModelConfig.planner_tried_strength; the model needs tried_below > 0)")
+    parser.add_argument("--guess-temperature", type=NonNegativeFloat, default=None,
+                        help="value a guessed pair by the soft maximum of its predicted successors' values at this "
+                             "temperature, a fraction of the remaining steps (ModelConfig.planner_guess_temperature)")
+    parser.add_argument("--uniform-rows", action="store_true",
+                        help="zero the transition head's query, so that a guessed pair's predicted successors are "
+                             "uniform over the states: the planner's rule without the learned prediction (an ablation)")
     parser.add_argument("--offline-narrow", type=float, nargs=2, metavar=("BELOW", "MULTIPLIER"), default=None,
                         help="offline, multiply the penalty by MULTIPLIER (> 0) on datasets whose behaviour entropy "
                              "is below BELOW (in [0, 1]; ModelConfig.offline_narrow_below and _multiplier)")
     args = parser.parse_args()
-    for key in ("scale", "h_term_scale", "novelty", "tried_strength"):
+    for key in ("scale", "h_term_scale", "novelty", "tried_strength", "guess_temperature"):
         value = getattr(args, key)
         if value is not None and not math.isfinite(value):
             parser.error(f"argument {key}: must be finite, got {value}")
@@ -60,11 +68,15 @@ def main() -> None:
     planner = {key: value for key, value in (("planner_h_term_scale", args.h_term_scale),
                                              ("planner_novelty", args.novelty),
                                              ("planner_tried_strength", args.tried_strength),
+                                             ("planner_guess_temperature", args.guess_temperature),
                                              ("offline_narrow_below", narrow[0]),
                                              ("offline_narrow_multiplier", narrow[1])) if value is not None}
     if args.tried_strength and not (model.cfg.tried_below > 0 and model.cfg.transition_head):
         parser.error(f"--tried-strength {args.tried_strength}: {args.checkpoint} has no transition head trained at "
                      "tried pairs (model.tried_below is 0)")
+    for flag, value in (("--guess-temperature", args.guess_temperature), ("--uniform-rows", args.uniform_rows)):
+        if value and not model.cfg.transition_head:
+            parser.error(f"{flag}: {args.checkpoint} has no transition head (nothing is guessed)")
     if planner:
         from rlpfn.model import RLPFN
 
@@ -73,9 +85,12 @@ def main() -> None:
         copy.meta, model = model.meta, copy
     with torch.no_grad():
         model.head.bias[0] += math.log(args.scale)
+        if args.uniform_rows:
+            model.transition.query.weight.zero_()
+            model.transition.query.bias.zero_()
     variant = {"of": args.checkpoint, "scale": args.scale}
-    for key in ("h_term_scale", "novelty", "tried_strength", "offline_narrow"):
-        if getattr(args, key) is not None:
+    for key in ("h_term_scale", "novelty", "tried_strength", "guess_temperature", "uniform_rows", "offline_narrow"):
+        if getattr(args, key) not in (None, False):
             variant[key] = getattr(args, key)
     training = model.meta.get("training", {})
     if "bonus_variant" in training:  # a variant of a variant: keep how its base was made

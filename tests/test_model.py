@@ -380,6 +380,30 @@ def test_planner_values_untried_pairs_of_tried_states_by_the_predicted_successor
     torch.testing.assert_close(plan(P_hat, r_hat, n, H, CFG, pessimistic=True, successors=guess), pessimistic)
 
 
+@pytest.mark.parametrize("tau", [0.05, 0.5])
+def test_guess_temperature_values_a_guessed_pair_by_the_soft_maximum_of_its_predicted_successors(tau):
+    """min(H-h, 1 + t·log Σ P̃·exp(V_{h+1}/t)), t = τ·(H-h): between P̃·V and the best predicted successor's value."""
+    S, A, H = 4, 3, 6
+    ctx = random_context(1, S, A, H, seed=5, density=1.0)
+    ctx.stats.counts[:, 0, 1:] = 0  # state 0: only action 0 tried
+    ctx.stats.reward_sum[:, 0, 1:] = 0
+    P_hat, r_hat, n = ctx.stats.empirical(sparse=False)
+    p_next = torch.softmax(torch.randn(1, S, A, S, dtype=torch.float64, generator=torch.Generator().manual_seed(0)), -1)
+    guess = lambda pairs: p_next.log()[pairs]  # noqa: E731
+    cfg = dataclasses.replace(CFG, planner_guess_temperature=tau)
+    q = plan(P_hat, r_hat, n, H, cfg, successors=guess)
+    v = torch.cat([q.amax(-1), torch.zeros(1, 1, S, dtype=torch.float64)], 1)
+    for h in range(H - 1):  # at h = H-1, V_H = 0: every value is 1
+        t = tau * (H - h)
+        soft = t * torch.log(p_next[0, 0, 1:] @ torch.exp(v[0, h + 1] / t))
+        torch.testing.assert_close(q[0, h, 0, 1:], (1 + soft).clamp(max=H - h))
+        mean = p_next[0, 0, 1:] @ v[0, h + 1]
+        assert (soft >= mean - 1e-12).all() and (soft <= v[0, h + 1].max() + 1e-12).all()
+    assert (q[0, :, 0, 1:] > plan(P_hat, r_hat, n, H, CFG, successors=guess)[0, :, 0, 1:] + 1e-6).any()
+    with pytest.raises(ValueError, match="planner_guess_temperature must be finite"):
+        dataclasses.replace(CFG, planner_guess_temperature=float("inf"))
+
+
 def test_action_attention_ties_an_action_across_states():
     """With it, what action 0 did at other states changes the output at state 0; without it, only through the
     states' summaries, which do not tell action 0 from action 1 (so swapping them elsewhere changes nothing)."""

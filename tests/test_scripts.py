@@ -165,6 +165,11 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
                  tmp_path / "t", {"name": "tiny"}, {"steps": 0})
     assert run(str(tried), "1", str(tmp_path / "k"), "--tried-strength", "0.5").returncode == 0
     assert load(tmp_path / "k").cfg.planner_tried_strength == 0.5
+    assert run(str(tried), "1", str(tmp_path / "g"), "--guess-temperature", "0.1", "--uniform-rows").returncode == 0
+    g = load(tmp_path / "g")
+    assert g.cfg.planner_guess_temperature == 0.1 and (g.transition.query.weight == 0).all()
+    assert (g.transition.key.weight == load(tried).transition.key.weight).all()
+    assert g.meta["training"]["bonus_variant"]["uniform_rows"] is True
     assert run(str(tmp_path / "v"), "1", str(tmp_path / "o"), "--offline-narrow", "0.8", "10").returncode == 0
     o = load(tmp_path / "o")
     assert (o.cfg.offline_narrow_below, o.cfg.offline_narrow_multiplier) == (0.8, 10.0)
@@ -177,6 +182,9 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
                           ([str(base), "1", str(tmp_path / "w"), "--novelty", "-0.1"], "invalid NonNegativeFloat"),
                           ([str(base), "1", str(tmp_path / "w"), "--tried-strength", "1"], "tried_below is 0"),
                           ([str(base), "1", str(tmp_path / "w"), "--novelty", "inf"], "must be finite, got inf"),
+                          ([str(base), "1", str(tmp_path / "w"), "--guess-temperature", "0.1"], "no transition head"),
+                          ([str(base), "1", str(tmp_path / "w"), "--uniform-rows"], "no transition head"),
+                          ([str(tried), "1", str(tmp_path / "w"), "--guess-temperature", "inf"], "must be finite"),
                           ([str(base), "1", str(tmp_path / "w"), "--offline-narrow", "1.5", "10"], "got 1.5 10"),
                           ([str(base), "1", str(tmp_path / "w"), "--offline-narrow", "0.8", "0"], "got 0.8 0"),
                           ([str(base), "-1", str(tmp_path / "w")], "invalid PositiveFloat value: '-1'"),

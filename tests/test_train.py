@@ -208,6 +208,43 @@ def test_transition_loss_is_the_cross_entropy_at_untried_pairs_of_tried_states_a
     assert model.head.weight.abs().sum() == 0  # the other heads have no loss: the planner is still UCB-VI's
 
 
+def test_transition_value_loss_is_the_pinball_of_the_predicted_value_and_its_quantile_favours_optimism():
+    from rlpfn.train import transition_value_loss
+
+    counts = torch.zeros(1, 3, 2, 3)
+    counts[0, 0, 0, 1] = 2  # state 0: action 1 untried, the one pair the loss reads
+    P = torch.zeros(1, 3, 2, 3)
+    P[0, :, :, 2] = 1.0  # every pair leads to state 2, the valuable one
+    v = torch.tensor([[0.0, 0.0, 4.0]])
+    rem = torch.full((1, 1, 1), 8.0, dtype=torch.float64)
+    uniform = torch.full((1, 3, 2, 3), -math.log(3), dtype=torch.float64)
+    # P·v = 4, P̃·v = 4/3: undervalued by 8/3, i.e. 1/3 per remaining step, weighted by the quantile
+    torch.testing.assert_close(transition_value_loss(uniform, counts, P, v, rem, 0.75),
+                               torch.tensor(0.25, dtype=torch.float64))
+    torch.testing.assert_close(transition_value_loss(P.double().clamp_min(1e-30).log(), counts, P, v, rem, 0.5),
+                               torch.tensor(0.0, dtype=torch.float64), atol=1e-12, rtol=0)
+    assert transition_value_loss(uniform, torch.zeros_like(counts), P, v, rem, 0.5) == 0
+    # overvalued (P̃ says state 2, the truth state 0): -4/8 per step, weighted by 1 - τ
+    low = torch.zeros(1, 3, 2, 3)
+    low[0, :, :, 0] = 1.0
+    torch.testing.assert_close(transition_value_loss(P.double().clamp_min(1e-30).log(), counts, low, v, rem, 0.75),
+                               torch.tensor(0.125, dtype=torch.float64))
+    # its gradient moves the guessed row's mass toward the valuable state
+    logits = torch.zeros(1, 3, 2, 3, dtype=torch.float64, requires_grad=True)
+    transition_value_loss(torch.log_softmax(logits, -1), counts, P, v, rem, 0.75).backward()
+    assert logits.grad[0, 0, 1, 2] < 0 < logits.grad[0, 0, 1, 0]
+    assert logits.grad[0, 1].abs().sum() == 0  # pairs the planner does not guess get none
+
+    batch = get_batch("tiny", 8, seed=1)
+    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True))
+    cfg = LossConfig(policy_weight=0, current_state_weight=0, q_weight=0, anchor_weight=0, quantile_weight=0,
+                     transition_value_weight=1)
+    parts = pretrain_loss(model, batch, cfg)
+    parts["loss"].backward()
+    assert parts["transition_value"] > 0 and parts["loss"] == parts["transition_value"].float()
+    assert model.transition.query.weight.grad.abs().sum() > 0
+
+
 def test_sigterm_stops_quietly_with_a_checkpoint(tmp_path):
     cfg = tiny_config(tmp_path, max_steps=400, checkpoint_every=1000, val_every=1000)
     run = tmp_path / "run"
