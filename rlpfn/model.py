@@ -111,8 +111,10 @@ class ModelConfig:
     planner_guess_temperature: NonNegativeFloat = 0.0
     """τ: online, a guessed pair's next value is the soft maximum t·log Σ P̃(s')·exp(V(s')/t), t = τ·(H-h), instead
     of P̃·V (0): optimistic where the head puts some mass on a good successor, so that a confident wrong prediction
-    undervalues a good pair less. Set by scripts/bonus_variant.py --guess-temperature; the features stay as they
-    were"""
+    undervalues a good pair less. The smaller τ > 0, the more optimistic: towards the best state's value as τ → 0
+    (P̃ gives every state some mass), towards P̃·V as τ grows. Measured worse or equal on the training prior
+    (docs/model/transition_head.md). Set by scripts/bonus_variant.py --guess-temperature; the features stay as
+    they were"""
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
@@ -250,7 +252,7 @@ def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=
                 t = guess_temperature * (H - h)
                 top = v_next.amax(-1, keepdim=True)  # [B,1]: exp((V - top)/t) <= 1 cannot overflow
                 soft = top[guess[0][0], 0] + t * guess_pv(((v_next - top) / t).exp()).clamp_min(1e-300).log()
-                pv_guess = torch.maximum(pv_guess, soft)  # >= P̃·V (Jensen); where exp underflowed, P̃·V
+                pv_guess = torch.maximum(pv_guess, soft)  # >= P̃·V (Jensen): the max only absorbs round-off
             q = q.index_put(guess[0], pv_guess, accumulate=True)
         q = capped(q, float(H - h), per_step, cap)
         return q if floor is None else q.clamp_min(floor)

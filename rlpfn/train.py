@@ -155,6 +155,12 @@ class LossConfig:
     transition_value_quantile: OpenUnitInterval = 0.5
     """that pinball loss's quantile level (above 0.5: undervaluing a pair costs more than overvaluing it)"""
 
+    def __post_init__(self):
+        for f in fields(self):  # the config types let inf (and NaN) through
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"loss.{f.name} must be finite, got {value}")
+
     @property
     def active(self) -> bool:
         """Whether any supervised term is on (all weights 0: no prior batches are drawn for it at all)."""
@@ -339,10 +345,13 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
         parts["transition_ce"] = transition_loss(out.log_p_next, ctx.stats.counts, P, model.cfg.tried_below)
         total = total + cfg.transition_weight * parts["transition_ce"].float()
         parts["transition_relative_ce"] = parts["transition_ce"] / math.log(batch.P.shape[-1])  # uniform's: 1
-        parts["transition_value"] = transition_value_loss(
-            out.log_p_next, ctx.stats.counts, P, batch.q_star.amax(-1), rem, cfg.transition_value_quantile,
-            model.cfg.tried_below)
-        total = total + cfg.transition_value_weight * parts["transition_value"].float()
+        if cfg.transition_value_weight > 0:  # (a dense float64 [B,S,A,S] product: not built when unweighted)
+            # V*_h at the context's step stands in for the V_{h+1} the planner reads: one step off, and at h = H-1
+            # a target the planner never uses (docs/model/transition_head.md)
+            parts["transition_value"] = transition_value_loss(
+                out.log_p_next, ctx.stats.counts, P, batch.q_star.amax(-1), rem, cfg.transition_value_quantile,
+                model.cfg.tried_below)
+            total = total + cfg.transition_value_weight * parts["transition_value"].float()
     return {"loss": total, "ce": policy.detach(), "q_mse": q.detach(), "anchor": anchor.detach(),
             "pinball": pinball.detach(), **{k: v.detach() for k, v in parts.items()},
             "accuracy": (out.logits.argmax(-1)[rows, ctx.state.clamp_min(0)] ==

@@ -42,10 +42,12 @@ def main() -> None:
                              "(ModelConfig.planner_tried_strength; the model needs tried_below > 0)")
     parser.add_argument("--guess-temperature", type=NonNegativeFloat, default=None,
                         help="value a guessed pair by the soft maximum of its predicted successors' values at this "
-                             "temperature, a fraction of the remaining steps (ModelConfig.planner_guess_temperature)")
+                             "temperature, a fraction of the remaining steps: the smaller, the more optimistic "
+                             "(ModelConfig.planner_guess_temperature; 0: the predicted mean)")
     parser.add_argument("--uniform-rows", action="store_true",
                         help="zero the transition head's query, so that a guessed pair's predicted successors are "
-                             "uniform over the states: the planner's rule without the learned prediction (an ablation)")
+                             "uniform over the states: the planner's rule without the learned prediction (an ablation; "
+                             "with --tried-strength, the tried pairs' rows are uniform too)")
     parser.add_argument("--offline-narrow", type=float, nargs=2, metavar=("BELOW", "MULTIPLIER"), default=None,
                         help="offline, multiply the penalty by MULTIPLIER (> 0) on datasets whose behaviour entropy "
                              "is below BELOW (in [0, 1]; ModelConfig.offline_narrow_below and _multiplier)")
@@ -76,7 +78,8 @@ def main() -> None:
                      "tried pairs (model.tried_below is 0)")
     for flag, value in (("--guess-temperature", args.guess_temperature), ("--uniform-rows", args.uniform_rows)):
         if value and not model.cfg.transition_head:
-            parser.error(f"{flag}: {args.checkpoint} has no transition head (nothing is guessed)")
+            parser.error(f"{flag}{'' if value is True else f' {value}'}: {args.checkpoint} has no transition head "
+                         "(nothing is guessed)")
     if planner:
         from rlpfn.model import RLPFN
 
@@ -89,9 +92,11 @@ def main() -> None:
             model.transition.query.weight.zero_()
             model.transition.query.bias.zero_()
     variant = {"of": args.checkpoint, "scale": args.scale}
-    for key in ("h_term_scale", "novelty", "tried_strength", "guess_temperature", "uniform_rows", "offline_narrow"):
-        if getattr(args, key) not in (None, False):
+    for key in ("h_term_scale", "novelty", "tried_strength", "guess_temperature", "offline_narrow"):
+        if getattr(args, key) is not None:
             variant[key] = getattr(args, key)
+    if args.uniform_rows:
+        variant["uniform_rows"] = True
     training = model.meta.get("training", {})
     if "bonus_variant" in training:  # a variant of a variant: keep how its base was made
         variant["base_variant"] = training["bonus_variant"]

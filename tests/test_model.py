@@ -383,23 +383,25 @@ def test_planner_values_untried_pairs_of_tried_states_by_the_predicted_successor
 @pytest.mark.parametrize("tau", [0.05, 0.5])
 def test_guess_temperature_values_a_guessed_pair_by_the_soft_maximum_of_its_predicted_successors(tau):
     """min(H-h, 1 + t·log Σ P̃·exp(V_{h+1}/t)), t = τ·(H-h): between P̃·V and the best predicted successor's value."""
-    S, A, H = 4, 3, 6
-    ctx = random_context(1, S, A, H, seed=5, density=1.0)
+    S, A, H, B = 4, 3, 6, 2
+    ctx = random_context(B, S, A, H, seed=5, density=1.0)
     ctx.stats.counts[:, 0, 1:] = 0  # state 0: only action 0 tried
     ctx.stats.reward_sum[:, 0, 1:] = 0
+    ctx.stats.reward_sum[1] *= 0.2  # the runs' values differ: each guessed row must read its own run's V
     P_hat, r_hat, n = ctx.stats.empirical(sparse=False)
-    p_next = torch.softmax(torch.randn(1, S, A, S, dtype=torch.float64, generator=torch.Generator().manual_seed(0)), -1)
+    p_next = torch.softmax(torch.randn(B, S, A, S, dtype=torch.float64, generator=torch.Generator().manual_seed(0)), -1)
     guess = lambda pairs: p_next.log()[pairs]  # noqa: E731
     cfg = dataclasses.replace(CFG, planner_guess_temperature=tau)
     q = plan(P_hat, r_hat, n, H, cfg, successors=guess)
-    v = torch.cat([q.amax(-1), torch.zeros(1, 1, S, dtype=torch.float64)], 1)
-    for h in range(H - 1):  # at h = H-1, V_H = 0: every value is 1
-        t = tau * (H - h)
-        soft = t * torch.log(p_next[0, 0, 1:] @ torch.exp(v[0, h + 1] / t))
-        torch.testing.assert_close(q[0, h, 0, 1:], (1 + soft).clamp(max=H - h))
-        mean = p_next[0, 0, 1:] @ v[0, h + 1]
-        assert (soft >= mean - 1e-12).all() and (soft <= v[0, h + 1].max() + 1e-12).all()
-    assert (q[0, :, 0, 1:] > plan(P_hat, r_hat, n, H, CFG, successors=guess)[0, :, 0, 1:] + 1e-6).any()
+    v = torch.cat([q.amax(-1), torch.zeros(B, 1, S, dtype=torch.float64)], 1)
+    for b in range(B):
+        for h in range(H - 1):  # at h = H-1, V_H = 0: every value is 1
+            t = tau * (H - h)
+            soft = t * torch.log(p_next[b, 0, 1:] @ torch.exp(v[b, h + 1] / t))
+            torch.testing.assert_close(q[b, h, 0, 1:], (1 + soft).clamp(max=H - h))
+            mean = p_next[b, 0, 1:] @ v[b, h + 1]
+            assert (soft >= mean - 1e-12).all() and (soft <= v[b, h + 1].max() + 1e-12).all()
+    assert (q[:, :, 0, 1:] > plan(P_hat, r_hat, n, H, CFG, successors=guess)[:, :, 0, 1:] + 1e-6).any()
     with pytest.raises(ValueError, match="planner_guess_temperature must be finite"):
         dataclasses.replace(CFG, planner_guess_temperature=float("inf"))
 

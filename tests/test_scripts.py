@@ -168,6 +168,9 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
     assert run(str(tried), "1", str(tmp_path / "g"), "--guess-temperature", "0.1", "--uniform-rows").returncode == 0
     g = load(tmp_path / "g")
     assert g.cfg.planner_guess_temperature == 0.1 and (g.transition.query.weight == 0).all()
+    assert (g.transition.query.bias == 0).all()
+    assert run(str(tried), "1", str(tmp_path / "z"), "--novelty", "0").returncode == 0
+    assert load(tmp_path / "z").meta["training"]["bonus_variant"]["novelty"] == 0.0  # a 0 is recorded too
     assert (g.transition.key.weight == load(tried).transition.key.weight).all()
     assert g.meta["training"]["bonus_variant"]["uniform_rows"] is True
     assert run(str(tmp_path / "v"), "1", str(tmp_path / "o"), "--offline-narrow", "0.8", "10").returncode == 0
@@ -182,7 +185,7 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
                           ([str(base), "1", str(tmp_path / "w"), "--novelty", "-0.1"], "invalid NonNegativeFloat"),
                           ([str(base), "1", str(tmp_path / "w"), "--tried-strength", "1"], "tried_below is 0"),
                           ([str(base), "1", str(tmp_path / "w"), "--novelty", "inf"], "must be finite, got inf"),
-                          ([str(base), "1", str(tmp_path / "w"), "--guess-temperature", "0.1"], "no transition head"),
+                          ([str(base), "1", str(tmp_path / "w"), "--guess-temperature", "0.1"], "0.1: "),
                           ([str(base), "1", str(tmp_path / "w"), "--uniform-rows"], "no transition head"),
                           ([str(tried), "1", str(tmp_path / "w"), "--guess-temperature", "inf"], "must be finite"),
                           ([str(base), "1", str(tmp_path / "w"), "--offline-narrow", "1.5", "10"], "got 1.5 10"),

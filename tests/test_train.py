@@ -155,6 +155,9 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     ({"trainer": {"accelerator": "gpu"}, "es": {"workers": 2}}, ".*es.workers = 2 runs the perturbed agents in CPU"),
     ({"loss": {"transition_weight": 1.0}}, ".*loss.transition_weight = 1.0 trains the transition head, but "
                                            "model.transition_head is false"),
+    ({"loss": {"transition_value_weight": 2.0}}, ".*loss.transition_value_weight = 2.0 trains the transition head"),
+    ({"loss": {"transition_weight": float("inf")}}, ".*loss.transition_weight must be finite, got inf"),
+    ({"loss": {"transition_value_quantile": 1.0}}, "loss.transition_value_quantile: .*OpenUnitInterval"),
 ])
 def test_config_errors_name_the_key(tmp_path, patch, message):
     doc = yaml.safe_load(TINY.read_text())
@@ -203,6 +206,7 @@ def test_transition_loss_is_the_cross_entropy_at_untried_pairs_of_tried_states_a
         pretrain_loss(model, batch, cfg)["loss"].backward()
         opt.step()
     last = pretrain_loss(model, batch, cfg)
+    assert "transition_value" not in last  # its term is built only when weighted
     assert first > 0 and last["transition_ce"] < 0.8 * first
     assert last["transition_relative_ce"] == last["transition_ce"] / math.log(batch.P.shape[-1])
     assert model.head.weight.abs().sum() == 0  # the other heads have no loss: the planner is still UCB-VI's
