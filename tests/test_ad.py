@@ -29,7 +29,7 @@ def tokens(B=3, T=10, S=5, A=3, H=4, seed=0) -> Tokens:
     prev_s[:, 0] = -1
     prev_a = torch.where(prev_s >= 0, torch.randint(0, A, (B, T), generator=g), -1)
     return Tokens(prev_s, prev_a, torch.rand(B, T, generator=g), torch.randint(0, S, (B, T), generator=g),
-                  torch.arange(T).expand(B, T) % H, H, random_labels(B, S, 8, g), random_labels(B, A, 8, g))
+                  torch.arange(T).expand(B, T) % H, torch.arange(T).expand(B, T) // H, H, random_labels(B, S, 8, g), random_labels(B, A, 8, g))
 
 
 def test_the_prediction_at_t_does_not_change_when_later_tokens_change():
@@ -57,7 +57,7 @@ def test_relabelling_states_and_actions_permutes_the_output_with_them():
     inv_s, inv_a = torch.argsort(ps), torch.argsort(pa)
     rel = lambda x, p: torch.where(x >= 0, p[x.clamp_min(0)], x)  # noqa: E731
     renamed = Tokens(rel(tok.prev_state, ps), rel(tok.prev_action, pa), tok.prev_reward, rel(tok.state, ps), tok.step,
-                     tok.horizon, tok.state_labels[:, inv_s], tok.action_labels[:, inv_a])
+                     tok.episode, tok.horizon, tok.state_labels[:, inv_s], tok.action_labels[:, inv_a])
     torch.testing.assert_close(model(renamed)[..., pa], model(tok), atol=1e-5, rtol=1e-5)
 
 
@@ -100,10 +100,25 @@ def test_ad_data_with_noise_accepts_the_oracle_as_its_source():
     with pytest.raises(ConfigError, match="'optimal' with data.noise_episodes"):
         load_config("ad-tiny", "--data.source=optimal")
     assert load_config("ad-tiny", "--data.source=optimal", "--data.noise_episodes=2").data.source == "optimal"
+    with pytest.raises(ConfigError, match="'intended' needs data.noise_episodes > 0"):
+        load_config("ad-tiny", "--data.target=intended")
     cfg = ADDataConfig(prior="tiny", val_prior="tiny", episodes=3, mdps=2, windows_per_mdp=3, noise_episodes=2)
     a = ad_batch(cfg, 8, 4, seed=5)
     assert not torch.equal(a.target, ad_batch(ADDataConfig(prior="tiny", val_prior="tiny", episodes=3, mdps=2,
                                                            windows_per_mdp=3), 8, 4, seed=5).target)
+
+
+def test_intended_targets_are_the_sources_choices_under_the_noise():
+    """DART-style labels: on a noisy history of the oracle, every `intended` target is an optimal action at its
+    (h, s), while the taken actions (`source`) are not; the tokens are the same."""
+    common = dict(prior="tiny", val_prior="tiny", source="optimal", noise_episodes=3, episodes=4, mdps=4,
+                  windows_per_mdp=2)
+    taken, intended = (ad_batch(ADDataConfig(target=t, **common), 8, 4, seed=3) for t in ("source", "intended"))
+    torch.testing.assert_close(taken.tokens.state, intended.tokens.state)
+    optimal = ad_batch(ADDataConfig(target="optimal", **common), 8, 4, seed=3).target > 0  # [B,T,A] the tied best
+    chose = lambda b: optimal.gather(-1, b.target.argmax(-1, keepdim=True)).squeeze(-1)  # noqa: E731
+    assert chose(intended).all()
+    assert not chose(taken).all()
 
 
 def test_config_errors_name_the_key():
@@ -171,3 +186,33 @@ def test_the_report_refuses_an_unwritable_output_before_any_work(tmp_path):
     res = subprocess.run([sys.executable, "-m", "rlpfn.experiments.ad_report", "--out", str(afile)],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert res.returncode == 2 and "exists and is not a directory" in res.stderr and afile.read_text() == ""
+
+
+@pytest.mark.parametrize("episode_feature", [False, True])
+def test_the_agent_builds_the_tokens_training_shows_it(episode_feature):
+    """Fed a source's trace step by step, the agent scores each decision exactly as the model scores the training
+    window cut from that trace at its start, past several episodes and past the window (then the latest tokens)."""
+    from rlpfn.ad.data import tokens_of
+    from rlpfn.agents import ADAgent, AgentSpec
+
+    torch.manual_seed(2)
+    model = ADModel(ADConfig(d_model=16, n_layers=2, n_heads=2, label_dim=8, window=12,
+                             episode_feature=episode_feature)).eval()
+    mdp = make_benchmark("riverswim")  # H = 20: the window holds less than one episode
+    trace = run_trace(mdp, make_agent("ucbvi"), 2, seed=1, n_runs=3)
+    agent = ADAgent.with_model(model, sample=False)
+    agent.reset(AgentSpec.of(mdp), 3, seed=0)
+    W, H = model.cfg.window, mdp.horizon
+    for t in range(trace.length):
+        scored = {}
+        original = model.forward
+        model.forward = lambda tok: scored.setdefault("x", original(tok))  # noqa: E731
+        agent.act(trace.s[:, t], t % H)
+        model.forward = original
+        start = max(0, t + 1 - W)
+        window = tokens_of(trace, torch.arange(3), torch.full((3,), start), t + 1 - start, agent.labels)
+        with torch.no_grad():
+            expected = model(window)[:, -1]
+        torch.testing.assert_close(scored["x"][:, -1], expected)
+        agent.observe(trace.s[:, t], trace.a[:, t], trace.r[:, t], trace.s_next[:, t], t % H)
+    assert torch.equal(window.episode[:, -1], torch.full((3,), 1))  # the second episode's last decision

@@ -4,8 +4,9 @@ One batch: `mdps` MDPs from the prior (one size per batch, as the rlpfn model's 
 learning history on each (`traces.run_trace`, the prior's trace engine), and `windows_per_mdp` windows of
 `window` consecutive decisions cut from each history at random places, with probability `start_fraction` at
 the run's very start (the agent's first decisions have no history, and the model must have seen such windows).
-Targets per token: the source's action (AD), or the optimal policy at (h, s) (uniform over tied optimal
-actions: the DPT-style target, Lee et al. 2023).
+Targets per token: the source's action (AD), the action it chose before noise replaced it (`intended`, on
+noisy histories), or the optimal policy at (h, s) (uniform over tied optimal actions: the DPT-style target,
+Lee et al. 2023).
 """
 from __future__ import annotations
 
@@ -29,8 +30,11 @@ class ADDataConfig:
     """prior spec the training MDPs are drawn from: a built-in name or a YAML path"""
     source: str = "ucbvi"
     """the agent whose learning histories AD distils: a registry name (at its tuned defaults)"""
-    target: Literal["source", "optimal"] = "source"
-    """the target per token: the source's action (AD), or the optimal action (DPT-style)"""
+    target: Literal["source", "intended", "optimal"] = "source"
+    """the target per token: the action taken (AD; with noise_episodes, the noisy one, as AD^ε), the action the
+    source chose before the noise replaced it (`intended`: its labels on histories it would not have made itself,
+    as DART, Laskey et al. 2017, so the model learns to recover from its own mistakes), or the optimal action
+    (DPT-style)"""
     noise_episodes: NonNegativeInt = 0
     """AD^ε (Zisman et al. 2023): in episode k the source's actions are replaced by uniform random ones with
     probability max(0, 1 − k / noise_episodes), so every history improves steadily from random play; 0: off. With
@@ -64,6 +68,9 @@ class ADDataConfig:
                 load_spec(getattr(self, key))
             except UserError as e:
                 raise ConfigError(f"data.{key}: {e}") from None
+        if self.target == "intended" and not self.noise_episodes:
+            raise ConfigError("data.target: 'intended' needs data.noise_episodes > 0 (without noise the source's "
+                              "intended and taken actions are the same: use 'source')")
         excluded = ("ad", "rlpfn") if self.noise_episodes else ("ad", "rlpfn", "optimal")
         if self.source not in ONLINE_AGENTS or self.source in excluded:
             raise ConfigError(f"data.source: {self.source!r} is not a source algorithm (choose from: "
@@ -88,7 +95,7 @@ def tokens_of(trace, run: torch.Tensor, start: torch.Tensor, T: int, labels: tup
     minus = torch.full_like(t, -1)
     return Tokens(torch.where(has, trace.s[r, prev], minus), torch.where(has, trace.a[r, prev], minus),
                   torch.where(has, trace.r[r, prev], torch.zeros_like(trace.r[r, prev])).float(),
-                  trace.s[r, t], t % trace.horizon, trace.horizon, *labels)
+                  trace.s[r, t], t % trace.horizon, t // trace.horizon, trace.horizon, *labels)
 
 
 def ad_batch(cfg: ADDataConfig, window: int, label_dim: int, seed: int) -> ADBatch:
@@ -113,9 +120,10 @@ def ad_batch(cfg: ADDataConfig, window: int, label_dim: int, seed: int) -> ADBat
     gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
     labels = random_labels(B, mdps.n_states, label_dim, gen), random_labels(B, mdps.n_actions, label_dim, gen)
     tok = tokens_of(trace, run, torch.as_tensor(start), window, labels)
-    if cfg.target == "source":
+    if cfg.target != "optimal":
         t = torch.as_tensor(start)[:, None] + torch.arange(window)
-        target = torch.nn.functional.one_hot(trace.a[run[:, None], t], mdps.n_actions).float()
+        chosen = torch.stack(source.intended, 1) if cfg.target == "intended" else trace.a
+        target = torch.nn.functional.one_hot(chosen[run[:, None], t], mdps.n_actions).float()
     else:
         q = mdps.solution.Q[run[:, None], tok.step, tok.state]  # [B,T,A]
         best = (q >= q.amax(-1, keepdim=True) - TIE_TOL).float()

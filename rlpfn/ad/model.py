@@ -21,6 +21,9 @@ from jsonargparse.typing import PositiveInt
 from torch import nn
 
 
+EPISODE_SCALE = 5.0  # log(1 + k) / 5: about 1 at episode 150, unbounded past it
+
+
 @dataclass(frozen=True)
 class ADConfig:
     """The Algorithm Distillation model's architecture (section model of `kind: ad`)."""
@@ -37,6 +40,9 @@ class ADConfig:
     """dimension of the random label vectors of states and actions"""
     window: PositiveInt = 256
     """tokens (decisions) of history the model reads; older ones are dropped"""
+    episode_feature: bool = False
+    """give every token the run's episode index k (as log(1 + k)): without it, a window cut from late in a history
+    begins like a run's first decisions, and the model learns to persist where the source explored (off: as ad-v1)"""
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
@@ -59,6 +65,7 @@ class Tokens:
     prev_reward: torch.Tensor  # [B,T] float, rescaled to [0, 1]
     state: torch.Tensor  # [B,T] long
     step: torch.Tensor  # [B,T] long, 0..H-1
+    episode: torch.Tensor  # [B,T] long, the run's episode index (0 in its first episode)
     horizon: int
     state_labels: torch.Tensor  # [B,S,L] float
     action_labels: torch.Tensor  # [B,A,L] float
@@ -100,7 +107,8 @@ class ADModel(nn.Module):
         self.cur_state = nn.Linear(L, d)
         self.prev_state = nn.Linear(L, d, bias=False)
         self.prev_action = nn.Linear(L, d, bias=False)
-        self.scalars = nn.Linear(4, d)  # r_{t-1}, no-previous flag, h/H, first step of an episode
+        # r_{t-1}, no-previous flag, h/H, first step of an episode (and log(1 + episode index))
+        self.scalars = nn.Linear(5 if cfg.episode_feature else 4, d)
         layer = nn.TransformerEncoderLayer(d, cfg.n_heads, d * cfg.mlp_ratio, dropout=0.0, activation="gelu",
                                            batch_first=True, norm_first=True)
         self.trunk = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
@@ -114,8 +122,10 @@ class ADModel(nn.Module):
         """Action logits [B,T,A]: position t scores the actions at tok.state[:, t]."""
         T = len(tok)
         none = (tok.prev_state < 0).float()
-        scalars = torch.stack([tok.prev_reward.float() * (1 - none), none, tok.step.float() / tok.horizon,
-                               (tok.step == 0).float()], -1)
+        scalars = [tok.prev_reward.float() * (1 - none), none, tok.step.float() / tok.horizon, (tok.step == 0).float()]
+        if self.cfg.episode_feature:
+            scalars.append(torch.log1p(tok.episode.float()) / EPISODE_SCALE)
+        scalars = torch.stack(scalars, -1)
         x = (self.cur_state(_gather(tok.state_labels, tok.state)) + self.prev_state(_gather(tok.state_labels, tok.prev_state))
              + self.prev_action(_gather(tok.action_labels, tok.prev_action)) + self.scalars(scalars)
              + positions(T, self.cfg.d_model, tok.state.device))

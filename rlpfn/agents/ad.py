@@ -34,20 +34,24 @@ class ADAgent(ModelAgent):
         L, W = self.model.cfg.label_dim, self.model.cfg.window
         self.labels = (random_labels(n_runs, spec.n_states, L, self.gen),
                        random_labels(n_runs, spec.n_actions, L, self.gen))
-        # token columns: previous state, previous action, previous reward, state, step; the newest last
-        self.buf = torch.zeros(5, n_runs, W, dtype=torch.float32)
-        self.filled = 0
+        # token columns: previous state, previous action, previous reward, state, step, episode; the newest last
+        self.buf = torch.zeros(6, n_runs, W, dtype=torch.float32)
+        self.filled = self.decisions = 0  # tokens in the window; decisions made in the run (episodes last H)
         self.prev = (torch.full((n_runs,), -1.0),) * 2 + (torch.zeros(n_runs),)
 
     def act(self, states, h):
         from ..ad.model import Tokens
 
         self.buf = torch.roll(self.buf, -1, dims=2)
-        self.buf[:, :, -1] = torch.stack([*self.prev, states.float(), torch.full_like(self.prev[2], h)])
+        episode = self.decisions // self.spec.horizon
+        self.buf[:, :, -1] = torch.stack([*self.prev, states.float(), torch.full_like(self.prev[2], h),
+                                          torch.full_like(self.prev[2], episode)])
         self.filled = min(self.filled + 1, self.buf.shape[2])
+        self.decisions += 1
         w = self.buf[:, :, -self.filled:]
         device = next(self.model.parameters()).device
-        tok = Tokens(w[0].long(), w[1].long(), w[2], w[3].long(), w[4].long(), self.spec.horizon, *self.labels)
+        tok = Tokens(w[0].long(), w[1].long(), w[2], w[3].long(), w[4].long(), w[5].long(), self.spec.horizon,
+                     *self.labels)
         with torch.no_grad():
             logits = self.model(tok.to(device))[:, -1].cpu().double()
         if not self.sample:

@@ -65,7 +65,8 @@ class Mixture(Agent):
 class Annealed(Agent):
     """A learning history with noise that fades (AD^ε, Zisman et al. 2023): in episode k each action of `base` is
     replaced by a uniform random one with probability ε_k = max(0, 1 − k / episodes), so the history improves
-    steadily from random play, whatever `base` learns. `base` observes every transition, its own or not."""
+    steadily from random play, whatever `base` learns. `base` observes every transition, its own or not.
+    `intended` keeps what `base` chose at every decision of the runs, before the noise ([N, T] once stacked)."""
 
     base: Agent = None
     episodes: int = 30
@@ -86,11 +87,13 @@ class Annealed(Agent):
         super().reset(spec, n_runs, seed)
         self.base.reset(spec, n_runs, seed=seed * 1009 + 1, mdp=mdp if self.base.needs_mdp else None)
         self.episode = -1
+        self.intended = []
 
     def act(self, states, h):
         if h == 0:
             self.episode += 1
         actions = self.base.act(states, h)
+        self.intended.append(actions)
         eps = max(0.0, 1.0 - self.episode / self.episodes)
         noise = torch.rand(states.shape, dtype=DTYPE, generator=self.gen) < eps
         return torch.where(noise, torch.randint(self.spec.n_actions, states.shape, generator=self.gen), actions)

@@ -88,8 +88,8 @@ def _with_history(agent, mdp, hist, seed: int = 0):
         prev = (t - 1).clamp_min(0)
         agent.buf[:, 0, W - k:] = torch.stack([torch.where(t > 0, s[prev], -1).float(),
                                               torch.where(t > 0, a[prev], -1).float(), r[prev].float() * (t > 0),
-                                              s[t].float(), (t % H).float()])
-        agent.filled = k
+                                              s[t].float(), (t % H).float(), (t // H).float()])
+        agent.filled, agent.decisions = k, n
         agent.prev = (s[-1:].float(), a[-1:].float(), r[-1:].float())
     else:
         agent.stats = Stats.from_transitions(mdp.n_states, mdp.n_actions, s[None], a[None], r[None], s2[None])
