@@ -22,6 +22,11 @@ def test_repeat_rate_counts_repeats_at_revisited_states_only():
     np.testing.assert_array_equal(rate, [[np.nan, np.nan, 1.0, 0.0, 0.0]])
 
 
+def test_distinct_arms_counts_only_the_first_pulls():
+    distinct = script("ad_bandit_behaviour").distinct_first
+    assert distinct(np.array([[0, 0, 1, 2], [3, 3, 3, 0]]), k=3) == 1.5  # {0, 1} and {3}: the 4th pull not counted
+
+
 def test_a_rule_per_group_is_chosen_on_the_other_rollouts():
     cross_fitted = script("ceiling_by_size").cross_fitted
     # 2 rollouts x 2 rules x 4 MDPs: MDPs 0-1 want rule 0, MDPs 2-3 rule 1, in both rollouts
