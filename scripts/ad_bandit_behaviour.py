@@ -46,6 +46,8 @@ def main() -> None:
     except UserError as e:
         parser.error(str(e))
     T = max(hi for _, hi in POSITIONS)
+    if model.cfg.window < T:
+        parser.error(f"{args.checkpoint}: its window ({model.cfg.window}) is shorter than the {T} pulls scored here")
     source = run_trace(mdps, make_agent("ucbvi"), T, seed=3)
     gen = torch.Generator().manual_seed(0)
     labels = (random_labels(16, 1, model.cfg.label_dim, gen), random_labels(16, mdps.n_actions, model.cfg.label_dim, gen))

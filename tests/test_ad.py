@@ -114,7 +114,8 @@ def test_intended_targets_are_the_sources_choices_under_the_noise():
     common = dict(prior="tiny", val_prior="tiny", source="optimal", noise_episodes=3, episodes=4, mdps=4,
                   windows_per_mdp=2)
     taken, intended = (ad_batch(ADDataConfig(target=t, **common), 8, 4, seed=3) for t in ("source", "intended"))
-    torch.testing.assert_close(taken.tokens.state, intended.tokens.state)
+    for key in ("state", "prev_action", "prev_reward"):  # one history: the taken actions, labelled two ways
+        torch.testing.assert_close(getattr(taken.tokens, key), getattr(intended.tokens, key))
     optimal = ad_batch(ADDataConfig(target="optimal", **common), 8, 4, seed=3).target > 0  # [B,T,A] the tied best
     chose = lambda b: optimal.gather(-1, b.target.argmax(-1, keepdim=True)).squeeze(-1)  # noqa: E731
     assert chose(intended).all()
@@ -199,7 +200,7 @@ def test_the_agent_builds_the_tokens_training_shows_it(episode_feature):
     model = ADModel(ADConfig(d_model=16, n_layers=2, n_heads=2, label_dim=8, window=12,
                              episode_feature=episode_feature)).eval()
     mdp = make_benchmark("riverswim")  # H = 20: the window holds less than one episode
-    trace = run_trace(mdp, make_agent("ucbvi"), 2, seed=1, n_runs=3)
+    trace = run_trace(mdp, make_agent("ucbvi"), 3, seed=1, n_runs=3)
     agent = ADAgent.with_model(model, sample=False)
     agent.reset(AgentSpec.of(mdp), 3, seed=0)
     W, H = model.cfg.window, mdp.horizon
@@ -215,4 +216,11 @@ def test_the_agent_builds_the_tokens_training_shows_it(episode_feature):
             expected = model(window)[:, -1]
         torch.testing.assert_close(scored["x"][:, -1], expected)
         agent.observe(trace.s[:, t], trace.a[:, t], trace.r[:, t], trace.s_next[:, t], t % H)
-    assert torch.equal(window.episode[:, -1], torch.full((3,), 1))  # the second episode's last decision
+    assert torch.equal(window.episode[:, -1], torch.full((3,), 2))  # the third episode's last decision
+    # set directly from the same history (as `rlpfn latency` does), run 0 holds the same window and counters
+    direct = ADAgent.with_model(model, sample=False)
+    direct.reset(AgentSpec.of(mdp), 1, seed=0)
+    direct.load_history(trace.s[0], trace.a[0], trace.r[0])
+    assert torch.equal(direct.buf[:, 0], agent.buf[:, 0])
+    assert (direct.filled, direct.decisions) == (agent.filled, agent.decisions) == (W, trace.length)
+    assert all(torch.equal(x[0], y[0]) for x, y in zip(direct.prev, agent.prev))

@@ -42,7 +42,8 @@ class ADConfig:
     """tokens (decisions) of history the model reads; older ones are dropped"""
     episode_feature: bool = False
     """give every token the run's episode index k (as log(1 + k)): without it, a window cut from late in a history
-    begins like a run's first decisions, and the model learns to persist where the source explored (off: as ad-v1)"""
+    begins like a run's first decisions, and the model learns to persist where the source explored (off: as ad-v1).
+    Training histories last data.episodes episodes (or as many as a window needs): later indices are extrapolated"""
 
     def __post_init__(self):
         if self.d_model % self.n_heads:

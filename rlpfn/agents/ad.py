@@ -43,9 +43,7 @@ class ADAgent(ModelAgent):
         from ..ad.model import Tokens
 
         self.buf = torch.roll(self.buf, -1, dims=2)
-        episode = self.decisions // self.spec.horizon
-        self.buf[:, :, -1] = torch.stack([*self.prev, states.float(), torch.full_like(self.prev[2], h),
-                                          torch.full_like(self.prev[2], episode)])
+        self.buf[:, :, -1] = self._tokens(*self.prev, states, h, self.decisions // self.spec.horizon)
         self.filled = min(self.filled + 1, self.buf.shape[2])
         self.decisions += 1
         w = self.buf[:, :, -self.filled:]
@@ -60,3 +58,21 @@ class ADAgent(ModelAgent):
 
     def observe(self, states, actions, rewards, next_states, h):
         self.prev = (states.float(), actions.float(), rewards.float())
+
+    @staticmethod
+    def _tokens(prev_states, prev_actions, prev_rewards, states, step, episode) -> torch.Tensor:
+        """Buffer columns [6, ...] of tokens (see reset), from tensors or numbers of one shape."""
+        cols = torch.broadcast_tensors(*(torch.as_tensor(x, dtype=torch.float32) for x in
+                                         (prev_states, prev_actions, prev_rewards, states, step, episode)))
+        return torch.stack(cols)
+
+    def load_history(self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor) -> None:
+        """Run 0 as if it had acted through the n transitions (s, a, r) [n] (rewards as agents see them), set
+        directly rather than replayed: its window holds the latest decisions, the next act() adds decision n."""
+        n, H, W = len(s), self.spec.horizon, self.buf.shape[2]
+        t = torch.arange(max(0, n - W), n)
+        prev, first = (t - 1).clamp_min(0), t == 0
+        self.buf[:, 0, W - len(t):] = self._tokens(torch.where(first, -1, s[prev]), torch.where(first, -1, a[prev]),
+                                                   torch.where(first, 0.0, r[prev].float()), s[t], t % H, t // H)
+        self.filled, self.decisions = len(t), n
+        self.prev = (s[-1:].float(), a[-1:].float(), r[-1:].float())

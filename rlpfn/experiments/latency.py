@@ -82,15 +82,7 @@ def _with_history(agent, mdp, hist, seed: int = 0):
     agent.reset(AgentSpec.of(mdp), 1, seed=seed)
     n, H = len(s), mdp.horizon
     if agent.name == "ad":  # the latest `window` decisions as tokens; the newest one is added by act()
-        W = agent.buf.shape[2]
-        k = min(n, W)
-        t = torch.arange(n - k, n)
-        prev = (t - 1).clamp_min(0)
-        agent.buf[:, 0, W - k:] = torch.stack([torch.where(t > 0, s[prev], -1).float(),
-                                              torch.where(t > 0, a[prev], -1).float(), r[prev].float() * (t > 0),
-                                              s[t].float(), (t % H).float(), (t // H).float()])
-        agent.filled, agent.decisions = k, n
-        agent.prev = (s[-1:].float(), a[-1:].float(), r[-1:].float())
+        agent.load_history(s, a, r)
     else:
         agent.stats = Stats.from_transitions(mdp.n_states, mdp.n_actions, s[None], a[None], r[None], s2[None])
         agent.episodes = max(1, n // H)
@@ -116,9 +108,9 @@ def measure(mdp, sizes=(100, 1000, 10_000, 100_000), repeats: int = 10, checkpoi
 
             def decide(agent=agent):
                 if name == "ad":  # act() appends a token: restore the window, so every repeat reads the same
-                    buf, filled = agent.buf.clone(), agent.filled
+                    buf, filled, decisions = agent.buf.clone(), agent.filled, agent.decisions
                     agent.act(state, n % mdp.horizon)
-                    agent.buf, agent.filled = buf, filled
+                    agent.buf, agent.filled, agent.decisions = buf, filled, decisions
                 else:
                     agent.act(state, 1)
 
