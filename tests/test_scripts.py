@@ -247,3 +247,26 @@ def test_the_tried_pair_prior_scores_the_true_p_below_uniform():
             assert ce < uni[0]
             if k < 1e-3:  # both P̂, up to the smoothing
                 assert abs(l1 - uni[1]) < 1e-4 * m
+
+
+def test_the_oracle_plans_with_the_true_rows_of_the_pairs_it_asks_for():
+    """scripts/oracle_rows.py: the model's transition head replaced by the MDP's own rows, run by run; `oracle-untried`
+    asks for untried pairs only, `oracle-tried` for tried ones too."""
+    import torch
+
+    from rlpfn.experiments.evaluate import validation_mdps
+    from rlpfn.traces import run_trace
+
+    mod = script("oracle_rows")
+    batch = validation_mdps("tiny", 1, seed=3)[0]
+    P = torch.as_tensor(batch.P, dtype=torch.float64)
+    for variant, tried in (("oracle-untried", False), ("oracle-tried", True)):
+        agent = mod.oracle_agent(variant, None)
+        seen = {}
+        refresh = agent._refresh
+        agent._refresh = lambda *args: (seen.update(visits=agent.stats.visits.clone()), refresh(*args))
+        run_trace(batch, agent, 2, seed=0, n_runs=len(batch))
+        (b, s, a), log_rows = agent.out.successor_rows  # the rows of the last pass (episode 2's start)
+        assert len(b) > 0
+        torch.testing.assert_close(log_rows.exp(), P[b, s, a], rtol=0, atol=1e-12)
+        assert bool((seen["visits"][b, s, a] > 0).any()) == tried  # the visits when the pass asked
