@@ -154,6 +154,15 @@ class LossConfig:
     (V* = max_a Q* at the context's step; needs model.transition_head)"""
     transition_value_quantile: OpenUnitInterval = 0.5
     """that pinball loss's quantile level (above 0.5: undervaluing a pair costs more than overvaluing it)"""
+    # Trained on P alone, the head must rebuild from its features the P̂ that the planner blends it with anyway
+    # (docs/model/v2.md, "What a perfect head would buy").
+    # Told only where each pair can lead (its true row made uniform over its successors), v2's planner gains as much
+    # as told the whole row (docs/model/v2.md, "What a perfect head would buy").
+    transition_target: Literal["p", "support"] = "p"
+    """what the head's cross-entropy is to: the true row P(·|s, a), or the uniform distribution over its support"""
+    transition_blend: bool = False
+    """at tried pairs, the cross-entropy is that of the planner's blend (N·P̂ + κ·P̃)/(N + κ), κ =
+    model.planner_tried_strength, so the head learns what the counts lack rather than all of P"""
 
     def __post_init__(self):
         for f in fields(self):  # the config types let inf (and NaN) through
@@ -186,6 +195,9 @@ class PretrainConfig:
             if getattr(self.loss, key) > 0 and not self.model.transition_head:
                 raise ValueError(f"loss.{key} = {getattr(self.loss, key)} trains the transition head, but "
                                  "model.transition_head is false")
+        if self.loss.transition_blend and self.model.planner_tried_strength == 0:
+            raise ValueError("loss.transition_blend trains the head through the planner's blend at tried pairs, but "
+                             "model.planner_tried_strength is 0 (no blend)")
         gpu = self.trainer.accelerator == "gpu" or (self.trainer.accelerator == "auto" and torch.cuda.is_available())
         if self.es.workers > 1 and gpu:
             raise ValueError(f"es.workers = {self.es.workers} runs the perturbed agents in CPU processes, but the model "
@@ -342,7 +354,10 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
     parts = {}
     if out.log_p_next is not None:
         P = batch.P[batch.mdp]
-        parts["transition_ce"] = transition_loss(out.log_p_next, ctx.stats.counts, P, model.cfg.tried_below)
+        rows_to = support_rows(P) if cfg.transition_target == "support" else P
+        kappa = model.cfg.planner_tried_strength if cfg.transition_blend else 0.0
+        parts["transition_ce"] = transition_loss(out.log_p_next, ctx.stats.counts, rows_to, model.cfg.tried_below,
+                                                 kappa)
         total = total + cfg.transition_weight * parts["transition_ce"].float()
         parts["transition_relative_ce"] = parts["transition_ce"] / math.log(batch.P.shape[-1])  # uniform's: 1
         if cfg.transition_value_weight > 0:  # (a dense float64 [B,S,A,S] product: not built when unweighted)
@@ -358,12 +373,23 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
                          target.argmax(-1)[rows, ctx.state.clamp_min(0)]).float().mean()}
 
 
+def support_rows(P: torch.Tensor) -> torch.Tensor:
+    """Each row of P [..., S] made uniform over the states it can lead to."""
+    reach = (P > 0).to(P.dtype)
+    return reach / reach.sum(-1, keepdim=True)
+
+
 def transition_loss(log_p_next: torch.Tensor, counts: torch.Tensor, P: torch.Tensor,
-                    tried_below: int = 0) -> torch.Tensor:
+                    tried_below: int = 0, kappa: float = 0.0) -> torch.Tensor:
     """Mean cross-entropy (nats) of the predicted log P̃ [B,S,A,S] to the true P at the pairs the planner guesses:
     untried pairs of states where some action was tried, and tried pairs with fewer than `tried_below` visits (0
-    when a batch has none)."""
+    when a batch has none). `kappa` > 0: of the blend (N·P̂ + κ·P̃)/(N + κ) the planner plans with, which is P̃ at
+    untried pairs."""
     where = head_pairs(counts, tried_below)
+    if kappa > 0:
+        counts = counts.to(log_p_next.dtype)
+        n = counts.sum(-1, keepdim=True)
+        log_p_next = torch.logaddexp(counts.log(), math.log(kappa) + log_p_next) - (n + kappa).log()
     ce = -(P.to(log_p_next.dtype) * log_p_next).sum(-1)
     return (ce * where).sum() / where.sum().clamp_min(1)
 

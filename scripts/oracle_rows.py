@@ -8,8 +8,16 @@ training of the head can go below, with the planner, bonus and agent as they are
 - `oracle-untried`: the true rows at the pairs the head guesses (untried pairs of tried states);
 - `oracle-few`: also at tried pairs of fewer than FEW visits, where a head trained at tried pairs
   (ModelConfig.tried_below) would stand in for P̂;
+- `oracle-new`: as `oracle-few`, but a tried pair's row is its P̂ with only the true mass to the states where no
+  action was tried yet moved there (spread evenly over them): what exploration needs to know of P;
+- `pooled-support` (a rule, no oracle): the head's own rows at untried pairs, and at tried pairs of fewer than FEW
+  visits the uniform row over the states that any action of the pair's state has led to (with `--strength κ`);
 - `oracle-tried`: also at every tried pair, in place of the empirical P̂ (ModelConfig.planner_tried_strength at a
   strength that makes P̂'s weight vanish): the planner told every transition of the pairs it has tried or guesses.
+
+`--strength κ` plans tried pairs with (N·P̂ + κ·P)/(N + κ), a perfect head at the strength the planner would give a
+learned one; `--mix λ` replaces the rows by λ·P + (1 - λ)·P̃, P̃ the checkpoint's own prediction (a head λ of the way
+to perfect); `--support` tells only where each pair can lead (its true row made uniform over its successors).
 
 Runs on the MDPs and seeds of `rlpfn validate --prior SPLIT --batches B --episodes E` (batch i's rollout seed), so
 the rows `rlpfn` and `ucbvi` reproduce validate's, and writes a JSON in validate's format, which
@@ -29,31 +37,50 @@ from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt
 # Weight of the true rows at tried pairs in `oracle-tried`: (N·P̂ + κ·P)/(N + κ) is P to within N/κ.
 TOLD = 1e9
 FEW = 6  # the tried_below of the transitions-tried run (docs/model/v2.md)
-VARIANTS = ("oracle-untried", "oracle-few", "oracle-tried")
+VARIANTS = ("oracle-untried", "oracle-few", "oracle-tried", "oracle-new", "pooled-support")
 
 
 class TrueRows(torch.nn.Module):
-    """Stands in for the model's TransitionHead when acting: the log of the true rows of the pairs asked for."""
+    """Stands in for the model's TransitionHead when acting: the log of the true rows of the pairs asked for, or with
+    `head` and `mix` λ < 1, of λ·P + (1 - λ)·P̃, P̃ the head's own prediction (a head λ of the way to perfect)."""
 
-    def __init__(self, P: torch.Tensor):
+    def __init__(self, P: torch.Tensor, head: torch.nn.Module | None = None, mix: float = 1.0,
+                 new_mass: bool = False, pooled: bool = False):
         super().__init__()
-        self.log_P = P.log()  # log 0 = -inf: exp gives back the 0
+        self.P, self.head, self.mix, self.new_mass, self.pooled = P, head, mix, new_mass, pooled
+        self.counts = None  # the statistic of the pass (`oracle-new`; Oracle._forward sets it)
 
     def forward(self, h, pairs):
-        return self.log_P[pairs]
+        if self.pooled:  # tried pairs: uniform over where the state's actions have led; untried: the head's guess
+            n = self.counts[pairs].sum(-1, keepdim=True)
+            reach = (self.counts.sum(2) > 0)[pairs[0], pairs[1]].to(self.P.dtype)  # [K,S]
+            rows = reach / reach.sum(-1, keepdim=True).clamp_min(1)
+            return torch.where(n > 0, rows.log(), self.head(h, pairs).to(self.P.dtype))
+        if self.new_mass:  # tried pairs: P̂, with the true mass to the states where nothing was tried moved there
+            counts = self.counts[pairs].to(self.P.dtype)  # [K,S]
+            n = counts.sum(-1, keepdim=True)
+            new = (self.counts.sum((2, 3)) == 0)[pairs[0]].to(self.P.dtype)  # [K,S]
+            mass = (self.P[pairs] * new).sum(-1, keepdim=True)
+            rows = (1 - mass) * counts / n.clamp_min(1) + mass * new / new.sum(-1, keepdim=True).clamp_min(1)
+            return torch.where(n > 0, rows, self.P[pairs]).log()
+        if self.mix == 1.0:
+            return self.P[pairs].log()  # log 0 = -inf: exp gives back the 0
+        return (self.mix * self.P[pairs] + (1 - self.mix) * self.head(h, pairs).to(self.P.dtype).exp()).log()
 
 
-def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD):
+def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, mix: float = 1.0,
+                 support: bool = False):
     """An rlpfn agent that acts with a copy of the checkpoint whose transition head reads the true MDP."""
     from rlpfn.agents.rlpfn import RlpfnAgent
     from rlpfn.checkpoint import load_cached
     from rlpfn.errors import UserError
 
     model = copy.deepcopy(load_cached(checkpoint, "rlpfn"))
-    if model.transition is None:
+    head = model.transition
+    if head is None:
         raise UserError(f"{checkpoint or 'the shipped model'} has no transition head to replace")
     if variant != "oracle-untried":
-        below = FEW if variant == "oracle-few" else 2**62
+        below = FEW if variant in ("oracle-few", "oracle-new", "pooled-support") else 2**62
         model.cfg = dataclasses.replace(model.cfg, tried_below=below, planner_tried_strength=strength)
 
     class Oracle(RlpfnAgent):
@@ -63,13 +90,21 @@ def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD):
             super().reset(spec, n_runs, seed)
             if len(mdp) != n_runs:
                 raise ValueError("one run per MDP (a prior batch) is what the rows are indexed by")
-            self.model.transition = TrueRows(torch.as_tensor(mdp.P, dtype=torch.float64))
+            P = torch.as_tensor(mdp.P, dtype=torch.float64)
+            if support:  # where a pair can lead, not how likely: uniform over its true successors
+                P = (P > 0).to(P.dtype) / (P > 0).sum(-1, keepdim=True)
+            self.model.transition = TrueRows(P, head, mix, new_mass=variant == "oracle-new",
+                                               pooled=variant == "pooled-support")
+
+        def _forward(self, stats, *args, **kwargs):
+            self.model.transition.counts = stats.counts
+            return super()._forward(stats, *args, **kwargs)
 
     return Oracle.with_model(model)  # refresh "local": every pass is for all runs, so a row's run is its MDP
 
 
 def _job(args) -> np.ndarray:
-    label, prior, batches, episodes, seed, checkpoint, strength, i = args
+    label, prior, batches, episodes, seed, checkpoint, strength, mix, support, i = args
     from rlpfn.agents import make_agent
     from rlpfn.experiments.evaluate import prior_regret
     from rlpfn.experiments.validate import held_out_batch
@@ -80,7 +115,7 @@ def _job(args) -> np.ndarray:
     elif label == "rlpfn":
         agent = make_agent("rlpfn", checkpoint=checkpoint)
     else:
-        agent = oracle_agent(label, checkpoint, strength)
+        agent = oracle_agent(label, checkpoint, strength, mix, support)
     return prior_regret(mdps, agent, episodes, seed=rollout_seed)
 
 
@@ -98,12 +133,18 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--strength", type=PositiveFloat, default=TOLD,
                         help="κ of the true rows at tried pairs, (N·P̂ + κ·P)/(N + κ) (default: so large that P̂ drops out)")
+    parser.add_argument("--mix", type=float, default=1.0,
+                        help="λ in [0, 1]: the rows are λ·P + (1 - λ)·the head's prediction (1: the true rows)")
+    parser.add_argument("--support", action="store_true",
+                        help="tell only where each pair can lead: the true rows made uniform over their successors")
     parser.add_argument("--workers", type=PositiveInt, default=2)
     parser.add_argument("--json", required=True, help="where to write the per-MDP regrets (validate's format)")
     args = parser.parse_args()
+    if not 0.0 <= args.mix <= 1.0:
+        parser.error(f"argument --mix: must lie in [0, 1], got {args.mix}")
     check_output_file(args.json, "--json")
     labels = ["ucbvi", "rlpfn", *args.variants]
-    jobs = [(label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, args.strength, i)
+    jobs = [(label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, args.strength, args.mix, args.support, i)
             for label in labels for i in range(args.batches)]
     out = run_jobs(_job, jobs, args.workers, "oracle rows", True)
     res = {label: np.concatenate(out[k * args.batches:(k + 1) * args.batches]) for k, label in enumerate(labels)}
@@ -113,7 +154,7 @@ def main() -> None:
         print(f"{label:<16} {m:.3f} ± {ci:.3f}   ratio to UCB-VI {r.mean() / ref.mean():.2f}, "
               f"lower on {np.mean(r < ref):.0%}")
     config = {"prior": args.prior, "batches": args.batches, "episodes": args.episodes, "seed": args.seed,
-              "checkpoint": args.checkpoint, "strength": args.strength}
+              "checkpoint": args.checkpoint, "strength": args.strength, "mix": args.mix, "support": args.support}
     write_json(args.json, {"config": config, "agents": {k: [k, {}] for k in labels},
                            "regret": {k: v.tolist() for k, v in res.items()}})
     print(f"wrote {args.json}")

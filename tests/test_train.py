@@ -212,6 +212,49 @@ def test_transition_loss_is_the_cross_entropy_at_untried_pairs_of_tried_states_a
     assert model.head.weight.abs().sum() == 0  # the other heads have no loss: the planner is still UCB-VI's
 
 
+def test_through_the_blend_the_head_is_scored_as_the_planner_uses_it():
+    """loss.transition_blend: at a tried pair the cross-entropy is that of (N·P̂ + κ·P̃)/(N + κ); at an untried one
+    it is P̃'s, as without the blend; and the config refuses the blend when the planner has none."""
+    from rlpfn.train import PretrainConfig, transition_loss
+
+    counts = torch.zeros(1, 3, 2, 3)
+    counts[0, 0, 0, 1] = 2  # state 0: action 0 tried twice (to state 1), action 1 not
+    P = torch.softmax(torch.randn(1, 3, 2, 3, generator=torch.Generator().manual_seed(0)), -1).double()
+    log_p = torch.log_softmax(torch.randn(1, 3, 2, 3, dtype=torch.float64), -1).requires_grad_()
+    blend = (counts[0, 0, 0].double() + 0.5 * log_p[0, 0, 0].exp()) / 2.5
+    want = (-(P[0, 0, 1] * log_p[0, 0, 1]).sum() - (P[0, 0, 0] * blend.log()).sum()) / 2
+    got = transition_loss(log_p, counts, P, tried_below=3, kappa=0.5)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(transition_loss(log_p, counts, P, kappa=0.5), transition_loss(log_p, counts, P))
+    got.backward()
+    assert log_p.grad[0, 0, 0].abs().sum() > 0 and log_p.grad[0, 1].abs().sum() == 0
+    # the blend moves the head's best answer: with most of the mass given by the counts, P̃ need not repeat it
+    assert (-(P[0, 0, 0] * log_p[0, 0, 0]).sum() - (-(P[0, 0, 0] * blend.log()).sum())).abs() > 0.01
+    with pytest.raises(ValueError, match="planner_tried_strength is 0"):
+        PretrainConfig(model=ModelConfig(transition_head=True, tried_below=3), loss=LossConfig(transition_blend=True))
+    PretrainConfig(model=ModelConfig(transition_head=True, tried_below=3, planner_tried_strength=1.0),
+                   loss=LossConfig(transition_blend=True))
+
+
+def test_the_support_target_is_uniform_over_where_a_pair_can_lead_and_reaches_the_head():
+    from rlpfn.train import support_rows
+
+    P = torch.tensor([[0.7, 0.3, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(support_rows(P), torch.tensor([[0.5, 0.5, 0, 0], [0, 0, 1.0, 0]], dtype=torch.float64))
+    torch.manual_seed(0)
+    batch = get_batch("tiny", 8, seed=1)
+    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True))
+    from rlpfn.train import transition_loss
+
+    log_p = model(batch.context).log_p_next
+    for target, rows in (("p", batch.P[batch.mdp]), ("support", support_rows(batch.P[batch.mdp]))):
+        cfg = LossConfig(policy_weight=0, current_state_weight=0, q_weight=0, anchor_weight=0, quantile_weight=0,
+                         transition_weight=1, transition_target=target, drop_state_prob=0)
+        want = transition_loss(log_p, batch.context.stats.counts, rows)
+        torch.testing.assert_close(pretrain_loss(model, batch, cfg)["transition_ce"], want)
+    assert not torch.allclose(transition_loss(log_p, batch.context.stats.counts, batch.P[batch.mdp]), want)
+
+
 def test_transition_value_loss_is_the_pinball_of_the_predicted_value_and_its_quantile_favours_optimism():
     from rlpfn.train import transition_value_loss
 
