@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Issue 9's prepared device run for the transition head at pairs tried a few times, for a session lent a GPU machine:
+# one call of the device tool. docs/model/v2.md ("What a perfect transition head would buy") says why: true rows
+# there would take v2 below the held-out bar on every split, and even a head a twentieth of the way from today's
+# to perfect gains; the small model on 2 cores does not get there. This trains a larger one with the machine's cores
+# drawing prior batches.
+#
+# On that machine python3 holds torch and lightning but not jsonargparse (nor docstring-parser). Before the call,
+# in the repo's root (.whl/ is git-ignored):
+#   python3 -m pip download --no-deps --only-binary=:all: -d .whl "jsonargparse>=4.40,<5" "docstring-parser>=0.16"
+# Then: run(command="bash scripts/device_transitions.sh", carry=[".whl"], timeout_s=540); give_back unless rerunning.
+#
+# It trains `transitions-tried` (the wide prior; cross-entropy at untried pairs and at tried pairs of < 6 visits),
+# larger (d_model 128, 4 layers: 1.2M parameters), on 64 MDPs per step, with data.num_workers = cores - 2, the head
+# taught the rows' support (TARGET=p for the true rows) and planned at κ = 1, until TOTAL_SECONDS (default 480) are
+# up; checkpointed every 50 steps into $OUT/run, its options in $OUT/run/options. The schedule is for MAX_STEPS
+# (default 20000) whatever a session reaches, so that sessions continue one run. A run brought back is continued by
+# the next call: copy OUT/run's files into resume/transitions-gpu/ and commit them (last.ckpt about 14 MB: ignore
+# it, and keep model.* only, if the repo should not hold it). Then, on the CPU:
+#   .venv/bin/python scripts/bonus_variant.py resume/transitions-gpu/model 0.3 runs/gpu-x0.3
+#   .venv/bin/rlpfn validate --prior wide --batches 16 --episodes 100 --json F --agents rlpfn \
+#       'rlpfn[checkpoint=runs/blend/control-x0.3]' 'rlpfn[checkpoint=runs/gpu-x0.3]'
+# and the tried-pairs head's quality: .venv/bin/python scripts/tried_pair_prior.py --checkpoint resume/transitions-gpu/model
+# Environment overrides, for a smoke run on CPU: TOTAL_SECONDS, MAX_STEPS, D_MODEL, N_LAYERS, BATCH, TARGET,
+# CHECKPOINT_EVERY, PYTHON, RESUME_DIR, OUT. Exit status 0 when a model came back.
+set -uo pipefail
+export PYTHONUNBUFFERED=1
+START=$SECONDS
+PY=${PYTHON:-python3}
+OUT=${OUT:-/tmp/device-transitions-out}
+TOTAL=${TOTAL_SECONDS:-480}
+mkdir -p "$OUT"
+command -v timeout >/dev/null || { echo "no 'timeout' command on this machine" >&2; exit 1; }
+if ls .whl/*.whl >/dev/null 2>&1; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site:$PWD
+else
+  export PYTHONPATH=$PWD
+fi
+CORES=$($PY -c "import os; print(len(os.sched_getaffinity(0)))")
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+$PY -c "import torch, lightning, rlpfn.train; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'lightning', lightning.__version__, 'cores', $CORES)" || exit 1
+
+RESUME=${RESUME_DIR:-resume/transitions-gpu}
+if [ -f "$RESUME/last.ckpt" ]; then  # a run that an earlier session brought back: continue it, same options
+  mkdir -p "$OUT/run" && cp "$RESUME"/* "$OUT/run/" || exit 1
+  O=$(cat "$RESUME/options") RESUMING=--resume
+  echo "resuming $RESUME at $(cat "$RESUME/progress.json")"
+else
+  DEVICE=$($PY -c "import torch; print('gpu' if torch.cuda.is_available() else 'cpu')")
+  WORKERS=$(( CORES > 3 ? CORES - 2 : 1 ))
+  D=${D_MODEL:-128}
+  O="--config transitions-tried --model.d_model $D --model.n_layers ${N_LAYERS:-4} --model.n_heads $(( D % 8 ? 4 : 8 ))"
+  O="$O --model.planner_tried_strength 1 --loss.transition_target ${TARGET:-support}"
+  O="$O --data.batch_size ${BATCH:-64} --data.num_workers $WORKERS --trainer.accelerator $DEVICE --trainer.threads 2"
+  O="$O --trainer.max_steps ${MAX_STEPS:-20000} --trainer.val_every 100000 --trainer.log_every 10"
+  O="$O --trainer.checkpoint_every ${CHECKPOINT_EVERY:-50} --trainer.progress false"
+  RESUMING=
+  mkdir -p "$OUT/run" && echo "$O" >"$OUT/run/options"
+fi
+LEFT=$(( TOTAL - (SECONDS - START) ))
+echo "main run for $LEFT s, options: $O"
+if [ "$LEFT" -gt 20 ]; then  # SIGINT first: the run saves the steps it finished; SIGKILL 10 s later if it hangs
+  # (--trainer.out after $O: the --config in $O sets every key it names where it stands)
+  timeout --signal=INT --kill-after=10 $(( LEFT - 10 )) $PY -m rlpfn.cli pretrain $RESUMING $O \
+    --trainer.out "$OUT/run" >"$OUT/main.log" 2>&1
+fi
+# what the device tool brings back: at most 8 files; a kill mid-write leaves temporary files
+rm -f "$OUT/run/hparams.yaml" "$OUT/run/last.ckpt.tmp" "$OUT"/run/.*.tmp* "$OUT/run/training.png"
+echo "main run ended: last checkpoint $(cat "$OUT/run/progress.json" 2>/dev/null)"
+tail -3 "$OUT/run/metrics.csv" 2>/dev/null
+ls -la "$OUT/run" 2>/dev/null
+test -f "$OUT/run/model.safetensors"
