@@ -154,21 +154,23 @@ class LossConfig:
     (V* = max_a Q* at the context's step; needs model.transition_head)"""
     transition_value_quantile: OpenUnitInterval = 0.5
     """that pinball loss's quantile level (above 0.5: undervaluing a pair costs more than overvaluing it)"""
-    # Trained on P alone, the head must rebuild from its features the P̂ that the planner blends it with anyway
-    # (docs/model/v2.md, "What a perfect head would buy").
-    # Told only where each pair can lead (its true row made uniform over its successors), v2's planner gains as much
-    # as told the whole row (docs/model/v2.md, "What a perfect head would buy").
+    # Told only where each pair can lead (its true row made uniform over its successors), v2's planner gains on the
+    # training prior about as much as told the whole row (docs/model/v2.md, "What an exact transition head would buy").
     transition_target: Literal["p", "support"] = "p"
     """what the head's cross-entropy is to: the true row P(·|s, a), or the uniform distribution over its support"""
+    # Trained on P alone, the head must rebuild from its features the P̂ that the planner blends it with anyway.
     transition_blend: bool = False
     """at tried pairs, the cross-entropy is that of the planner's blend (N·P̂ + κ·P̃)/(N + κ), κ =
-    model.planner_tried_strength, so the head learns what the counts lack rather than all of P"""
+    model.planner_tried_strength, so the head learns what the counts lack rather than all of P (the logged
+    transition_ce is then the blend's)"""
 
     def __post_init__(self):
         for f in fields(self):  # the config types let inf (and NaN) through
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"loss.{f.name} must be finite, got {value}")
+        if self.transition_target not in ("p", "support"):  # the Literal is checked on the command line only
+            raise ValueError(f"loss.transition_target must be p or support, got {self.transition_target!r}")
 
     @property
     def active(self) -> bool:
@@ -195,6 +197,11 @@ class PretrainConfig:
             if getattr(self.loss, key) > 0 and not self.model.transition_head:
                 raise ValueError(f"loss.{key} = {getattr(self.loss, key)} trains the transition head, but "
                                  "model.transition_head is false")
+        changed = [k for k, on in (("transition_blend", self.loss.transition_blend),
+                                   ("transition_target", self.loss.transition_target != "p")) if on]
+        if changed and self.loss.transition_weight == 0:
+            raise ValueError(f"loss.{changed[0]} changes the transition head's cross-entropy, but loss.transition_weight "
+                             "is 0")
         if self.loss.transition_blend and self.model.planner_tried_strength == 0:
             raise ValueError("loss.transition_blend trains the head through the planner's blend at tried pairs, but "
                              "model.planner_tried_strength is 0 (no blend)")

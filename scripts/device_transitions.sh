@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 9's prepared device run for the transition head at pairs tried a few times, for a session lent a GPU machine:
-# one call of the device tool. docs/model/v2.md ("What a perfect transition head would buy") says why: true rows
+# one call of the device tool. docs/model/v2.md ("What an exact transition head would buy") says why: true rows
 # there would take v2 below the held-out bar on every split, and even a head a twentieth of the way from today's
 # to perfect gains; the small model on 2 cores does not get there. This trains a larger one with the machine's cores
 # drawing prior batches.
@@ -11,18 +11,19 @@
 # Then: run(command="bash scripts/device_transitions.sh", carry=[".whl"], timeout_s=540); give_back unless rerunning.
 #
 # It trains `transitions-tried` (the wide prior; cross-entropy at untried pairs and at tried pairs of < 6 visits),
-# larger (d_model 128, 4 layers: 1.2M parameters), on 64 MDPs per step, with data.num_workers = cores - 2, the head
-# taught the rows' support (TARGET=p for the true rows) and planned at κ = 1, until TOTAL_SECONDS (default 480) are
-# up; checkpointed every 50 steps into $OUT/run, its options in $OUT/run/options. The schedule is for MAX_STEPS
-# (default 20000) whatever a session reaches, so that sessions continue one run. A run brought back is continued by
-# the next call: copy OUT/run's files into resume/transitions-gpu/ and commit them (last.ckpt about 14 MB: ignore
-# it, and keep model.* only, if the repo should not hold it). Then, on the CPU:
+# larger (d_model 128, 4 layers: 1.2M parameters), on 64 contexts (16 MDPs) per step, with data.num_workers =
+# cores - 2, the head taught the rows' support (TARGET=p for the true rows) and planned at κ = 1, until TOTAL_SECONDS
+# (default 480) are up; checkpointed every 50 steps into $OUT/run, its options in $OUT/run/options. The learning
+# rate's cosine schedule is for MAX_STEPS (default 20000) whatever a session reaches, so that sessions continue one
+# run: a model brought back after one session is still near the peak rate, not annealed. A run brought back is
+# continued by the next call: copy OUT/run's files into resume/transitions-gpu/ (last.ckpt, about 14 MB, is what
+# resumes it: without it the call refuses the folder). Then, on the CPU:
 #   .venv/bin/python scripts/bonus_variant.py resume/transitions-gpu/model 0.3 runs/gpu-x0.3
 #   .venv/bin/rlpfn validate --prior wide --batches 16 --episodes 100 --json F --agents rlpfn \
 #       'rlpfn[checkpoint=runs/blend/control-x0.3]' 'rlpfn[checkpoint=runs/gpu-x0.3]'
 # and the tried-pairs head's quality: .venv/bin/python scripts/tried_pair_prior.py --checkpoint resume/transitions-gpu/model
 # Environment overrides, for a smoke run on CPU: TOTAL_SECONDS, MAX_STEPS, D_MODEL, N_LAYERS, BATCH, TARGET,
-# CHECKPOINT_EVERY, PYTHON, RESUME_DIR, OUT. Exit status 0 when a model came back.
+# CHECKPOINT_EVERY, PYTHON, RESUME_DIR, OUT. Exit status 0 when a model came back that trained in this call.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 START=$SECONDS
@@ -42,7 +43,12 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
 $PY -c "import torch, lightning, rlpfn.train; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'lightning', lightning.__version__, 'cores', $CORES)" || exit 1
 
 RESUME=${RESUME_DIR:-resume/transitions-gpu}
+if [ -d "$RESUME" ] && [ ! -f "$RESUME/last.ckpt" ]; then
+  echo "$RESUME holds no last.ckpt: nothing to resume (remove the folder to start a new run)" >&2; exit 1
+fi
+BEFORE=0
 if [ -f "$RESUME/last.ckpt" ]; then  # a run that an earlier session brought back: continue it, same options
+  BEFORE=$(sed -n 's/.*"global_step": *\([0-9]*\).*/\1/p' "$RESUME/progress.json")
   mkdir -p "$OUT/run" && cp "$RESUME"/* "$OUT/run/" || exit 1
   O=$(cat "$RESUME/options") RESUMING=--resume
   echo "resuming $RESUME at $(cat "$RESUME/progress.json")"
@@ -64,10 +70,14 @@ if [ "$LEFT" -gt 20 ]; then  # SIGINT first: the run saves the steps it finished
   # (--trainer.out after $O: the --config in $O sets every key it names where it stands)
   timeout --signal=INT --kill-after=10 $(( LEFT - 10 )) $PY -m rlpfn.cli pretrain $RESUMING $O \
     --trainer.out "$OUT/run" >"$OUT/main.log" 2>&1
+  echo "pretrain exit status $? (124: stopped at the time limit)"
+  # a resumed run stopped early keeps its earlier rows in metrics.previous.csv: join them (one file less to bring back)
+  $PY -c "import sys, pathlib; from rlpfn.train import _join_log; _join_log(pathlib.Path(sys.argv[1]))" "$OUT/run"
 fi
 # what the device tool brings back: at most 8 files; a kill mid-write leaves temporary files
 rm -f "$OUT/run/hparams.yaml" "$OUT/run/last.ckpt.tmp" "$OUT"/run/.*.tmp* "$OUT/run/training.png"
 echo "main run ended: last checkpoint $(cat "$OUT/run/progress.json" 2>/dev/null)"
 tail -3 "$OUT/run/metrics.csv" 2>/dev/null
 ls -la "$OUT/run" 2>/dev/null
-test -f "$OUT/run/model.safetensors"
+AFTER=$(sed -n 's/.*"global_step": *\([0-9]*\).*/\1/p' "$OUT/run/progress.json" 2>/dev/null)
+test -f "$OUT/run/model.safetensors" && [ "${AFTER:-0}" -gt "$BEFORE" ]  # a model, and one that trained this call

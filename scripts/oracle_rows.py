@@ -1,9 +1,11 @@
-"""What a perfect transition head would buy: a model's planner with the head's predicted rows replaced by the true P.
+"""What an exact transition head would buy: a model's planner with the head's predicted rows replaced by the true P.
 
 The transition head is the learned part of rlpfn-v2 (docs/model/transition_head.md): the planner values an untried
 pair of a tried state at one step of the best reward plus P̃·V, P̃ the head's prediction. This script runs the same
-agent (the `local` refresh, argmax) with P̃ replaced by the MDP's true rows, so that its regret is the floor that no
-training of the head can go below, with the planner, bonus and agent as they are:
+agent (the `local` refresh, argmax) with P̃ replaced by the MDP's true rows, so that its regret is what a head
+predicting P exactly could reach with the planner, bonus and agent as they are. It is not a lower bound on the
+regret (the planner is optimistic, not Bayes-optimal: on some MDPs the true rows do worse than the head's), but it
+says how much room a better head has:
 
 - `oracle-untried`: the true rows at the pairs the head guesses (untried pairs of tried states);
 - `oracle-few`: also at tried pairs of fewer than FEW visits, where a head trained at tried pairs
@@ -15,7 +17,7 @@ training of the head can go below, with the planner, bonus and agent as they are
 - `oracle-tried`: also at every tried pair, in place of the empirical P̂ (ModelConfig.planner_tried_strength at a
   strength that makes P̂'s weight vanish): the planner told every transition of the pairs it has tried or guesses.
 
-`--strength κ` plans tried pairs with (N·P̂ + κ·P)/(N + κ), a perfect head at the strength the planner would give a
+`--strength κ` plans tried pairs with (N·P̂ + κ·P)/(N + κ), an exact head at the strength the planner would give a
 learned one; `--mix λ` replaces the rows by λ·P + (1 - λ)·P̃, P̃ the checkpoint's own prediction (a head λ of the way
 to perfect); `--support` tells only where each pair can lead (its true row made uniform over its successors).
 
@@ -56,12 +58,16 @@ class TrueRows(torch.nn.Module):
             reach = (self.counts.sum(2) > 0)[pairs[0], pairs[1]].to(self.P.dtype)  # [K,S]
             rows = reach / reach.sum(-1, keepdim=True).clamp_min(1)
             return torch.where(n > 0, rows.log(), self.head(h, pairs).to(self.P.dtype))
-        if self.new_mass:  # tried pairs: P̂, with the true mass to the states where nothing was tried moved there
+        if self.new_mass:  # tried pairs: P̂ on the states where some action was tried, the true mass to the others
             counts = self.counts[pairs].to(self.P.dtype)  # [K,S]
             n = counts.sum(-1, keepdim=True)
-            new = (self.counts.sum((2, 3)) == 0)[pairs[0]].to(self.P.dtype)  # [K,S]
+            new = (self.counts.sum((2, 3)) == 0)[pairs[0]].to(self.P.dtype)  # [K,S]: nothing tried there yet
+            old_counts = counts * (1 - new)  # (a pair may have led to a state never acted from: not P̂'s to keep)
+            z = old_counts.sum(-1, keepdim=True)
+            fallback = (1 - new) / (1 - new).sum(-1, keepdim=True)  # every seen successor new: no P̂ to keep
+            old = torch.where(z > 0, old_counts / z.clamp_min(1), fallback)
             mass = (self.P[pairs] * new).sum(-1, keepdim=True)
-            rows = (1 - mass) * counts / n.clamp_min(1) + mass * new / new.sum(-1, keepdim=True).clamp_min(1)
+            rows = (1 - mass) * old + mass * new / new.sum(-1, keepdim=True).clamp_min(1)
             return torch.where(n > 0, rows, self.P[pairs]).log()
         if self.mix == 1.0:
             return self.P[pairs].log()  # log 0 = -inf: exp gives back the 0
@@ -74,12 +80,15 @@ def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, m
     from rlpfn.agents.rlpfn import RlpfnAgent
     from rlpfn.checkpoint import load_cached
     from rlpfn.errors import UserError
+    from rlpfn.train import support_rows
 
     model = copy.deepcopy(load_cached(checkpoint, "rlpfn"))
     head = model.transition
     if head is None:
         raise UserError(f"{checkpoint or 'the shipped model'} has no transition head to replace")
-    if variant != "oracle-untried":
+    if variant == "oracle-untried":  # untried pairs only, whatever the checkpoint plans tried pairs with
+        model.cfg = dataclasses.replace(model.cfg, tried_below=0, planner_tried_strength=0.0)
+    else:
         below = FEW if variant in ("oracle-few", "oracle-new", "pooled-support") else 2**62
         model.cfg = dataclasses.replace(model.cfg, tried_below=below, planner_tried_strength=strength)
 
@@ -90,13 +99,16 @@ def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, m
             super().reset(spec, n_runs, seed)
             if len(mdp) != n_runs:
                 raise ValueError("one run per MDP (a prior batch) is what the rows are indexed by")
-            P = torch.as_tensor(mdp.P, dtype=torch.float64)
-            if support:  # where a pair can lead, not how likely: uniform over its true successors
-                P = (P > 0).to(P.dtype) / (P > 0).sum(-1, keepdim=True)
+            P = torch.as_tensor(mdp.P)
+            if support:  # where a pair can lead, not how likely: the support as training's target reads it
+                P = support_rows(P.float())
+            P = P.to(torch.float64)
             self.model.transition = TrueRows(P, head, mix, new_mass=variant == "oracle-new",
                                                pooled=variant == "pooled-support")
 
         def _forward(self, stats, *args, **kwargs):
+            if stats.counts.shape[0] != self.n_runs:  # a pass for some runs only: b would not be the MDP
+                raise ValueError("the oracle's rows are indexed by run: every pass must be for all runs")
             self.model.transition.counts = stats.counts
             return super()._forward(stats, *args, **kwargs)
 
@@ -142,6 +154,9 @@ def main() -> None:
     args = parser.parse_args()
     if not 0.0 <= args.mix <= 1.0:
         parser.error(f"argument --mix: must lie in [0, 1], got {args.mix}")
+    own = {"oracle-new", "pooled-support"} & set(args.variants)  # rows of their own: no mix, no support
+    if own and (args.mix < 1.0 or args.support):
+        parser.error(f"--mix and --support change the true rows, which these variants do not use: {', '.join(sorted(own))}")
     check_output_file(args.json, "--json")
     labels = ["ucbvi", "rlpfn", *args.variants]
     jobs = [(label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, args.strength, args.mix, args.support, i)

@@ -264,9 +264,42 @@ def test_the_oracle_plans_with_the_true_rows_of_the_pairs_it_asks_for():
         agent = mod.oracle_agent(variant, None)
         seen = {}
         refresh = agent._refresh
-        agent._refresh = lambda *args: (seen.update(visits=agent.stats.visits.clone()), refresh(*args))
+        agent._refresh = lambda *args: (seen.update(counts=agent.stats.counts.clone()), refresh(*args))
         run_trace(batch, agent, 2, seed=0, n_runs=len(batch))
         (b, s, a), log_rows = agent.out.successor_rows  # the rows of the last pass (episode 2's start)
         assert len(b) > 0
         torch.testing.assert_close(log_rows.exp(), P[b, s, a], rtol=0, atol=1e-12)
-        assert bool((seen["visits"][b, s, a] > 0).any()) == tried  # the visits when the pass asked
+        counts = seen["counts"][b, s, a]  # [K,S] what run b had seen of (s, a) when the pass asked
+        assert bool((counts.sum(-1) > 0).any()) == tried
+        assert bool((log_rows.exp()[counts > 0] > 0).all())  # run b's row is its own MDP's: it allows what b saw
+
+
+def test_the_oracles_own_rows_from_the_counts_by_hand():
+    """`oracle-new`: P̂ on states where some action was tried, the true mass to the others spread evenly; an
+    untried pair keeps its true row. `pooled-support`: uniform over where the state's actions led; untried pairs
+    get the head's row."""
+    import torch
+
+    mod = script("oracle_rows")
+    S = 4
+    P = torch.zeros(1, S, 2, S, dtype=torch.float64)
+    P[0, 0, 0] = torch.tensor([0.5, 0.1, 0.3, 0.1])
+    P[0, 0, 1] = torch.tensor([0.0, 0.2, 0.0, 0.8])
+    counts = torch.zeros(1, S, 2, S)
+    counts[0, 0, 0, 0] = 2  # (0, 0) led to 0 twice and to 2 once; state 2 was never acted from
+    counts[0, 0, 0, 2] = 1
+    counts[0, 1, 0, 0] = 1  # something was tried at state 1: states 2, 3 are new
+    pairs = (torch.tensor([0, 0]), torch.tensor([0, 0]), torch.tensor([0, 1]))  # (0, 0) tried, (0, 1) not
+    rows = mod.TrueRows(P, new_mass=True)
+    rows.counts = counts
+    got = rows(None, pairs).exp()
+    # old states {0, 1}: P̂ there is (1, 0); the true mass to {2, 3} is 0.3 + 0.1 = 0.4, spread evenly
+    torch.testing.assert_close(got[0], torch.tensor([0.6, 0.0, 0.2, 0.2], dtype=torch.float64))
+    torch.testing.assert_close(got[1], P[0, 0, 1])
+
+    head = lambda h, pairs: torch.full((len(pairs[0]), S), -3.0)  # noqa: E731 (any log row, to tell it apart)
+    pooled = mod.TrueRows(P, head, pooled=True)
+    pooled.counts = counts
+    got = pooled(None, pairs)
+    torch.testing.assert_close(got[0].exp(), torch.tensor([0.5, 0.0, 0.5, 0.0], dtype=torch.float64))
+    assert bool((got[1] == -3.0).all())

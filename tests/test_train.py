@@ -228,12 +228,30 @@ def test_through_the_blend_the_head_is_scored_as_the_planner_uses_it():
     torch.testing.assert_close(transition_loss(log_p, counts, P, kappa=0.5), transition_loss(log_p, counts, P))
     got.backward()
     assert log_p.grad[0, 0, 0].abs().sum() > 0 and log_p.grad[0, 1].abs().sum() == 0
-    # the blend moves the head's best answer: with most of the mass given by the counts, P̃ need not repeat it
-    assert (-(P[0, 0, 0] * log_p[0, 0, 0]).sum() - (-(P[0, 0, 0] * blend.log()).sum())).abs() > 0.01
+    # pretraining's loss takes κ from the planner when (and only when) the blend is on
+    torch.manual_seed(0)
+    batch = get_batch("tiny", 8, seed=1)
+    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True, tried_below=6,
+                              planner_tried_strength=2.0))
+    log_p_next = model(batch.context).log_p_next
+    counts, P_true = batch.context.stats.counts, batch.P[batch.mdp]
+    for blend_on, k in ((True, 2.0), (False, 0.0)):
+        cfg = LossConfig(policy_weight=0, current_state_weight=0, q_weight=0, anchor_weight=0, quantile_weight=0,
+                         transition_weight=1, transition_blend=blend_on, drop_state_prob=0)
+        torch.testing.assert_close(pretrain_loss(model, batch, cfg)["transition_ce"],
+                                   transition_loss(log_p_next, counts, P_true, 6, k))
+    assert not torch.allclose(transition_loss(log_p_next, counts, P_true, 6, 2.0),
+                              transition_loss(log_p_next, counts, P_true, 6, 0.0))
     with pytest.raises(ValueError, match="planner_tried_strength is 0"):
-        PretrainConfig(model=ModelConfig(transition_head=True, tried_below=3), loss=LossConfig(transition_blend=True))
+        PretrainConfig(model=ModelConfig(transition_head=True, tried_below=3),
+                       loss=LossConfig(transition_blend=True, transition_weight=1))
+    with pytest.raises(ValueError, match="transition_weight is 0"):
+        PretrainConfig(model=ModelConfig(transition_head=True, tried_below=3, planner_tried_strength=1.0),
+                       loss=LossConfig(transition_blend=True))
+    with pytest.raises(ValueError, match="transition_target must be p or support, got 'P'"):
+        LossConfig(transition_target="P")
     PretrainConfig(model=ModelConfig(transition_head=True, tried_below=3, planner_tried_strength=1.0),
-                   loss=LossConfig(transition_blend=True))
+                   loss=LossConfig(transition_blend=True, transition_weight=1))
 
 
 def test_the_support_target_is_uniform_over_where_a_pair_can_lead_and_reaches_the_head():
