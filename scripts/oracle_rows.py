@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import math
 
 import numpy as np
 import torch
@@ -157,7 +158,19 @@ def main() -> None:
     own = {"oracle-new", "pooled-support"} & set(args.variants)  # rows of their own: no mix, no support
     if own and (args.mix < 1.0 or args.support):
         parser.error(f"--mix and --support change the true rows, which these variants do not use: {', '.join(sorted(own))}")
-    check_output_file(args.json, "--json")
+    if not math.isfinite(args.strength):
+        parser.error(f"argument --strength: must be finite, got {args.strength}")
+    from rlpfn.checkpoint import load
+    from rlpfn.errors import UserError
+    from rlpfn.prior import load_spec
+
+    try:  # a bad prior or checkpoint: refused before any work
+        load_spec(args.prior)
+        if load(args.checkpoint, "rlpfn").transition is None:
+            parser.error(f"--checkpoint {args.checkpoint or 'the shipped model'}: the model has no transition head")
+        check_output_file(args.json, "--json")
+    except UserError as e:
+        parser.error(str(e))
     labels = ["ucbvi", "rlpfn", *args.variants]
     jobs = [(label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, args.strength, args.mix, args.support, i)
             for label in labels for i in range(args.batches)]

@@ -219,11 +219,16 @@ def test_scripts_refuse_a_bad_predictor_prior_or_output_before_any_work(tmp_path
             ("regret_sources", ["--variants", "neither", "predicted", "--predictor", str(no_head)], "no transition head"),
             ("regret_sources", ["--variants", "neither", "pooled", "--shrink", "-1"], "--shrink must be a finite"),
             ("transition_probe", ["--prior", "nope"], "nope: no such prior spec"),
-            ("transition_probe", ["--save", str(tmp_path / "no" / "m")], "does not exist")):
+            ("transition_probe", ["--save", str(tmp_path / "no" / "m")], "does not exist"),
+            ("oracle_rows", ["--prior", "nope", "--json", str(tmp_path / "o.json")], "nope: no such prior spec"),
+            ("oracle_rows", ["--checkpoint", str(no_head), "--json", str(tmp_path / "o.json")], "no transition head"),
+            ("oracle_rows", ["--variants", "oracle-new", "--mix", "0.5", "--json", str(tmp_path / "o.json")],
+             "do not use: oracle-new"),
+            ("oracle_rows", ["--json", str(tmp_path / "no" / "o.json")], "does not exist")):
         res = subprocess.run([sys.executable, str(SCRIPTS / f"{script_name}.py"), *args], capture_output=True, text=True,
                              timeout=120)
         assert res.returncode == 2 and culprit in res.stderr.strip().splitlines()[-1], (script_name, res.stderr)
-    assert not (tmp_path / "no").exists()
+    assert not (tmp_path / "no").exists() and not (tmp_path / "o.json").exists()
 
 
 def test_the_tried_pair_prior_scores_the_true_p_below_uniform():
