@@ -22,14 +22,9 @@
 # sizes, and a wide-prior step with H up to 200 is slower: see docs/baselines/ucbvi_wide.md for its own baseline).
 # Environment overrides, for a smoke run on CPU: ES_EPISODES, ES_PAIRS (the CPU timing's pairs), TOTAL_SECONDS,
 # CHECKPOINT_EVERY, PYTHON, RESUME_DIR. Exit status 0 when a model came back.
-set -uo pipefail
-export PYTHONUNBUFFERED=1
-START=$SECONDS
-PY=${PYTHON:-python3}
 OUT=${OUT:-/tmp/device-es-out}
 TOTAL=${TOTAL_SECONDS:-420}
-mkdir -p "$OUT"
-. scripts/device_setup.sh  # the wheels, CORES, what the machine holds
+. scripts/device_setup.sh  # shell options, START, PY, $OUT made, the wheels, CORES, what the machine holds
 
 RESUME=${RESUME_DIR:-resume/es-gpu}
 if [ -f "$RESUME/last.ckpt" ]; then  # a run that an earlier session brought back: continue it, same options

@@ -1,5 +1,11 @@
-# Sourced by the prepared device scripts (device_es.sh, device_transitions.sh) after they set PY: the wheels the
-# device machine lacks (.whl/, see their headers) installed beside the repo, CORES, and what the machine holds.
+# Sourced by the prepared device scripts (device_es.sh, device_transitions.sh) after they set OUT: strict shell
+# options, START (for their time budget), PY ($PYTHON or python3), $OUT made, the wheels the device machine lacks
+# (.whl/, see their headers) installed beside the repo, CORES, and what the machine holds.
+set -uo pipefail
+export PYTHONUNBUFFERED=1
+START=$SECONDS
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
 command -v timeout >/dev/null || { echo "no 'timeout' command on this machine" >&2; exit 1; }
 if ls .whl/*.whl >/dev/null 2>&1; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1

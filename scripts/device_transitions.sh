@@ -24,14 +24,9 @@
 # and the tried-pairs head's quality: .venv/bin/python scripts/tried_pair_prior.py --checkpoint resume/transitions-gpu/model
 # Environment overrides, for a smoke run on CPU: TOTAL_SECONDS, MAX_STEPS, D_MODEL, N_LAYERS, BATCH, TARGET,
 # CHECKPOINT_EVERY, PYTHON, RESUME_DIR, OUT. Exit status 0 when a model came back that trained in this call.
-set -uo pipefail
-export PYTHONUNBUFFERED=1
-START=$SECONDS
-PY=${PYTHON:-python3}
 OUT=${OUT:-/tmp/device-transitions-out}
 TOTAL=${TOTAL_SECONDS:-480}
-mkdir -p "$OUT"
-. scripts/device_setup.sh  # the wheels, CORES, what the machine holds
+. scripts/device_setup.sh  # shell options, START, PY, $OUT made, the wheels, CORES, what the machine holds
 
 RESUME=${RESUME_DIR:-resume/transitions-gpu}
 if [ -d "$RESUME" ] && [ ! -f "$RESUME/last.ckpt" ]; then
