@@ -102,6 +102,11 @@ class ModelConfig:
     transition_head: bool = False
     """predict where each pair leads; online, an untried pair of a tried state is then worth one step of the best
     reward plus the predicted P̃·V instead of H-h"""
+    transition_edges: bool = False
+    """the transition head also reads the statistic's graph: each row's logits get, with weights the pair's token
+    sets, the pair's own log(1 + N(s,a,s')), the state graph's log(1 + Σ_a N(s,a,s')) both ways (s to s' and s' to
+    s), s' = s, and s' never acted from. The trunk's tokens carry no identity of a state, so without these the
+    head cannot point at one particular successor (docs/model/v2.md, "A transition head that reads the graph")"""
     tried_below: NonNegativeInt = 0
     """the transition head also predicts tried pairs of fewer visits than this (0: none): trained there
     (loss.transition_weight), and planned with when planner_tried_strength > 0"""
@@ -128,6 +133,9 @@ class ModelConfig:
         if not 0.0 <= self.offline_narrow_below <= 1.0:
             raise ValueError(f"model.offline_narrow_below must lie between 0 and 1 (a behaviour entropy), got "
                              f"{self.offline_narrow_below}")
+        if self.transition_edges and not self.transition_head:
+            raise ValueError("model.transition_edges gives the transition head the statistic's graph, but "
+                             "model.transition_head is false")
         if self.tried_below > 0 and not self.transition_head:
             raise ValueError(f"model.tried_below = {self.tried_below} trains the transition head at tried pairs, but "
                              "model.transition_head is false")
@@ -402,18 +410,47 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_m(x))
 
 
-class TransitionHead(nn.Module):
-    """log P̃(s'|s, a) = log-softmax over s' of ⟨query(x_sa), key(mean_a x_s'a)⟩ / sqrt(d): any S, and relabelling
-    states or actions permutes it the same way."""
+N_EDGES = 5
 
-    def __init__(self, d: int):
+
+def edge_terms(counts: torch.Tensor, weights: torch.Tensor, pairs: tuple | None = None) -> torch.Tensor:
+    """Σ_j w_j·e_j(s, a, s'): the graph terms of the transition head's logits (ModelConfig.transition_edges), from
+    the counts [B,S,A,S] and per-pair weights `weights` ([B,S,A,N_EDGES], or [K,N_EDGES] for `pairs`). The terms
+    e_j: log(1 + N(s,a,s')), log(1 + Σ_a' N(s,a',s')), log(1 + Σ_a' N(s',a',s)), [s' = s], [no action tried at s'].
+    Dense [B,S,A,S] without `pairs`, else [K,S] for the pairs ((b, s, a) index tensors), in their order."""
+    counts = counts.to(weights.dtype)
+    graph = torch.log1p(counts.sum(2))  # [B,S,S]: state to state, by any action
+    fresh = (counts.sum((2, 3)) == 0).to(weights.dtype)  # [B,S]
+    S = counts.shape[1]
+    if pairs is None:
+        w = weights.unbind(-1)  # each [B,S,A]
+        eye = torch.eye(S, dtype=weights.dtype, device=weights.device)
+        return (w[0][..., None] * torch.log1p(counts) + w[1][..., None] * graph[:, :, None]
+                + w[2][..., None] * graph.transpose(1, 2)[:, :, None] + w[3][..., None] * eye[None, :, None]
+                + w[4][..., None] * fresh[:, None, None])
+    b, s, a = pairs
+    terms = torch.stack([torch.log1p(counts[b, s, a]), graph[b, s], graph[b, :, s],
+                         nn.functional.one_hot(s, S).to(weights.dtype), fresh[b]], -1)  # [K,S,N_EDGES]
+    return (terms * weights[:, None]).sum(-1)
+
+
+class TransitionHead(nn.Module):
+    """log P̃(s'|s, a) = log-softmax over s' of ⟨query(x_sa), key(mean_a x_s'a)⟩ / sqrt(d) (+ the graph's terms,
+    `edges`): any S, and relabelling states or actions permutes it the same way."""
+
+    def __init__(self, d: int, edges: bool = False):
         super().__init__()
         self.query, self.key = nn.Linear(d, d), nn.Linear(d, d)
+        if edges:  # zero at the start: the head begins as the one without them
+            self.edge = nn.Linear(d, N_EDGES)
+            nn.init.zeros_(self.edge.weight)
+            nn.init.zeros_(self.edge.bias)
 
-    def forward(self, h: torch.Tensor, pairs: tuple | None = None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, pairs: tuple | None = None, counts: torch.Tensor | None = None) -> torch.Tensor:
         """[B,S,A,S] from the trunk's output h [B,S,A,d]; with `pairs` ((b, s, a) index tensors), only those pairs'
         rows [K,S], in their order. Acting needs only the pairs it guesses; on Taxi the dense float64 table was a
-        fifth of a forward pass."""
+        fifth of a forward pass. `counts` [B,S,A,S]: the statistic, which the graph's terms read (needed with
+        them)."""
         keys = self.key(h.mean(2))  # [B,S,d]
         if pairs is None:
             scores = torch.einsum("bsad,btd->bsat", self.query(h), keys)
@@ -423,7 +460,13 @@ class TransitionHead(nn.Module):
             queries = self.query(h[tuple(x[order] for x in pairs)]).split(per_run)
             grouped = torch.cat([q @ keys[i].T for i, q in enumerate(queries)])
             scores = torch.empty_like(grouped).index_copy_(0, order, grouped)
-        return torch.log_softmax(scores.to(DTYPE) / h.shape[-1] ** 0.5, -1)
+        scores = scores.to(DTYPE) / h.shape[-1] ** 0.5
+        if hasattr(self, "edge"):
+            if counts is None:
+                raise ValueError("this transition head reads the statistic's graph: pass counts")
+            weights = self.edge(h if pairs is None else h[pairs])
+            scores = scores + edge_terms(counts, weights, pairs).to(DTYPE)
+        return torch.log_softmax(scores, -1)
 
 
 class RLPFN(nn.Module):
@@ -440,7 +483,7 @@ class RLPFN(nn.Module):
         nn.init.zeros_(self.head.weight)  # start exactly at UCB-VI (policy) and certainty equivalence (Q)
         nn.init.zeros_(self.head.bias)
         self.log_temperature = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
-        self.transition = TransitionHead(d) if cfg.transition_head else None
+        self.transition = TransitionHead(d, cfg.transition_edges) if cfg.transition_head else None
 
     def forward(self, ctx: Context, pessimistic: bool = False, head_delta: torch.Tensor | None = None,
                 transitions: bool = True) -> Output:
@@ -477,11 +520,11 @@ class RLPFN(nn.Module):
         log_p_next = successors = None
         asked = {}  # the rows the planner asked the transition head for (acting's backups reuse them)
         if self.transition is not None and transitions:
-            log_p_next = self.transition(h)
+            log_p_next = self.transition(h, counts=ctx.stats.counts)
             successors = lambda pairs: log_p_next.detach()[pairs]  # noqa: E731 (trained by its own loss only)
         elif self.transition is not None:
             def successors(pairs):
-                asked["rows"] = (pairs, self.transition(h.detach(), pairs).detach())
+                asked["rows"] = (pairs, self.transition(h.detach(), pairs, ctx.stats.counts).detach())
                 return asked["rows"][1]
         q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic, successors, ctx.stats.counts)  # [B,H,S,A] float64
         remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device).view(1, H, 1, 1)

@@ -51,18 +51,18 @@ class TrueRows(torch.nn.Module):
                  new_mass: bool = False, pooled: bool = False):
         super().__init__()
         self.P, self.head, self.mix, self.new_mass, self.pooled = P, head, mix, new_mass, pooled
-        self.counts = None  # the statistic of the pass (`oracle-new`; Oracle._forward sets it)
 
-    def forward(self, h, pairs):
+    def forward(self, h, pairs, counts):
+        """`counts`: the pass's statistic [B,S,A,S], as the model hands it to its head."""
         if self.pooled:  # tried pairs: uniform over where the state's actions have led; untried: the head's guess
-            n = self.counts[pairs].sum(-1, keepdim=True)
-            reach = (self.counts.sum(2) > 0)[pairs[0], pairs[1]].to(self.P.dtype)  # [K,S]
+            n = counts[pairs].sum(-1, keepdim=True)
+            reach = (counts.sum(2) > 0)[pairs[0], pairs[1]].to(self.P.dtype)  # [K,S]
             rows = reach / reach.sum(-1, keepdim=True).clamp_min(1)
-            return torch.where(n > 0, rows.log(), self.head(h, pairs).to(self.P.dtype))
+            return torch.where(n > 0, rows.log(), self.head(h, pairs, counts).to(self.P.dtype))
         if self.new_mass:  # tried pairs: P̂ on the states where some action was tried, the true mass to the others
-            counts = self.counts[pairs].to(self.P.dtype)  # [K,S]
+            new = (counts.sum((2, 3)) == 0)[pairs[0]].to(self.P.dtype)  # [K,S]: nothing tried there yet
+            counts = counts[pairs].to(self.P.dtype)  # [K,S]
             n = counts.sum(-1, keepdim=True)
-            new = (self.counts.sum((2, 3)) == 0)[pairs[0]].to(self.P.dtype)  # [K,S]: nothing tried there yet
             old_counts = counts * (1 - new)  # (a pair may have led to a state never acted from: not P̂'s to keep)
             z = old_counts.sum(-1, keepdim=True)
             fallback = (1 - new) / (1 - new).sum(-1, keepdim=True)  # every seen successor new: no P̂ to keep
@@ -72,7 +72,7 @@ class TrueRows(torch.nn.Module):
             return torch.where(n > 0, rows, self.P[pairs]).log()
         if self.mix == 1.0:
             return self.P[pairs].log()  # log 0 = -inf: exp gives back the 0
-        return (self.mix * self.P[pairs] + (1 - self.mix) * self.head(h, pairs).to(self.P.dtype).exp()).log()
+        return (self.mix * self.P[pairs] + (1 - self.mix) * self.head(h, pairs, counts).to(self.P.dtype).exp()).log()
 
 
 def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, mix: float = 1.0,
@@ -110,7 +110,6 @@ def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, m
         def _forward(self, stats, *args, **kwargs):
             if stats.counts.shape[0] != self.n_runs:  # a pass for some runs only: b would not be the MDP
                 raise ValueError("the oracle's rows are indexed by run: every pass must be for all runs")
-            self.model.transition.counts = stats.counts
             return super()._forward(stats, *args, **kwargs)
 
     return Oracle.with_model(model)  # refresh "local": every pass is for all runs, so a row's run is its MDP

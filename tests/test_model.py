@@ -307,20 +307,24 @@ def test_features_plan_certainty_equivalence_and_ucbvi_exactly(S):
 
 
 TRANSITIONS = dataclasses.replace(CFG, transition_head=True)
+EDGES = [False, True]  # the transition head without and with the statistic's graph (transition_edges)
 
 
-def with_transition_head(seed=1):
-    m = perturbed(TRANSITIONS, seed)
+def with_transition_head(seed=1, edges=False):
+    m = perturbed(dataclasses.replace(TRANSITIONS, transition_edges=edges), seed)
     torch.nn.init.normal_(m.transition.query.weight, std=0.5)
+    if edges:
+        torch.nn.init.normal_(m.transition.edge.weight, std=0.5)
     return m
 
 
-def test_transition_head_predicts_a_distribution_over_states_and_permutes_with_the_labels():
+@pytest.mark.parametrize("edges", EDGES, ids=["head", "edges"])
+def test_transition_head_predicts_a_distribution_over_states_and_permutes_with_the_labels(edges):
     B, S, A, H = 2, 6, 4, 5
     ctx = random_context(B, S, A, H, seed=3)
     ps, pa = torch.randperm(S, generator=torch.Generator().manual_seed(0)), torch.tensor([2, 0, 3, 1])
     moved = relabelled(ctx, ps, pa)
-    m = with_transition_head()
+    m = with_transition_head(edges=edges)
     with torch.no_grad():
         a, b = m(ctx), m(moved)
     assert a.log_p_next.shape == (B, S, A, S)
@@ -330,7 +334,8 @@ def test_transition_head_predicts_a_distribution_over_states_and_permutes_with_t
     torch.testing.assert_close(a.q_plan[:, :, ps][:, :, :, pa], b.q_plan, atol=1e-4, rtol=1e-4)
 
 
-def test_acting_computes_only_the_guessed_rows_and_plans_as_the_dense_table_does():
+@pytest.mark.parametrize("edges", EDGES, ids=["head", "edges"])
+def test_acting_computes_only_the_guessed_rows_and_plans_as_the_dense_table_does(edges):
     """forward(transitions=False) asks the head for the guessed pairs' rows alone: the same rows as the dense
     table's, and the same plan, on a batch whose runs guess different numbers of pairs (one guesses none)."""
     from rlpfn.model import guessed_pairs
@@ -340,7 +345,7 @@ def test_acting_computes_only_the_guessed_rows_and_plans_as_the_dense_table_does
     ctx.stats.counts[0] = ctx.stats.counts[0].clamp_min(1)  # run 0: every pair tried, nothing to guess
     ctx.stats.counts[1, :, 1:] = 0  # run 1: only action 0 tried anywhere
     ctx.stats.counts[2, 2:, 2:] = 0
-    m = with_transition_head()
+    m = with_transition_head(edges=edges)
     with torch.no_grad():
         dense, acting = m(ctx), m(ctx, transitions=False)
     assert acting.log_p_next is None
@@ -349,11 +354,14 @@ def test_acting_computes_only_the_guessed_rows_and_plans_as_the_dense_table_does
     pairs = guessed_pairs(n).nonzero(as_tuple=True)
     assert set(pairs[0].tolist()) == {1, 2}
     h = torch.randn(B, S, A, 16, generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(m.transition(h, pairs), m.transition(h)[pairs], atol=1e-6, rtol=0)
-    shuffled = tuple(x.flip(0) for x in pairs)  # pairs in any order give their own rows
-    torch.testing.assert_close(m.transition(h, shuffled), m.transition(h)[shuffled], atol=1e-6, rtol=0)
-    none = tuple(x[:0] for x in pairs)
-    assert m.transition(h, none).shape == (0, S)
+    c = ctx.stats.counts
+    with torch.no_grad():
+        table = m.transition(h, counts=c)
+        torch.testing.assert_close(m.transition(h, pairs, c), table[pairs], atol=1e-6, rtol=0)
+        shuffled = tuple(x.flip(0) for x in pairs)  # pairs in any order give their own rows
+        torch.testing.assert_close(m.transition(h, shuffled, c), table[shuffled], atol=1e-6, rtol=0)
+        none = tuple(x[:0] for x in pairs)
+        assert m.transition(h, none, c).shape == (0, S)
 
 
 def test_planner_values_untried_pairs_of_tried_states_by_the_predicted_successors():
@@ -425,3 +433,41 @@ def test_action_attention_ties_an_action_across_states():
 def test_a_model_without_the_transition_head_predicts_nothing():
     out = perturbed()(random_context(1, 3, 2, 4))
     assert out.log_p_next is None
+
+
+def test_the_graph_terms_say_where_each_pair_and_state_has_led():
+    """transition_edges: each term, alone, on a hand-made statistic; the dense table and the pairs' rows agree."""
+    from rlpfn.model import N_EDGES, edge_terms
+
+    S, A = 4, 2
+    counts = torch.zeros(1, S, A, S, dtype=torch.float64)
+    counts[0, 0, 0, 1] = 3  # 0 -a0-> 1 three times
+    counts[0, 0, 1, 2] = 1  # 0 -a1-> 2 once
+    counts[0, 2, 0, 0] = 1  # 2 -a0-> 0 once; nothing was done at states 1 and 3
+    log = torch.log1p
+    expected = {  # term j alone, the row of pair (s = 0, a = 0)
+        0: torch.tensor([0, log(torch.tensor(3.0)), 0, 0]),  # its own counts
+        1: torch.tensor([0, log(torch.tensor(3.0)), log(torch.tensor(1.0)), 0]),  # where state 0 led, by any action
+        2: torch.tensor([0, 0, log(torch.tensor(1.0)), 0]),  # which states led to state 0
+        3: torch.tensor([1.0, 0, 0, 0]),  # state 0 itself
+        4: torch.tensor([0, 1.0, 0, 1.0]),  # states no action was tried at
+    }
+    for j, row in expected.items():
+        w = torch.zeros(1, S, A, N_EDGES)
+        w[..., j] = 1.0
+        torch.testing.assert_close(edge_terms(counts, w)[0, 0, 0], row)
+        pairs = (torch.tensor([0, 0]), torch.tensor([0, 3]), torch.tensor([0, 1]))
+        torch.testing.assert_close(edge_terms(counts, w[pairs], pairs), edge_terms(counts, w)[pairs])
+
+
+def test_a_head_with_the_graph_starts_as_the_head_without_it_and_needs_the_counts():
+    ctx = random_context(2, 5, 3, 4, seed=2)
+    plain, edges = with_transition_head(seed=4), perturbed(dataclasses.replace(TRANSITIONS, transition_edges=True), 4)
+    missing = edges.load_state_dict(plain.state_dict(), strict=False).missing_keys  # the graph's weights: at zero
+    assert sorted(missing) == ["transition.edge.bias", "transition.edge.weight"]
+    with torch.no_grad():
+        torch.testing.assert_close(edges(ctx).log_p_next, plain(ctx).log_p_next, atol=0, rtol=0)
+        with pytest.raises(ValueError, match="pass counts"):
+            edges.transition(torch.zeros(2, 5, 3, 16))
+    with pytest.raises(ValueError, match="transition_edges.*transition_head is false"):
+        ModelConfig(transition_edges=True)

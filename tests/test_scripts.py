@@ -296,15 +296,13 @@ def test_the_oracles_own_rows_from_the_counts_by_hand():
     counts[0, 1, 0, 0] = 1  # something was tried at state 1: states 2, 3 are new
     pairs = (torch.tensor([0, 0]), torch.tensor([0, 0]), torch.tensor([0, 1]))  # (0, 0) tried, (0, 1) not
     rows = mod.TrueRows(P, new_mass=True)
-    rows.counts = counts
-    got = rows(None, pairs).exp()
+    got = rows(None, pairs, counts).exp()
     # old states {0, 1}: P̂ there is (1, 0); the true mass to {2, 3} is 0.3 + 0.1 = 0.4, spread evenly
     torch.testing.assert_close(got[0], torch.tensor([0.6, 0.0, 0.2, 0.2], dtype=torch.float64))
     torch.testing.assert_close(got[1], P[0, 0, 1])
 
-    head = lambda h, pairs: torch.full((len(pairs[0]), S), -3.0)  # noqa: E731 (any log row, to tell it apart)
+    head = lambda h, pairs, counts: torch.full((len(pairs[0]), S), -3.0)  # noqa: E731 (any log row, to tell apart)
     pooled = mod.TrueRows(P, head, pooled=True)
-    pooled.counts = counts
-    got = pooled(None, pairs)
+    got = pooled(None, pairs, counts)
     torch.testing.assert_close(got[0].exp(), torch.tensor([0.5, 0.0, 0.5, 0.0], dtype=torch.float64))
     assert bool((got[1] == -3.0).all())
