@@ -7,9 +7,10 @@ held-out split or the suite. `--h-term-scale X` also sets the planner's h_term m
 believes a tried pair may lead to a never-visited state (ModelConfig.planner_novelty), and `--tried-strength K`
 the weight of the transition head's rows at tried pairs (ModelConfig.planner_tried_strength), `--guess-temperature
 TAU` how optimistically a guessed pair is valued (ModelConfig.planner_guess_temperature), `--uniform-rows` the
-ablation of the transition head's prediction (its query zeroed, so every guessed row is uniform over the states), and
-`--offline-narrow BELOW MULTIPLIER` the offline penalty's multiplier on datasets of behaviour entropy below BELOW
-(ModelConfig.offline_narrow_below, offline_narrow_multiplier); the features stay as they were. The copy's JSON
+ablation of the transition head's prediction (its query and graph weights zeroed, so every guessed row is uniform
+over the states), and `--offline-narrow BELOW MULTIPLIER` the offline penalty's multiplier on datasets of behaviour
+entropy below BELOW (ModelConfig.offline_narrow_below, offline_narrow_multiplier); the features stay as they were.
+The copy's JSON
 records the variant, and the variant it was made from, if any.
 """
 from __future__ import annotations
@@ -91,6 +92,9 @@ def main() -> None:
         if args.uniform_rows:
             model.transition.query.weight.zero_()
             model.transition.query.bias.zero_()
+            if hasattr(model.transition, "edge"):  # the graph's terms (model.transition_edges) too
+                model.transition.edge.weight.zero_()
+                model.transition.edge.bias.zero_()
     variant = {"of": args.checkpoint, "scale": args.scale}
     for key in ("h_term_scale", "novelty", "tried_strength", "guess_temperature", "offline_narrow"):
         if getattr(args, key) is not None:

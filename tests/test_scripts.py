@@ -178,6 +178,13 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
     assert load(tmp_path / "z").meta["training"]["bonus_variant"]["novelty"] == 0.0  # a 0 is recorded too
     assert (g.transition.key.weight == load(tried).transition.key.weight).all()
     assert g.meta["training"]["bonus_variant"]["uniform_rows"] is True
+    graph = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True, transition_edges=True))
+    torch.nn.init.normal_(graph.transition.edge.weight)
+    graph = save(graph, tmp_path / "e", {"name": "tiny"}, {"steps": 0})
+    assert run(str(graph), "1", str(tmp_path / "u"), "--uniform-rows").returncode == 0
+    u = load(tmp_path / "u")  # the graph's terms are zeroed too: the rows are uniform
+    assert u.cfg.transition_edges and (u.transition.edge.weight == 0).all() and (u.transition.edge.bias == 0).all()
+    assert (load(graph).transition.edge.weight != 0).any()
     assert run(str(tmp_path / "v"), "1", str(tmp_path / "o"), "--offline-narrow", "0.8", "10").returncode == 0
     o = load(tmp_path / "o")
     assert (o.cfg.offline_narrow_below, o.cfg.offline_narrow_multiplier) == (0.8, 10.0)
