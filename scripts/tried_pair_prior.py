@@ -35,8 +35,17 @@ def score(model, prior: str, batches: int, seed: int, batch_size: int = 16) -> d
 
 
 def add(acc: dict, head: torch.Tensor, P: torch.Tensor, counts: torch.Tensor) -> None:
-    """Sums of cross-entropy and L1 of P_κ to the true P [B,S,A,S] into `acc`, for the head's P̃ and for uniform."""
+    """Sums of cross-entropy and L1 of P_κ to the true P [B,S,A,S] into `acc`, for the head's P̃ and for uniform;
+    and of P̃ itself at the pairs the planner guesses (key "guessed", κ None)."""
+    from rlpfn.model import guessed_pairs
+
     n = counts.sum(-1)
+    sel = guessed_pairs(n)
+    for name, rows in (("head", head), ("uniform", torch.full_like(P, 1 / P.shape[-1]))):
+        a = acc.setdefault(("guessed", name, None), [0.0, 0.0, 0])
+        a[0] += (-(P * rows.clamp_min(1e-300).log()).sum(-1))[sel].sum().item()
+        a[1] += (rows - P).abs().sum(-1)[sel].sum().item()
+        a[2] += int(sel.sum())
     for lo, hi in BUCKETS:
         sel = (n >= lo) & (n < hi)
         for name, mean in (("head", head), ("uniform", torch.full_like(P, 1 / P.shape[-1]))):
@@ -77,6 +86,9 @@ def main() -> None:
             cells = [table[(label(lo, hi), name, k)] for k in KAPPAS]
             print(f"| {label(lo, hi)} | {name} | " + " | ".join(f"{ce:.3f} ({l1:.2f})" for ce, l1, _ in cells)
                   + f" | {cells[0][2]} |")
+    guessed = [table[("guessed", name, None)] for name in ("head", "uniform")]
+    print(f"untried pairs of tried states (the planner's guesses), P̃ alone: head {guessed[0][0]:.3f} "
+          f"({guessed[0][1]:.2f}), uniform {guessed[1][0]:.3f} ({guessed[1][1]:.2f}), {guessed[0][2]} pairs")
     print("cross-entropy to the true P in nats (L1 distance in brackets); lower is better")
 
 

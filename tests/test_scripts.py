@@ -250,14 +250,17 @@ def test_the_tried_pair_prior_scores_the_true_p_below_uniform():
     seen = torch.multinomial(P.view(-1, 5), 1, generator=g).view(20, 5, 3)
     counts = torch.nn.functional.one_hot(seen, 5).double()  # one visit per pair
     counts[:5] *= 4  # and a quarter of them with 4
+    counts[15:, :, 2] = 0  # action 2 untried in the last 5 runs: pairs the planner guesses
     acc = {}
     mod.add(acc, P, P, counts)
     assert acc[("1", "head", 1.0)][2] == acc[("1", "uniform", 1.0)][2] > 0 and acc[("3-5", "head", 1.0)][2] > 0
+    entropy = -(P * P.clamp_min(1e-300).log()).sum(-1)[15:, :, 2].sum().item()  # the true P's own cross-entropy
+    assert acc[("guessed", "head", None)][2] == 25 and abs(acc[("guessed", "head", None)][0] - entropy) < 1e-9
     for (bucket, name, k), (ce, l1, m) in acc.items():
         if name == "head" and m > 0:
             uni = acc[(bucket, "uniform", k)]
             assert ce < uni[0]
-            if k < 1e-3:  # both P̂, up to the smoothing
+            if k is not None and k < 1e-3:  # both P̂, up to the smoothing
                 assert abs(l1 - uni[1]) < 1e-4 * m
 
 
