@@ -19,7 +19,12 @@ says how much room a better head has:
 
 `--strength κ` plans tried pairs with (N·P̂ + κ·P)/(N + κ), an exact head at the strength the planner would give a
 learned one; `--mix λ` replaces the rows by λ·P + (1 - λ)·P̃, P̃ the checkpoint's own prediction (a head λ of the way
-to perfect); `--support` tells only where each pair can lead (its true row made uniform over its successors).
+to perfect); `--support` tells only where each pair can lead (its true row made uniform over its successors);
+`--know` sets what the rows tell of P: `row` (default) each pair's own true row; `state` only where the pair's state
+leads (the mean of the true rows of its actions), which is what a head could know of a state's neighbourhood when
+nothing says which action goes where (the priors relabel actions per state); `state+data` the state's true rows,
+with which of them is which action inferred from the run's own counts at that state (`label_posterior`), the most a head
+could know short of being told the labels.
 
 Runs on the MDPs and seeds of `rlpfn validate --prior SPLIT --batches B --episodes E` (batch i's rollout seed), so
 the rows `rlpfn` and `ucbvi` reproduce validate's, and writes a JSON in validate's format, which
@@ -41,6 +46,21 @@ from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt
 TOLD = 1e9
 FEW = 6  # the tried_below of the transitions-tried run (docs/model/v2.md)
 VARIANTS = ("oracle-untried", "oracle-few", "oracle-tried", "oracle-new", "pooled-support")
+KNOW = ("row", "state", "state+data")
+SINKHORN_STEPS = 100
+
+
+def label_posterior(counts: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """[K,A,A] weights w[k, a, a']: how likely action a of the state is the one whose true row is P[k, a'], from the
+    counts [K,A,S] the run has at that state, given its rows P [K,A,S] and a uniformly random labelling. Each
+    action's likelihood Π P[a'](s')^N(a, s') (an untried action's is flat) made doubly stochastic by Sinkhorn's
+    iterations, the usual stand-in for the marginals of a posterior over permutations: an untried action is unlikely
+    to be one that a tried action's data already claim."""
+    log = counts.to(P.dtype) @ P.clamp_min(1e-300).log().transpose(1, 2)  # [K,A,A']
+    for _ in range(SINKHORN_STEPS):
+        log = log - log.logsumexp(-1, keepdim=True)
+        log = log - log.logsumexp(-2, keepdim=True)
+    return log.softmax(-1)
 
 
 class TrueRows(torch.nn.Module):
@@ -48,9 +68,9 @@ class TrueRows(torch.nn.Module):
     `head` and `mix` λ < 1, of λ·P + (1 - λ)·P̃, P̃ the head's own prediction (a head λ of the way to perfect)."""
 
     def __init__(self, P: torch.Tensor, head: torch.nn.Module | None = None, mix: float = 1.0,
-                 new_mass: bool = False, pooled: bool = False):
+                 new_mass: bool = False, pooled: bool = False, labels: bool = False):
         super().__init__()
-        self.P, self.head, self.mix, self.new_mass, self.pooled = P, head, mix, new_mass, pooled
+        self.P, self.head, self.mix, self.new_mass, self.pooled, self.labels = P, head, mix, new_mass, pooled, labels
 
     def forward(self, h, pairs, counts):
         """`counts`: the pass's statistic [B,S,A,S], as the model hands it to its head."""
@@ -70,13 +90,18 @@ class TrueRows(torch.nn.Module):
             mass = (self.P[pairs] * new).sum(-1, keepdim=True)
             rows = (1 - mass) * old + mass * new / new.sum(-1, keepdim=True).clamp_min(1)
             return torch.where(n > 0, rows, self.P[pairs]).log()
+        true = self.P[pairs]
+        if self.labels:  # the state's rows, weighted by how likely each is this action's (`--know state+data`)
+            b, s, a = pairs
+            w = label_posterior(counts[b, s], self.P[b, s])  # [K,A,A']
+            true = (w[torch.arange(len(a)), a][:, None] @ self.P[b, s])[:, 0]
         if self.mix == 1.0:
-            return self.P[pairs].log()  # log 0 = -inf: exp gives back the 0
-        return (self.mix * self.P[pairs] + (1 - self.mix) * self.head(h, pairs, counts).to(self.P.dtype).exp()).log()
+            return true.log()  # log 0 = -inf: exp gives back the 0
+        return (self.mix * true + (1 - self.mix) * self.head(h, pairs, counts).to(self.P.dtype).exp()).log()
 
 
 def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, mix: float = 1.0,
-                 support: bool = False):
+                 support: bool = False, know: str = "row"):
     """An rlpfn agent that acts with a copy of the checkpoint whose transition head reads the true MDP."""
     from rlpfn.agents.rlpfn import RlpfnAgent
     from rlpfn.checkpoint import load_cached
@@ -101,11 +126,13 @@ def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, m
             if len(mdp) != n_runs:
                 raise ValueError("one run per MDP (a prior batch) is what the rows are indexed by")
             P = torch.as_tensor(mdp.P)
+            if know == "state":  # where the state leads, whichever action
+                P = P.mean(2, keepdim=True).expand_as(P).contiguous()
             if support:  # where a pair can lead, not how likely: the support as training's target reads it
                 P = support_rows(P.float())
             P = P.to(torch.float64)
             self.model.transition = TrueRows(P, head, mix, new_mass=variant == "oracle-new",
-                                               pooled=variant == "pooled-support")
+                                               pooled=variant == "pooled-support", labels=know == "state+data")
 
         def _forward(self, stats, *args, **kwargs):
             if stats.counts.shape[0] != self.n_runs:  # a pass for some runs only: b would not be the MDP
@@ -116,7 +143,7 @@ def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, m
 
 
 def _job(args) -> np.ndarray:
-    label, prior, batches, episodes, seed, checkpoint, strength, mix, support, i = args
+    label, prior, batches, episodes, seed, checkpoint, strength, mix, support, know, i = args
     from rlpfn.agents import make_agent
     from rlpfn.experiments.evaluate import prior_regret
     from rlpfn.experiments.validate import held_out_batch
@@ -127,7 +154,7 @@ def _job(args) -> np.ndarray:
     elif label == "rlpfn":
         agent = make_agent("rlpfn", checkpoint=checkpoint)
     else:
-        agent = oracle_agent(label, checkpoint, strength, mix, support)
+        agent = oracle_agent(label, checkpoint, strength, mix, support, know)
     return prior_regret(mdps, agent, episodes, seed=rollout_seed)
 
 
@@ -149,14 +176,19 @@ def main() -> None:
                         help="λ in [0, 1]: the rows are λ·P + (1 - λ)·the head's prediction (1: the true rows)")
     parser.add_argument("--support", action="store_true",
                         help="tell only where each pair can lead: the true rows made uniform over their successors")
+    parser.add_argument("--know", choices=KNOW, default="row",
+                        help="what the rows tell: each pair's true row (row), the mean of its state's true rows (state), "
+                             "or the state's true rows weighted by which is likely this action's, from the run's counts "
+                             "(state+data)")
     parser.add_argument("--workers", type=PositiveInt, default=2)
     parser.add_argument("--json", required=True, help="where to write the per-MDP regrets (validate's format)")
     args = parser.parse_args()
     if not 0.0 <= args.mix <= 1.0:
         parser.error(f"argument --mix: must lie in [0, 1], got {args.mix}")
     own = {"oracle-new", "pooled-support"} & set(args.variants)  # rows of their own: no mix, no support
-    if own and (args.mix < 1.0 or args.support):
-        parser.error(f"--mix and --support change the true rows, which these variants do not use: {', '.join(sorted(own))}")
+    if own and (args.mix < 1.0 or args.support or args.know != "row"):
+        parser.error(f"--mix, --support and --know change the true rows, which these variants do not use: "
+                     f"{', '.join(sorted(own))}")
     if not math.isfinite(args.strength):
         parser.error(f"argument --strength: must be finite, got {args.strength}")
     from rlpfn.checkpoint import load
@@ -171,7 +203,8 @@ def main() -> None:
     except UserError as e:
         parser.error(str(e))
     labels = ["ucbvi", "rlpfn", *args.variants]
-    jobs = [(label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, args.strength, args.mix, args.support, i)
+    jobs = [(label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, args.strength, args.mix, args.support,
+             args.know, i)
             for label in labels for i in range(args.batches)]
     out = run_jobs(_job, jobs, args.workers, "oracle rows", True)
     res = {label: np.concatenate(out[k * args.batches:(k + 1) * args.batches]) for k, label in enumerate(labels)}
@@ -181,7 +214,8 @@ def main() -> None:
         print(f"{label:<16} {m:.3f} ± {ci:.3f}   ratio to UCB-VI {r.mean() / ref.mean():.2f}, "
               f"lower on {np.mean(r < ref):.0%}")
     config = {"prior": args.prior, "batches": args.batches, "episodes": args.episodes, "seed": args.seed,
-              "checkpoint": args.checkpoint, "strength": args.strength, "mix": args.mix, "support": args.support}
+              "checkpoint": args.checkpoint, "strength": args.strength, "mix": args.mix, "support": args.support,
+              "know": args.know}
     write_json(args.json, {"config": config, "agents": {k: [k, {}] for k in labels},
                            "regret": {k: v.tolist() for k, v in res.items()}})
     print(f"wrote {args.json}")

@@ -287,6 +287,34 @@ def test_the_oracle_plans_with_the_true_rows_of_the_pairs_it_asks_for():
         counts = seen["counts"][b, s, a]  # [K,S] what run b had seen of (s, a) when the pass asked
         assert bool((counts.sum(-1) > 0).any()) == tried
         assert bool((log_rows.exp()[counts > 0] > 0).all())  # run b's row is its own MDP's: it allows what b saw
+    agent = mod.oracle_agent("oracle-untried", None, know="state")  # each row: the mean over the state's actions
+    run_trace(batch, agent, 2, seed=0, n_runs=len(batch))
+    (b, s, a), log_rows = agent.out.successor_rows
+    assert len(b) > 0
+    torch.testing.assert_close(log_rows.exp(), P.mean(2)[b, s], rtol=0, atol=1e-12)
+    assert not torch.allclose(P.mean(2)[b, s], P[b, s, a])  # not the pairs' own rows
+    agent = mod.oracle_agent("oracle-few", None, 1.0, know="state+data")
+    run_trace(batch, agent, 3, seed=0, n_runs=len(batch))
+    (b, s, a), log_rows = agent.out.successor_rows  # a mixture of the state's true rows
+    torch.testing.assert_close(log_rows.exp().sum(-1), torch.ones(len(b), dtype=torch.float64))
+    assert bool((log_rows.exp() <= P[b, s].amax(1) + 1e-12).all())
+
+
+def test_the_label_posterior_gives_a_state_s_rows_to_the_actions_whose_data_fit_them():
+    """scripts/oracle_rows.py --know state+data: a state's three actions lead to states 0, 1 and 2 for sure; action 0
+    was tried and led to 1, so it is the action of row 1, and the two untried actions share rows 0 and 2."""
+    import torch
+
+    mod = script("oracle_rows")
+    P = torch.eye(3, dtype=torch.float64)[None]  # [K=1, A'=3, S=3]: row a' leads to state a'
+    counts = torch.zeros(1, 3, 3)
+    counts[0, 0, 1] = 2
+    w = mod.label_posterior(counts, P)[0]
+    torch.testing.assert_close(w[0], torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64), atol=1e-6, rtol=0)
+    # (Sinkhorn approaches a zero pattern as 1/steps: 0.003 left after 100)
+    torch.testing.assert_close(w[1:], torch.tensor([[0.5, 0.0, 0.5]] * 2, dtype=torch.float64), atol=0.01, rtol=0)
+    flat = mod.label_posterior(torch.zeros(1, 3, 3), P)[0]  # nothing tried: every labelling alike
+    torch.testing.assert_close(flat, torch.full((3, 3), 1 / 3, dtype=torch.float64))
 
 
 def test_the_oracles_own_rows_from_the_counts_by_hand():
