@@ -21,16 +21,25 @@ def label(lo: int, hi: int) -> str:
 KAPPAS = (1e-6, 0.1, 0.3, 1.0, 3.0)
 
 
-def score(model, prior: str, batches: int, seed: int, batch_size: int = 16) -> dict:
-    """{(visits, prior mean, κ): (cross-entropy, L1, pairs)} over `batches` prior batches."""
+ROWS = ("head", "state", "true")
+
+
+def score(model, prior: str, batches: int, seed: int, batch_size: int = 16, rows: str = "head") -> dict:
+    """{(visits, prior mean, κ): (cross-entropy, L1, pairs)} over `batches` prior batches. `rows`: what stands as
+    P̃, the model's prediction (head), the mean of the true rows of the pair's state (state: which states the state
+    leads to, not which action goes where), or the true rows (true)."""
     from rlpfn.prior import get_batch
 
     acc = {}
     for i in range(batches):
         b = get_batch(prior, batch_size, seed + i)
-        with torch.no_grad():
-            log_p = model(b.context).log_p_next
-        add(acc, log_p.double().exp(), b.P[b.mdp].double(), b.context.stats.counts)
+        P = b.P[b.mdp].double()
+        if rows == "head":
+            with torch.no_grad():
+                predicted = model(b.context).log_p_next.double().exp()
+        else:
+            predicted = P.mean(2, keepdim=True).expand_as(P) if rows == "state" else P
+        add(acc, predicted, P, b.context.stats.counts)
     return {key: (ce / max(m, 1), l1 / max(m, 1), m) for key, (ce, l1, m) in acc.items()}
 
 
@@ -68,6 +77,9 @@ def main() -> None:
     p.add_argument("--prior", default="wide", help="prior spec to draw contexts from (default wide)")
     p.add_argument("--batches", type=PositiveInt, default=40, help="prior batches of 16 contexts (default 40)")
     p.add_argument("--seed", type=NonNegativeInt, default=10_000, help="seed of the first batch (default 10000)")
+    p.add_argument("--rows", choices=ROWS, default="head",
+                   help="what stands as P̃: the checkpoint's head (default), the mean of the true rows of the pair's "
+                        "state, or the true rows (bounds for the head; the checkpoint is then not used)")
     args = p.parse_args()
     try:
         load_spec(args.prior)
@@ -77,17 +89,19 @@ def main() -> None:
     if model.transition is None:
         p.error(f"--checkpoint {args.checkpoint}: the model has no transition head")
     torch.set_num_threads(1)
-    print(f"{args.checkpoint} on {args.batches} batches of {args.prior}: P_κ = (N + κ·P̃)/(N + κ) at tried pairs")
+    who = args.checkpoint if args.rows == "head" else f"P̃ = {args.rows} rows"
+    print(f"{who} on {args.batches} batches of {args.prior}: P_κ = (N + κ·P̃)/(N + κ) at tried pairs")
     print("| visits | prior mean | " + " | ".join(f"κ = {k:g}" for k in KAPPAS) + " | pairs |")
     print("| :--- | :--- | " + " | ".join("---:" for _ in KAPPAS) + " | ---: |")
-    table = score(model, args.prior, args.batches, args.seed)
+    table = score(model, args.prior, args.batches, args.seed, rows=args.rows)
     for lo, hi in BUCKETS:
         for name in ("head", "uniform"):
             cells = [table[(label(lo, hi), name, k)] for k in KAPPAS]
-            print(f"| {label(lo, hi)} | {name} | " + " | ".join(f"{ce:.3f} ({l1:.2f})" for ce, l1, _ in cells)
+            shown = args.rows if name == "head" else name
+            print(f"| {label(lo, hi)} | {shown} | " + " | ".join(f"{ce:.3f} ({l1:.2f})" for ce, l1, _ in cells)
                   + f" | {cells[0][2]} |")
     guessed = [table[("guessed", name, None)] for name in ("head", "uniform")]
-    print(f"untried pairs of tried states (the planner's guesses), P̃ alone: head {guessed[0][0]:.3f} "
+    print(f"untried pairs of tried states (the planner's guesses), P̃ alone: {args.rows} {guessed[0][0]:.3f} "
           f"({guessed[0][1]:.2f}), uniform {guessed[1][0]:.3f} ({guessed[1][1]:.2f}), {guessed[0][2]} pairs")
     print("cross-entropy to the true P in nats (L1 distance in brackets); lower is better")
 

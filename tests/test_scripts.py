@@ -344,3 +344,16 @@ def test_the_oracles_own_rows_from_the_counts_by_hand():
     got = pooled(None, pairs, counts)
     torch.testing.assert_close(got[0].exp(), torch.tensor([0.5, 0.0, 0.5, 0.0], dtype=torch.float64))
     assert bool((got[1] == -3.0).all())
+
+
+def test_the_tried_pair_prior_scores_the_state_and_true_rows_as_bounds():
+    """--rows state / true: P̃ from the MDP itself (no model). At the guessed pairs the true rows' cross-entropy is the
+    least of any prediction (Gibbs), so below the state's mean row and uniform."""
+    mod = script("tried_pair_prior")
+    true = mod.score(None, "tiny", 2, 0, batch_size=4, rows="true")
+    state = mod.score(None, "tiny", 2, 0, batch_size=4, rows="state")
+    g_true, g_state, g_uniform = true[("guessed", "head", None)], state[("guessed", "head", None)], \
+        state[("guessed", "uniform", None)]
+    assert g_true[2] == g_state[2] > 0
+    assert g_true[0] < g_state[0] < g_uniform[0]
+    assert g_true[1] < 1e-12 < g_state[1]  # L1: the true rows are exact, the state's mean is not
