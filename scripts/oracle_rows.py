@@ -47,20 +47,30 @@ TOLD = 1e9
 FEW = 6  # the tried_below of the transitions-tried run (docs/model/v2.md)
 VARIANTS = ("oracle-untried", "oracle-few", "oracle-tried", "oracle-new", "pooled-support")
 KNOW = ("row", "state", "state+data")
-SINKHORN_STEPS = 100
 
 
-def label_posterior(counts: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
-    """[K,A,A] weights w[k, a, a']: how likely action a of the state is the one whose true row is P[k, a'], from the
-    counts [K,A,S] the run has at that state, given its rows P [K,A,S] and a uniformly random labelling. Each
-    action's likelihood Π P[a'](s')^N(a, s') (an untried action's is flat) made doubly stochastic by Sinkhorn's
-    iterations, the usual stand-in for the marginals of a posterior over permutations: an untried action is unlikely
-    to be one that a tried action's data already claim."""
+def label_posterior(counts: torch.Tensor, P: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """[K,A,A] weights w[k, a, a']: the posterior probability that action a of the state is the one whose true row is
+    P[k, a'], from the counts [K,A,S] the run has at that state, given its rows P [K,A,S] and a labelling uniform
+    over the permutations. Exact: with likelihoods L[a, a'] = Π_s' P[a'](s')^N(a, s') (flat for an untried action),
+    w[a, a'] = L[a, a'] · perm(L without row a and column a') / perm(L), the permanents by Ryser's formula (2^A terms,
+    A ≤ 10 in the priors). An untried action is unlikely to be one that a tried action's data already claim."""
     log = counts.to(P.dtype) @ P.clamp_min(1e-300).log().transpose(1, 2)  # [K,A,A']
-    for _ in range(SINKHORN_STEPS):
-        log = log - log.logsumexp(-1, keepdim=True)
-        log = log - log.logsumexp(-2, keepdim=True)
-    return log.softmax(-1)
+    L = (log - log.amax(-1, keepdim=True)).exp()  # a row's scale cancels in w
+    A = L.shape[-1]
+    subsets = ((torch.arange(1, 2**A, device=L.device)[:, None] >> torch.arange(A, device=L.device)) & 1).to(L.dtype)
+    sign = (-1.0) ** (A - subsets.sum(-1))  # Ryser: perm = Σ_S (-1)^(A - |S|) Π_a Σ_{a' in S} L[a, a']
+    out = []
+    for block in L.split(chunk):
+        r = block @ subsets.T  # [k,A,2^A-1]: each row's sum over each subset of columns
+        ones = torch.ones_like(r[:, :1])
+        before = torch.cat([ones, r[:, :-1]], 1).cumprod(1)  # Π over the rows above a
+        after = torch.cat([r[:, 1:], ones], 1).flip(1).cumprod(1).flip(1)  # Π over the rows below a
+        minors = (before * after * sign) @ subsets  # [k,A,A']: perm of L without row a, column a'
+        perm = (r.prod(1) * sign).sum(-1)  # [k]
+        w = block * minors / perm[:, None, None]
+        out.append(torch.where(perm[:, None, None] > 0, w, torch.full_like(w, 1 / A)))
+    return torch.cat(out)
 
 
 class TrueRows(torch.nn.Module):
@@ -93,8 +103,10 @@ class TrueRows(torch.nn.Module):
         true = self.P[pairs]
         if self.labels:  # the state's rows, weighted by how likely each is this action's (`--know state+data`)
             b, s, a = pairs
-            w = label_posterior(counts[b, s], self.P[b, s])  # [K,A,A']
-            true = (w[torch.arange(len(a)), a][:, None] @ self.P[b, s])[:, 0]
+            states, which = torch.unique(b * counts.shape[1] + s, return_inverse=True)  # one posterior per state
+            sb, ss = states // counts.shape[1], states % counts.shape[1]
+            w = label_posterior(counts[sb, ss], self.P[sb, ss])[which, a]  # [K,A']
+            true = (w[:, None] @ self.P[b, s])[:, 0]
         if self.mix == 1.0:
             return true.log()  # log 0 = -inf: exp gives back the 0
         return (self.mix * true + (1 - self.mix) * self.head(h, pairs, counts).to(self.P.dtype).exp()).log()
@@ -189,6 +201,8 @@ def main() -> None:
     if own and (args.mix < 1.0 or args.support or args.know != "row"):
         parser.error(f"--mix, --support and --know change the true rows, which these variants do not use: "
                      f"{', '.join(sorted(own))}")
+    if args.support and args.know != "row":
+        parser.error(f"--support and --know {args.know}: tell either where each pair can lead or what the state's rows are")
     if not math.isfinite(args.strength):
         parser.error(f"argument --strength: must be finite, got {args.strength}")
     from rlpfn.checkpoint import load

@@ -231,6 +231,10 @@ def test_scripts_refuse_a_bad_predictor_prior_or_output_before_any_work(tmp_path
             ("oracle_rows", ["--checkpoint", str(no_head), "--json", str(tmp_path / "o.json")], "no transition head"),
             ("oracle_rows", ["--variants", "oracle-new", "--mix", "0.5", "--json", str(tmp_path / "o.json")],
              "do not use: oracle-new"),
+            ("oracle_rows", ["--variants", "pooled-support", "--know", "state", "--json", str(tmp_path / "o.json")],
+             "do not use: pooled-support"),
+            ("oracle_rows", ["--know", "state+data", "--support", "--json", str(tmp_path / "o.json")],
+             "--support and --know"),
             ("oracle_rows", ["--json", str(tmp_path / "no" / "o.json")], "does not exist")):
         res = subprocess.run([sys.executable, str(SCRIPTS / f"{script_name}.py"), *args], capture_output=True, text=True,
                              timeout=120)
@@ -293,11 +297,16 @@ def test_the_oracle_plans_with_the_true_rows_of_the_pairs_it_asks_for():
     assert len(b) > 0
     torch.testing.assert_close(log_rows.exp(), P.mean(2)[b, s], rtol=0, atol=1e-12)
     assert not torch.allclose(P.mean(2)[b, s], P[b, s, a])  # not the pairs' own rows
-    agent = mod.oracle_agent("oracle-few", None, 1.0, know="state+data")
+    agent = mod.oracle_agent("oracle-few", None, 1.0, know="state+data")  # the state's rows, by the posterior
+    seen = {}
+    refresh = agent._refresh
+    agent._refresh = lambda *args: (seen.update(counts=agent.stats.counts.clone()), refresh(*args))
     run_trace(batch, agent, 3, seed=0, n_runs=len(batch))
-    (b, s, a), log_rows = agent.out.successor_rows  # a mixture of the state's true rows
-    torch.testing.assert_close(log_rows.exp().sum(-1), torch.ones(len(b), dtype=torch.float64))
-    assert bool((log_rows.exp() <= P[b, s].amax(1) + 1e-12).all())
+    (b, s, a), log_rows = agent.out.successor_rows
+    w = mod.label_posterior(seen["counts"][b, s], P[b, s])[torch.arange(len(a)), a]  # [K,A']
+    torch.testing.assert_close(log_rows.exp(), (w[:, None] @ P[b, s])[:, 0], rtol=0, atol=1e-12)
+    assert bool((seen["counts"][b, s, a].sum(-1) > 0).any())  # tried pairs among them: their data weigh in
+    assert not torch.allclose(log_rows.exp(), P.mean(2)[b, s])  # not `state`'s rows
 
 
 def test_the_label_posterior_gives_a_state_s_rows_to_the_actions_whose_data_fit_them():
@@ -310,11 +319,38 @@ def test_the_label_posterior_gives_a_state_s_rows_to_the_actions_whose_data_fit_
     counts = torch.zeros(1, 3, 3)
     counts[0, 0, 1] = 2
     w = mod.label_posterior(counts, P)[0]
-    torch.testing.assert_close(w[0], torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64), atol=1e-6, rtol=0)
-    # (Sinkhorn approaches a zero pattern as 1/steps: 0.003 left after 100)
-    torch.testing.assert_close(w[1:], torch.tensor([[0.5, 0.0, 0.5]] * 2, dtype=torch.float64), atol=0.01, rtol=0)
+    torch.testing.assert_close(w[0], torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(w[1:], torch.tensor([[0.5, 0.0, 0.5]] * 2, dtype=torch.float64), atol=1e-12, rtol=0)
     flat = mod.label_posterior(torch.zeros(1, 3, 3), P)[0]  # nothing tried: every labelling alike
     torch.testing.assert_close(flat, torch.full((3, 3), 1 / 3, dtype=torch.float64))
+    # two tried actions competing for two rows: 5 and 3 visits to state 3, rows giving it 0.5 and 0.25. Labellings:
+    # (0.5^5·0.25^3) against (0.25^5·0.5^3), odds 4 : 1 (a doubly stochastic scaling would give 2 : 1)
+    counts = torch.zeros(1, 2, 4)
+    counts[0, 0, 3], counts[0, 1, 3] = 5, 3
+    rows = torch.tensor([[[0, 0, 0.5, 0.5], [0, 0, 0.75, 0.25]]], dtype=torch.float64)
+    torch.testing.assert_close(mod.label_posterior(counts, rows)[0], torch.tensor([[0.8, 0.2], [0.2, 0.8]],
+                               dtype=torch.float64), atol=1e-12, rtol=0)
+
+
+def test_the_label_posterior_is_the_posterior_over_labellings():
+    """Against brute force over every permutation, on random states of 4 actions, two of them untried."""
+    import itertools
+
+    import torch
+
+    mod = script("oracle_rows")
+    g = torch.Generator().manual_seed(0)
+    P = torch.rand(6, 4, 5, generator=g, dtype=torch.float64) ** 3
+    P = P / P.sum(-1, keepdim=True)
+    counts = torch.poisson(torch.full((6, 4, 5), 0.6), generator=g).double()
+    counts[:, 2:] = 0
+    exact = torch.zeros(6, 4, 4, dtype=torch.float64)
+    for k in range(6):
+        for perm in itertools.permutations(range(4)):
+            lik = torch.stack([(P[k, perm[a]] ** counts[k, a]).prod() for a in range(4)]).prod()
+            exact[k, range(4), list(perm)] += lik
+        exact[k] /= exact[k].sum(-1, keepdim=True)
+    torch.testing.assert_close(mod.label_posterior(counts, P), exact, atol=1e-12, rtol=0)
 
 
 def test_the_oracles_own_rows_from_the_counts_by_hand():
