@@ -9,9 +9,8 @@ the weight of the transition head's rows at tried pairs (ModelConfig.planner_tri
 TAU` how optimistically a guessed pair is valued (ModelConfig.planner_guess_temperature), `--uniform-rows` the
 ablation of the transition head's prediction (its query and graph weights zeroed, so every guessed row is uniform
 over the states), and `--offline-narrow BELOW MULTIPLIER` the offline penalty's multiplier on datasets of behaviour
-entropy below BELOW (ModelConfig.offline_narrow_below, offline_narrow_multiplier); the features stay as they were.
-The copy's JSON
-records the variant, and the variant it was made from, if any.
+entropy below BELOW (ModelConfig.offline_narrow_below, offline_narrow_multiplier); the features stay as they were. The
+copy's JSON records the variant, and the variant it was made from, if any.
 """
 from __future__ import annotations
 

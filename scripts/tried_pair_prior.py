@@ -3,8 +3,10 @@
 For prior contexts (`get_batch`) it scores P_κ = (N(s,a,·) + κ·P̃(·|s,a)) / (N(s,a) + κ) against the true P, at tried
 pairs grouped by their visits N, for several strengths κ: cross-entropy in nats (lower is better) and L1 distance.
 The same with P̃ uniform over the states is the baseline a head must beat. κ → 0 is the empirical P̂ (smoothed by
-10⁻⁶ so that its cross-entropy is finite). Issue 9: whether the head could stand in for P̂ at pairs seen once or twice
-(docs/model/v2.md, "Optimism about never-visited states").
+10⁻⁶ so that its cross-entropy is finite). A last line scores P̃ alone at the pairs the planner guesses (untried pairs
+of tried states). `--rows state|true` puts the MDP's own rows in the head's place: the mean of the true rows of the
+pair's state, or the true rows (bounds for a head). Issue 9: whether the head could stand in for P̂ at pairs seen once
+or twice (docs/model/v2.md, "Optimism about never-visited states", "Where the exact head's room lies").
 """
 from __future__ import annotations
 
@@ -79,14 +81,16 @@ def main() -> None:
     p.add_argument("--seed", type=NonNegativeInt, default=10_000, help="seed of the first batch (default 10000)")
     p.add_argument("--rows", choices=ROWS, default="head",
                    help="what stands as P̃: the checkpoint's head (default), the mean of the true rows of the pair's "
-                        "state, or the true rows (bounds for the head; the checkpoint is then not used)")
+                        "state, or the true rows (bounds for the head; --checkpoint is then not read)")
     args = p.parse_args()
+    model = None  # --rows state|true: the MDP's own rows, no model
     try:
         load_spec(args.prior)
-        model = load(args.checkpoint, "rlpfn")
+        if args.rows == "head":
+            model = load(args.checkpoint, "rlpfn")
     except UserError as e:
         p.error(str(e))
-    if model.transition is None:
+    if model is not None and model.transition is None:
         p.error(f"--checkpoint {args.checkpoint}: the model has no transition head")
     torch.set_num_threads(1)
     who = args.checkpoint if args.rows == "head" else f"P̃ = {args.rows} rows"
