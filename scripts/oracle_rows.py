@@ -68,7 +68,8 @@ def label_posterior(counts: torch.Tensor, P: torch.Tensor, chunk: int = 256) -> 
         after = torch.cat([r[:, 1:], ones], 1).flip(1).cumprod(1).flip(1)  # Π over the rows below a
         minors = (before * after * sign) @ subsets  # [k,A,A']: perm of L without row a, column a'
         perm = (r.prod(1) * sign).sum(-1)  # [k]
-        w = block * minors / perm[:, None, None]
+        w = (block * minors / perm[:, None, None]).clamp_min(0)  # (Ryser's signed sum leaves -1e-13 round-off)
+        w = w / w.sum(-1, keepdim=True)
         out.append(torch.where(perm[:, None, None] > 0, w, torch.full_like(w, 1 / A)))
     return torch.cat(out)
 

@@ -351,6 +351,17 @@ def test_the_label_posterior_is_the_posterior_over_labellings():
             exact[k, range(4), list(perm)] += lik
         exact[k] /= exact[k].sum(-1, keepdim=True)
     torch.testing.assert_close(mod.label_posterior(counts, P), exact, atol=1e-12, rtol=0)
+    # ten actions and rows with zeros: Ryser's signed sums leave round-off, which must not make a weight negative
+    # (a negative weight gives a row a negative entry, and its log a NaN in the planner)
+    P = torch.rand(50, 10, 12, generator=g, dtype=torch.float64) ** 8
+    P = P * (P > 0.01)
+    P = P / P.sum(-1, keepdim=True)
+    seen = torch.multinomial(P.view(-1, 12), 4, replacement=True, generator=g).view(50, 10, 4)
+    counts = torch.zeros(50, 10, 12, dtype=torch.float64).scatter_add_(2, seen, torch.ones(50, 10, 4, dtype=torch.float64))
+    counts[:, 6:] = 0
+    w = mod.label_posterior(counts, P)
+    assert bool((w >= 0).all()) and torch.allclose(w.sum(-1), torch.ones(50, 10, dtype=torch.float64))
+    assert bool(((w @ P) >= 0).all())
 
 
 def test_the_oracles_own_rows_from_the_counts_by_hand():
