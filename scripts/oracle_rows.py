@@ -190,9 +190,9 @@ def main() -> None:
     parser.add_argument("--support", action="store_true",
                         help="tell only where each pair can lead: the true rows made uniform over their successors")
     parser.add_argument("--know", choices=KNOW, default="row",
-                        help="what the rows tell: each pair's true row (row), the mean of its state's true rows (state), "
-                             "or the state's true rows weighted by which is likely this action's, from the run's counts "
-                             "(state+data)")
+                        help="what the rows tell: each pair's true row (row), the mean of its state's true rows "
+                             "(state), or the state's true rows weighted by which is likely this action's, from the "
+                             "run's counts (state+data)")
     parser.add_argument("--workers", type=PositiveInt, default=2)
     parser.add_argument("--json", required=True, help="where to write the per-MDP regrets (validate's format)")
     args = parser.parse_args()
@@ -203,7 +203,8 @@ def main() -> None:
         parser.error(f"--mix, --support and --know change the true rows, which these variants do not use: "
                      f"{', '.join(sorted(own))}")
     if args.support and args.know != "row":
-        parser.error(f"--support and --know {args.know}: tell either where each pair can lead or what the state's rows are")
+        parser.error(f"--support and --know {args.know}: tell either where each pair can lead or what the state's "
+                     "rows are")
     if not math.isfinite(args.strength):
         parser.error(f"argument --strength: must be finite, got {args.strength}")
     from rlpfn.checkpoint import load
@@ -218,8 +219,8 @@ def main() -> None:
     except UserError as e:
         parser.error(str(e))
     labels = ["ucbvi", "rlpfn", *args.variants]
-    jobs = [(label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, args.strength, args.mix, args.support,
-             args.know, i)
+    jobs = [(label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, args.strength, args.mix,
+             args.support, args.know, i)
             for label in labels for i in range(args.batches)]
     out = run_jobs(_job, jobs, args.workers, "oracle rows", True)
     res = {label: np.concatenate(out[k * args.batches:(k + 1) * args.batches]) for k, label in enumerate(labels)}

@@ -357,7 +357,8 @@ def test_the_label_posterior_is_the_posterior_over_labellings():
     P = P * (P > 0.01)
     P = P / P.sum(-1, keepdim=True)
     seen = torch.multinomial(P.view(-1, 12), 4, replacement=True, generator=g).view(50, 10, 4)
-    counts = torch.zeros(50, 10, 12, dtype=torch.float64).scatter_add_(2, seen, torch.ones(50, 10, 4, dtype=torch.float64))
+    ones = torch.ones(50, 10, 4, dtype=torch.float64)
+    counts = torch.zeros(50, 10, 12, dtype=torch.float64).scatter_add_(2, seen, ones)
     counts[:, 6:] = 0
     w = mod.label_posterior(counts, P)
     assert bool((w >= 0).all()) and torch.allclose(w.sum(-1), torch.ones(50, 10, dtype=torch.float64))
