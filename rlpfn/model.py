@@ -42,6 +42,9 @@ from .planning import DTYPE, backward_induction, expect, repeat, with_dtype
 from .stats import Stats, behaviour_entropy
 
 N_FEATURES = 19
+# The reward head's quantile levels: one output each, so that the level the planner uses is chosen after training
+# (ModelConfig.planner_reward_quantile), on the training prior.
+REWARD_QUANTILES = (0.5, 0.75, 0.9, 0.97)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,14 @@ class ModelConfig:
     (docs/model/transition_head.md). Set by scripts/bonus_variant.py --guess-temperature; the features stay as
     they were"""
 
+    reward_head: bool = False
+    """also predict, at the pairs the transition head guesses, quantiles (REWARD_QUANTILES) of their mean reward
+    (trained by loss.reward_weight against the prior's true mean reward)"""
+    planner_reward_quantile: ClosedUnitInterval = 1.0
+    """online, a guessed pair's one step of reward: 1, the best the reward bounds allow; or the reward head's
+    prediction at this level (one of REWARD_QUANTILES; needs reward_head), clipped to [0, 1]. Chosen on the
+    training prior (docs/model/reward_head.md)"""
+
     def __post_init__(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads = {self.n_heads} does not divide d_model = {self.d_model}")
@@ -138,6 +149,15 @@ class ModelConfig:
                              "model.transition_head is false")
         if self.tried_below > 0 and not self.transition_head:
             raise ValueError(f"model.tried_below = {self.tried_below} trains the transition head at tried pairs, but "
+                             "model.transition_head is false")
+        if self.planner_reward_quantile < 1.0 and not self.reward_head:
+            raise ValueError(f"model.planner_reward_quantile = {self.planner_reward_quantile} plans with the reward "
+                             "head's prediction, but model.reward_head is false")
+        if self.planner_reward_quantile < 1.0 and self.planner_reward_quantile not in REWARD_QUANTILES:
+            raise ValueError(f"model.planner_reward_quantile must be 1 (the bound) or one of the reward head's levels "
+                             f"{', '.join(map(str, REWARD_QUANTILES))}, got {self.planner_reward_quantile}")
+        if self.reward_head and not self.transition_head:
+            raise ValueError("model.reward_head predicts rewards at the pairs the transition head guesses, but "
                              "model.transition_head is false")
         if self.planner_tried_strength > 0 and self.tried_below == 0:
             raise ValueError(f"model.planner_tried_strength = {self.planner_tried_strength} plans with the head's rows "
@@ -182,6 +202,7 @@ class Output:
     log_p_next: torch.Tensor | None = None  # [B,S,A,S] the head's log P̃(s'|s, a), float64 (transitions=True)
     summary: torch.Tensor | None = None  # [B,d] the trunk's output averaged over (s, a): what a critic reads
     successor_rows: tuple | None = None  # ((b, s, a), log P̃ [K,S]): the rows acting asked for (transitions=False)
+    reward_quantiles: torch.Tensor | None = None  # [B,S,A,len(REWARD_QUANTILES)] the reward head's (reward_head)
 
 
 def ucb_bonus(n: torch.Tensor, remaining, cfg: ModelConfig) -> torch.Tensor:
@@ -207,11 +228,12 @@ def capped(q, remaining, per_step, cap=1.0) -> torch.Tensor:
 
 
 def planner_terms(r_hat, n, cfg: ModelConfig, corrections: torch.Tensor | None = None, pessimistic: bool = False,
-                  guessed: torch.Tensor | None = None):
+                  guessed: torch.Tensor | None = None, guess_reward: torch.Tensor | None = None):
     """The planner's per-pair reward and per-step bonus (`plan`), so that Q_h = capped(reward + P̂·V_{h+1}, H-h,
     per_step). An unvisited pair's P̂ row is zero, so one formula serves every pair: with reward 0 and per_step
     its unvisited fraction, min(0 + frac·(H-h), H-h) = frac·(H-h) (or 0 offline). `guessed` [B,S,A]: unvisited
-    pairs whose successors are predicted (`plan`): reward 1 (the best), no bonus."""
+    pairs whose successors are predicted (`plan`): reward `guess_reward` [B,S,A] there (default 1, the best), no
+    bonus."""
     visited = n > 0
     alpha, delta, unv = (torch.zeros_like(n),) * 3 if corrections is None else corrections.to(DTYPE).unbind(-1)
     flat, per_step = bonus_terms(n, alpha.exp(), cfg)
@@ -221,7 +243,8 @@ def planner_terms(r_hat, n, cfg: ModelConfig, corrections: torch.Tensor | None =
     reward = torch.where(visited, r_hat + delta + flat, zero)
     per_step = torch.where(visited, per_step, unvisited_fraction(unv, cfg))
     if guessed is not None:
-        reward, per_step = torch.where(guessed, 1.0, reward), torch.where(guessed, 0.0, per_step)
+        guess = 1.0 if guess_reward is None else guess_reward.to(reward.dtype)
+        reward, per_step = torch.where(guessed, guess, reward), torch.where(guessed, 0.0, per_step)
     return reward, per_step
 
 
@@ -304,7 +327,8 @@ def guessed_pairs(n: torch.Tensor) -> torch.Tensor:
 
 
 def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | None = None,
-         pessimistic: bool = False, successors: Callable[[tuple], torch.Tensor] | None = None, counts=None):
+         pessimistic: bool = False, successors: Callable[[tuple], torch.Tensor] | None = None, counts=None,
+         guess_reward: torch.Tensor | None = None):
     """Backward induction on the empirical model with UCB-VI's bonus, corrected: Q_h = min(H-h, r̂ + δ +
     e^α·b_h + P̂·V_{h+1}) on visited pairs, unvisited_fraction(u)·(H-h) on unvisited ones.
     `corrections` [B,S,A,3] = (α, δ, u); None = uncorrected UCB-VI. Differentiable in `corrections`.
@@ -317,7 +341,8 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
     With cfg.planner_tried_strength κ > 0 they are asked for the tried pairs of fewer than cfg.tried_below visits
     too, planned with (N·P̂ + κ·P̃)/(N + κ).
     Online, with cfg.planner_novelty ν > 0, a tried pair's P̂·V_{h+1} is (1-w)·P̂·V + w·V̄_new (`novelty_terms`, from
-    `counts` [B,S,A,S])."""
+    `counts` [B,S,A,S]). `guess_reward` [B,S,A]: a guessed pair's one step of reward in place of 1 (the reward
+    head's, ModelConfig.planner_reward_quantile)."""
     guessed = guess = tried = None
     if successors is not None and not pessimistic:
         guessed = guessed_pairs(n)
@@ -332,7 +357,8 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
         else:
             where = guessed.nonzero(as_tuple=True)
             guess = (where, successors(where).to(DTYPE).exp())
-    reward, per_step = planner_terms(r_hat, n, cfg, corrections, pessimistic, guessed)
+    reward, per_step = planner_terms(r_hat, n, cfg, corrections, pessimistic, guessed,
+                                     None if guessed is None else guess_reward)
     novelty = None
     if cfg.planner_novelty > 0 and not pessimistic:
         if counts is None:
@@ -484,6 +510,11 @@ class RLPFN(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.log_temperature = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
         self.transition = TransitionHead(d, cfg.transition_edges) if cfg.transition_head else None
+        # Starts at the bound, 1: the model plans as without it until trained (loss.reward_weight).
+        self.reward = nn.Linear(d, len(REWARD_QUANTILES)) if cfg.reward_head else None
+        if self.reward is not None:
+            nn.init.zeros_(self.reward.weight)
+            nn.init.ones_(self.reward.bias)
 
     def forward(self, ctx: Context, pessimistic: bool = False, head_delta: torch.Tensor | None = None,
                 transitions: bool = True) -> Output:
@@ -526,7 +557,14 @@ class RLPFN(nn.Module):
             def successors(pairs):
                 asked["rows"] = (pairs, self.transition(h.detach(), pairs, ctx.stats.counts).detach())
                 return asked["rows"][1]
-        q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic, successors, ctx.stats.counts)  # [B,H,S,A] float64
+        reward_quantiles = guess_reward = None
+        if self.reward is not None:  # trained by its own loss only, like the transition head
+            reward_quantiles = self.reward(h)
+            if self.cfg.planner_reward_quantile < 1.0:
+                level = REWARD_QUANTILES.index(self.cfg.planner_reward_quantile)
+                guess_reward = reward_quantiles[..., level].detach().to(DTYPE).clamp(0.0, 1.0)
+        q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic, successors, ctx.stats.counts,
+                      guess_reward)  # [B,H,S,A] float64
         remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device).view(1, H, 1, 1)
         q_est = q_ce + remaining * out[..., 3].to(DTYPE).unsqueeze(1)
         rows = torch.arange(B, device=n.device)
@@ -535,10 +573,10 @@ class RLPFN(nn.Module):
         logits = (q_plan[rows, ctx.step] / rem).float() / temperature
         return Output(logits=logits, q=q_est[rows, ctx.step].float(), q_plan=q_plan, q_est=q_est,
                       corrections=corrections, temperature=temperature, summary=h.mean((1, 2)),
-                      log_p_next=log_p_next, successor_rows=asked.get("rows"))
+                      log_p_next=log_p_next, successor_rows=asked.get("rows"), reward_quantiles=reward_quantiles)
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
 
-__all__ = ["ModelConfig", "Context", "Output", "RLPFN", "TransitionHead", "guessed_pairs", "novelty_terms", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]
+__all__ = ["REWARD_QUANTILES", "ModelConfig", "Context", "Output", "RLPFN", "TransitionHead", "guessed_pairs", "novelty_terms", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]

@@ -43,7 +43,7 @@ from jsonargparse.typing import (ClosedUnitInterval, NonNegativeFloat, NonNegati
 from .config import ConfigError, one_line, to_dict
 from .errors import UserError
 from .files import atomic, check_output_dir, write_text
-from .model import RLPFN, ModelConfig, guessed_pairs
+from .model import REWARD_QUANTILES, RLPFN, ModelConfig, guessed_pairs
 from .es import ESConfig, es_loss
 from .regret import Critic, RegretConfig, regret_loss
 from .resources import builtin_names, named_or_path
@@ -72,6 +72,18 @@ class TrainerConfig:
     """torch intra-op threads per process (1 is fastest on small tensors, rlpfn/threads.py)"""
     progress: bool = True
     """show a progress bar"""
+    init_from: Optional[str] = None
+    """a checkpoint (built-in name or path) whose weights start the run; parameters it lacks (a head this config
+    adds) keep their initialisation; null: a random start"""
+
+    def __post_init__(self):
+        if self.init_from is not None:  # fail now, not after the model is built
+            from .checkpoint import check
+
+            try:
+                check(self.init_from, "rlpfn")
+            except UserError as e:
+                raise ConfigError(f"trainer.init_from: {e}") from None
 
 
 @dataclass
@@ -117,6 +129,8 @@ class OptimConfig:
     """steps of linear learning-rate warm-up"""
     grad_clip: PositiveFloat = 1.0
     """gradients are clipped to this norm"""
+    new_only: bool = False
+    """train only the parameters that trainer.init_from lacks; the loaded ones stay as they are"""
 
 
 @dataclass
@@ -164,6 +178,10 @@ class LossConfig:
     model.planner_tried_strength, so the head learns what the counts lack rather than all of P (the logged
     transition_ce is then the blend's)"""
 
+    reward_weight: NonNegativeFloat = 0.0
+    """weight of the reward head's pinball losses (one per level of model.REWARD_QUANTILES) against the prior's true
+    mean reward, at the pairs the planner guesses (needs model.reward_head)"""
+
     def __post_init__(self):
         for f in fields(self):  # the config types let inf (and NaN) through
             value = getattr(self, f.name)
@@ -176,7 +194,7 @@ class LossConfig:
     def active(self) -> bool:
         """Whether any supervised term is on (all weights 0: no prior batches are drawn for it at all)."""
         return any(w > 0 for w in (self.policy_weight, self.q_weight, self.anchor_weight, self.quantile_weight,
-                                   self.transition_weight, self.transition_value_weight))
+                                   self.transition_weight, self.transition_value_weight, self.reward_weight))
 
 
 @dataclass
@@ -191,12 +209,18 @@ class PretrainConfig:
     es: ESConfig = field(default_factory=ESConfig)  # the deployed agent's regret, by evolution strategies (rlpfn/es.py)
 
     def __post_init__(self):
+        if self.optim.new_only and self.trainer.init_from is None:
+            raise ValueError("optim.new_only trains only the parameters trainer.init_from lacks, but "
+                             "trainer.init_from is null")
         if not self.loss.active and self.regret.weight == 0 and self.es.weight == 0:
             raise ValueError("loss: every weight is 0, and regret.weight and es.weight are 0: nothing to train")
         for key in ("transition_weight", "transition_value_weight"):
             if getattr(self.loss, key) > 0 and not self.model.transition_head:
                 raise ValueError(f"loss.{key} = {getattr(self.loss, key)} trains the transition head, but "
                                  "model.transition_head is false")
+        if self.loss.reward_weight > 0 and not self.model.reward_head:
+            raise ValueError(f"loss.reward_weight = {self.loss.reward_weight} trains the reward head, but "
+                             "model.reward_head is false")
         changed = [k for k, on in (("transition_blend", self.loss.transition_blend),
                                    ("transition_target", self.loss.transition_target != "p")) if on]
         if changed and self.loss.transition_weight == 0:
@@ -374,6 +398,9 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
                 out.log_p_next, ctx.stats.counts, P, batch.q_star.amax(-1), rem, cfg.transition_value_quantile,
                 model.cfg.tried_below)
             total = total + cfg.transition_value_weight * parts["transition_value"].float()
+    if out.reward_quantiles is not None:
+        parts["reward_pinball"] = reward_loss(out.reward_quantiles, ctx.stats.counts.sum(-1), batch.R[batch.mdp])
+        total = total + cfg.reward_weight * parts["reward_pinball"].float()
     return {"loss": total, "ce": policy.detach(), "q_mse": q.detach(), "anchor": anchor.detach(),
             "pinball": pinball.detach(), **{k: v.detach() for k, v in parts.items()},
             "accuracy": (out.logits.argmax(-1)[rows, ctx.state.clamp_min(0)] ==
@@ -412,6 +439,17 @@ def transition_value_loss(log_p_next: torch.Tensor, counts: torch.Tensor, P: tor
     return (pinball * where).sum() / where.sum().clamp_min(1)
 
 
+def reward_loss(quantiles: torch.Tensor, n: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    """Mean pinball loss of the reward head's quantiles [B,S,A,Q] (levels REWARD_QUANTILES) against the true mean
+    rewards R [B,S,A], summed over the levels, at the pairs the planner guesses (visits n [B,S,A]; 0 when a batch
+    has none)."""
+    where = guessed_pairs(n)
+    levels = torch.tensor(REWARD_QUANTILES, dtype=quantiles.dtype, device=quantiles.device)
+    diff = R.to(quantiles.dtype)[..., None] - quantiles  # > 0: the prediction is below the truth
+    pinball = torch.maximum(levels * diff, (levels - 1) * diff).sum(-1)
+    return (pinball * where).sum() / where.sum().clamp_min(1)
+
+
 def head_pairs(counts: torch.Tensor, tried_below: int) -> torch.Tensor:
     """[B,S,A] the pairs the transition head is trained at: those the planner guesses and tried pairs of fewer than
     `tried_below` visits."""
@@ -432,6 +470,8 @@ def _lightning_module(cfg: PretrainConfig):
             super().__init__()
             self.save_hyperparameters({"config": cfg.to_dict()})
             self.model = RLPFN(cfg.model)
+            if cfg.trainer.init_from is not None:
+                warm_start(self.model, cfg.trainer.init_from, cfg.optim.new_only)
             self.critic = Critic(cfg.model.d_model) if cfg.regret.critic else None  # trained here, never shipped
             self.spec = load_spec(cfg.data.prior)
             self.val_sets = validation_mdps(cfg.data.val_prior, cfg.data.val_batches, seed=12345)
@@ -492,9 +532,37 @@ def _lightning_module(cfg: PretrainConfig):
             log_validation(self, RlpfnAgent.with_model(self.model), int(idx), cfg.data.val_episodes)
 
         def configure_optimizers(self):
-            return optimizers(self.parameters(), cfg.optim, cfg.trainer.max_steps)
+            return optimizers([p for p in self.parameters() if p.requires_grad], cfg.optim, cfg.trainer.max_steps)
 
     return PretrainModule
+
+
+def warm_start(model: RLPFN, init_from: str, new_only: bool) -> list[str]:
+    """Load the checkpoint `init_from`'s weights into `model`; returns the names of the parameters it lacked. With
+    `new_only`, every other parameter is frozen. A checkpoint with weights the model has no place for, or of other
+    shapes, is refused (a different architecture: not a warm start)."""
+    from .checkpoint import load
+
+    state = load(init_from, "rlpfn").state_dict()
+    own = model.state_dict()
+    extra = sorted(set(state) - set(own))
+    if extra:
+        raise ConfigError(f"trainer.init_from {init_from}: weights this model has no place for ({', '.join(extra[:4])}"
+                          f"{', ...' if len(extra) > 4 else ''}): set the model section as the checkpoint's")
+    shapes = [k for k in state if state[k].shape != own[k].shape]
+    if shapes:
+        k = shapes[0]
+        raise ConfigError(f"trainer.init_from {init_from}: {k} has shape {tuple(state[k].shape)} there and "
+                          f"{tuple(own[k].shape)} here: set the model section as the checkpoint's")
+    model.load_state_dict(state, strict=False)
+    new = sorted(set(own) - set(state))
+    if new_only:
+        if not new:
+            raise ConfigError(f"optim.new_only: the model has no parameter that trainer.init_from {init_from} lacks: "
+                              "nothing would train")
+        for name, p in model.named_parameters():
+            p.requires_grad_(name not in state)
+    return new
 
 
 def log_validation(module, agent, idx: int, episodes: int) -> None:
@@ -704,5 +772,5 @@ def pretrain(cfg, resume: bool = False, command: str = "") -> Path:
     return Path(cfg.trainer.export or out / "model").with_suffix(".json")
 
 
-__all__ = ["PretrainConfig", "TrainerConfig", "DataConfig", "OptimConfig", "LossConfig", "ConfigError",
+__all__ = ["warm_start", "PretrainConfig", "TrainerConfig", "DataConfig", "OptimConfig", "LossConfig", "ConfigError",
            "load_config", "pretrain", "pretrain_loss"]

@@ -6,7 +6,8 @@ held-out split or the suite. `--h-term-scale X` also sets the planner's h_term m
 (ModelConfig.planner_h_term_scale, the 1/N part of the bonus) to X, and `--novelty NU` how much the planner
 believes a tried pair may lead to a never-visited state (ModelConfig.planner_novelty), and `--tried-strength K`
 the weight of the transition head's rows at tried pairs (ModelConfig.planner_tried_strength), `--guess-temperature
-TAU` how optimistically a guessed pair is valued (ModelConfig.planner_guess_temperature), `--uniform-rows` the
+TAU` how optimistically a guessed pair is valued (ModelConfig.planner_guess_temperature), `--reward-quantile Q` the
+reward head's level a guessed pair's reward is planned with (ModelConfig.planner_reward_quantile), `--uniform-rows` the
 ablation of the transition head's prediction (its query and graph weights zeroed, so every guessed row is uniform
 over the states), and `--offline-narrow BELOW MULTIPLIER` the offline penalty's multiplier on datasets of behaviour
 entropy below BELOW (ModelConfig.offline_narrow_below, offline_narrow_multiplier); the features stay as they were. The
@@ -44,6 +45,10 @@ def main() -> None:
                         help="value a guessed pair by the soft maximum of its predicted successors' values at this "
                              "temperature, a fraction of the remaining steps: the smaller, the more optimistic "
                              "(ModelConfig.planner_guess_temperature; 0: the predicted mean)")
+    parser.add_argument("--reward-quantile", type=float, default=None,
+                        help="plan a guessed pair's one step of reward with the reward head's prediction at this level "
+                             "(ModelConfig.planner_reward_quantile: one of the head's levels, or 1 for the bound; the "
+                             "model needs reward_head)")
     parser.add_argument("--uniform-rows", action="store_true",
                         help="zero the transition head's query, so that a guessed pair's predicted successors are "
                              "uniform over the states: the planner's rule without the learned prediction (an ablation; "
@@ -71,6 +76,7 @@ def main() -> None:
                                              ("planner_novelty", args.novelty),
                                              ("planner_tried_strength", args.tried_strength),
                                              ("planner_guess_temperature", args.guess_temperature),
+                                             ("planner_reward_quantile", args.reward_quantile),
                                              ("offline_narrow_below", narrow[0]),
                                              ("offline_narrow_multiplier", narrow[1])) if value is not None}
     if args.tried_strength and not (model.cfg.tried_below > 0 and model.cfg.transition_head):
@@ -83,7 +89,11 @@ def main() -> None:
     if planner:
         from rlpfn.model import RLPFN
 
-        copy = RLPFN(dataclasses.replace(model.cfg, **planner))
+        try:  # the model's own checks: a level the head lacks, a head the model lacks
+            cfg = dataclasses.replace(model.cfg, **planner)
+        except ValueError as e:
+            parser.error(str(e))
+        copy = RLPFN(cfg)
         copy.load_state_dict(model.state_dict())
         copy.meta, model = model.meta, copy
     with torch.no_grad():
@@ -95,7 +105,7 @@ def main() -> None:
                 model.transition.edge.weight.zero_()
                 model.transition.edge.bias.zero_()
     variant = {"of": args.checkpoint, "scale": args.scale}
-    for key in ("h_term_scale", "novelty", "tried_strength", "guess_temperature", "offline_narrow"):
+    for key in ("h_term_scale", "novelty", "tried_strength", "guess_temperature", "reward_quantile", "offline_narrow"):
         if getattr(args, key) is not None:
             variant[key] = getattr(args, key)
     if args.uniform_rows:

@@ -16,6 +16,10 @@ says how much room a better head has:
   visits the uniform row over the states that any action of the pair's state has led to (with `--strength κ`);
 - `oracle-tried`: also at every tried pair, in place of the empirical P̂ (ModelConfig.planner_tried_strength at a
   strength that makes P̂'s weight vanish): the planner told every transition of the pairs it has tried or guesses.
+- `oracle-reward`: the checkpoint's own rows, and a guessed pair's one step of reward the true mean reward instead
+  of the bound, 1: what an exact reward head (ModelConfig.reward_head) would buy;
+- `state-reward` (a rule, no oracle): the checkpoint's own rows, and a guessed pair's reward the best mean reward
+  seen at its state plus `--reward-margin`, capped at 1: what a reward head must beat to count as learned.
 
 `--strength κ` plans tried pairs with (N·P̂ + κ·P)/(N + κ), an exact head at the strength the planner would give a
 learned one; `--mix λ` replaces the rows by λ·P + (1 - λ)·P̃, P̃ the checkpoint's own prediction (a head λ of the way
@@ -45,7 +49,8 @@ from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt
 # Weight of the true rows at tried pairs in `oracle-tried`: (N·P̂ + κ·P)/(N + κ) is P to within N/κ.
 TOLD = 1e9
 FEW = 6  # the tried_below of the transitions-tried run (docs/model/v2.md)
-VARIANTS = ("oracle-untried", "oracle-few", "oracle-tried", "oracle-new", "pooled-support")
+VARIANTS = ("oracle-untried", "oracle-few", "oracle-tried", "oracle-new", "pooled-support", "oracle-reward",
+            "state-reward")
 KNOW = ("row", "state", "state+data")
 
 
@@ -113,8 +118,34 @@ class TrueRows(torch.nn.Module):
         return (self.mix * true + (1 - self.mix) * self.head(h, pairs, counts).to(self.P.dtype).exp()).log()
 
 
+class TrueReward(torch.nn.Module):
+    """Stands in for the model's reward head: the true mean rewards R [B,S,A] (on the [0, 1] scale the model sees) at
+    every level."""
+
+    def __init__(self, R: torch.Tensor, levels: int):
+        super().__init__()
+        self.R, self.levels = R, levels
+
+    def forward(self, h):
+        return self.R[..., None].expand(*self.R.shape, self.levels).to(h.dtype)
+
+
+class StateReward(torch.nn.Module):
+    """Stands in for the model's reward head, a rule: at every pair, the best mean reward seen at its state (over
+    its tried actions; 0 where none was tried) plus `margin`, capped at 1, at every level."""
+
+    def __init__(self, stats, margin: float, levels: int):
+        super().__init__()
+        _, r_hat, n = stats.empirical(sparse=False)
+        best = torch.where(n > 0, r_hat, torch.zeros_like(r_hat)).amax(-1, keepdim=True)  # [B,S,1]
+        self.value = (best + margin).clamp(max=1.0).expand_as(r_hat)[..., None].expand(*r_hat.shape, levels)
+
+    def forward(self, h):
+        return self.value.to(h.dtype)
+
+
 def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, mix: float = 1.0,
-                 support: bool = False, know: str = "row"):
+                 support: bool = False, know: str = "row", margin: float = 0.1):
     """An rlpfn agent that acts with a copy of the checkpoint whose transition head reads the true MDP."""
     from rlpfn.agents.rlpfn import RlpfnAgent
     from rlpfn.checkpoint import load_cached
@@ -125,7 +156,11 @@ def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, m
     head = model.transition
     if head is None:
         raise UserError(f"{checkpoint or 'the shipped model'} has no transition head to replace")
-    if variant == "oracle-untried":  # untried pairs only, whatever the checkpoint plans tried pairs with
+    if variant in ("oracle-reward", "state-reward"):  # the checkpoint's rows; its reward head's place taken
+        from rlpfn.model import REWARD_QUANTILES
+
+        model.cfg = dataclasses.replace(model.cfg, reward_head=True, planner_reward_quantile=REWARD_QUANTILES[0])
+    elif variant == "oracle-untried":  # untried pairs only, whatever the checkpoint plans tried pairs with
         model.cfg = dataclasses.replace(model.cfg, tried_below=0, planner_tried_strength=0.0)
     else:
         below = FEW if variant in ("oracle-few", "oracle-new", "pooled-support") else 2**62
@@ -138,6 +173,14 @@ def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, m
             super().reset(spec, n_runs, seed)
             if len(mdp) != n_runs:
                 raise ValueError("one run per MDP (a prior batch) is what the rows are indexed by")
+            if variant == "state-reward":
+                return
+            if variant == "oracle-reward":
+                from rlpfn.model import REWARD_QUANTILES
+
+                R = (torch.as_tensor(mdp.R) - mdp.r_min) / (mdp.r_max - mdp.r_min)
+                self.model.reward = TrueReward(R.to(torch.float64), len(REWARD_QUANTILES))
+                return
             P = torch.as_tensor(mdp.P)
             if know == "state":  # where the state leads, whichever action
                 P = P.mean(2, keepdim=True).expand_as(P).contiguous()
@@ -150,13 +193,17 @@ def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, m
         def _forward(self, stats, *args, **kwargs):
             if stats.counts.shape[0] != self.n_runs:  # a pass for some runs only: b would not be the MDP
                 raise ValueError("the oracle's rows are indexed by run: every pass must be for all runs")
+            if variant == "state-reward":  # the rule reads this pass's statistic
+                from rlpfn.model import REWARD_QUANTILES
+
+                self.model.reward = StateReward(stats, margin, len(REWARD_QUANTILES))
             return super()._forward(stats, *args, **kwargs)
 
     return Oracle.with_model(model)  # refresh "local": every pass is for all runs, so a row's run is its MDP
 
 
 def _job(args) -> np.ndarray:
-    label, prior, batches, episodes, seed, checkpoint, strength, mix, support, know, i = args
+    label, prior, batches, episodes, seed, checkpoint, strength, mix, support, know, margin, i = args
     from rlpfn.agents import make_agent
     from rlpfn.experiments.evaluate import prior_regret
     from rlpfn.experiments.validate import held_out_batch
@@ -167,7 +214,7 @@ def _job(args) -> np.ndarray:
     elif label == "rlpfn":
         agent = make_agent("rlpfn", checkpoint=checkpoint)
     else:
-        agent = oracle_agent(label, checkpoint, strength, mix, support, know)
+        agent = oracle_agent(label, checkpoint, strength, mix, support, know, margin)
     return prior_regret(mdps, agent, episodes, seed=rollout_seed)
 
 
@@ -193,18 +240,22 @@ def main() -> None:
                         help="what the rows tell: each pair's true row (row), the mean of its state's true rows "
                              "(state), or the state's true rows weighted by which is likely this action's, from the "
                              "run's counts (state+data)")
+    parser.add_argument("--reward-margin", type=float, default=0.1,
+                        help="state-reward: a guessed pair's reward is the best seen at its state plus this")
     parser.add_argument("--workers", type=PositiveInt, default=2)
     parser.add_argument("--json", required=True, help="where to write the per-MDP regrets (validate's format)")
     args = parser.parse_args()
     if not 0.0 <= args.mix <= 1.0:
         parser.error(f"argument --mix: must lie in [0, 1], got {args.mix}")
-    own = {"oracle-new", "pooled-support"} & set(args.variants)  # rows of their own: no mix, no support
+    own = {"oracle-new", "pooled-support", "oracle-reward", "state-reward"} & set(args.variants)  # not the true rows: no mix, no support
     if own and (args.mix < 1.0 or args.support or args.know != "row"):
         parser.error(f"--mix, --support and --know change the true rows, which these variants do not use: "
                      f"{', '.join(sorted(own))}")
     if args.support and args.know != "row":
         parser.error(f"--support and --know {args.know}: tell either where each pair can lead or what the state's "
                      "rows are")
+    if not math.isfinite(args.reward_margin):
+        parser.error(f"argument --reward-margin: must be finite, got {args.reward_margin}")
     if not math.isfinite(args.strength):
         parser.error(f"argument --strength: must be finite, got {args.strength}")
     from rlpfn.checkpoint import load
@@ -220,7 +271,7 @@ def main() -> None:
         parser.error(str(e))
     labels = ["ucbvi", "rlpfn", *args.variants]
     jobs = [(label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, args.strength, args.mix,
-             args.support, args.know, i)
+             args.support, args.know, args.reward_margin, i)
             for label in labels for i in range(args.batches)]
     out = run_jobs(_job, jobs, args.workers, "oracle rows", True)
     res = {label: np.concatenate(out[k * args.batches:(k + 1) * args.batches]) for k, label in enumerate(labels)}
@@ -231,7 +282,7 @@ def main() -> None:
               f"lower on {np.mean(r < ref):.0%}")
     config = {"prior": args.prior, "batches": args.batches, "episodes": args.episodes, "seed": args.seed,
               "checkpoint": args.checkpoint, "strength": args.strength, "mix": args.mix, "support": args.support,
-              "know": args.know}
+              "know": args.know, "reward_margin": args.reward_margin}
     write_json(args.json, {"config": config, "agents": {k: [k, {}] for k in labels},
                            "regret": {k: v.tolist() for k, v in res.items()}})
     print(f"wrote {args.json}")

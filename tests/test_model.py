@@ -471,3 +471,45 @@ def test_a_head_with_the_graph_starts_as_the_head_without_it_and_needs_the_count
             edges.transition(torch.zeros(2, 5, 3, 16))
     with pytest.raises(ValueError, match="transition_edges.*transition_head is false"):
         ModelConfig(transition_edges=True)
+
+
+def test_the_reward_head_sets_a_guessed_pairs_reward_and_starts_at_the_bound():
+    """reward_head: untrained (bias 1) it plans exactly as the model without it; planning with a level, a guessed
+    pair's one step of reward is that level's prediction clipped to [0, 1], and nothing else moves."""
+    from rlpfn.model import REWARD_QUANTILES
+
+    S, A, H = 4, 3, 6
+    ctx = random_context(2, S, A, H, seed=5, density=1.0)
+    ctx.stats.counts[:, 0, 1:] = 0  # state 0: only action 0 tried
+    ctx.stats.reward_sum[:, 0, 1:] = ctx.stats.reward_sum[:, 0, 1:] * 0
+    base = dataclasses.replace(CFG, transition_head=True)
+    with_head = dataclasses.replace(base, reward_head=True, planner_reward_quantile=0.9)
+    torch.manual_seed(3)
+    m0 = RLPFN(base).eval()
+    m = RLPFN(with_head).eval()
+    m.load_state_dict(m0.state_dict(), strict=False)
+    with torch.no_grad():
+        out0, out = m0(ctx), m(ctx)
+    torch.testing.assert_close(out.q_plan, out0.q_plan)  # predicts 1 everywhere: the bound
+    assert out.reward_quantiles.shape == (2, S, A, len(REWARD_QUANTILES))
+    with torch.no_grad():
+        m.reward.bias.copy_(torch.tensor([0.1, 0.2, 0.3, 0.4]))
+        out = m(ctx)
+    h = H - 1  # the last step: a guessed pair is worth its one step of reward
+    torch.testing.assert_close(out.q_plan[:, h, 0, 1:], torch.full((2, A - 1), 0.3, dtype=torch.float64))
+    torch.testing.assert_close(out.q_plan[:, h, 1:], out0.q_plan[:, h, 1:])  # no other state guesses
+    torch.testing.assert_close(out.q_plan[:, h, 0, 0], out0.q_plan[:, h, 0, 0])  # nor does the tried pair
+    assert (out.q_plan <= out0.q_plan + 1e-12).all()  # a smaller reward there lowers values upstream, never raises
+    with torch.no_grad():
+        m.reward.bias.fill_(1.7)
+        torch.testing.assert_close(m(ctx).q_plan, out0.q_plan)  # clipped to the bound
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"transition_head": True, "planner_reward_quantile": 0.9}, "planner_reward_quantile = 0.9 plans with the reward"),
+    ({"transition_head": True, "reward_head": True, "planner_reward_quantile": 0.8}, "one of the reward head's levels"),
+    ({"reward_head": True}, "model.reward_head predicts rewards at the pairs the transition head guesses"),
+])
+def test_reward_head_settings_are_checked(changes, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(CFG, **changes)

@@ -191,6 +191,11 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
     assert torch.isclose(o.head.bias[0], torch.log(torch.tensor(0.3)))  # the base variant's bonus kept
     variant = o.meta["training"]["bonus_variant"]
     assert variant["offline_narrow"] == [0.8, 10.0] and variant["base_variant"]["scale"] == 0.3
+    rewards = save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True, reward_head=True)),
+                   tmp_path / "r", {"name": "tiny"}, {"steps": 0})
+    assert run(str(rewards), "1", str(tmp_path / "q"), "--reward-quantile", "0.9").returncode == 0
+    assert load(tmp_path / "q").cfg.planner_reward_quantile == 0.9
+    assert load(tmp_path / "q").meta["training"]["bonus_variant"]["reward_quantile"] == 0.9
     for args, culprit in (([str(base), "inf", str(tmp_path / "w")], "must be finite, got inf"),
                           ([str(base), "1", str(tmp_path / "w"), "--h-term-scale", "inf"], "must be finite, got inf"),
                           ([str(base), "1", str(tmp_path / "w"), "--h-term-scale", "0"], "invalid PositiveFloat"),
@@ -202,6 +207,8 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
                           ([str(tried), "1", str(tmp_path / "w"), "--guess-temperature", "inf"], "must be finite"),
                           ([str(base), "1", str(tmp_path / "w"), "--offline-narrow", "1.5", "10"], "got 1.5 10"),
                           ([str(base), "1", str(tmp_path / "w"), "--offline-narrow", "0.8", "0"], "got 0.8 0"),
+                          ([str(tried), "1", str(tmp_path / "w"), "--reward-quantile", "0.9"], "reward_head is false"),
+                          ([str(rewards), "1", str(tmp_path / "w"), "--reward-quantile", "0.8"], "got 0.8"),
                           ([str(base), "-1", str(tmp_path / "w")], "invalid PositiveFloat value: '-1'"),
                           ([str(tmp_path / "nope"), "0.3", str(tmp_path / "w")], "nope.json: no such checkpoint"),
                           ([str(base), "0.3", str(tmp_path / "no" / "w")], "does not exist")):
@@ -307,6 +314,36 @@ def test_the_oracle_plans_with_the_true_rows_of_the_pairs_it_asks_for():
     torch.testing.assert_close(log_rows.exp(), (w[:, None] @ P[b, s])[:, 0], rtol=0, atol=1e-12)
     assert bool((seen["counts"][b, s, a].sum(-1) > 0).any())  # tried pairs among them: their data weigh in
     assert not torch.allclose(log_rows.exp(), P.mean(2)[b, s])  # not `state`'s rows
+
+
+def test_the_reward_oracle_and_rule_set_a_guessed_pair_s_reward_and_nothing_else():
+    """scripts/oracle_rows.py `oracle-reward`: the reward head's place taken by the MDP's true mean rewards (scaled to
+    [0, 1]); `state-reward`: by the best mean reward seen at the pair's state plus the margin. At the last step a
+    guessed pair is worth exactly that reward; the checkpoint's rows are its own."""
+    import torch
+
+    from rlpfn.experiments.evaluate import validation_mdps
+    from rlpfn.model import guessed_pairs
+    from rlpfn.traces import run_trace
+
+    mod = script("oracle_rows")
+    batch = validation_mdps("tiny", 1, seed=3)[0]
+    R = (torch.as_tensor(batch.R) - batch.r_min) / (batch.r_max - batch.r_min)
+    for variant in ("oracle-reward", "state-reward"):
+        agent = mod.oracle_agent(variant, None, margin=0.25)
+        seen = {}
+        refresh = agent._refresh
+        agent._refresh = lambda *args: (seen.update(stats=agent.stats.rows(torch.arange(agent.stats.n_runs))), refresh(*args))
+        run_trace(batch, agent, 2, seed=0, n_runs=len(batch))
+        _, r_hat, n = seen["stats"].empirical(sparse=False)
+        guessed = guessed_pairs(n)
+        assert guessed.any()
+        if variant == "oracle-reward":
+            expected = R.to(torch.float64)
+        else:
+            expected = (torch.where(n > 0, r_hat, 0.0).amax(-1, keepdim=True) + 0.25).clamp(max=1).expand_as(r_hat)
+        last = agent.out.q_plan[:, -1]  # [B,S,A] at h = H-1: one step of reward
+        torch.testing.assert_close(last[guessed], expected[guessed].to(last.dtype), rtol=0, atol=1e-6)
 
 
 def test_the_label_posterior_gives_a_state_s_rows_to_the_actions_whose_data_fit_them():

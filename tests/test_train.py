@@ -1,5 +1,6 @@
 """Pretraining on the tiny config: logs, checkpoints, export, SIGKILL + --resume, DDP on CPU (gloo), config errors."""
 import csv
+import dataclasses
 import json
 import math
 import signal
@@ -158,6 +159,11 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     ({"loss": {"transition_value_weight": 2.0}}, ".*loss.transition_value_weight = 2.0 trains the transition head"),
     ({"loss": {"transition_weight": float("inf")}}, ".*loss.transition_weight must be finite, got inf"),
     ({"loss": {"transition_value_quantile": 1.0}}, "loss.transition_value_quantile: .*OpenUnitInterval"),
+    ({"model": {"transition_head": True}, "loss": {"reward_weight": 1.0}},
+     ".*loss.reward_weight = 1.0 trains the reward head, but model.reward_head is false"),
+    ({"optim": {"new_only": True}}, ".*optim.new_only trains only the parameters trainer.init_from lacks, but "
+                                    "trainer.init_from is null"),
+    ({"trainer": {"init_from": "nonexistent"}}, ".*trainer.init_from: .*nonexistent"),
 ])
 def test_config_errors_name_the_key(tmp_path, patch, message):
     doc = yaml.safe_load(TINY.read_text())
@@ -348,10 +354,82 @@ def test_diagnosis_term_gradients_add_up_to_the_training_loss_gradient():
     assert all(parts[t].norm() > 0 for t in ("ce", "q_mse", "pinball", "anchor"))
 
 
-@pytest.mark.parametrize("name", ["pretrain", "transitions", "transitions-tried", "tiny"])
+@pytest.mark.parametrize("name", ["pretrain", "transitions", "transitions-tried", "reward-head", "tiny"])
 def test_the_built_in_rlpfn_configs_parse(name):
     from rlpfn.train import load_config
 
     cfg = load_config(name)
     assert cfg.model.tried_below == (6 if name == "transitions-tried" else 0)
-    assert cfg.loss.transition_weight > 0 or not cfg.model.transition_head
+    # a head is trained by its own loss, or loaded and frozen (reward-head: v2's transition head)
+    assert cfg.loss.transition_weight > 0 or not cfg.model.transition_head or cfg.optim.new_only
+    assert (cfg.loss.reward_weight > 0) == cfg.model.reward_head
+
+
+def test_reward_loss_is_the_pinball_loss_at_guessed_pairs_and_training_lowers_it():
+    from rlpfn.model import REWARD_QUANTILES
+    from rlpfn.train import reward_loss
+
+    n = torch.zeros(1, 3, 2)
+    n[0, 0, 0] = 2  # state 0: action 0 tried, action 1 guessed; states 1, 2: nothing tried, nothing guessed
+    R = torch.rand(1, 3, 2, generator=torch.Generator().manual_seed(0))
+    q = torch.rand(1, 3, 2, len(REWARD_QUANTILES), generator=torch.Generator().manual_seed(1))
+    levels = torch.tensor(REWARD_QUANTILES)
+    d = R[0, 0, 1] - q[0, 0, 1]
+    torch.testing.assert_close(reward_loss(q, n, R), torch.maximum(levels * d, (levels - 1) * d).sum())
+    assert reward_loss(q, torch.zeros_like(n), R) == 0
+    exact = q.clone()
+    exact[0, 0, 1] = R[0, 0, 1]
+    assert reward_loss(exact, n, R) == 0
+
+    batch = get_batch("tiny", 8, seed=1)
+    torch.testing.assert_close(batch.R, torch.as_tensor(batch.R).clamp(0, 1))  # rescaled to the bounds
+    torch.manual_seed(0)
+    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True, reward_head=True))
+    cfg = LossConfig(policy_weight=0, current_state_weight=0, q_weight=0, anchor_weight=0, quantile_weight=0,
+                     reward_weight=1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = pretrain_loss(model, batch, cfg)["reward_pinball"]
+    for _ in range(30):
+        opt.zero_grad()
+        pretrain_loss(model, batch, cfg)["loss"].backward()
+        opt.step()
+    last = pretrain_loss(model, batch, cfg)["reward_pinball"]
+    assert first > 0 and last < 0.5 * first
+    q = model(batch.context).reward_quantiles.detach()
+    assert (q.diff(dim=-1).mean((0, 1, 2)) > 0).all()  # higher levels, higher predictions
+
+
+def test_warm_start_loads_what_the_checkpoint_has_and_trains_only_the_new_head(tmp_path):
+    from rlpfn.checkpoint import save
+    from rlpfn.train import warm_start
+
+    base = ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True)
+    torch.manual_seed(0)
+    old = RLPFN(base)
+    save(old, tmp_path / "old", {"name": "tiny"}, {})
+    model = RLPFN(dataclasses.replace(base, reward_head=True))
+    assert warm_start(model, str(tmp_path / "old"), new_only=True) == ["reward.bias", "reward.weight"]
+    for name, p in model.named_parameters():
+        assert p.requires_grad == name.startswith("reward.")
+        if not name.startswith("reward."):
+            torch.testing.assert_close(p, old.state_dict()[name])
+    with pytest.raises(ConfigError, match="weights this model has no place for .*transition"):
+        warm_start(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2)), str(tmp_path / "old"), False)
+    with pytest.raises(ConfigError, match="has shape .* set the model section as the checkpoint's"):
+        warm_start(RLPFN(dataclasses.replace(base, d_model=8)), str(tmp_path / "old"), False)
+    with pytest.raises(ConfigError, match="no parameter that trainer.init_from .* lacks: nothing would train"):
+        warm_start(RLPFN(base), str(tmp_path / "old"), True)
+
+
+def test_the_reward_head_config_trains_only_its_head_from_the_shipped_model(tmp_path):
+    """`rlpfn pretrain --config reward-head` for two steps: the trunk and transition head stay v2's."""
+    from rlpfn.checkpoint import load as load_model
+
+    res = rlpfn_cli("pretrain", "--config", "reward-head", "--trainer.max_steps", "2", "--trainer.out",
+                    str(tmp_path / "run"), "--trainer.progress", "false", "--trainer.val_every", "100",
+                    "--trainer.log_every", "1", "--data.num_workers", "0", timeout=300)
+    assert res.returncode == 0, res.stderr
+    trained, v2 = load_model(tmp_path / "run" / "model"), load_model("rlpfn-v2")
+    state = trained.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in v2.state_dict().items())
+    assert not torch.equal(state["reward.bias"], torch.ones(4))

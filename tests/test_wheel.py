@@ -36,7 +36,7 @@ def test_wheel_holds_the_data_and_imports_from_outside_the_checkout(wheel_site, 
     assert res.returncode == 0, res.stderr
     where, version, names = res.stdout.splitlines()
     assert Path(where).is_relative_to(wheel_site) and version == "0.2.0"
-    assert names == "['default', 'heldout', 'heldout-wide', 'heldout-wide-large', 'tiny', 'wide'] ['ad', 'ad-tiny', 'pretrain', 'tiny', 'transitions', 'transitions-tried']"
+    assert names == "['default', 'heldout', 'heldout-wide', 'heldout-wide-large', 'tiny', 'wide'] ['ad', 'ad-tiny', 'pretrain', 'reward-head', 'tiny', 'transitions', 'transitions-tried']"
     for f in ("tuned.json", "checkpoints/rlpfn-v2.json", "checkpoints/rlpfn-v2.safetensors", "checkpoints/rlpfn-v1.json",
               "checkpoints/rlpfn-v1.safetensors", "checkpoints/ad-v1.json", "checkpoints/ad-v1.safetensors"):
         assert (wheel_site / "rlpfn" / "data" / f).is_file()

@@ -47,6 +47,7 @@ class PriorBatch:
     behaviour_action: torch.Tensor  # [B] long: the action the behaviour took at s_k (AD-style target)
     v_gap: torch.Tensor  # [B] (V* - V_uniform)(mu0) / H on the [0, 1] scale: how much acting well matters
     P: torch.Tensor  # [M,S,A,S] float32: the true transitions of the batch's M MDPs (the transition head's target)
+    R: torch.Tensor  # [M,S,A] float32: their mean rewards rescaled to [0, 1] by the bounds (the reward head's target)
     mdp: torch.Tensor  # [B] long: which of them each context comes from
     family: tuple  # [B] family names
     behaviour: str  # the behaviour that generated the traces
@@ -102,7 +103,8 @@ def contexts(batch: TabularMDP, trace: Trace, run: np.ndarray, k: np.ndarray, te
         context=Context(stats, trace.s[run_t, k_t], step, H, k_t // H),
         q_star=q.to(f32), pi_star=pi_star.to(f32), pi_boltzmann=torch.softmax(q / tau[:, None, None], -1).to(f32),
         temperature=tau.to(f32), behaviour_action=trace.a[run_t, k_t],
-        v_gap=torch.as_tensor(gap[run], dtype=f32), P=torch.as_tensor(batch.P, dtype=f32), mdp=run_t,
+        v_gap=torch.as_tensor(gap[run], dtype=f32), P=torch.as_tensor(batch.P, dtype=f32),
+        R=torch.as_tensor((batch.R - batch.r_min) / span, dtype=f32), mdp=run_t,
         family=tuple(str(f) for f in batch.meta["family"][run]),
         behaviour=behaviour,
     )
