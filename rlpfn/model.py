@@ -127,6 +127,10 @@ class ModelConfig:
     reward_head: bool = False
     """also predict, at the pairs the transition head guesses, quantiles (REWARD_QUANTILES) of their mean reward
     (trained by loss.reward_weight against the prior's true mean reward)"""
+    reward_head_stats: bool = False
+    """the reward head also reads the rewards seen (`reward_stats`): the best and the mean of the mean rewards of the
+    pair's state's tried actions, and of all the run's tried pairs, so that it can say "about what this state's
+    other actions pay" without the trunk having to carry it"""
     planner_reward_quantile: ClosedUnitInterval = 1.0
     """online, a guessed pair's one step of reward: 1, the best the reward bounds allow; or the reward head's
     prediction at this level (one of REWARD_QUANTILES; needs reward_head), clipped to [0, 1]. Chosen on the
@@ -156,6 +160,9 @@ class ModelConfig:
         if self.planner_reward_quantile < 1.0 and self.planner_reward_quantile not in REWARD_QUANTILES:
             raise ValueError(f"model.planner_reward_quantile must be 1 (the bound) or one of the reward head's levels "
                              f"{', '.join(map(str, REWARD_QUANTILES))}, got {self.planner_reward_quantile}")
+        if self.reward_head_stats and not self.reward_head:
+            raise ValueError("model.reward_head_stats gives the reward head the rewards seen, but model.reward_head is "
+                             "false")
         if self.reward_head and not self.transition_head:
             raise ValueError("model.reward_head predicts rewards at the pairs the transition head guesses, but "
                              "model.transition_head is false")
@@ -495,6 +502,27 @@ class TransitionHead(nn.Module):
         return torch.log_softmax(scores, -1)
 
 
+N_REWARD_STATS = 5
+
+
+def reward_stats(r_hat: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """[B,S,A,N_REWARD_STATS] what the reward head reads of the rewards seen (ModelConfig.reward_head_stats), the same
+    at every action of a state: the best and the mean of the mean rewards r̂ of the state's tried actions, whether any
+    was tried, and the best and the mean of r̂ over all the run's tried pairs (0 where nothing was tried)."""
+    tried = (n > 0).to(r_hat.dtype)
+    low = torch.where(n > 0, r_hat, torch.full_like(r_hat, -math.inf))
+    k_state = tried.sum(-1)  # [B,S]
+    best_state = low.amax(-1).clamp_min(0.0)  # -inf where nothing was tried: 0
+    mean_state = (r_hat * tried).sum(-1) / k_state.clamp_min(1.0)
+    k_run = tried.sum((1, 2))  # [B]
+    best_run = low.flatten(1).amax(-1).clamp_min(0.0)
+    mean_run = (r_hat * tried).sum((1, 2)) / k_run.clamp_min(1.0)
+    B, S, A = n.shape
+    per_state = torch.stack([best_state, mean_state, (k_state > 0).to(r_hat.dtype)], -1)  # [B,S,3]
+    per_run = torch.stack([best_run, mean_run], -1)  # [B,2]
+    return torch.cat([per_state[:, :, None].expand(B, S, A, 3), per_run[:, None, None].expand(B, S, A, 2)], -1)
+
+
 class RLPFN(nn.Module):
     architecture = "rlpfn"  # what a checkpoint records (the other kind: rlpfn.ad.model.ADModel, "ad")
 
@@ -511,7 +539,8 @@ class RLPFN(nn.Module):
         self.log_temperature = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
         self.transition = TransitionHead(d, cfg.transition_edges) if cfg.transition_head else None
         # Starts at the bound, 1: the model plans as without it until trained (loss.reward_weight).
-        self.reward = nn.Linear(d, len(REWARD_QUANTILES)) if cfg.reward_head else None
+        self.reward = nn.Linear(d + (N_REWARD_STATS if cfg.reward_head_stats else 0), len(REWARD_QUANTILES)) \
+            if cfg.reward_head else None
         if self.reward is not None:
             nn.init.zeros_(self.reward.weight)
             nn.init.ones_(self.reward.bias)
@@ -559,7 +588,8 @@ class RLPFN(nn.Module):
                 return asked["rows"][1]
         reward_quantiles = guess_reward = None
         if self.reward is not None:  # trained by its own loss only, like the transition head
-            reward_quantiles = self.reward(h)
+            reward_quantiles = self.reward(torch.cat([h, reward_stats(r_hat, n).to(h.dtype)], -1)
+                                           if self.cfg.reward_head_stats else h)
             if self.cfg.planner_reward_quantile < 1.0:
                 level = REWARD_QUANTILES.index(self.cfg.planner_reward_quantile)
                 guess_reward = reward_quantiles[..., level].detach().to(DTYPE).clamp(0.0, 1.0)
@@ -579,4 +609,4 @@ class RLPFN(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-__all__ = ["REWARD_QUANTILES", "ModelConfig", "Context", "Output", "RLPFN", "TransitionHead", "guessed_pairs", "novelty_terms", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]
+__all__ = ["REWARD_QUANTILES", "reward_stats", "ModelConfig", "Context", "Output", "RLPFN", "TransitionHead", "guessed_pairs", "novelty_terms", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]

@@ -513,3 +513,19 @@ def test_the_reward_head_sets_a_guessed_pairs_reward_and_starts_at_the_bound():
 def test_reward_head_settings_are_checked(changes, message):
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(CFG, **changes)
+
+
+def test_reward_stats_are_the_rewards_seen_at_the_state_and_in_the_run():
+    from rlpfn.model import reward_stats
+
+    n = torch.tensor([[[2.0, 0.0, 1.0], [0.0, 0.0, 0.0]]])  # [1,2,3]: state 0 tried actions 0 and 2; state 1 none
+    r_hat = torch.tensor([[[0.2, 0.0, 0.6], [0.0, 0.0, 0.0]]])
+    x = reward_stats(r_hat, n)
+    assert x.shape == (1, 2, 3, 5)
+    torch.testing.assert_close(x[0, 0, 1], torch.tensor([0.6, 0.4, 1.0, 0.6, 0.4]))  # same at every action
+    torch.testing.assert_close(x[0, 1, 0], torch.tensor([0.0, 0.0, 0.0, 0.6, 0.4]))
+    assert (reward_stats(r_hat, torch.zeros_like(n)) == 0).all()
+    m = RLPFN(dataclasses.replace(CFG, transition_head=True, reward_head=True, reward_head_stats=True))
+    assert m.reward.in_features == CFG.d_model + 5
+    with pytest.raises(ValueError, match="reward_head_stats gives the reward head the rewards seen"):
+        dataclasses.replace(CFG, reward_head_stats=True)
