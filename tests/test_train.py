@@ -9,10 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
+from rlpfn.agents import make_agent
 from rlpfn.checkpoint import load
 from rlpfn.prior import get_batch
 from rlpfn.train import ConfigError, LossConfig, load_config, pretrain_loss
@@ -205,13 +207,8 @@ def test_transition_loss_is_the_cross_entropy_at_untried_pairs_of_tried_states_a
     model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True))
     cfg = LossConfig(policy_weight=0, current_state_weight=0, q_weight=0, anchor_weight=0, quantile_weight=0,
                      transition_weight=1)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = pretrain_loss(model, batch, cfg)["transition_ce"]
-    for _ in range(30):
-        opt.zero_grad()
-        pretrain_loss(model, batch, cfg)["loss"].backward()
-        opt.step()
-    last = pretrain_loss(model, batch, cfg)
+    last = trained_briefly(model, batch, cfg)
     assert "transition_value" not in last  # its term is built only when weighted
     assert first > 0 and last["transition_ce"] < 0.8 * first
     assert last["transition_relative_ce"] == last["transition_ce"] / math.log(batch.P.shape[-1])
@@ -365,6 +362,16 @@ def test_the_built_in_rlpfn_configs_parse(name):
     assert (cfg.loss.reward_weight > 0) == cfg.model.reward_head
 
 
+def trained_briefly(model, batch, cfg, steps=30):
+    """The loss parts after `steps` Adam steps on one batch."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        opt.zero_grad()
+        pretrain_loss(model, batch, cfg)["loss"].backward()
+        opt.step()
+    return pretrain_loss(model, batch, cfg)
+
+
 def test_reward_loss_is_the_pinball_loss_at_guessed_pairs_and_training_lowers_it():
     from rlpfn.model import REWARD_QUANTILES
     from rlpfn.train import reward_loss
@@ -381,19 +388,25 @@ def test_reward_loss_is_the_pinball_loss_at_guessed_pairs_and_training_lowers_it
     exact[0, 0, 1] = R[0, 0, 1]
     assert reward_loss(exact, n, R) == 0
 
+    # PriorBatch.R is on the model's [0, 1] scale: at the last step Q* is the mean reward, rescaled the same way
+    from rlpfn.prior import load_spec, sample_sized_batch
+    from rlpfn.prior.batch import contexts
+    from rlpfn.traces import run_trace
+
+    mdps = sample_sized_batch(load_spec("tiny"), 2, np.random.default_rng(0))
+    mdps = type(mdps)(mdps.P, mdps.R, mdps.mu0, mdps.horizon, r_min=mdps.r_min - 1, r_max=mdps.r_max + 2,
+                      meta=mdps.meta)  # wider bounds than the rewards
+    trace = run_trace(mdps, make_agent("random"), 1, seed=0)
+    run, k = np.array([0, 1]), np.array([mdps.horizon - 1] * 2)
+    at_end = contexts(mdps, trace, run, k, np.ones(2), "random")
+    torch.testing.assert_close(at_end.R[at_end.mdp], at_end.q_star)
     batch = get_batch("tiny", 8, seed=1)
-    torch.testing.assert_close(batch.R, torch.as_tensor(batch.R).clamp(0, 1))  # rescaled to the bounds
     torch.manual_seed(0)
     model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True, reward_head=True))
     cfg = LossConfig(policy_weight=0, current_state_weight=0, q_weight=0, anchor_weight=0, quantile_weight=0,
                      reward_weight=1)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = pretrain_loss(model, batch, cfg)["reward_pinball"]
-    for _ in range(30):
-        opt.zero_grad()
-        pretrain_loss(model, batch, cfg)["loss"].backward()
-        opt.step()
-    last = pretrain_loss(model, batch, cfg)["reward_pinball"]
+    last = trained_briefly(model, batch, cfg)["reward_pinball"]
     assert first > 0 and last < 0.5 * first
     q = model(batch.context).reward_quantiles.detach()
     assert (q.diff(dim=-1).mean((0, 1, 2)) > 0).all()  # higher levels, higher predictions
