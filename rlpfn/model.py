@@ -154,12 +154,12 @@ class ModelConfig:
         if self.tried_below > 0 and not self.transition_head:
             raise ValueError(f"model.tried_below = {self.tried_below} trains the transition head at tried pairs, but "
                              "model.transition_head is false")
-        if self.planner_reward_quantile < 1.0 and not self.reward_head:
-            raise ValueError(f"model.planner_reward_quantile = {self.planner_reward_quantile} plans with the reward "
-                             "head's prediction, but model.reward_head is false")
-        if self.planner_reward_quantile < 1.0 and self.planner_reward_quantile not in REWARD_QUANTILES:
+        if not (self.planner_reward_quantile == 1.0 or self.planner_reward_quantile in REWARD_QUANTILES):
             raise ValueError(f"model.planner_reward_quantile must be 1 (the bound) or one of the reward head's levels "
                              f"{', '.join(map(str, REWARD_QUANTILES))}, got {self.planner_reward_quantile}")
+        if self.planner_reward_quantile != 1.0 and not self.reward_head:
+            raise ValueError(f"model.planner_reward_quantile = {self.planner_reward_quantile} plans with the reward "
+                             "head's prediction, but model.reward_head is false")
         if self.reward_head_stats and not self.reward_head:
             raise ValueError("model.reward_head_stats gives the reward head the rewards seen, but model.reward_head is "
                              "false")
@@ -590,7 +590,7 @@ class RLPFN(nn.Module):
         if self.reward is not None:  # trained by its own loss only, like the transition head
             reward_quantiles = self.reward(torch.cat([h, reward_stats(r_hat, n).to(h.dtype)], -1)
                                            if self.cfg.reward_head_stats else h)
-            if self.cfg.planner_reward_quantile < 1.0:
+            if self.cfg.planner_reward_quantile != 1.0:
                 level = REWARD_QUANTILES.index(self.cfg.planner_reward_quantile)
                 guess_reward = reward_quantiles[..., level].detach().to(DTYPE).clamp(0.0, 1.0)
         q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic, successors, ctx.stats.counts,

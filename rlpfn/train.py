@@ -212,6 +212,9 @@ class PretrainConfig:
         if self.optim.new_only and self.trainer.init_from is None:
             raise ValueError("optim.new_only trains only the parameters trainer.init_from lacks, but "
                              "trainer.init_from is null")
+        if self.optim.new_only and (self.regret.weight > 0 or self.es.weight > 0):
+            raise ValueError(f"optim.new_only freezes every loaded parameter, and regret.weight = {self.regret.weight}, "
+                             f"es.weight = {self.es.weight} train only those: set them to 0")
         if not self.loss.active and self.regret.weight == 0 and self.es.weight == 0:
             raise ValueError("loss: every weight is 0, and regret.weight and es.weight are 0: nothing to train")
         for key in ("transition_weight", "transition_value_weight"):

@@ -57,7 +57,7 @@ def main() -> None:
                         help="offline, multiply the penalty by MULTIPLIER (> 0) on datasets whose behaviour entropy "
                              "is below BELOW (in [0, 1]; ModelConfig.offline_narrow_below and _multiplier)")
     args = parser.parse_args()
-    for key in ("scale", "h_term_scale", "novelty", "tried_strength", "guess_temperature"):
+    for key in ("scale", "h_term_scale", "novelty", "tried_strength", "guess_temperature", "reward_quantile"):
         value = getattr(args, key)
         if value is not None and not math.isfinite(value):
             parser.error(f"argument {key}: must be finite, got {value}")

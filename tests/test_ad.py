@@ -224,3 +224,8 @@ def test_the_agent_builds_the_tokens_training_shows_it(episode_feature):
     assert torch.equal(direct.buf[:, 0], agent.buf[:, 0])
     assert (direct.filled, direct.decisions) == (agent.filled, agent.decisions) == (W, trace.length)
     assert all(torch.equal(x[0], y[0]) for x, y in zip(direct.prev, agent.prev))
+
+
+def test_an_ad_run_refuses_a_warm_start():
+    with pytest.raises(ConfigError, match="trainer.init_from and optim.new_only warm-start an rlpfn model"):
+        load_config("ad-tiny", "--trainer.init_from=rlpfn-v2")

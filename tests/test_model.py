@@ -508,6 +508,8 @@ def test_the_reward_head_sets_a_guessed_pairs_reward_and_starts_at_the_bound():
 @pytest.mark.parametrize("changes, message", [
     ({"transition_head": True, "planner_reward_quantile": 0.9}, "planner_reward_quantile = 0.9 plans with the reward"),
     ({"transition_head": True, "reward_head": True, "planner_reward_quantile": 0.8}, "one of the reward head's levels"),
+    ({"transition_head": True, "reward_head": True, "planner_reward_quantile": 5.0}, "one of the reward head's levels"),
+    ({"transition_head": True, "reward_head": True, "planner_reward_quantile": float("nan")}, "got nan"),
     ({"reward_head": True}, "model.reward_head predicts rewards at the pairs the transition head guesses"),
 ])
 def test_reward_head_settings_are_checked(changes, message):

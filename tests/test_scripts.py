@@ -209,6 +209,7 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
                           ([str(base), "1", str(tmp_path / "w"), "--offline-narrow", "0.8", "0"], "got 0.8 0"),
                           ([str(tried), "1", str(tmp_path / "w"), "--reward-quantile", "0.9"], "reward_head is false"),
                           ([str(rewards), "1", str(tmp_path / "w"), "--reward-quantile", "0.8"], "got 0.8"),
+                          ([str(rewards), "1", str(tmp_path / "w"), "--reward-quantile", "nan"], "must be finite"),
                           ([str(base), "-1", str(tmp_path / "w")], "invalid PositiveFloat value: '-1'"),
                           ([str(tmp_path / "nope"), "0.3", str(tmp_path / "w")], "nope.json: no such checkpoint"),
                           ([str(base), "0.3", str(tmp_path / "no" / "w")], "does not exist")):

@@ -166,6 +166,8 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     ({"optim": {"new_only": True}}, ".*optim.new_only trains only the parameters trainer.init_from lacks, but "
                                     "trainer.init_from is null"),
     ({"trainer": {"init_from": "nonexistent"}}, ".*trainer.init_from: .*nonexistent"),
+    ({"trainer": {"init_from": "rlpfn-v2"}, "optim": {"new_only": True}, "es": {"weight": 1.0}},
+     ".*optim.new_only freezes every loaded parameter, and regret.weight = 0.0, es.weight = 1.0"),
 ])
 def test_config_errors_name_the_key(tmp_path, patch, message):
     doc = yaml.safe_load(TINY.read_text())

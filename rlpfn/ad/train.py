@@ -26,6 +26,10 @@ class ADPretrainConfig:
     data: ADDataConfig = field(default_factory=ADDataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
 
+    def __post_init__(self):
+        if self.trainer.init_from is not None or self.optim.new_only:  # warm starts load rlpfn checkpoints only
+            raise ValueError("trainer.init_from and optim.new_only warm-start an rlpfn model; an AD run starts at random")
+
     def to_dict(self) -> dict:
         from ..config import to_dict
 
