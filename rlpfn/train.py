@@ -383,7 +383,7 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
     q = ((out.q - batch.q_star) / rem).pow(2).mean()
     anchor = out.corrections.pow(2).mean()
     diff = (batch.q_star.to(out.q_plan.dtype) - out.q_plan[rows, ctx.step]) / rem  # > 0: Q_plan below Q*
-    pinball = torch.maximum(cfg.quantile * diff, (cfg.quantile - 1) * diff).mean().float()
+    pinball = pinball_loss(diff, cfg.quantile).mean().float()
     total = cfg.policy_weight * policy + cfg.q_weight * q + cfg.anchor_weight * anchor + cfg.quantile_weight * pinball
     parts = {}
     if out.log_p_next is not None:
@@ -408,6 +408,12 @@ def pretrain_loss(model: RLPFN, batch, cfg: LossConfig, gen: torch.Generator | N
             "pinball": pinball.detach(), **{k: v.detach() for k, v in parts.items()},
             "accuracy": (out.logits.argmax(-1)[rows, ctx.state.clamp_min(0)] ==
                          target.argmax(-1)[rows, ctx.state.clamp_min(0)]).float().mean()}
+
+
+def pinball_loss(diff: torch.Tensor, level) -> torch.Tensor:
+    """Elementwise pinball (quantile) loss at `level` (a float or a tensor broadcast against diff) of
+    diff = truth − prediction: positive diff (prediction too low) costs `level` per unit, negative 1 − level."""
+    return torch.maximum(level * diff, (level - 1) * diff)
 
 
 def support_rows(P: torch.Tensor) -> torch.Tensor:
@@ -438,7 +444,7 @@ def transition_value_loss(log_p_next: torch.Tensor, counts: torch.Tensor, P: tor
     where = head_pairs(counts, tried_below)
     v = v.to(log_p_next.dtype)[:, None, None, :]
     diff = ((P.to(v.dtype) - log_p_next.exp()) * v).sum(-1) / rem
-    pinball = torch.maximum(quantile * diff, (quantile - 1) * diff)  # diff > 0: P̃ undervalues the pair
+    pinball = pinball_loss(diff, quantile)  # diff > 0: P̃ undervalues the pair
     return (pinball * where).sum() / where.sum().clamp_min(1)
 
 
@@ -449,7 +455,7 @@ def reward_loss(quantiles: torch.Tensor, n: torch.Tensor, R: torch.Tensor) -> to
     where = guessed_pairs(n)
     levels = torch.tensor(REWARD_QUANTILES, dtype=quantiles.dtype, device=quantiles.device)
     diff = R.to(quantiles.dtype)[..., None] - quantiles  # > 0: the prediction is below the truth
-    pinball = torch.maximum(levels * diff, (levels - 1) * diff).sum(-1)
+    pinball = pinball_loss(diff, levels).sum(-1)
     return (pinball * where).sum() / where.sum().clamp_min(1)
 
 
@@ -546,8 +552,8 @@ def warm_start(model: RLPFN, init_from: str, new_only: bool) -> list[str]:
     shapes, is refused (a different architecture: not a warm start)."""
     from .checkpoint import load
 
-    state = load(init_from, "rlpfn").state_dict()
-    own = model.state_dict()
+    loaded = load(init_from, "rlpfn")
+    state, own = loaded.state_dict(), model.state_dict()
     extra = sorted(set(state) - set(own))
     if extra:
         raise ConfigError(f"trainer.init_from {init_from}: weights this model has no place for ({', '.join(extra[:4])}"
@@ -558,6 +564,14 @@ def warm_start(model: RLPFN, init_from: str, new_only: bool) -> list[str]:
         raise ConfigError(f"trainer.init_from {init_from}: {k} has shape {tuple(state[k].shape)} there and "
                           f"{tuple(own[k].shape)} here: set the model section as the checkpoint's")
     model.load_state_dict(state, strict=False)
+    # Settings may differ (a new head's switches; or a planner setting changed on purpose): said, not refused
+    changed = [f"{f.name} {getattr(loaded.cfg, f.name)!r} -> {getattr(model.cfg, f.name)!r}"
+               for f in fields(ModelConfig) if getattr(loaded.cfg, f.name) != getattr(model.cfg, f.name)]
+    if changed:
+        import warnings
+
+        warnings.warn(f"trainer.init_from {init_from}: model settings differ from the checkpoint's: "
+                      + ", ".join(changed), stacklevel=2)
     new = sorted(set(own) - set(state))
     if new_only:
         if not new:

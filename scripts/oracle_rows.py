@@ -49,6 +49,7 @@ from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt
 # Weight of the true rows at tried pairs in `oracle-tried`: (N·P̂ + κ·P)/(N + κ) is P to within N/κ.
 TOLD = 1e9
 FEW = 6  # the tried_below of the transitions-tried run (docs/model/v2.md)
+REWARD_MARGIN = 0.1  # `state-reward`: how far above the best reward seen the rule puts a guessed pair
 VARIANTS = ("oracle-untried", "oracle-few", "oracle-tried", "oracle-new", "pooled-support", "oracle-reward",
             "state-reward")
 KNOW = ("row", "state", "state+data")
@@ -136,16 +137,18 @@ class StateReward(torch.nn.Module):
 
     def __init__(self, stats, margin: float, levels: int):
         super().__init__()
+        from rlpfn.model import reward_stats
+
         _, r_hat, n = stats.empirical(sparse=False)
-        best = torch.where(n > 0, r_hat, torch.zeros_like(r_hat)).amax(-1, keepdim=True)  # [B,S,1]
-        self.value = (best + margin).clamp(max=1.0).expand_as(r_hat)[..., None].expand(*r_hat.shape, levels)
+        best = reward_stats(r_hat, n)[..., 0]  # [B,S,A]: the best r̂ at the pair's state, what the head may read
+        self.value = (best + margin).clamp(max=1.0)[..., None].expand(*r_hat.shape, levels)
 
     def forward(self, h):
         return self.value.to(h.dtype)
 
 
 def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, mix: float = 1.0,
-                 support: bool = False, know: str = "row", margin: float = 0.1):
+                 support: bool = False, know: str = "row", margin: float = REWARD_MARGIN):
     """An rlpfn agent that acts with a copy of the checkpoint whose transition head reads the true MDP."""
     from rlpfn.agents.rlpfn import RlpfnAgent
     from rlpfn.checkpoint import load_cached
@@ -178,8 +181,8 @@ def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, m
             if variant == "oracle-reward":
                 from rlpfn.model import REWARD_QUANTILES
 
-                R = (torch.as_tensor(mdp.R) - mdp.r_min) / (mdp.r_max - mdp.r_min)
-                self.model.reward = TrueReward(R.to(torch.float64), len(REWARD_QUANTILES))
+                R = spec.rescale(torch.as_tensor(mdp.R, dtype=torch.float64))  # as the agent sees rewards
+                self.model.reward = TrueReward(R, len(REWARD_QUANTILES))
                 return
             P = torch.as_tensor(mdp.P)
             if know == "state":  # where the state leads, whichever action
@@ -240,7 +243,7 @@ def main() -> None:
                         help="what the rows tell: each pair's true row (row), the mean of its state's true rows "
                              "(state), or the state's true rows weighted by which is likely this action's, from the "
                              "run's counts (state+data)")
-    parser.add_argument("--reward-margin", type=float, default=0.1,
+    parser.add_argument("--reward-margin", type=float, default=REWARD_MARGIN,
                         help="state-reward: a guessed pair's reward is the best seen at its state plus this")
     parser.add_argument("--workers", type=PositiveInt, default=2)
     parser.add_argument("--json", required=True, help="where to write the per-MDP regrets (validate's format)")

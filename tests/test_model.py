@@ -500,7 +500,8 @@ def test_the_reward_head_sets_a_guessed_pairs_reward_and_starts_at_the_bound():
     torch.testing.assert_close(out.q_plan[:, h, 1:], out0.q_plan[:, h, 1:])  # no other state guesses
     torch.testing.assert_close(out.q_plan[:, h, 0, 0], out0.q_plan[:, h, 0, 0])  # nor does the tried pair
     assert (out.q_plan <= out0.q_plan + 1e-12).all()  # a smaller reward there lowers values upstream, never raises
-    with torch.no_grad():
+    with torch.no_grad():  # offline planning guesses nothing: the head has no say there
+        torch.testing.assert_close(m(ctx, pessimistic=True).q_plan, m0(ctx, pessimistic=True).q_plan)
         m.reward.bias.fill_(1.7)
         torch.testing.assert_close(m(ctx).q_plan, out0.q_plan)  # clipped to the bound
 

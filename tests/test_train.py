@@ -422,8 +422,9 @@ def test_warm_start_loads_what_the_checkpoint_has_and_trains_only_the_new_head(t
     torch.manual_seed(0)
     old = RLPFN(base)
     save(old, tmp_path / "old", {"name": "tiny"}, {})
-    model = RLPFN(dataclasses.replace(base, reward_head=True))
-    assert warm_start(model, str(tmp_path / "old"), new_only=True) == ["reward.bias", "reward.weight"]
+    model = RLPFN(dataclasses.replace(base, reward_head=True, ucb_scale=0.2))
+    with pytest.warns(UserWarning, match="differ from the checkpoint's: ucb_scale 0.1 -> 0.2, reward_head False -> True"):
+        assert warm_start(model, str(tmp_path / "old"), new_only=True) == ["reward.bias", "reward.weight"]
     for name, p in model.named_parameters():
         assert p.requires_grad == name.startswith("reward.")
         if not name.startswith("reward."):
