@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
@@ -443,3 +444,18 @@ def test_the_tried_pair_prior_scores_the_state_and_true_rows_as_bounds():
     assert g_true[2] == g_state[2] > 0
     assert g_true[0] < g_state[0] < g_uniform[0]
     assert g_true[1] < 1e-12 < g_state[1]  # L1: the true rows are exact, the state's mean is not
+
+
+def test_paired_curves_pair_by_step_and_window_the_shared_steps(tmp_path):
+    curves = script("paired_curves")
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("step,loss,other\n0,1.0,\n10,2.0,\n20,3.0,\n30,9.0,\n")
+    b.write_text("step,loss\n0,0.5\n10,1.0\n20,2.0\n40,1.0\n")
+    first, second = curves.read_metric(a, "loss"), curves.read_metric(b, "loss")
+    assert curves.read_metric(a, "other") == {}  # rows without the metric are skipped
+    rows = curves.windows(first, second, width=20)  # steps 0, 10 in the first window, 20 in the second; 30, 40 unshared
+    assert [(r["steps"], r["n"]) for r in rows] == [("0-19", 2), ("20-39", 1)]
+    assert rows[0]["diff"] == -0.75 and rows[0]["first"] == 1.5 and rows[0]["second"] == 0.75
+    assert rows[0]["ci"] > 0 and rows[1]["diff"] == -1.0 and rows[1]["ci"] == 0.0
+    with pytest.raises(KeyError, match="no column 'nope'"):
+        curves.read_metric(a, "nope")
