@@ -22,6 +22,8 @@
 #   .venv/bin/rlpfn validate --prior wide --batches 16 --episodes 100 --json F --agents rlpfn \
 #       'rlpfn[checkpoint=runs/blend/control-x0.3]' 'rlpfn[checkpoint=runs/gpu-x0.3]'
 # and the tried-pairs head's quality: .venv/bin/python scripts/tried_pair_prior.py --checkpoint resume/transitions-gpu/model
+# Measured on the CPU since (docs/model/v2.md, "A wider, deeper transition head"): neither d128 x 4 nor 64 contexts
+# a step helps alone; D_MODEL=64 N_LAYERS=3 with a larger MAX_STEPS puts the device's minutes into steps instead.
 # Environment overrides, for a smoke run on CPU: TOTAL_SECONDS, MAX_STEPS, D_MODEL, N_LAYERS, BATCH, TARGET,
 # CHECKPOINT_EVERY, PYTHON, RESUME_DIR, OUT. Exit status 0 when a model came back that trained in this call.
 OUT=${OUT:-/tmp/device-transitions-out}
