@@ -145,8 +145,8 @@ def test_the_coverage_probe_reads_its_multipliers_back_and_refuses_a_set_without
     assert not (tmp_path / "no").exists()
 
 
-def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(tmp_path):
-    import subprocess
+def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(tmp_path, monkeypatch, capsys):
+    import types
 
     import torch
 
@@ -155,8 +155,17 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
 
     torch.manual_seed(0)
     base = save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2)), tmp_path / "m", {"name": "tiny"}, {"steps": 0})
-    run = lambda *a: subprocess.run([sys.executable, str(SCRIPTS / "bonus_variant.py"), *a],  # noqa: E731
-                                    capture_output=True, text=True)
+    main = script("bonus_variant").main
+
+    def run(*args):  # the script's main in this process (25 interpreters importing torch took 90 s): exit code, stderr
+        monkeypatch.setattr(sys, "argv", ["bonus_variant.py", *args])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = e.code
+        return types.SimpleNamespace(returncode=code, stderr=capsys.readouterr().err)
     assert run(str(base), "0.3", str(tmp_path / "v")).returncode == 0
     bias = load(tmp_path / "v").head.bias.detach()
     assert torch.isclose(bias[0], torch.log(torch.tensor(0.3))) and (bias[1:] == 0).all()
