@@ -19,10 +19,12 @@ from jsonargparse.typing import PositiveInt
 def read_metric(path: Path, metric: str) -> dict[int, float]:
     """{step: value} of `metric` in a metrics CSV (rows without it skipped)."""
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if rows and metric not in rows[0]:
-        raise KeyError(f"{path}: no column {metric!r} (columns: {', '.join(rows[0])})")
-    return {int(r["step"]): float(r[metric]) for r in rows if r.get(metric)}
+        reader = csv.DictReader(f)
+        names = [str(n) for n in reader.fieldnames or []]
+        missing = [c for c in ("step", metric) if c not in names]
+        if missing:
+            raise KeyError(f"{path}: no column {missing[0]!r} (columns: {', '.join(names) or 'none'})")
+        return {int(r["step"]): float(r[metric]) for r in reader if r.get(metric)}
 
 
 def windows(a: dict[int, float], b: dict[int, float], width: int) -> list[dict]:
@@ -50,8 +52,8 @@ def main() -> None:
     args = parser.parse_args()
     try:
         a, b = read_metric(args.first, args.metric), read_metric(args.second, args.metric)
-    except (OSError, KeyError, ValueError) as e:
-        parser.error(str(e))
+    except (OSError, KeyError, ValueError, csv.Error) as e:
+        parser.error(str(e).strip('"'))
     rows = windows(a, b, args.window)
     if not rows:
         parser.error(f"the two runs share no logged step of {args.metric}")

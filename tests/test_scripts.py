@@ -468,3 +468,6 @@ def test_paired_curves_pair_by_step_and_window_the_shared_steps(tmp_path):
     assert rows[0]["ci"] > 0 and rows[1]["diff"] == -1.0 and rows[1]["ci"] == 0.0
     with pytest.raises(KeyError, match="no column 'nope'"):
         curves.read_metric(a, "nope")
+    (tmp_path / "c.csv").write_text("no,header here\n1,2\n")
+    with pytest.raises(KeyError, match="no column 'step'"):
+        curves.read_metric(tmp_path / "c.csv", "loss")
