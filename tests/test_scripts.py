@@ -471,3 +471,35 @@ def test_paired_curves_pair_by_step_and_window_the_shared_steps(tmp_path):
     (tmp_path / "c.csv").write_text("no,header here\n1,2\n")
     with pytest.raises(KeyError, match="no column 'step'"):
         curves.read_metric(tmp_path / "c.csv", "loss")
+
+
+def test_informed_psrl_draws_near_its_prior_rows_when_they_weigh_much_and_near_the_data_when_they_weigh_little():
+    """scripts/psrl_prior.py: P ~ Dirichlet(α0 + κ·P_prior + N). With κ = 10⁶ true rows the draw is the MDP's own P,
+    run by run; with κ = 10⁻⁶ a pair seen 10⁴ times is drawn at its empirical row. The `head` source's prior rows
+    are the shipped model's prediction: one distribution per pair."""
+    import torch
+
+    from rlpfn.agents import AgentSpec
+    from rlpfn.experiments.evaluate import validation_mdps
+
+    mod = script("psrl_prior")
+    batch = validation_mdps("tiny", 1, seed=3)[0]
+    P = torch.as_tensor(batch.P, dtype=torch.float64)
+    spec, N = AgentSpec.of(batch), len(batch)
+    agent = mod.informed_psrl("true", 1e6, None)
+    agent.reset(spec, N, seed=0, mdp=batch)
+    torch.testing.assert_close(torch.cat(list(agent.sample_rows(N))).double(), P, rtol=0, atol=0.01)
+    agent = mod.informed_psrl("true", 1e-6, None)
+    agent.reset(spec, N, seed=0, mdp=batch)
+    g = torch.Generator().manual_seed(0)
+    empirical = torch.rand(P.shape, dtype=torch.float64, generator=g)
+    empirical /= empirical.sum(-1, keepdim=True)
+    agent.stats.counts = (empirical * 1e4).round()
+    drawn = torch.cat(list(agent.sample_rows(N))).double()
+    torch.testing.assert_close(drawn, agent.stats.counts / agent.stats.counts.sum(-1, keepdim=True), rtol=0, atol=0.05)
+    assert (drawn - P).abs().max() > 0.2  # the data, not the true rows
+    agent = mod.informed_psrl("head", 1.0, None)
+    agent.reset(spec, N, seed=0)
+    rows = agent.prior_rows()
+    assert rows.shape == P.shape
+    torch.testing.assert_close(rows.sum(-1), torch.ones(P.shape[:-1], dtype=torch.float64))

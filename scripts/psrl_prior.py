@@ -1,0 +1,147 @@
+"""PSRL with an informed prior: what posterior sampling would gain if its Dirichlet prior knew where pairs lead.
+
+rlpfn's transition head predicts P̃(s'|s, a) from the run's statistic: a posterior predictive, the thing a PFN
+learns. v2 uses it inside an optimistic planner (docs/model/v2.md). Thompson sampling is the other use of a
+posterior: PSRL (rlpfn/agents/psrl.py) draws P ~ Dirichlet(α0 + N(s,a,·)), whose prior mean is uniform. This script
+runs PSRL with the prior pseudo-counts α0 + κ·P_prior(s,a,·) instead:
+
+- `true`: P_prior is the MDP's true P (an oracle): how much room an informed prior leaves, at κ pseudo-visits of
+  exact knowledge per pair;
+- `head`: P_prior is the checkpoint's transition head's prediction for every pair, from the run's statistic,
+  refreshed before every episode (the learned version).
+
+`--sigmas` scales the noise of PSRL's reward draw (1: PSRL's own N(0, 1) prior with unit noise, docs/reference.md).
+
+Runs on the MDPs and seeds of `rlpfn validate --prior SPLIT --batches B --episodes E`, with `rlpfn` (the shipped
+model or --checkpoint), plain `psrl` and `ucbvi` for reference, and writes validate's JSON format, which
+`python -m rlpfn.experiments.compare FILE --base rlpfn` reads.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt
+
+SOURCES = ("true", "head")
+
+
+def informed_psrl(source: str, kappa: float, checkpoint: str | None, sigma: float = 1.0, adaptive: bool = False):
+    from rlpfn.agents.psrl import PSRL, PLAN_DTYPE, dirichlet_rows
+    from rlpfn.planning import DTYPE, backward_induction, chunk_size
+
+    @dataclass
+    class InformedPSRL(PSRL):
+        needs_mdp = source == "true"
+
+        def reset(self, spec, n_runs, seed, mdp=None):
+            super().reset(spec, n_runs, seed)
+            self.episode = 0  # the head reads the episodes so far
+            self.P_true = torch.as_tensor(mdp.P)[mdp.run_index(n_runs)] if mdp is not None else None
+
+        def prior_rows(self) -> torch.Tensor:
+            if source == "true":
+                return self.P_true
+            from rlpfn.checkpoint import load_cached
+            from rlpfn.model import Context
+
+            model = load_cached(checkpoint, "rlpfn")
+            start = torch.zeros(self.n_runs, dtype=torch.long)  # the episode's first state and step: the head
+            ctx = Context.at(self.stats, start, 0, self.spec.horizon, self.episode)  # reads the statistic per pair
+            with torch.no_grad():
+                return model(ctx, transitions=True).log_p_next.exp().to(DTYPE)
+
+        def sample_rows(self, step: int):
+            """P ~ Dirichlet(α0 + κ·P_prior + N), `step` runs at a time."""
+            counts = self.stats.counts.to(DTYPE) + kappa * self.prior_rows()
+            for i in range(0, self.n_runs, step):
+                yield dirichlet_rows(counts[i:i + step], self.alpha[i:i + step], self.rng)
+
+        def plan(self):
+            st, H = self.stats, self.spec.horizon
+            n = st.visits
+            noise = torch.randn(n.shape, dtype=DTYPE, generator=self.gen)
+            scale = sigma
+            if adaptive:  # the pair's reward spread: its empirical variance, with a unit pseudo-variance of weight 1
+                seen = n.clamp(min=1)
+                var = (st.reward_sq_sum / seen - (st.reward_sum / seen) ** 2).clamp(min=0)
+                scale = sigma * ((var * n + 1) / (n + 1)).sqrt()
+            R = st.reward_sum / (1 + n) + scale * noise / (1 + n).sqrt()
+            step = chunk_size(self.n_runs, st.counts[0].numel() * PLAN_DTYPE.itemsize)
+            self.Q = torch.cat([backward_induction(P, R[i:i + step].to(PLAN_DTYPE), H)[0]
+                                for i, P in zip(range(0, self.n_runs, step), self.sample_rows(step))])
+            self.episode += 1
+            return self.Q
+
+    return InformedPSRL()
+
+
+def _job(args) -> np.ndarray:
+    label, prior, batches, episodes, seed, checkpoint, i = args
+    from rlpfn.agents import make_agent
+    from rlpfn.experiments.evaluate import prior_regret
+    from rlpfn.experiments.validate import held_out_batch
+
+    mdps, rollout_seed = held_out_batch(prior, batches, seed, i)
+    if label in ("ucbvi", "psrl"):
+        agent = make_agent(label)
+    elif label == "rlpfn":
+        agent = make_agent("rlpfn", checkpoint=checkpoint)
+    else:
+        source, rest = label.split("-k")
+        kappa, sigma = rest.removesuffix("-adaptive").split("-s")
+        agent = informed_psrl(source, float(kappa), checkpoint, float(sigma), rest.endswith("-adaptive"))
+    return prior_regret(mdps, agent, episodes, seed=rollout_seed)
+
+
+def main() -> None:
+    from rlpfn.experiments.parallel import run_jobs
+    from rlpfn.files import check_output_file, write_json
+    from rlpfn.metrics import mean_ci
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prior", default="wide", help="prior spec or split, as rlpfn validate's --prior")
+    parser.add_argument("--batches", type=PositiveInt, default=16, help="batches of 8 MDPs")
+    parser.add_argument("--episodes", type=PositiveInt, default=100)
+    parser.add_argument("--seed", type=NonNegativeInt, default=0)
+    parser.add_argument("--checkpoint", default=None, help="a model with a transition head (default: the shipped one)")
+    parser.add_argument("--sources", nargs="+", choices=SOURCES, default=["true"], help="where the prior rows come from")
+    parser.add_argument("--kappas", nargs="+", type=PositiveFloat, default=[1.0],
+                        help="pseudo-visits κ of the prior rows per pair")
+    parser.add_argument("--sigmas", nargs="+", type=PositiveFloat, default=[1.0],
+                        help="scale of the reward draw's noise (1: PSRL's N(0, 1) prior with unit noise)")
+    parser.add_argument("--adaptive", action="store_true",
+                        help="the reward draw's noise also scaled by the pair's own reward spread (empirical variance "
+                             "with a unit pseudo-variance of weight 1), so that it shrinks fast where rewards are exact")
+    parser.add_argument("--references", nargs="*", default=["ucbvi", "psrl", "rlpfn"],
+                        choices=["ucbvi", "psrl", "rlpfn"], help="agents run beside, for the paired comparison")
+    parser.add_argument("--workers", type=PositiveInt, default=2)
+    parser.add_argument("--json", required=True, help="where to write the per-MDP regrets (validate's format)")
+    args = parser.parse_args()
+    from rlpfn.errors import UserError
+    from rlpfn.prior import load_spec
+
+    try:  # a bad prior or output path: refused before any work
+        load_spec(args.prior)
+        check_output_file(args.json, "--json")
+    except UserError as e:
+        parser.error(str(e))
+    labels = [*args.references, *(f"{s}-k{k:g}-s{g:g}{'-adaptive' * args.adaptive}" for s in args.sources for k in args.kappas for g in args.sigmas)]
+    jobs = [(label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, i)
+            for label in labels for i in range(args.batches)]
+    out = run_jobs(_job, jobs, args.workers, "informed PSRL", True)
+    res = {label: np.concatenate(out[k * args.batches:(k + 1) * args.batches]) for k, label in enumerate(labels)}
+    for label, r in res.items():
+        m, ci = mean_ci(r)
+        print(f"{label:<12} {m:.3f} ± {ci:.3f}")
+    config = {"prior": args.prior, "batches": args.batches, "episodes": args.episodes, "seed": args.seed,
+              "checkpoint": args.checkpoint}
+    write_json(args.json, {"config": config, "agents": {k: [k, {}] for k in labels},
+                           "regret": {k: v.tolist() for k, v in res.items()}})
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
