@@ -1,6 +1,6 @@
-"""scripts/device_es.sh, the prepared device check of issue 9, runs end to end on CPU at a smoke size (on a machine
-without a GPU it times the CPU path only, then trains on it until its time is up), and a run it brought back is
-continued by the next call."""
+"""The prepared device runs of issue 9 (scripts/device_es.sh, scripts/device_transitions.sh) run end to end on CPU at
+a smoke size (on a machine without a GPU the ES one times the CPU path only, then trains until its time is up), and a
+run they brought back is continued by the next call."""
 import json
 import os
 import shutil
@@ -43,3 +43,31 @@ def test_device_script_times_trains_and_a_later_call_resumes_the_run(tmp_path):
     res = _run(tmp_path / "second", resume, 35)  # no timing: all of it trains
     assert "resuming" in res.stdout and "best:" not in res.stdout
     assert _step(tmp_path / "second" / "run") > first
+
+
+def test_device_transitions_script_trains_a_small_head_and_a_later_call_resumes_it(tmp_path):
+    """scripts/device_transitions.sh (the prepared GPU run for the transition head) at a smoke size on CPU: a model
+    comes back with the options it was asked for, and a second call continues that run instead of starting anew."""
+    def run(out: Path, seconds: int) -> subprocess.CompletedProcess:
+        env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "TOTAL_SECONDS": str(seconds),
+               "D_MODEL": "16", "N_LAYERS": "1", "BATCH": "2", "MAX_STEPS": "1000", "CHECKPOINT_EVERY": "1",
+               "RESUME_DIR": str(tmp_path / "resume")}
+        res = subprocess.run(["bash", "scripts/device_transitions.sh"], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert res.returncode == 0, res.stdout + res.stderr  # 0: a model that trained in this call came back
+        assert len([f for f in out.rglob("*") if f.is_file()]) <= 8  # what the device tool brings back
+        return res
+
+    run(tmp_path / "first", 40)
+    first = tmp_path / "first" / "run"
+    options = (first / "options").read_text()
+    assert "--config transitions-tried --model.d_model 16 --model.n_layers 1" in options
+    assert "--trainer.max_steps 1000" in options and "--trainer.accelerator cpu" in options
+    assert load(first / "model").cfg.d_model == 16
+    before = _step(first)
+    assert before > 0
+    shutil.copytree(first, tmp_path / "resume")  # what a session copies into resume/transitions-gpu
+    res = run(tmp_path / "second", 35)
+    assert "resuming" in res.stdout
+    assert (tmp_path / "second" / "run" / "options").read_text() == options
+    assert _step(tmp_path / "second" / "run") > before
