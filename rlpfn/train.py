@@ -471,7 +471,6 @@ def _lightning_module(cfg: PretrainConfig):
     import lightning as L
 
     from .agents import RlpfnAgent
-    from .experiments.evaluate import validation_mdps
     from .prior import get_batch, load_spec, sample_sized_batch
 
     class PretrainModule(L.LightningModule):
@@ -483,7 +482,7 @@ def _lightning_module(cfg: PretrainConfig):
                 warm_start(self.model, cfg.trainer.init_from, cfg.optim.new_only)
             self.critic = Critic(cfg.model.d_model) if cfg.regret.critic else None  # trained here, never shipped
             self.spec = load_spec(cfg.data.prior)
-            self.val_sets = validation_mdps(cfg.data.val_prior, cfg.data.val_batches, seed=12345)
+            self.val_split = (cfg.data.val_prior, cfg.data.val_batches)  # drawn at the first validation (log_validation)
 
         def transfer_batch_to_device(self, batch, device, dataloader_idx):
             return batch if isinstance(batch, int) else batch.to(device)
@@ -582,13 +581,18 @@ def warm_start(model: RLPFN, init_from: str, new_only: bool) -> list[str]:
     return new
 
 
-def log_validation(module, agent, idx: int, episodes: int) -> None:
-    """Validation of either model: `agent` (acting with the module's model) on held-out batch `idx` of
-    module.val_sets, its mean normalized regret logged beside UCB-VI's on the same MDPs and seeds."""
-    from .agents import make_agent
-    from .experiments.evaluate import prior_regret
+VAL_SEED = 12345  # the held-out MDPs that pretraining validates on, the same in every run of a split
 
-    mdps = module.val_sets[idx]
+
+def log_validation(module, agent, idx: int, episodes: int) -> None:
+    """Validation of either model: `agent` (acting with the module's model) on held-out batch `idx` of the split
+    module.val_split = (prior, batches), its mean normalized regret logged beside UCB-VI's on the same MDPs and seeds.
+    The split is drawn here, at the first validation, not when training starts (seconds that a run which never
+    validates, or a short one, need not spend); validation_mdps keeps it for the process."""
+    from .agents import make_agent
+    from .experiments.evaluate import prior_regret, validation_mdps
+
+    mdps = validation_mdps(*module.val_split, seed=VAL_SEED)[idx]
     reg = prior_regret(mdps, agent, episodes, seed=idx)
     ref = prior_regret(mdps, make_agent("ucbvi"), episodes, seed=idx)
     module.log("val/regret", float(reg.mean()), sync_dist=True, batch_size=len(reg))

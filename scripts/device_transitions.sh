@@ -24,7 +24,7 @@
 # and the tried-pairs head's quality: .venv/bin/python scripts/tried_pair_prior.py --checkpoint resume/transitions-gpu/model
 # Measured on the CPU since (docs/model/v2.md, "A wider, deeper transition head"): neither d128 x 4 nor 64 contexts
 # a step helps alone; D_MODEL=64 N_LAYERS=3 with a larger MAX_STEPS puts the device's minutes into steps instead.
-# Environment overrides, for a smoke run on CPU: TOTAL_SECONDS, MAX_STEPS, D_MODEL, N_LAYERS, BATCH, TARGET,
+# Environment overrides, for a smoke run on CPU: TOTAL_SECONDS, MAX_STEPS, D_MODEL, N_LAYERS, BATCH, TARGET, PRIOR,
 # CHECKPOINT_EVERY, PYTHON, RESUME_DIR, OUT. Exit status 0 when a model came back that trained in this call.
 OUT=${OUT:-/tmp/device-transitions-out}
 TOTAL=${TOTAL_SECONDS:-480}
@@ -46,7 +46,7 @@ else
   D=${D_MODEL:-128}
   O="--config transitions-tried --model.d_model $D --model.n_layers ${N_LAYERS:-4} --model.n_heads $(( D % 8 ? 4 : 8 ))"
   O="$O --model.planner_tried_strength 1 --loss.transition_target ${TARGET:-support}"
-  O="$O --data.batch_size ${BATCH:-64} --data.num_workers $WORKERS --trainer.accelerator $DEVICE --trainer.threads 2"
+  O="$O --data.prior ${PRIOR:-wide} --data.batch_size ${BATCH:-64} --data.num_workers $WORKERS --trainer.accelerator $DEVICE --trainer.threads 2"
   O="$O --trainer.max_steps ${MAX_STEPS:-20000} --trainer.val_every 100000 --trainer.log_every 10"
   O="$O --trainer.checkpoint_every ${CHECKPOINT_EVERY:-50} --trainer.progress false"
   RESUMING=

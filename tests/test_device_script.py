@@ -40,7 +40,7 @@ def test_device_script_times_trains_and_a_later_call_resumes_the_run(tmp_path):
     assert first > 0
 
     shutil.copytree(run, resume)  # what a session commits into resume/es-gpu
-    res = _run(tmp_path / "second", resume, 35)  # no timing: all of it trains
+    res = _run(tmp_path / "second", resume, 40)  # no timing: all of it trains
     assert "resuming" in res.stdout and "best:" not in res.stdout
     assert _step(tmp_path / "second" / "run") > first
 
@@ -50,7 +50,7 @@ def test_device_transitions_script_trains_a_small_head_and_a_later_call_resumes_
     comes back with the options it was asked for, and a second call continues that run instead of starting anew."""
     def run(out: Path, seconds: int) -> subprocess.CompletedProcess:
         env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "TOTAL_SECONDS": str(seconds),
-               "D_MODEL": "16", "N_LAYERS": "1", "BATCH": "2", "MAX_STEPS": "1000", "CHECKPOINT_EVERY": "1",
+               "D_MODEL": "16", "N_LAYERS": "1", "BATCH": "2", "PRIOR": "tiny", "MAX_STEPS": "1000", "CHECKPOINT_EVERY": "1",
                "RESUME_DIR": str(tmp_path / "resume")}
         res = subprocess.run(["bash", "scripts/device_transitions.sh"], cwd=ROOT, env=env, capture_output=True,
                              text=True, timeout=300)
@@ -58,16 +58,16 @@ def test_device_transitions_script_trains_a_small_head_and_a_later_call_resumes_
         assert len([f for f in out.rglob("*") if f.is_file()]) <= 8  # what the device tool brings back
         return res
 
-    run(tmp_path / "first", 40)
+    run(tmp_path / "first", 45)  # setup about 12 s, pretrain's start about 10 s: the rest trains (tiny prior: ~5 steps/s)
     first = tmp_path / "first" / "run"
     options = (first / "options").read_text()
     assert "--config transitions-tried --model.d_model 16 --model.n_layers 1" in options
-    assert "--trainer.max_steps 1000" in options and "--trainer.accelerator cpu" in options
+    assert "--data.prior tiny" in options and "--trainer.max_steps 1000" in options and "--trainer.accelerator cpu" in options
     assert load(first / "model").cfg.d_model == 16
     before = _step(first)
     assert before > 0
     shutil.copytree(first, tmp_path / "resume")  # what a session copies into resume/transitions-gpu
-    res = run(tmp_path / "second", 35)
+    res = run(tmp_path / "second", 40)
     assert "resuming" in res.stdout
     assert (tmp_path / "second" / "run" / "options").read_text() == options
     assert _step(tmp_path / "second" / "run") > before

@@ -51,14 +51,13 @@ def ad_module(cfg: ADPretrainConfig):
     import lightning as L
 
     from ..agents import ADAgent
-    from ..experiments.evaluate import validation_mdps
 
     class ADModule(L.LightningModule):
         def __init__(self):
             super().__init__()
             self.save_hyperparameters({"config": cfg.to_dict()})
             self.model = ADModel(cfg.model)
-            self.val_sets = validation_mdps(cfg.data.val_prior, cfg.data.val_batches, seed=12345)
+            self.val_split = (cfg.data.val_prior, cfg.data.val_batches)  # drawn at the first validation
 
         def transfer_batch_to_device(self, batch, device, dataloader_idx):
             return batch if isinstance(batch, int) else batch.to(device)
