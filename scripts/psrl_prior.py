@@ -10,7 +10,8 @@ runs PSRL with the prior pseudo-counts α0 + κ·P_prior(s,a,·) instead:
 - `head`: P_prior is the checkpoint's transition head's prediction for every pair, from the run's statistic,
   refreshed before every episode (the learned version).
 
-`--sigmas` scales the noise of PSRL's reward draw (1: PSRL's own N(0, 1) prior with unit noise, docs/reference.md).
+`--sigmas` scales the spread of PSRL's reward draw, its mean unchanged (1: PSRL's own draw, from the prior N(0, 1)
+with unit noise, docs/reference.md); `--adaptive` also scales it by each pair's own reward spread.
 
 Runs on the MDPs and seeds of `rlpfn validate --prior SPLIT --batches B --episodes E`, with `rlpfn` (the shipped
 model or --checkpoint), plain `psrl` and `ucbvi` for reference, and writes validate's JSON format, which
@@ -19,6 +20,7 @@ model or --checkpoint), plain `psrl` and `ucbvi` for reference, and writes valid
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,8 +30,13 @@ from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt
 SOURCES = ("true", "head")
 
 
-def informed_psrl(source: str, kappa: float, checkpoint: str | None, sigma: float = 1.0, adaptive: bool = False):
+def informed_psrl(source: str, kappa: float, sigma: float = 1.0, adaptive: bool = False,
+                  checkpoint: str | None = None):
+    """PSRL drawing P ~ Dirichlet(α0 + κ·P_prior + N) and each pair's mean reward Σr/(1+n) + σ'·ξ/√(1+n), ξ ~ N(0, 1),
+    σ' = σ (1: PSRL's own draw), or σ·√((v̂·n + 1)/(n + 1)) with `adaptive` (v̂ the pair's empirical reward
+    variance: the spread shrinks fast where rewards are exact). Only the draw's spread is scaled; its mean is PSRL's."""
     from rlpfn.agents.psrl import PSRL, PLAN_DTYPE, dirichlet_rows
+    from rlpfn.errors import UserError
     from rlpfn.planning import DTYPE, backward_induction, chunk_size
 
     @dataclass
@@ -48,8 +55,9 @@ def informed_psrl(source: str, kappa: float, checkpoint: str | None, sigma: floa
             from rlpfn.model import Context
 
             model = load_cached(checkpoint, "rlpfn")
-            start = torch.zeros(self.n_runs, dtype=torch.long)  # the episode's first state and step: the head
-            ctx = Context.at(self.stats, start, 0, self.spec.horizon, self.episode)  # reads the statistic per pair
+            if model.transition is None:
+                raise UserError(f"checkpoint {checkpoint or 'the shipped model'}: the model has no transition head")
+            ctx = Context.at(self.stats, self.start, 0, self.spec.horizon, self.episode)  # at the episode's start
             with torch.no_grad():
                 return model(ctx, transitions=True).log_p_next.exp().to(DTYPE)
 
@@ -58,6 +66,11 @@ def informed_psrl(source: str, kappa: float, checkpoint: str | None, sigma: floa
             counts = self.stats.counts.to(DTYPE) + kappa * self.prior_rows()
             for i in range(0, self.n_runs, step):
                 yield dirichlet_rows(counts[i:i + step], self.alpha[i:i + step], self.rng)
+
+        def act(self, states, h):
+            if h == 0:
+                self.start = states  # the episode's first states, which the head's context reads
+            return super().act(states, h)
 
         def plan(self):
             st, H = self.stats, self.spec.horizon
@@ -78,6 +91,17 @@ def informed_psrl(source: str, kappa: float, checkpoint: str | None, sigma: floa
     return InformedPSRL()
 
 
+def agent_label(source: str, kappa: float, sigma: float, adaptive: bool) -> str:
+    """An informed PSRL's name in the JSON: 'true-k1', 'head-k10-s0.1', 'true-k1-adaptive' (σ = 1 left out)."""
+    return f"{source}-k{kappa:g}" + (f"-s{sigma:g}" if sigma != 1 else "") + ("-adaptive" if adaptive else "")
+
+
+def parse_agent_label(name: str) -> tuple:
+    """agent_label's inverse: (source, kappa, sigma, adaptive), for informed_psrl."""
+    m = re.fullmatch(r"(\w+)-k([^-]+(?:-\d+)?)(?:-s([^-]+(?:-\d+)?))?(-adaptive)?", name)
+    return m.group(1), float(m.group(2)), float(m.group(3) or 1), m.group(4) is not None
+
+
 def _job(args) -> np.ndarray:
     label, prior, batches, episodes, seed, checkpoint, i = args
     from rlpfn.agents import make_agent
@@ -90,9 +114,7 @@ def _job(args) -> np.ndarray:
     elif label == "rlpfn":
         agent = make_agent("rlpfn", checkpoint=checkpoint)
     else:
-        source, rest = label.split("-k")
-        kappa, sigma = rest.removesuffix("-adaptive").split("-s")
-        agent = informed_psrl(source, float(kappa), checkpoint, float(sigma), rest.endswith("-adaptive"))
+        agent = informed_psrl(*parse_agent_label(label), checkpoint)
     return prior_regret(mdps, agent, episodes, seed=rollout_seed)
 
 
@@ -111,7 +133,7 @@ def main() -> None:
     parser.add_argument("--kappas", nargs="+", type=PositiveFloat, default=[1.0],
                         help="pseudo-visits κ of the prior rows per pair")
     parser.add_argument("--sigmas", nargs="+", type=PositiveFloat, default=[1.0],
-                        help="scale of the reward draw's noise (1: PSRL's N(0, 1) prior with unit noise)")
+                        help="the reward draw's spread × σ, its mean unchanged (1: PSRL's own draw)")
     parser.add_argument("--adaptive", action="store_true",
                         help="the reward draw's noise also scaled by the pair's own reward spread (empirical variance "
                              "with a unit pseudo-variance of weight 1), so that it shrinks fast where rewards are exact")
@@ -123,12 +145,20 @@ def main() -> None:
     from rlpfn.errors import UserError
     from rlpfn.prior import load_spec
 
-    try:  # a bad prior or output path: refused before any work
+    from rlpfn.checkpoint import load
+
+    try:  # a bad prior, checkpoint or output path: refused before any work
         load_spec(args.prior)
+        if "head" in args.sources and load(args.checkpoint, "rlpfn").transition is None:
+            parser.error(f"--checkpoint {args.checkpoint or 'the shipped model'}: the model has no transition head")
         check_output_file(args.json, "--json")
     except UserError as e:
         parser.error(str(e))
-    labels = [*args.references, *(f"{s}-k{k:g}-s{g:g}{'-adaptive' * args.adaptive}" for s in args.sources for k in args.kappas for g in args.sigmas)]
+    labels = [*args.references, *(agent_label(s, k, g, args.adaptive) for s in args.sources for k in args.kappas
+                                  for g in args.sigmas)]
+    if len(set(labels)) < len(labels):
+        parser.error(f"--kappas {' '.join(map(str, args.kappas))} --sigmas {' '.join(map(str, args.sigmas))}: "
+                     "two of them name the same agent")
     jobs = [(label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, i)
             for label in labels for i in range(args.batches)]
     out = run_jobs(_job, jobs, args.workers, "informed PSRL", True)

@@ -476,20 +476,21 @@ def test_paired_curves_pair_by_step_and_window_the_shared_steps(tmp_path):
 def test_informed_psrl_draws_near_its_prior_rows_when_they_weigh_much_and_near_the_data_when_they_weigh_little():
     """scripts/psrl_prior.py: P ~ Dirichlet(α0 + κ·P_prior + N). With κ = 10⁶ true rows the draw is the MDP's own P,
     run by run; with κ = 10⁻⁶ a pair seen 10⁴ times is drawn at its empirical row. The `head` source's prior rows
-    are the shipped model's prediction: one distribution per pair."""
+    are the shipped model's prediction at the episode's start: one distribution per pair, read again each episode."""
     import torch
 
     from rlpfn.agents import AgentSpec
     from rlpfn.experiments.evaluate import validation_mdps
+    from rlpfn.traces import run_trace
 
     mod = script("psrl_prior")
     batch = validation_mdps("tiny", 1, seed=3)[0]
     P = torch.as_tensor(batch.P, dtype=torch.float64)
     spec, N = AgentSpec.of(batch), len(batch)
-    agent = mod.informed_psrl("true", 1e6, None)
+    agent = mod.informed_psrl("true", 1e6)
     agent.reset(spec, N, seed=0, mdp=batch)
     torch.testing.assert_close(torch.cat(list(agent.sample_rows(N))).double(), P, rtol=0, atol=0.01)
-    agent = mod.informed_psrl("true", 1e-6, None)
+    agent = mod.informed_psrl("true", 1e-6)
     agent.reset(spec, N, seed=0, mdp=batch)
     g = torch.Generator().manual_seed(0)
     empirical = torch.rand(P.shape, dtype=torch.float64, generator=g)
@@ -498,8 +499,36 @@ def test_informed_psrl_draws_near_its_prior_rows_when_they_weigh_much_and_near_t
     drawn = torch.cat(list(agent.sample_rows(N))).double()
     torch.testing.assert_close(drawn, agent.stats.counts / agent.stats.counts.sum(-1, keepdim=True), rtol=0, atol=0.05)
     assert (drawn - P).abs().max() > 0.2  # the data, not the true rows
-    agent = mod.informed_psrl("head", 1.0, None)
-    agent.reset(spec, N, seed=0)
-    rows = agent.prior_rows()
-    assert rows.shape == P.shape
-    torch.testing.assert_close(rows.sum(-1), torch.ones(P.shape[:-1], dtype=torch.float64))
+    agent = mod.informed_psrl("head", 1.0)
+    seen = []
+    prior_rows = agent.prior_rows
+    agent.prior_rows = lambda: seen.append(prior_rows()) or seen[-1]
+    run_trace(batch, agent, 2, seed=0, n_runs=N)
+    assert agent.episode == 2 and len(seen) == 2
+    assert seen[0].shape == P.shape
+    torch.testing.assert_close(seen[1].sum(-1), torch.ones(P.shape[:-1], dtype=torch.float64))
+    assert not torch.allclose(seen[0], seen[1])  # the second episode's rows read the first one's data
+
+
+def test_informed_psrl_names_its_agents_and_writes_validate_s_format(tmp_path):
+    """scripts/psrl_prior.py: each (source, κ, σ, adaptive) gets a name that parses back; the JSON holds one regret per
+    MDP under each name; two values that name the same agent are refused before any work."""
+    import json
+    import subprocess
+
+    mod = script("psrl_prior")
+    for args in (("true", 1.0, 1.0, False), ("head", 1e-06, 0.1, True), ("true", 10.0, 0.03, False)):
+        assert mod.parse_agent_label(mod.agent_label(*args)) == args
+    assert mod.agent_label("true", 1.0, 1.0, False) == "true-k1"
+    out = tmp_path / "p.json"
+    cmd = [sys.executable, str(SCRIPTS / "psrl_prior.py"), "--prior", "tiny", "--batches", "1", "--episodes", "2",
+           "--workers", "1", "--references", "psrl", "--sources", "true", "--kappas", "1e-6", "1",
+           "--sigmas", "0.1", "--adaptive", "--json", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    regret = json.loads(out.read_text())["regret"]
+    assert list(regret) == ["psrl", "true-k1e-06-s0.1-adaptive", "true-k1-s0.1-adaptive"]
+    assert all(len(r) == 8 for r in regret.values())
+    res = subprocess.run(cmd[:-2] + ["--kappas", "1", "1.0", "--json", str(tmp_path / "q.json")], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 2 and "name the same agent" in res.stderr and not (tmp_path / "q.json").exists()
