@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import poisson
 
 from .common import Arrays, _check_range, _check_sizes, _log_uniform, _one_hot, _param, _reward_std
 
@@ -87,6 +86,8 @@ def inventory(n: int, n_states: int, n_actions: int, horizon: int, rng: np.rando
     q = np.rint(np.arange(A)[None, :] * q_max[:, None] / max(A - 1, 1))  # [n, A]
     y = np.minimum(s[None, :, None] + q[:, None, :], S - 1).astype(np.int64)  # [n, S, A] stock after ordering
     # left[n, Y, j] = P(y - min(y, D) = j | y): j > 0 needs D = y - j exactly; j = 0 takes D >= y.
+    from scipy.stats import poisson  # here: scipy.stats costs a second, which a process that never draws stock need not pay
+
     Y = np.arange(S)
     pmf = poisson.pmf(Y[None, :, None] - Y[None, None, :], lam[:, None, None])  # D = y - j (0 where j > y)
     left = np.where(Y[None, None, :] > 0, pmf, poisson.sf(Y[None, :, None] - 1, lam[:, None, None]))
