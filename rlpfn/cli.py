@@ -276,8 +276,9 @@ def cmd_validate(args) -> None:
     if args.json:
         from dataclasses import asdict
 
-        write_json(args.json, {"config": asdict(cfg), "agents": agents,
-                               "regret": {k: v.tolist() for k, v in res.items()}})
+        from .experiments.validate import write_regrets
+
+        write_regrets(args.json, asdict(cfg), agents, res)
         print(f"wrote {args.json}")
 
 

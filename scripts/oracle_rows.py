@@ -44,7 +44,7 @@ import math
 
 import numpy as np
 import torch
-from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt
+from jsonargparse.typing import PositiveFloat
 
 # Weight of the true rows at tried pairs in `oracle-tried`: (N·P̂ + κ·P)/(N + κ) is P to within N/κ.
 TOLD = 1e9
@@ -222,16 +222,12 @@ def _job(args) -> np.ndarray:
 
 
 def main() -> None:
-    from rlpfn.experiments.parallel import run_jobs
-    from rlpfn.files import check_output_file, write_json
+    from rlpfn.experiments.validate import by_label, split_options, write_regrets
+    from rlpfn.files import check_output_file
     from rlpfn.metrics import mean_ci
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prior", default="wide", help="prior spec or split, as rlpfn validate's --prior")
-    parser.add_argument("--batches", type=PositiveInt, default=16, help="batches of 8 MDPs")
-    parser.add_argument("--episodes", type=PositiveInt, default=100)
-    parser.add_argument("--seed", type=NonNegativeInt, default=0)
-    parser.add_argument("--checkpoint", default=None, help="a model with a transition head (default: the shipped one)")
+    split_options(parser, "a model with a transition head (default: the shipped one)")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--strength", type=PositiveFloat, default=TOLD,
                         help="κ of the true rows at tried pairs, (N·P̂ + κ·P)/(N + κ) (default: so large that P̂ drops out)")
@@ -245,8 +241,6 @@ def main() -> None:
                              "run's counts (state+data)")
     parser.add_argument("--reward-margin", type=float, default=REWARD_MARGIN,
                         help="state-reward: a guessed pair's reward is the best seen at its state plus this")
-    parser.add_argument("--workers", type=PositiveInt, default=2)
-    parser.add_argument("--json", required=True, help="where to write the per-MDP regrets (validate's format)")
     args = parser.parse_args()
     if not 0.0 <= args.mix <= 1.0:
         parser.error(f"argument --mix: must lie in [0, 1], got {args.mix}")
@@ -273,11 +267,9 @@ def main() -> None:
     except UserError as e:
         parser.error(str(e))
     labels = ["ucbvi", "rlpfn", *args.variants]
-    jobs = [(label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, args.strength, args.mix,
-             args.support, args.know, args.reward_margin, i)
-            for label in labels for i in range(args.batches)]
-    out = run_jobs(_job, jobs, args.workers, "oracle rows", True)
-    res = {label: np.concatenate(out[k * args.batches:(k + 1) * args.batches]) for k, label in enumerate(labels)}
+    res = by_label(_job, {label: (label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint,
+                                  args.strength, args.mix, args.support, args.know, args.reward_margin)
+                          for label in labels}, args.batches, args.workers, "oracle rows")
     ref = res["ucbvi"]
     for label, r in res.items():
         m, ci = mean_ci(r)
@@ -286,8 +278,7 @@ def main() -> None:
     config = {"prior": args.prior, "batches": args.batches, "episodes": args.episodes, "seed": args.seed,
               "checkpoint": args.checkpoint, "strength": args.strength, "mix": args.mix, "support": args.support,
               "know": args.know, "reward_margin": args.reward_margin}
-    write_json(args.json, {"config": config, "agents": {k: [k, {}] for k in labels},
-                           "regret": {k: v.tolist() for k, v in res.items()}})
+    write_regrets(args.json, config, {k: [k, {}] for k in labels}, res)
     print(f"wrote {args.json}")
 
 

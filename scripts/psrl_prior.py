@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt
+from jsonargparse.typing import PositiveFloat
 
 SOURCES = ("true", "head")
 
@@ -119,16 +119,12 @@ def _job(args) -> np.ndarray:
 
 
 def main() -> None:
-    from rlpfn.experiments.parallel import run_jobs
-    from rlpfn.files import check_output_file, write_json
+    from rlpfn.experiments.validate import by_label, split_options, write_regrets
+    from rlpfn.files import check_output_file
     from rlpfn.metrics import mean_ci
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prior", default="wide", help="prior spec or split, as rlpfn validate's --prior")
-    parser.add_argument("--batches", type=PositiveInt, default=16, help="batches of 8 MDPs")
-    parser.add_argument("--episodes", type=PositiveInt, default=100)
-    parser.add_argument("--seed", type=NonNegativeInt, default=0)
-    parser.add_argument("--checkpoint", default=None, help="a model with a transition head (default: the shipped one)")
+    split_options(parser, "a model with a transition head, for --sources head (default: the shipped one)")
     parser.add_argument("--sources", nargs="+", choices=SOURCES, default=["true"], help="where the prior rows come from")
     parser.add_argument("--kappas", nargs="+", type=PositiveFloat, default=[1.0],
                         help="pseudo-visits κ of the prior rows per pair")
@@ -139,8 +135,6 @@ def main() -> None:
                              "with a unit pseudo-variance of weight 1), so that it shrinks fast where rewards are exact")
     parser.add_argument("--references", nargs="*", default=["ucbvi", "psrl", "rlpfn"],
                         choices=["ucbvi", "psrl", "rlpfn"], help="agents run beside, for the paired comparison")
-    parser.add_argument("--workers", type=PositiveInt, default=2)
-    parser.add_argument("--json", required=True, help="where to write the per-MDP regrets (validate's format)")
     args = parser.parse_args()
     from rlpfn.errors import UserError
     from rlpfn.prior import load_spec
@@ -159,17 +153,14 @@ def main() -> None:
     if len(set(labels)) < len(labels):
         parser.error(f"--kappas {' '.join(map(str, args.kappas))} --sigmas {' '.join(map(str, args.sigmas))}: "
                      "two of them name the same agent")
-    jobs = [(label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, i)
-            for label in labels for i in range(args.batches)]
-    out = run_jobs(_job, jobs, args.workers, "informed PSRL", True)
-    res = {label: np.concatenate(out[k * args.batches:(k + 1) * args.batches]) for k, label in enumerate(labels)}
+    res = by_label(_job, {label: (label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint)
+                          for label in labels}, args.batches, args.workers, "informed PSRL")
     for label, r in res.items():
         m, ci = mean_ci(r)
         print(f"{label:<12} {m:.3f} ± {ci:.3f}")
     config = {"prior": args.prior, "batches": args.batches, "episodes": args.episodes, "seed": args.seed,
               "checkpoint": args.checkpoint}
-    write_json(args.json, {"config": config, "agents": {k: [k, {}] for k in labels},
-                           "regret": {k: v.tolist() for k, v in res.items()}})
+    write_regrets(args.json, config, {k: [k, {}] for k in labels}, res)
     print(f"wrote {args.json}")
 
 

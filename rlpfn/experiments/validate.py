@@ -58,12 +58,34 @@ def _job(args) -> np.ndarray:
 def validate(agents: dict[str, tuple[str, dict]], cfg: ValidationConfig, workers: int = 2,
              progress: bool = True) -> dict[str, np.ndarray]:
     """{label: (agent name, hyperparameters)} -> {label: normalized regret per MDP [batches·8]}."""
+    return by_label(_job, {label: (label, name, hp, cfg) for label, (name, hp) in agents.items()}, cfg.batches,
+                    workers, "validation", progress)
+
+
+def by_label(job, heads: dict[str, tuple], batches: int, workers: int, desc: str, progress: bool = True
+             ) -> dict[str, np.ndarray]:
+    """job((*heads[label], i)) -> the regrets of held-out batch i, for every label and batch, in parallel (also for
+    the measuring scripts' own agents, scripts/*.py); {label: its regrets, batches joined in order}."""
     from .parallel import run_jobs
 
-    jobs = [(label, name, hp, cfg, i) for label, (name, hp) in agents.items() for i in range(cfg.batches)]
-    out = run_jobs(_job, jobs, workers, "validation", progress)
-    res, k = {}, 0
-    for label in agents:
-        res[label] = np.concatenate(out[k:k + cfg.batches])
-        k += cfg.batches
-    return res
+    out = run_jobs(job, [(*head, i) for head in heads.values() for i in range(batches)], workers, desc, progress)
+    return {label: np.concatenate(out[k * batches:(k + 1) * batches]) for k, label in enumerate(heads)}
+
+
+def write_regrets(path, config: dict, agents: dict, res: dict[str, np.ndarray]) -> None:
+    """The per-MDP regrets in `rlpfn validate --json`'s format, which experiments.compare reads."""
+    from ..files import write_json
+
+    write_json(path, {"config": config, "agents": agents, "regret": {k: v.tolist() for k, v in res.items()}})
+
+
+def split_options(parser, checkpoint_help: str) -> None:
+    """validate's MDPs and seeds as a measuring script's argparse options (scripts/*.py), on `wide` by default (v2's
+    training prior), and where its per-MDP regrets go."""
+    parser.add_argument("--prior", default="wide", help="prior spec or split, as rlpfn validate's --prior")
+    parser.add_argument("--batches", type=PositiveInt, default=16, help="batches of 8 MDPs")
+    parser.add_argument("--episodes", type=PositiveInt, default=100)
+    parser.add_argument("--seed", type=NonNegativeInt, default=0)
+    parser.add_argument("--checkpoint", default=None, help=checkpoint_help)
+    parser.add_argument("--workers", type=PositiveInt, default=2)
+    parser.add_argument("--json", required=True, help="where to write the per-MDP regrets (validate's format)")
