@@ -25,7 +25,8 @@
 # Measured on the CPU since (docs/model/v2.md, "A wider, deeper transition head"): neither d128 x 4 nor 64 contexts
 # a step helps alone; D_MODEL=64 N_LAYERS=3 with a larger MAX_STEPS puts the device's minutes into steps instead.
 # Environment overrides, for a smoke run on CPU: TOTAL_SECONDS, MAX_STEPS, D_MODEL, N_LAYERS, BATCH, TARGET, PRIOR,
-# CHECKPOINT_EVERY, PYTHON, RESUME_DIR, OUT. Exit status 0 when a model came back that trained in this call.
+# CHECKPOINT_EVERY (these for a new run only: a resumed run keeps its options), PYTHON, RESUME_DIR, OUT.
+# Exit status 0 when a model came back that trained in this call.
 OUT=${OUT:-/tmp/device-transitions-out}
 TOTAL=${TOTAL_SECONDS:-480}
 . scripts/device_setup.sh  # shell options, START, PY, $OUT made, the wheels, CORES, what the machine holds

@@ -20,7 +20,6 @@ model or --checkpoint), plain `psrl` and `ucbvi` for reference, and writes valid
 from __future__ import annotations
 
 import argparse
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,18 +91,13 @@ def informed_psrl(source: str, kappa: float, sigma: float = 1.0, adaptive: bool 
 
 
 def agent_label(source: str, kappa: float, sigma: float, adaptive: bool) -> str:
-    """An informed PSRL's name in the JSON: 'true-k1', 'head-k10-s0.1', 'true-k1-adaptive' (σ = 1 left out)."""
+    """An informed PSRL's name in the JSON: 'true-k1', 'head-k10-s0.1', 'true-k1-adaptive' (σ = 1 left out); the agent
+    itself is built from the values, not from its name."""
     return f"{source}-k{kappa:g}" + (f"-s{sigma:g}" if sigma != 1 else "") + ("-adaptive" if adaptive else "")
 
 
-def parse_agent_label(name: str) -> tuple:
-    """agent_label's inverse: (source, kappa, sigma, adaptive), for informed_psrl."""
-    m = re.fullmatch(r"(\w+)-k([^-]+(?:-\d+)?)(?:-s([^-]+(?:-\d+)?))?(-adaptive)?", name)
-    return m.group(1), float(m.group(2)), float(m.group(3) or 1), m.group(4) is not None
-
-
 def _job(args) -> np.ndarray:
-    label, prior, batches, episodes, seed, checkpoint, i = args
+    label, prior, batches, episodes, seed, checkpoint, informed, i = args
     from rlpfn.agents import make_agent
     from rlpfn.experiments.evaluate import prior_regret
     from rlpfn.experiments.validate import held_out_batch
@@ -114,7 +108,7 @@ def _job(args) -> np.ndarray:
     elif label == "rlpfn":
         agent = make_agent("rlpfn", checkpoint=checkpoint)
     else:
-        agent = informed_psrl(*parse_agent_label(label), checkpoint)
+        agent = informed_psrl(*informed, checkpoint)  # (source, κ, σ, adaptive)
     return prior_regret(mdps, agent, episodes, seed=rollout_seed)
 
 
@@ -148,13 +142,17 @@ def main() -> None:
         check_output_file(args.json, "--json")
     except UserError as e:
         parser.error(str(e))
+    agents = {label: None for label in args.references}  # {label: None, or informed_psrl's (source, κ, σ, adaptive)}
+    agents.update({agent_label(s, k, g, args.adaptive): (s, k, g, args.adaptive)
+                   for s in args.sources for k in args.kappas for g in args.sigmas})
     labels = [*args.references, *(agent_label(s, k, g, args.adaptive) for s in args.sources for k in args.kappas
                                   for g in args.sigmas)]
-    if len(set(labels)) < len(labels):
-        parser.error(f"--kappas {' '.join(map(str, args.kappas))} --sigmas {' '.join(map(str, args.sigmas))}: "
-                     "two of them name the same agent")
-    res = by_label(_job, {label: (label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint)
-                          for label in labels}, args.batches, args.workers, "informed PSRL")
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        parser.error(f"agents named twice (--references, --sources, --kappas or --sigmas repeat a value): "
+                     f"{', '.join(twice)}")
+    res = by_label(_job, {label: (label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, informed)
+                          for label, informed in agents.items()}, args.batches, args.workers, "informed PSRL")
     for label, r in res.items():
         m, ci = mean_ci(r)
         print(f"{label:<12} {m:.3f} ± {ci:.3f}")
