@@ -20,6 +20,7 @@ model or --checkpoint), plain `psrl` and `ucbvi` for reference, and writes valid
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,6 +131,9 @@ def main() -> None:
     parser.add_argument("--references", nargs="*", default=["ucbvi", "psrl", "rlpfn"],
                         choices=["ucbvi", "psrl", "rlpfn"], help="agents run beside, for the paired comparison")
     args = parser.parse_args()
+    for name, values in (("--kappas", args.kappas), ("--sigmas", args.sigmas)):
+        if not all(math.isfinite(v) for v in values):
+            parser.error(f"argument {name}: must be finite, got {' '.join(map(str, values))}")
     from rlpfn.errors import UserError
     from rlpfn.prior import load_spec
 

@@ -512,7 +512,7 @@ def test_informed_psrl_draws_near_its_prior_rows_when_they_weigh_much_and_near_t
 
 def test_informed_psrl_names_its_agents_and_writes_validate_s_format(tmp_path):
     """scripts/psrl_prior.py: each (source, κ, σ, adaptive) gets a name; the JSON holds one regret per MDP under each
-    name; two values that name the same agent are refused before any work, the name said."""
+    name; two values that name the same agent, or an infinite κ, are refused before any work, the culprit named."""
     import json
     import subprocess
 
@@ -531,4 +531,7 @@ def test_informed_psrl_names_its_agents_and_writes_validate_s_format(tmp_path):
     res = subprocess.run(cmd[:-2] + ["--kappas", "1", "1.0", "--json", str(tmp_path / "q.json")], capture_output=True,
                          text=True, timeout=300)
     assert res.returncode == 2 and "named twice" in res.stderr and "true-k1-s0.1-adaptive" in res.stderr
+    res = subprocess.run(cmd[:-2] + ["--kappas", "1", "inf", "--json", str(tmp_path / "q.json")], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 2 and "--kappas: must be finite, got 1.0 inf" in res.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "q.json").exists()
