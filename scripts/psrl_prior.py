@@ -35,9 +35,9 @@ def informed_psrl(source: str, kappa: float, sigma: float = 1.0, adaptive: bool 
     """PSRL drawing P ~ Dirichlet(α0 + κ·P_prior + N) and each pair's mean reward Σr/(1+n) + σ'·ξ/√(1+n), ξ ~ N(0, 1),
     σ' = σ (1: PSRL's own draw), or σ·√((v̂·n + 1)/(n + 1)) with `adaptive` (v̂ the pair's empirical reward
     variance: the spread shrinks fast where rewards are exact). Only the draw's spread is scaled; its mean is PSRL's."""
-    from rlpfn.agents.psrl import PSRL, PLAN_DTYPE, dirichlet_rows
+    from rlpfn.agents.psrl import PSRL, dirichlet_rows
     from rlpfn.errors import UserError
-    from rlpfn.planning import DTYPE, backward_induction, chunk_size
+    from rlpfn.planning import DTYPE
 
     @dataclass
     class InformedPSRL(PSRL):
@@ -61,11 +61,21 @@ def informed_psrl(source: str, kappa: float, sigma: float = 1.0, adaptive: bool 
             with torch.no_grad():
                 return model(ctx, transitions=True).log_p_next.exp().to(DTYPE)
 
-        def sample_rows(self, step: int):
+        def draw_rows(self, step: int):
             """P ~ Dirichlet(α0 + κ·P_prior + N), `step` runs at a time."""
             counts = self.stats.counts.to(DTYPE) + kappa * self.prior_rows()
             for i in range(0, self.n_runs, step):
                 yield dirichlet_rows(counts[i:i + step], self.alpha[i:i + step], self.rng)
+
+        def draw_rewards(self) -> torch.Tensor:
+            st, n = self.stats, self.stats.visits
+            noise = torch.randn(n.shape, dtype=DTYPE, generator=self.gen)
+            scale = sigma
+            if adaptive:  # the pair's reward spread: its empirical variance, with a unit pseudo-variance of weight 1
+                seen = n.clamp(min=1)
+                var = (st.reward_sq_sum / seen - (st.reward_sum / seen) ** 2).clamp(min=0)
+                scale = sigma * ((var * n + 1) / (n + 1)).sqrt()
+            return st.reward_sum / (1 + n) + scale * noise / (1 + n).sqrt()
 
         def act(self, states, h):
             if h == 0:
@@ -73,20 +83,9 @@ def informed_psrl(source: str, kappa: float, sigma: float = 1.0, adaptive: bool 
             return super().act(states, h)
 
         def plan(self):
-            st, H = self.stats, self.spec.horizon
-            n = st.visits
-            noise = torch.randn(n.shape, dtype=DTYPE, generator=self.gen)
-            scale = sigma
-            if adaptive:  # the pair's reward spread: its empirical variance, with a unit pseudo-variance of weight 1
-                seen = n.clamp(min=1)
-                var = (st.reward_sq_sum / seen - (st.reward_sum / seen) ** 2).clamp(min=0)
-                scale = sigma * ((var * n + 1) / (n + 1)).sqrt()
-            R = st.reward_sum / (1 + n) + scale * noise / (1 + n).sqrt()
-            step = chunk_size(self.n_runs, st.counts[0].numel() * PLAN_DTYPE.itemsize)
-            self.Q = torch.cat([backward_induction(P, R[i:i + step].to(PLAN_DTYPE), H)[0]
-                                for i, P in zip(range(0, self.n_runs, step), self.sample_rows(step))])
+            Q = super().plan()
             self.episode += 1
-            return self.Q
+            return Q
 
     return InformedPSRL()
 
@@ -126,7 +125,7 @@ def main() -> None:
     parser.add_argument("--sigmas", nargs="+", type=PositiveFloat, default=[1.0],
                         help="the reward draw's spread × σ, its mean unchanged (1: PSRL's own draw)")
     parser.add_argument("--adaptive", action="store_true",
-                        help="the reward draw's noise also scaled by the pair's own reward spread (empirical variance "
+                        help="the reward draw's spread also scaled by the pair's own reward spread (empirical variance "
                              "with a unit pseudo-variance of weight 1), so that it shrinks fast where rewards are exact")
     parser.add_argument("--references", nargs="*", default=["ucbvi", "psrl", "rlpfn"],
                         choices=["ucbvi", "psrl", "rlpfn"], help="agents run beside, for the paired comparison")
@@ -134,10 +133,9 @@ def main() -> None:
     for name, values in (("--kappas", args.kappas), ("--sigmas", args.sigmas)):
         if not all(math.isfinite(v) for v in values):
             parser.error(f"argument {name}: must be finite, got {' '.join(map(str, values))}")
+    from rlpfn.checkpoint import load
     from rlpfn.errors import UserError
     from rlpfn.prior import load_spec
-
-    from rlpfn.checkpoint import load
 
     try:  # a bad prior, checkpoint or output path: refused before any work
         load_spec(args.prior)
@@ -146,17 +144,17 @@ def main() -> None:
         check_output_file(args.json, "--json")
     except UserError as e:
         parser.error(str(e))
-    agents = {label: None for label in args.references}  # {label: None, or informed_psrl's (source, κ, σ, adaptive)}
-    agents.update({agent_label(s, k, g, args.adaptive): (s, k, g, args.adaptive)
-                   for s in args.sources for k in args.kappas for g in args.sigmas})
-    labels = [*args.references, *(agent_label(s, k, g, args.adaptive) for s in args.sources for k in args.kappas
-                                  for g in args.sigmas)]
+    # (label, None for a reference or informed_psrl's (source, κ, σ, adaptive))
+    agents = [(label, None) for label in args.references] + [
+        (agent_label(s, k, g, args.adaptive), (s, k, g, args.adaptive))
+        for s in args.sources for k in args.kappas for g in args.sigmas]
+    labels = [label for label, _ in agents]
     twice = sorted({label for label in labels if labels.count(label) > 1})
     if twice:
         parser.error(f"agents named twice (--references, --sources, --kappas or --sigmas repeat a value): "
                      f"{', '.join(twice)}")
     res = by_label(_job, {label: (label, args.prior, args.batches, args.episodes, args.seed, args.checkpoint, informed)
-                          for label, informed in agents.items()}, args.batches, args.workers, "informed PSRL")
+                          for label, informed in agents}, args.batches, args.workers, "informed PSRL")
     for label, r in res.items():
         m, ci = mean_ci(r)
         print(f"{label:<12} {m:.3f} ± {ci:.3f}")

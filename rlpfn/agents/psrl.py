@@ -74,15 +74,23 @@ class PSRL(Agent):
         Exact and dense: Dirichlet(α0 + N(s,a,.)) puts mass on all S successors. Runs are sampled
         and planned a cache-sized chunk at a time (planning.chunk_size): on Taxi (S = 501) that
         cut an episode of 10 runs from 3.2 s to about 1 s on one core."""
-        st, H = self.stats, self.spec.horizon
-        n = st.visits
-        noise = torch.randn(n.shape, dtype=DTYPE, generator=self.gen)
-        R = st.reward_sum / (1 + n) + noise / (1 + n).sqrt()
-        step = chunk_size(self.n_runs, st.counts[0].numel() * PLAN_DTYPE.itemsize)
-        Q = [backward_induction(dirichlet_rows(st.counts[i:i + step], self.alpha[i:i + step], self.rng),
-                                R[i:i + step].to(PLAN_DTYPE), H)[0] for i in range(0, self.n_runs, step)]
-        self.Q = torch.cat(Q)
+        R = self.draw_rewards()
+        step = chunk_size(self.n_runs, self.stats.counts[0].numel() * PLAN_DTYPE.itemsize)
+        self.Q = torch.cat([backward_induction(P, R[i:i + step].to(PLAN_DTYPE), self.spec.horizon)[0]
+                            for i, P in zip(range(0, self.n_runs, step), self.draw_rows(step))])
         return self.Q
+
+    def draw_rewards(self) -> torch.Tensor:
+        """Mean rewards [N,S,A] from the Normal posterior: Σr/(1+n) + ξ/√(1+n), ξ ~ N(0, 1)."""
+        n = self.stats.visits
+        noise = torch.randn(n.shape, dtype=DTYPE, generator=self.gen)
+        return self.stats.reward_sum / (1 + n) + noise / (1 + n).sqrt()
+
+    def draw_rows(self, step: int):
+        """P̃ ~ Dirichlet(α0 + N(s,a,.)), `step` runs at a time (a generator: each chunk is planned before the next
+        is drawn)."""
+        for i in range(0, self.n_runs, step):
+            yield dirichlet_rows(self.stats.counts[i:i + step], self.alpha[i:i + step], self.rng)
 
     def act(self, states, h):
         if h == 0:
