@@ -35,7 +35,7 @@ def informed_psrl(source: str, kappa: float, sigma: float = 1.0, adaptive: bool 
     """PSRL drawing P ~ Dirichlet(α0 + κ·P_prior + N) and each pair's mean reward Σr/(1+n) + σ'·ξ/√(1+n), ξ ~ N(0, 1),
     σ' = σ (1: PSRL's own draw), or σ·√((v̂·n + 1)/(n + 1)) with `adaptive` (v̂ the pair's empirical reward
     variance: the spread shrinks fast where rewards are exact). Only the draw's spread is scaled; its mean is PSRL's."""
-    from rlpfn.agents.psrl import PSRL, dirichlet_rows
+    from rlpfn.agents.psrl import PSRL
     from rlpfn.errors import UserError
     from rlpfn.planning import DTYPE
 
@@ -61,11 +61,8 @@ def informed_psrl(source: str, kappa: float, sigma: float = 1.0, adaptive: bool 
             with torch.no_grad():
                 return model(ctx, transitions=True).log_p_next.exp().to(DTYPE)
 
-        def draw_rows(self, step: int):
-            """P ~ Dirichlet(α0 + κ·P_prior + N), `step` runs at a time."""
-            counts = self.stats.counts.to(DTYPE) + kappa * self.prior_rows()
-            for i in range(0, self.n_runs, step):
-                yield dirichlet_rows(counts[i:i + step], self.alpha[i:i + step], self.rng)
+        def dirichlet_counts(self) -> torch.Tensor:  # P ~ Dirichlet(α0 + κ·P_prior + N)
+            return self.stats.counts.to(DTYPE) + kappa * self.prior_rows()
 
         def draw_rewards(self) -> torch.Tensor:
             st, n = self.stats, self.stats.visits

@@ -87,10 +87,15 @@ class PSRL(Agent):
         return self.stats.reward_sum / (1 + n) + noise / (1 + n).sqrt()
 
     def draw_rows(self, step: int):
-        """P̃ ~ Dirichlet(α0 + N(s,a,.)), `step` runs at a time (a generator: each chunk is planned before the next
-        is drawn)."""
+        """P̃ ~ Dirichlet(α0 + dirichlet_counts()), `step` runs at a time (a generator: each chunk is planned before
+        the next is drawn)."""
+        counts = self.dirichlet_counts()
         for i in range(0, self.n_runs, step):
-            yield dirichlet_rows(self.stats.counts[i:i + step], self.alpha[i:i + step], self.rng)
+            yield dirichlet_rows(counts[i:i + step], self.alpha[i:i + step], self.rng)
+
+    def dirichlet_counts(self) -> torch.Tensor:
+        """What the Dirichlet adds to α0 per (s, a, s'): the visit counts N [N,S,A,S]."""
+        return self.stats.counts
 
     def act(self, states, h):
         if h == 0:
