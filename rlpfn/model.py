@@ -74,6 +74,11 @@ class ModelConfig:
     visits), V̄_new the mean value of the states where no action was tried yet (while there are any): one unlucky
     transition no longer closes a way forward. Off (0): measured worse on the training prior
     (docs/model/v2.md). Set by scripts/bonus_variant.py --novelty; the features stay as they were"""
+    planner_novelty_pooled: bool = False
+    """how planner_novelty's w is estimated: false, from the pair alone (Good-Turing, n1/N); true, from the run's
+    other pairs, w = min(1, ν·ρ/N) with ρ = Σ(k-1) / Σ(N-1) over the pairs of N >= 2 visits and k distinct successors
+    (`novelty_rate`: how often a repeat visit found a successor not seen before; 0 in a deterministic MDP). One
+    visit cannot tell a slip from the truth; the MDP's other pairs can. Set by scripts/bonus_variant.py --pooled"""
     # Off: trained with the quantile loss it became a uniform optimism (+0.18 reward per step on FrozenLake after
     # 50 episodes, growing with data) and doubled FrozenLake's regret; optimism then lives only in the bonus scale
     # (shrinks as 1/sqrt(N)) and unvisited values.
@@ -318,13 +323,24 @@ def novelty_weight(n, n1, nu):
     return (nu * n1 / n.clip(min=1.0)).clip(max=1.0)
 
 
-def novelty_terms(counts: torch.Tensor, nu: float):
+def novelty_rate(counts: torch.Tensor) -> torch.Tensor:
+    """ρ [B] (ModelConfig.planner_novelty_pooled) from the counts [B,S,A,S]: over the pairs of N >= 2 visits, the
+    successors found after the first visit per visit after the first, Σ(k-1) / Σ(N-1); 0 where no pair has two."""
+    n = counts.sum(-1)
+    again = n >= 2
+    found = torch.where(again, (counts > 0).sum(-1).to(n.dtype) - 1, 0.0).sum((1, 2))
+    return found / torch.where(again, n - 1, 0.0).sum((1, 2)).clamp_min(1.0)
+
+
+def novelty_terms(counts: torch.Tensor, nu: float, pooled: bool = False):
     """(w [B,S,A], new [B,S]) for plan_terms from the counts [B,S,A,S]: new = the states where no action was tried;
-    w = novelty_weight on tried pairs of runs that still have such a state, 0 elsewhere."""
+    w = novelty_weight on tried pairs of runs that still have such a state, 0 elsewhere; with `pooled`, the
+    run's novelty_rate ρ stands for each pair's n1."""
     n = counts.sum(-1)
     new = n.sum(-1) == 0
     live = (n > 0) & new.any(-1).view(-1, 1, 1)
-    return torch.where(live, novelty_weight(n, (counts == 1).sum(-1).to(n.dtype), nu), 0.0), new.to(n.dtype)
+    n1 = novelty_rate(counts).view(-1, 1, 1) if pooled else (counts == 1).sum(-1).to(n.dtype)
+    return torch.where(live, novelty_weight(n, n1, nu), 0.0), new.to(n.dtype)
 
 
 def guessed_pairs(n: torch.Tensor) -> torch.Tensor:
@@ -370,7 +386,7 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
     if cfg.planner_novelty > 0 and not pessimistic:
         if counts is None:
             raise ValueError("planner_novelty needs the counts (plan's `counts`)")
-        novelty = novelty_terms(counts, cfg.planner_novelty)
+        novelty = novelty_terms(counts, cfg.planner_novelty, cfg.planner_novelty_pooled)
     return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None, guess=guess, tried=tried,
                       novelty=novelty, guess_temperature=cfg.planner_guess_temperature)
 
@@ -609,4 +625,4 @@ class RLPFN(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-__all__ = ["REWARD_QUANTILES", "reward_stats", "ModelConfig", "Context", "Output", "RLPFN", "TransitionHead", "guessed_pairs", "novelty_terms", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]
+__all__ = ["REWARD_QUANTILES", "reward_stats", "ModelConfig", "Context", "Output", "RLPFN", "TransitionHead", "guessed_pairs", "novelty_rate", "novelty_terms", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]

@@ -4,7 +4,8 @@ multiplied by `scale` on every pair and the trunk's input features stay as they 
 bonus scale on its training prior (`rlpfn validate --prior wide --agents 'rlpfn[checkpoint=OUT]' ...`), never on a
 held-out split or the suite. `--h-term-scale X` also sets the planner's h_term multiplier
 (ModelConfig.planner_h_term_scale, the 1/N part of the bonus) to X, and `--novelty NU` how much the planner
-believes a tried pair may lead to a never-visited state (ModelConfig.planner_novelty), and `--tried-strength K`
+believes a tried pair may lead to a never-visited state (ModelConfig.planner_novelty; `--pooled`: estimated from the
+run's other pairs, ModelConfig.planner_novelty_pooled), and `--tried-strength K`
 the weight of the transition head's rows at tried pairs (ModelConfig.planner_tried_strength), `--guess-temperature
 TAU` how optimistically a guessed pair is valued (ModelConfig.planner_guess_temperature), `--reward-quantile Q` the
 reward head's level a guessed pair's reward is planned with (ModelConfig.planner_reward_quantile), `--uniform-rows` the
@@ -38,6 +39,9 @@ def main() -> None:
     parser.add_argument("--novelty", type=NonNegativeFloat, default=None,
                         help="set how much the planner believes a tried pair may lead to a never-visited state "
                              "(ModelConfig.planner_novelty)")
+    parser.add_argument("--pooled", action="store_true",
+                        help="estimate that belief from the run's other pairs instead of the pair alone: how often a "
+                             "repeat visit found a new successor (ModelConfig.planner_novelty_pooled; needs a novelty)")
     parser.add_argument("--tried-strength", type=NonNegativeFloat, default=None,
                         help="set the weight κ of the transition head's rows at tried pairs of few visits "
                              "(ModelConfig.planner_tried_strength; the model needs tried_below > 0)")
@@ -74,11 +78,15 @@ def main() -> None:
     narrow = args.offline_narrow or (None, None)
     planner = {key: value for key, value in (("planner_h_term_scale", args.h_term_scale),
                                              ("planner_novelty", args.novelty),
+                                             ("planner_novelty_pooled", args.pooled or None),
                                              ("planner_tried_strength", args.tried_strength),
                                              ("planner_guess_temperature", args.guess_temperature),
                                              ("planner_reward_quantile", args.reward_quantile),
                                              ("offline_narrow_below", narrow[0]),
                                              ("offline_narrow_multiplier", narrow[1])) if value is not None}
+    if args.pooled and not (args.novelty if args.novelty is not None else model.cfg.planner_novelty) > 0:
+        parser.error(f"--pooled: no novelty to pool (give --novelty NU > 0; {args.checkpoint} has "
+                     f"planner_novelty {model.cfg.planner_novelty:g})")
     if args.tried_strength and not (model.cfg.tried_below > 0 and model.cfg.transition_head):
         parser.error(f"--tried-strength {args.tried_strength}: {args.checkpoint} has no transition head trained at "
                      "tried pairs (model.tried_below is 0)")
@@ -108,8 +116,9 @@ def main() -> None:
     for key in ("h_term_scale", "novelty", "tried_strength", "guess_temperature", "reward_quantile", "offline_narrow"):
         if getattr(args, key) is not None:
             variant[key] = getattr(args, key)
-    if args.uniform_rows:
-        variant["uniform_rows"] = True
+    for flag in ("pooled", "uniform_rows"):
+        if getattr(args, flag):
+            variant[flag] = True
     training = model.meta.get("training", {})
     if "bonus_variant" in training:  # a variant of a variant: keep how its base was made
         variant["base_variant"] = training["bonus_variant"]

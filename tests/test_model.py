@@ -148,6 +148,31 @@ def test_planner_novelty_mixes_a_never_visited_successor_into_tried_pairs():
     torch.testing.assert_close(out.q_plan[0, :, 3:], base.q_plan[0, :, 3:])  # untried pairs as before
 
 
+def test_pooled_novelty_reads_how_often_the_runs_repeat_visits_found_a_new_successor():
+    """novelty_rate ρ = Σ(k-1)/Σ(N-1) over pairs of N >= 2 visits (k distinct successors): 0 for a run whose repeat
+    visits always went where the first did, whatever its once-visited pairs; with planner_novelty_pooled every
+    tried pair's w is min(1, ν·ρ/N) in place of ν·n1/N."""
+    from rlpfn.model import novelty_rate, novelty_terms
+
+    counts = torch.zeros(3, 4, 2, 4, dtype=torch.float64)  # state 3 never acted in: a state left to discover
+    counts[0, 0, 0] = torch.tensor([4.0, 0, 0, 0])  # deterministic, visited 4 times
+    counts[0, 1, 1] = torch.tensor([0.0, 1, 0, 0])  # once: says nothing either way
+    counts[1] = counts[0]
+    counts[1, 2, 0] = torch.tensor([2.0, 1, 0, 0])  # 3 visits, 2 successors: one new in 2 repeats
+    counts[2, 1, 1] = torch.tensor([0.0, 1, 0, 0])  # no pair visited twice
+    rho = novelty_rate(counts)
+    torch.testing.assert_close(rho, torch.tensor([0.0, 1 / 5, 0.0], dtype=torch.float64))
+    w, new = novelty_terms(counts, 2.0, pooled=True)
+    assert torch.equal(new[:, 3], torch.ones(3, dtype=torch.float64))
+    assert w[0].eq(0).all() and w[2].eq(0).all()  # no evidence of slips: no optimism
+    expected = {(1, 0, 0): 2 * 0.2 / 4, (1, 1, 1): 2 * 0.2 / 1, (1, 2, 0): 2 * 0.2 / 3}
+    for (b, st, a), value in expected.items():
+        assert w[b, st, a].item() == pytest.approx(value, abs=1e-12)
+    assert w[1].count_nonzero() == 3
+    per_pair, _ = novelty_terms(counts, 2.0)
+    assert per_pair[0, 1, 1] == 1.0 and per_pair[0, 0, 0] == 0.0  # per pair, the once-visited pair's slip is feared
+
+
 def test_planner_tried_strength_plans_a_few_times_tried_pair_with_the_heads_row():
     """With κ > 0, acting asks the transition head for tried pairs of fewer than tried_below visits as well as the
     guessed ones, and plans such a pair with (N·P̂ + κ·P̃)/(N + κ); κ = 0 asks for the guessed pairs alone."""

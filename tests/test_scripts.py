@@ -176,6 +176,12 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
     assert h.meta["training"]["bonus_variant"]["h_term_scale"] == 10.0
     assert run(str(base), "1", str(tmp_path / "n"), "--novelty", "0.1").returncode == 0
     assert load(tmp_path / "n").cfg.planner_novelty == 0.1 and load(tmp_path / "n").cfg.planner_h_term_scale == 1.0
+    assert not load(tmp_path / "n").cfg.planner_novelty_pooled
+    assert run(str(base), "1", str(tmp_path / "p"), "--novelty", "0.3", "--pooled").returncode == 0
+    p = load(tmp_path / "p")
+    assert p.cfg.planner_novelty_pooled and p.cfg.planner_novelty == 0.3 and p.meta["training"]["bonus_variant"]["pooled"]
+    assert run(str(tmp_path / "n"), "1", str(tmp_path / "p2"), "--pooled").returncode == 0  # the base's ν is pooled
+    assert load(tmp_path / "p2").cfg.planner_novelty_pooled and load(tmp_path / "p2").cfg.planner_novelty == 0.1
     tried = save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True, tried_below=4)),
                  tmp_path / "t", {"name": "tiny"}, {"steps": 0})
     assert run(str(tried), "1", str(tmp_path / "k"), "--tried-strength", "0.5").returncode == 0
@@ -212,6 +218,8 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
                           ([str(base), "1", str(tmp_path / "w"), "--novelty", "-0.1"], "invalid NonNegativeFloat"),
                           ([str(base), "1", str(tmp_path / "w"), "--tried-strength", "1"], "tried_below is 0"),
                           ([str(base), "1", str(tmp_path / "w"), "--novelty", "inf"], "must be finite, got inf"),
+                          ([str(base), "1", str(tmp_path / "w"), "--pooled"], "--pooled: no novelty to pool"),
+                          ([str(base), "1", str(tmp_path / "w"), "--novelty", "0", "--pooled"], "no novelty to pool"),
                           ([str(base), "1", str(tmp_path / "w"), "--guess-temperature", "0.1"], "0.1: "),
                           ([str(base), "1", str(tmp_path / "w"), "--uniform-rows"], "no transition head"),
                           ([str(tried), "1", str(tmp_path / "w"), "--guess-temperature", "inf"], "must be finite"),

@@ -312,18 +312,21 @@ def test_local_refresh_passes_once_per_episode():
     assert calls == [0, 0, 0, 0]
 
 
-@pytest.mark.parametrize("h_term_scale,novelty,kappa", [(1.0, 0.0, 0.0), (10.0, 0.0, 0.0), (1.0, 0.3, 0.0),
-                                                      (1.0, 0.0, 1.0), (1.0, 0.3, 0.5)])
-def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kappa):
+@pytest.mark.parametrize("h_term_scale,novelty,kappa,pooled", [(1.0, 0.0, 0.0, False), (10.0, 0.0, 0.0, False),
+                                                             (1.0, 0.3, 0.0, False), (1.0, 0.0, 1.0, False),
+                                                             (1.0, 0.3, 0.5, False), (1.0, 3.0, 0.0, True)])
+def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kappa, pooled):
     """Backing up a pair against the table that the planner produced leaves it unchanged (the table is a fixed
     point of the same backup); after a new transition it changes that pair's later steps and nothing else. With the
-    planner's h_term scaled, its optimism ν about never-visited states, or its predicted rows for tried pairs (κ),
-    the backup does alike."""
+    planner's h_term scaled, its optimism ν about never-visited states (per pair, or pooled over the run's pairs), or
+    its predicted rows for tried pairs (κ), the backup does alike."""
     from rlpfn.agents.rlpfn import RlpfnAgent
 
-    mdp = make_benchmark("deepsea" if novelty else "sixarms")  # DeepSea: states still untried after 3 episodes
+    # DeepSea and FrozenLake 8x8: states still untried after 3 episodes; the pooled rate needs slips (ρ = 0 on DeepSea)
+    mdp = make_benchmark("frozenlake8x8" if pooled else "deepsea" if novelty else "sixarms")
     model = _perturbed_model(planner_h_term_scale=h_term_scale, planner_novelty=novelty, transition_head=kappa > 0,
-                             tried_below=6 if kappa else 0, planner_tried_strength=kappa)
+                             tried_below=6 if kappa else 0, planner_tried_strength=kappa,
+                             planner_novelty_pooled=pooled)
     agent = RlpfnAgent.with_model(model, refresh="local")
     run_online(mdp, agent, 3, 2, seed=0)
     if novelty:  # what the backups read, kept up to date step by step, is what it would be computed afresh
@@ -360,9 +363,11 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
     n = counts.sum()
     new = agent.stats.visits[0].sum(-1) == 0
     if novelty:
-        assert new.any() and agent.nu[0] == novelty
+        rho = float(agent.rho[0]) if pooled else 1.0
+        assert new.any() and agent.nu[0] == novelty * rho and rho > 0
     pv = (counts / n) @ v[0, :, k + 1]
-    w = min(1.0, novelty * float((counts == 1).sum() / n))  # 0 without novelty
+    n1 = float(agent.rho[0]) if pooled else float((counts == 1).sum())
+    w = min(1.0, novelty * n1 / float(n))  # 0 without novelty
     expected = pv + (w * (v[0, new, k + 1].mean() - pv) if w else 0.0)
     if kappa:
         row = agent.row_index[0, s0, a0]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..model import bonus_terms, capped, novelty_weight
+from ..model import bonus_terms, capped, novelty_rate, novelty_weight
 from ..planning import DTYPE
 from ..stats import Stats
 from .base import Agent, AgentError, ModelAgent
@@ -112,6 +112,8 @@ class RlpfnAgent(ModelAgent):
             self.v = torch.cat([v, v.new_zeros(self.n_runs, self.spec.n_states, 1)], 2).contiguous()
             if self.model.cfg.planner_novelty > 0:
                 self.new = self.stats.visits.sum(-1) == 0  # [N,S] states where no action was tried
+                if self.model.cfg.planner_novelty_pooled:  # the pass's ρ, which the backups until the next one read
+                    self.rho = novelty_rate(self.stats.counts)
                 self._novel_values(self.rows)
             if self.model.cfg.planner_tried_strength > 0:  # the predicted rows this pass planned with, for the backups
                 (b, st, a), log_rows = self.out.successor_rows
@@ -131,6 +133,8 @@ class RlpfnAgent(ModelAgent):
         count = new.sum(-1, keepdim=True)
         self.v_new[runs] = (new[:, :, None] * self.v[runs]).sum(1) / count.clamp_min(1)
         self.nu[runs] = (count > 0).to(DTYPE) * self.model.cfg.planner_novelty
+        if self.model.cfg.planner_novelty_pooled:
+            self.nu[runs] *= self.rho[runs, None]
 
     def observe(self, states, actions, rewards, next_states, h):
         if self.refresh == "new-pair":
@@ -197,7 +201,8 @@ def local_backup(xp, h, H, rows, s, a, q, v, corrections, counts, reward_sum, re
         backup = reward_sum[rows, s, a, None] / n + pv + delta + flat
         if novelty is not None:
             v_new, nu = novelty
-            backup = backup + novelty_weight(n, (counts == 1).sum(-1, keepdims=True), nu) * (v_new[:, h + 2:] - pv)
+            n1 = 1.0 if cfg.planner_novelty_pooled else (counts == 1).sum(-1, keepdims=True)  # pooled: ρ is in ν
+            backup = backup + novelty_weight(n, n1, nu) * (v_new[:, h + 2:] - pv)
         if tried is not None:
             index, successor_rows = tried
             k = index[rows, s, a]  # [N]
