@@ -264,8 +264,9 @@ def cmd_validate(args) -> None:
             agents[name] = parse_agent(name, online=True)  # a bad name, key or value: refused before any work
     res = validate(agents, cfg, args.workers, progress=not args.quiet)
     ref = res.get("ucbvi")
-    print(f"held-out prior {args.prior!r}: {cfg.batches * 8} MDPs, {cfg.episodes} episodes; normalized cumulative "
-          "regret (mean ± 95% CI; lower is better)")
+    runs = f" × {cfg.rollouts} rollouts (the mean per MDP)" if cfg.rollouts > 1 else ""
+    print(f"held-out prior {args.prior!r}: {cfg.batches * 8} MDPs{runs}, {cfg.episodes} episodes; normalized "
+          "cumulative regret (mean ± 95% CI over MDPs; lower is better)")
     width = max(24, *map(len, res))
     for label, r in sorted(res.items(), key=lambda kv: kv[1].mean()):
         line = f"  {label:<{width}} {_fmt(*mean_ci(r))}"

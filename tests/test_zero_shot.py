@@ -272,6 +272,31 @@ def test_validate_takes_an_agent_with_hyperparameters_set(capsys, tmp_path):
     assert not np.allclose(doc["regret"]["ucbvi"], direct)  # the override changed the agent
 
 
+def test_validate_rollouts_average_runs_whose_first_is_the_one_rollout_run(capsys, tmp_path):
+    """--rollouts R: each MDP's regret is the mean of R runs with held_out_batch's rollout seeds, the first of them
+    validate's own; the config records R."""
+    from rlpfn.experiments.evaluate import prior_regret
+    from rlpfn.experiments.validate import ValidationConfig, held_out_batch, validate
+
+    out_json = tmp_path / "v.json"
+    code = main(["validate", "--prior", "tiny", "--batches", "2", "--episodes", "3", "--workers", "1", "--quiet",
+                 "--agents", "ucbvi", "--rollouts", "3", "--json", str(out_json)])
+    assert code == 0 and "16 MDPs × 3 rollouts" in capsys.readouterr().out
+    doc = json.loads(out_json.read_text())
+    assert doc["config"]["rollouts"] == 3
+    one = validate({"u": ("ucbvi", {})}, ValidationConfig(prior="tiny", batches=2, episodes=3), workers=1,
+                   progress=False)["u"]
+    by_hand = []
+    for i in range(2):
+        runs = [prior_regret(*held_out_batch("tiny", 2, 0, i, r)[:1], make_agent("ucbvi"), 3,
+                             seed=held_out_batch("tiny", 2, 0, i, r)[1]) for r in range(3)]
+        assert np.array_equal(runs[0], one[8 * i:8 * (i + 1)])  # rollout 0 is the one-rollout run
+        assert not np.array_equal(runs[0], runs[1])  # the others are other seeds
+        by_hand.append(np.mean(runs, axis=0))
+    np.testing.assert_allclose(doc["regret"]["ucbvi"], np.concatenate(by_hand), rtol=0, atol=1e-12)
+    assert main(["validate", "--rollouts", "0"]) != 0
+
+
 def test_new_pair_refresh_asks_the_model_only_after_first_visits(ckpt):
     """refresh='new-pair': one pass per episode start, plus one per run for each first visit of a pair."""
     mdp = make_benchmark("riverswim")

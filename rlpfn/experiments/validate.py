@@ -34,6 +34,9 @@ class ValidationConfig:
     episodes: PositiveInt = option(100, help="episodes per MDP")
     seed: NonNegativeInt = option(0, help="random seed")
     checkpoint: Optional[str] = option(None, help="model checkpoint (default: the shipped one)")
+    rollouts: PositiveInt = option(1, help="runs per MDP, each with its own seed (the first is the one-rollout run's); "
+                                           "an MDP's regret is their mean. A rare total failure is a coin flip: "
+                                           "several rollouts tell a rule that changes its odds from a re-rolled coin")
 
 
 def held_out_batch(prior: str, batches: int, seed: int, i: int, rollout: int = 0):
@@ -49,10 +52,13 @@ def _job(args) -> np.ndarray:
     from ..agents import make_agent
     from .evaluate import prior_regret
 
-    mdps, seed = held_out_batch(cfg.prior, cfg.batches, cfg.seed, i)
     if name == "rlpfn" and cfg.checkpoint is not None:
         hp = {**hp, "checkpoint": cfg.checkpoint}
-    return prior_regret(mdps, make_agent(name, **hp), cfg.episodes, seed=seed)
+    runs = []
+    for rollout in range(cfg.rollouts):  # a fresh agent each time: rollout 0 is exactly the one-rollout run
+        mdps, seed = held_out_batch(cfg.prior, cfg.batches, cfg.seed, i, rollout)
+        runs.append(prior_regret(mdps, make_agent(name, **hp), cfg.episodes, seed=seed))
+    return np.mean(runs, axis=0)
 
 
 def validate(agents: dict[str, tuple[str, dict]], cfg: ValidationConfig, workers: int = 2,
