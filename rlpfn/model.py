@@ -171,6 +171,9 @@ class ModelConfig:
         if self.reward_head and not self.transition_head:
             raise ValueError("model.reward_head predicts rewards at the pairs the transition head guesses, but "
                              "model.transition_head is false")
+        if self.planner_novelty_pooled and self.planner_novelty == 0:
+            raise ValueError("model.planner_novelty_pooled estimates planner_novelty's weight from the run's pairs, but "
+                             "model.planner_novelty is 0")
         if self.planner_tried_strength > 0 and self.tried_below == 0:
             raise ValueError(f"model.planner_tried_strength = {self.planner_tried_strength} plans with the head's rows "
                              "at tried pairs, but model.tried_below is 0")

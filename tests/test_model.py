@@ -169,6 +169,8 @@ def test_pooled_novelty_reads_how_often_the_runs_repeat_visits_found_a_new_succe
     for (b, st, a), value in expected.items():
         assert w[b, st, a].item() == pytest.approx(value, abs=1e-12)
     assert w[1].count_nonzero() == 3
+    with pytest.raises(ValueError, match="planner_novelty is 0"):
+        dataclasses.replace(CFG, planner_novelty_pooled=True)  # nothing to pool: refused, not silently ignored
     per_pair, _ = novelty_terms(counts, 2.0)
     assert per_pair[0, 1, 1] == 1.0 and per_pair[0, 0, 0] == 0.0  # per pair, the once-visited pair's slip is feared
 

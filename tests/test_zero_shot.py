@@ -13,7 +13,7 @@ from rlpfn.checkpoint import CheckpointError, load, save, shipped_path
 from rlpfn.cli import main
 from rlpfn.experiments.evaluate import run_offline, run_online
 from rlpfn.benchmarks import make_benchmark
-from rlpfn.model import RLPFN, ModelConfig
+from rlpfn.model import RLPFN, ModelConfig, novelty_rate
 from rlpfn.zero_shot import load_transitions, solve, solve_offline
 
 
@@ -358,6 +358,8 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
         assert torch.equal(agent.new, agent.stats.visits.sum(-1) == 0)
         fresh = (agent.new[:, :, None] * agent.v).sum(1) / agent.new.sum(-1, keepdim=True)
         torch.testing.assert_close(agent.v_new, fresh, atol=1e-12, rtol=0)
+        rho = agent.rho if pooled else 1.0  # ν of the runs that still have such a state, with the last pass's ρ
+        torch.testing.assert_close(agent.nu[:, 0], novelty * rho * agent.new.any(-1).double(), atol=1e-12, rtol=0)
     H, rows = mdp.horizon, torch.arange(2)
     few = (agent.stats.visits > 0) & (agent.stats.visits < (5 if kappa else 10**9))  # room for one more visit
     if novelty:  # a pair with a successor seen once, so that ν moves its value
@@ -366,6 +368,8 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
     states, actions = s[:, 0], s[:, 1]
     agent.episodes += 1
     agent._refresh(rows, states, 0)
+    if pooled:  # a pass reads ρ from the counts as they are
+        assert torch.equal(agent.rho, novelty_rate(agent.stats.counts))
     q, v = agent.q.clone(), agent.v.clone()
     assert (agent.corrections[..., 0] != 0).any()  # the corrections are live
     agent._backup(states, actions, 0)
@@ -373,7 +377,10 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
     torch.testing.assert_close(agent.v, v, atol=1e-9, rtol=0)
 
     q, v = agent.q.clone(), agent.v.clone()
+    rho_pass = None if agent.rho is None else agent.rho.clone()
     agent.stats.add(states, actions, torch.zeros(2, dtype=torch.float64), states)  # a new, rewardless self-loop
+    if pooled:  # the backups read the pass's ρ, as they read its corrections, though the counts moved it
+        assert not torch.equal(novelty_rate(agent.stats.counts), rho_pass)
     agent._backup(states, actions, 5)
     changed = (agent.q != q).nonzero()
     assert len(changed) > 0
@@ -388,10 +395,10 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
     n = counts.sum()
     new = agent.stats.visits[0].sum(-1) == 0
     if novelty:
-        rho = float(agent.rho[0]) if pooled else 1.0
+        rho = float(rho_pass[0]) if pooled else 1.0
         assert new.any() and agent.nu[0] == novelty * rho and rho > 0
     pv = (counts / n) @ v[0, :, k + 1]
-    n1 = float(agent.rho[0]) if pooled else float((counts == 1).sum())
+    n1 = float(rho_pass[0]) if pooled else float((counts == 1).sum())
     w = min(1.0, novelty * n1 / float(n))  # 0 without novelty
     expected = pv + (w * (v[0, new, k + 1].mean() - pv) if w else 0.0)
     if kappa:

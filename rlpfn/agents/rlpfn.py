@@ -79,7 +79,7 @@ class RlpfnAgent(ModelAgent):
         self.stats = Stats.zeros(n_runs, spec.n_states, spec.n_actions, device)
         self.episodes = -1
         self.out = self.q = self.v = self.corrections = None
-        self.v_new = self.nu = None  # planner_novelty's V̄_new and ν per run (`_novel_values`)
+        self.v_new = self.nu = self.rho = None  # planner_novelty's V̄_new, ν and pooled ρ per run (`_novel_values`)
         self.new_pair = torch.zeros(n_runs, dtype=torch.bool, device=device)
         self.rows = torch.arange(n_runs, device=device)
         self.remaining = torch.arange(spec.horizon, 0, -1, dtype=DTYPE, device=device)  # H-h
