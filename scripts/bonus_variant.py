@@ -84,9 +84,6 @@ def main() -> None:
                                              ("planner_reward_quantile", args.reward_quantile),
                                              ("offline_narrow_below", narrow[0]),
                                              ("offline_narrow_multiplier", narrow[1])) if value is not None}
-    if args.pooled and not (args.novelty if args.novelty is not None else model.cfg.planner_novelty) > 0:
-        parser.error(f"--pooled: no novelty to pool (give --novelty NU > 0; {args.checkpoint} has "
-                     f"planner_novelty {model.cfg.planner_novelty:g})")
     if args.tried_strength and not (model.cfg.tried_below > 0 and model.cfg.transition_head):
         parser.error(f"--tried-strength {args.tried_strength}: {args.checkpoint} has no transition head trained at "
                      "tried pairs (model.tried_below is 0)")
