@@ -34,6 +34,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from torch import nn
@@ -140,6 +141,11 @@ class ModelConfig:
     """online, a guessed pair's one step of reward: 1, the best the reward bounds allow; or the reward head's
     prediction at this level (one of REWARD_QUANTILES; needs reward_head), clipped to [0, 1]. Chosen on the
     training prior (docs/model/reward_head.md)"""
+    planner_state_log: bool = False
+    """online, the bonus at (s, a) grows with its state's visits N_s, as UCB1's log at each state: its flat part ×
+    sqrt(L), its 1/N part × L, L = 1 + ln N_s. Without it the bonus is constant in time, so an action that looked
+    worse after one unlucky visit is never tried again however often its state is visited (docs/model/v2.md,
+    "A log term per state"). Set by scripts/bonus_variant.py --state-log; the features stay as they were"""
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
@@ -225,14 +231,20 @@ def ucb_bonus(n: torch.Tensor, remaining, cfg: ModelConfig) -> torch.Tensor:
     return flat + per_step * remaining
 
 
-def bonus_terms(n: torch.Tensor, multiplier, cfg: ModelConfig):
+def bonus_terms(n: torch.Tensor, multiplier, cfg: ModelConfig, state_visits=None):
     """UCB-VI's bonus scaled by `multiplier`, split so that the bonus with `remaining` steps to go is
     flat + per_step·remaining: the planner folds the flat part into the reward once, not at every stage.
-    The per-step part is further scaled by planner_h_term_scale. Tensors or numpy arrays alike (the agent's
-    per-step backup runs in numpy)."""
+    The per-step part is further scaled by planner_h_term_scale. With cfg.planner_state_log and `state_visits`
+    (N_s, broadcasting against n), flat × sqrt(L) and per_step × L, L = 1 + ln N_s. Tensors or numpy arrays alike
+    (the agent's per-step backup runs in numpy)."""
     inv_n = 1.0 / n.clip(min=1.0)
-    return (multiplier * cfg.ucb_scale * inv_n**0.5,
-            multiplier * (cfg.ucb_h_term * cfg.planner_h_term_scale) * inv_n)
+    flat, per_step = (multiplier * cfg.ucb_scale * inv_n**0.5,
+                      multiplier * (cfg.ucb_h_term * cfg.planner_h_term_scale) * inv_n)
+    if cfg.planner_state_log and state_visits is not None:
+        log = np.log if isinstance(state_visits, np.ndarray) else torch.log
+        L = 1.0 + log(state_visits.clip(min=1.0))
+        flat, per_step = flat * L**0.5, per_step * L
+    return flat, per_step
 
 
 def capped(q, remaining, per_step, cap=1.0) -> torch.Tensor:
@@ -251,7 +263,7 @@ def planner_terms(r_hat, n, cfg: ModelConfig, corrections: torch.Tensor | None =
     bonus."""
     visited = n > 0
     alpha, delta, unv = (torch.zeros_like(n),) * 3 if corrections is None else corrections.to(DTYPE).unbind(-1)
-    flat, per_step = bonus_terms(n, alpha.exp(), cfg)
+    flat, per_step = bonus_terms(n, alpha.exp(), cfg, None if pessimistic else n.sum(-1, keepdim=True))
     zero = torch.zeros_like(flat)
     if pessimistic:  # offline: the same learned bonus as a penalty (VI-LCB's form)
         return torch.where(visited, r_hat - flat, zero), torch.where(visited, -per_step, zero)
@@ -399,7 +411,7 @@ def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
     B, S, A = n.shape
     H = ctx.horizon
     rows = torch.arange(B, device=n.device)
-    cfg = replace(cfg, planner_h_term_scale=1.0)  # the features read UCB-VI's own bonus, whatever the planner's
+    cfg = replace(cfg, planner_h_term_scale=1.0, planner_state_log=False)  # UCB-VI's own bonus, whatever the planner's
     # Certainty equivalence is the same planner with reward r̂, no bonus and no cap (r̂ may exceed 1 under reward
     # noise): it and uncorrected UCB-VI in one pass over the batch doubled.
     reward, per_step = planner_terms(r_hat, n, cfg)

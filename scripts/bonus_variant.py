@@ -10,7 +10,7 @@ the weight of the transition head's rows at tried pairs (ModelConfig.planner_tri
 TAU` how optimistically a guessed pair is valued (ModelConfig.planner_guess_temperature), `--reward-quantile Q` the
 reward head's level a guessed pair's reward is planned with (ModelConfig.planner_reward_quantile), `--uniform-rows` the
 ablation of the transition head's prediction (its query and graph weights zeroed, so every guessed row is uniform
-over the states), and `--offline-narrow BELOW MULTIPLIER` the offline penalty's multiplier on datasets of behaviour
+over the states), `--state-log` a bonus that grows with its state's visits (ModelConfig.planner_state_log), and `--offline-narrow BELOW MULTIPLIER` the offline penalty's multiplier on datasets of behaviour
 entropy below BELOW (ModelConfig.offline_narrow_below, offline_narrow_multiplier); the features stay as they were. The
 copy's JSON records the variant, and the variant it was made from, if any.
 """
@@ -57,6 +57,9 @@ def main() -> None:
                         help="zero the transition head's query, so that a guessed pair's predicted successors are "
                              "uniform over the states: the planner's rule without the learned prediction (an ablation; "
                              "with --tried-strength, the tried pairs' rows are uniform too)")
+    parser.add_argument("--state-log", action="store_true",
+                        help="let the bonus at (s, a) grow with the visits N_s of its state, by UCB1's log: flat part "
+                             "× sqrt(1 + ln N_s), 1/N part × (1 + ln N_s) (ModelConfig.planner_state_log)")
     parser.add_argument("--offline-narrow", type=float, nargs=2, metavar=("BELOW", "MULTIPLIER"), default=None,
                         help="offline, multiply the penalty by MULTIPLIER (> 0) on datasets whose behaviour entropy "
                              "is below BELOW (in [0, 1]; ModelConfig.offline_narrow_below and _multiplier)")
@@ -82,6 +85,7 @@ def main() -> None:
                                              ("planner_tried_strength", args.tried_strength),
                                              ("planner_guess_temperature", args.guess_temperature),
                                              ("planner_reward_quantile", args.reward_quantile),
+                                             ("planner_state_log", args.state_log or None),
                                              ("offline_narrow_below", narrow[0]),
                                              ("offline_narrow_multiplier", narrow[1])) if value is not None}
     if args.tried_strength and not (model.cfg.tried_below > 0 and model.cfg.transition_head):
@@ -113,7 +117,7 @@ def main() -> None:
     for key in ("h_term_scale", "novelty", "tried_strength", "guess_temperature", "reward_quantile", "offline_narrow"):
         if getattr(args, key) is not None:
             variant[key] = getattr(args, key)
-    for flag in ("pooled", "uniform_rows"):
+    for flag in ("pooled", "uniform_rows", "state_log"):
         if getattr(args, flag):
             variant[flag] = True
     training = model.meta.get("training", {})

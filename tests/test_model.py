@@ -110,6 +110,28 @@ def test_planner_h_term_scale_moves_the_planner_and_not_the_features():
     assert torch.equal(features(ctx, P_hat, r_hat, n, scaled)[0], features(ctx, P_hat, r_hat, n, base)[0])
 
 
+def test_planner_state_log_grows_the_bonus_with_the_state_visits_online_only():
+    """planner_state_log: online, a visited pair's bonus is c·sqrt(L/N) + h·L·(H-h)/N with L = 1 + ln N_s (N_s the
+    visits of its state); offline planning and the features stay as they were."""
+    from rlpfn.model import features
+
+    S, A, H = 4, 3, 1  # one stage: Q = min(1, r̂ + bonus) at a visited pair, nothing after it
+    ctx = random_context(2, S, A, H, seed=5, density=0.8)
+    ctx.stats.counts[0, 1, 0, 2] += 50  # state 1 of run 0 often visited by action 0: its other actions' L grows
+    base = dataclasses.replace(CFG, unvisited_logit=50.0)
+    logged = dataclasses.replace(base, planner_state_log=True)
+    P_hat, r_hat, n = ctx.stats.empirical()
+    L = 1 + n.sum(-1, keepdim=True).clamp_min(1).log()
+    bonus = CFG.ucb_scale * (L / n.clamp_min(1)).sqrt() + CFG.ucb_h_term * L / n.clamp_min(1)
+    visited = n > 0
+    q = RLPFN(logged)(ctx).q_plan[:, 0]
+    torch.testing.assert_close(q[visited], (r_hat + bonus).clamp(max=1)[visited], atol=1e-9, rtol=0)
+    assert L[0, 1, 0] > 4 and (q > RLPFN(base)(ctx).q_plan[:, 0])[visited & (r_hat + bonus < 1)].all()
+    torch.testing.assert_close(RLPFN(logged)(ctx, pessimistic=True).q_plan, RLPFN(base)(ctx, pessimistic=True).q_plan,
+                               atol=0, rtol=0)
+    assert torch.equal(features(ctx, P_hat, r_hat, n, logged)[0], features(ctx, P_hat, r_hat, n, base)[0])
+
+
 def test_planner_novelty_mixes_a_never_visited_successor_into_tried_pairs():
     """planner_novelty ν: a tried pair's P̂·V_{h+1} becomes (1-w)·P̂·V + w·V̄_new, w = min(1, ν·n1/N) (n1 successors
     seen once), V̄_new the mean V_{h+1} of the states where no action was tried; untried pairs, runs with no such

@@ -182,6 +182,10 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
     assert p.cfg.planner_novelty_pooled and p.cfg.planner_novelty == 0.3 and p.meta["training"]["bonus_variant"]["pooled"]
     assert run(str(tmp_path / "n"), "1", str(tmp_path / "p2"), "--pooled").returncode == 0  # the base's ν is pooled
     assert load(tmp_path / "p2").cfg.planner_novelty_pooled and load(tmp_path / "p2").cfg.planner_novelty == 0.1
+    assert not load(tmp_path / "p2").cfg.planner_state_log
+    assert run(str(base), "0.5", str(tmp_path / "l"), "--state-log").returncode == 0
+    logged = load(tmp_path / "l")
+    assert logged.cfg.planner_state_log and logged.meta["training"]["bonus_variant"]["state_log"]
     tried = save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True, tried_below=4)),
                  tmp_path / "t", {"name": "tiny"}, {"steps": 0})
     assert run(str(tried), "1", str(tmp_path / "k"), "--tried-strength", "0.5").returncode == 0
@@ -261,7 +265,11 @@ def test_scripts_refuse_a_bad_predictor_prior_or_output_before_any_work(tmp_path
              "do not use: pooled-support"),
             ("oracle_rows", ["--know", "state+data", "--support", "--json", str(tmp_path / "o.json")],
              "--support and --know"),
-            ("oracle_rows", ["--json", str(tmp_path / "no" / "o.json")], "does not exist")):
+            ("oracle_rows", ["--json", str(tmp_path / "no" / "o.json")], "does not exist"),
+            ("failure_census", ["--prior", "nope", "--json", str(tmp_path / "o.json")], "nope: no such prior spec"),
+            ("failure_census", ["--agents", "rlpfn", "vilcb", "--json", str(tmp_path / "o.json")],
+             "not an online agent"),
+            ("failure_census", ["--json", str(tmp_path / "no" / "o.json")], "does not exist")):
         res = subprocess.run([sys.executable, str(SCRIPTS / f"{script_name}.py"), *args], capture_output=True, text=True,
                              timeout=120)
         assert res.returncode == 2 and culprit in res.stderr.strip().splitlines()[-1], (script_name, res.stderr)
@@ -543,3 +551,33 @@ def test_informed_psrl_names_its_agents_and_writes_validate_s_format(tmp_path):
                          text=True, timeout=300)
     assert res.returncode == 2 and "--kappas: must be finite, got 1.0 inf" in res.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "q.json").exists()
+
+
+def test_the_failure_census_reproduces_validate_and_finds_the_pair_a_run_is_stuck_on():
+    """The census's regrets are validate's, MDP by MDP; and in a run that took action 0 at a state all along and the
+    better action 1 once, the stuck pair is (state, 0), taken T - 1 times against the optimal action's 1."""
+    import types
+
+    import numpy as np
+    import torch
+
+    from rlpfn.agents import make_agent
+    from rlpfn.experiments.evaluate import prior_regret
+    from rlpfn.experiments.validate import held_out_batch
+
+    mod = script("failure_census")
+    records = mod.census("tiny", 1, 3, 0, ["rlpfn", "ucbvi"])
+    mdps, seed = held_out_batch("tiny", 1, 0, 0)
+    for label in ("rlpfn", "ucbvi"):
+        assert np.allclose([r[label]["regret"] for r in records], prior_regret(mdps, make_agent(label), 3, seed),
+                           atol=1e-12, rtol=0)
+    H, episodes = 4, 5
+    T = H * episodes
+    a = torch.zeros(1, T, dtype=torch.long)
+    a[0, 2] = 1
+    trace = types.SimpleNamespace(s=torch.zeros(1, T, dtype=torch.long), a=a)
+    Q = torch.zeros(H, 2, 2, dtype=torch.float64)
+    Q[:, 0, 1] = 1.0  # action 1 is the better one at state 0
+    gap = (1.0 - Q[0, 0][a]).double()  # [1, T]: 1 per step on action 0
+    worst = mod._worst_pair(trace, gap, Q, 0, episodes, H)
+    assert worst == {"cost": float(H), "of": float(H), "taken": T - 1, "optimal": 1, "states_visited": 1}

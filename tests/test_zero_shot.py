@@ -1,5 +1,6 @@
 """The rlpfn agent, checkpoints and zero-shot solving (Python and CLI), with a small untrained model file."""
 import json
+import math
 import re
 
 import gymnasium as gym
@@ -337,21 +338,22 @@ def test_local_refresh_passes_once_per_episode():
     assert calls == [0, 0, 0, 0]
 
 
-@pytest.mark.parametrize("h_term_scale,novelty,kappa,pooled", [(1.0, 0.0, 0.0, False), (10.0, 0.0, 0.0, False),
-                                                             (1.0, 0.3, 0.0, False), (1.0, 0.0, 1.0, False),
-                                                             (1.0, 0.3, 0.5, False), (1.0, 3.0, 0.0, True)])
-def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kappa, pooled):
+@pytest.mark.parametrize("h_term_scale,novelty,kappa,pooled,state_log", [
+    (1.0, 0.0, 0.0, False, False), (10.0, 0.0, 0.0, False, False), (1.0, 0.3, 0.0, False, False),
+    (1.0, 0.0, 1.0, False, False), (1.0, 0.3, 0.5, False, False), (1.0, 3.0, 0.0, True, False),
+    (1.0, 0.0, 0.0, False, True)])
+def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kappa, pooled, state_log):
     """Backing up a pair against the table that the planner produced leaves it unchanged (the table is a fixed
     point of the same backup); after a new transition it changes that pair's later steps and nothing else. With the
-    planner's h_term scaled, its optimism ν about never-visited states (per pair, or pooled over the run's pairs), or
-    its predicted rows for tried pairs (κ), the backup does alike."""
+    planner's h_term scaled, its optimism ν about never-visited states (per pair, or pooled over the run's pairs),
+    its predicted rows for tried pairs (κ), or a bonus growing with the state's visits, the backup does alike."""
     from rlpfn.agents.rlpfn import RlpfnAgent
 
     # DeepSea and FrozenLake 8x8: states still untried after 3 episodes; the pooled rate needs slips (ρ = 0 on DeepSea)
     mdp = make_benchmark("frozenlake8x8" if pooled else "deepsea" if novelty else "sixarms")
     model = _perturbed_model(planner_h_term_scale=h_term_scale, planner_novelty=novelty, transition_head=kappa > 0,
                              tried_below=6 if kappa else 0, planner_tried_strength=kappa,
-                             planner_novelty_pooled=pooled)
+                             planner_novelty_pooled=pooled, planner_state_log=state_log)
     agent = RlpfnAgent.with_model(model, refresh="local")
     run_online(mdp, agent, 3, 2, seed=0)
     if novelty:  # what the backups read, kept up to date step by step, is what it would be computed afresh
@@ -388,7 +390,7 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
     for run, k, st, a in changed.tolist():
         assert k > 5 and st == states[run] and a == actions[run]
     # one entry by hand: min(H-k, r̂ + e^α·b_k(n) + P̂·V_{k+1}) with the table's V before the backup
-    from rlpfn.model import ucb_bonus
+    from rlpfn.model import bonus_terms
 
     s0, a0, k = states[0], actions[0], min(9, H - 3)  # V_{k+1} not yet 0
     counts = agent.stats.counts[0, s0, a0]
@@ -405,21 +407,25 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
         row = agent.row_index[0, s0, a0]
         assert row >= 0 and n < 6  # the pair has a predicted row from the last pass
         expected = expected + kappa / (n + kappa) * (agent.successor_rows[row] @ v[0, :, k + 1] - pv)
+    flat, per_step = bonus_terms(n, 1.0, agent.model.cfg, agent.stats.visits[0, s0].sum())  # N_s: with state_log
+    if state_log:
+        L = 1 + math.log(float(agent.stats.visits[0, s0].sum()))
+        assert L > 2 and flat == pytest.approx(agent.model.cfg.ucb_scale * (L / float(n)) ** 0.5, rel=1e-12)
     by_hand = min(H - k, float(agent.stats.reward_sum[0, s0, a0] / n + agent.corrections[0, s0, a0, 0].exp()
-                               * ucb_bonus(n, H - k, agent.model.cfg) + expected))
+                               * (flat + per_step * (H - k)) + expected))
     assert agent.q[0, k, s0, a0].item() == pytest.approx(by_hand, abs=1e-12)
 
 
-@pytest.mark.parametrize("novelty,kappa", [(0.0, 0.0), (0.3, 0.5)])
-def test_local_backup_on_tensors_equals_the_numpy_one(novelty, kappa):
+@pytest.mark.parametrize("novelty,kappa,state_log", [(0.0, 0.0, False), (0.3, 0.5, False), (0.0, 0.0, True)])
+def test_local_backup_on_tensors_equals_the_numpy_one(novelty, kappa, state_log):
     """The backup a GPU rollout runs (torch tensors, rlpfn/es.py's rollouts) is the CPU's numpy backup: to the bit as
     shipped; with ν and κ, up to round-off (the two libraries sum in different orders)."""
     from rlpfn.agents.rlpfn import RlpfnAgent, local_backup
 
     mdp = make_benchmark("deepsea" if novelty else "sixarms")
     agent = RlpfnAgent.with_model(_perturbed_model(planner_novelty=novelty, transition_head=kappa > 0,
-                                                   tried_below=6 if kappa else 0, planner_tried_strength=kappa),
-                                  refresh="local")
+                                                   tried_below=6 if kappa else 0, planner_tried_strength=kappa,
+                                                   planner_state_log=state_log), refresh="local")
     run_online(mdp, agent, 3, 4, seed=1)
     gen = torch.Generator().manual_seed(0)
     states = torch.randint(mdp.n_states, (4,), generator=gen)
@@ -433,7 +439,7 @@ def test_local_backup_on_tensors_equals_the_numpy_one(novelty, kappa):
     local_backup(torch, 2, mdp.horizon, *args, cfg, *extra)
     agent._backup(states, actions, 2)  # numpy, in place on the agent's tables
     assert not torch.equal(before, agent.q)  # the new transitions moved the table
-    if novelty or kappa:
+    if novelty or kappa or state_log:
         torch.testing.assert_close(tables[0], agent.q, atol=1e-12, rtol=0)
         torch.testing.assert_close(tables[1], agent.v, atol=1e-12, rtol=0)
     else:

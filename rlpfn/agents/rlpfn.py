@@ -189,10 +189,11 @@ def local_backup(xp, h, H, rows, s, a, q, v, corrections, counts, reward_sum, re
     (V̄_new [N,H+1], ν [N,1], 0 for runs with no untried state left): ModelConfig.planner_novelty's terms. `tried`
     (row index [N,S,A], -1 for none; rows [K+1,S], the last a spare): the transition head's rows of the last pass,
     which a pair of fewer than cfg.tried_below visits plans with (ModelConfig.planner_tried_strength)."""
+    state_visits = counts[rows, s].sum((-2, -1))[:, None] if cfg.planner_state_log else None  # [N,1]
     counts = counts[rows, s, a]  # [N,S]
     n = counts.sum(-1, keepdims=True)  # [N,1], at least 1 now
     alpha, delta = corrections[rows, s, a, 0:1], corrections[rows, s, a, 1:2]  # [N,1] each
-    flat, per_step = bonus_terms(n, xp.exp(alpha), cfg)
+    flat, per_step = bonus_terms(n, xp.exp(alpha), cfg, state_visits)
     expected = (counts[:, None] @ v[:, :, h + 2:])[:, 0]  # Σ_s' N(s,a,s')·V_{k+1}(s'), k = h+1..H-1: [N,K]
     if novelty is None and tried is None:
         backup = (reward_sum[rows, s, a, None] + expected) / n + delta + flat
