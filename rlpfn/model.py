@@ -145,12 +145,18 @@ class ModelConfig:
     """online, the bonus at (s, a) grows with its state's visits N_s, as UCB1's log at each state: its flat part ×
     sqrt(L), its 1/N part × L, L = 1 + ln N_s. Without it the bonus is constant in time, so an action that looked
     worse after one unlucky visit is never tried again however often its state is visited (docs/model/v2.md,
-    "A log term per state"). Set by scripts/bonus_variant.py --state-log; the features stay as they were"""
+    "Where v2 loses, and a log term per state"; negative there). Set by scripts/bonus_variant.py --state-log; the
+    features stay as they were. The agent's `monotone` would keep the older, smaller bonus"""
+    planner_noise_h_term: NonNegativeFloat = 0.0
+    """κ: online, the 1/N part of a tried pair's bonus × (1 + κ·σ̂), σ̂ the run's pooled within-pair standard deviation
+    of the rewards (`reward_noise`; 0 when every pair's rewards repeat exactly): with noisy rewards one visit says
+    less. Set by scripts/bonus_variant.py --noise-h-term; the features stay as they were"""
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads = {self.n_heads} does not divide d_model = {self.d_model}")
         for key in ("ucb_scale", "ucb_h_term", "planner_h_term_scale", "planner_novelty", "planner_tried_strength",
+                    "planner_noise_h_term",
                     "planner_guess_temperature", "unvisited_logit", "init_temperature", "offline_narrow_multiplier"):
             if not math.isfinite(getattr(self, key)):  # the config types let inf (and NaN) through
                 raise ValueError(f"model.{key} must be finite, got {getattr(self, key)}")
@@ -255,12 +261,13 @@ def capped(q, remaining, per_step, cap=1.0) -> torch.Tensor:
 
 
 def planner_terms(r_hat, n, cfg: ModelConfig, corrections: torch.Tensor | None = None, pessimistic: bool = False,
-                  guessed: torch.Tensor | None = None, guess_reward: torch.Tensor | None = None):
+                  guessed: torch.Tensor | None = None, guess_reward: torch.Tensor | None = None,
+                  h_term_multiplier: torch.Tensor | None = None):
     """The planner's per-pair reward and per-step bonus (`plan`), so that Q_h = capped(reward + P̂·V_{h+1}, H-h,
     per_step). An unvisited pair's P̂ row is zero, so one formula serves every pair: with reward 0 and per_step
     its unvisited fraction, min(0 + frac·(H-h), H-h) = frac·(H-h) (or 0 offline). `guessed` [B,S,A]: unvisited
     pairs whose successors are predicted (`plan`): reward `guess_reward` [B,S,A] there (default 1, the best), no
-    bonus."""
+    bonus. `h_term_multiplier` [B]: online, each run's tried pairs' 1/N part × it (ModelConfig.planner_noise_h_term)."""
     visited = n > 0
     alpha, delta, unv = (torch.zeros_like(n),) * 3 if corrections is None else corrections.to(DTYPE).unbind(-1)
     flat, per_step = bonus_terms(n, alpha.exp(), cfg, None if pessimistic else n.sum(-1, keepdim=True))
@@ -268,6 +275,8 @@ def planner_terms(r_hat, n, cfg: ModelConfig, corrections: torch.Tensor | None =
     if pessimistic:  # offline: the same learned bonus as a penalty (VI-LCB's form)
         return torch.where(visited, r_hat - flat, zero), torch.where(visited, -per_step, zero)
     reward = torch.where(visited, r_hat + delta + flat, zero)
+    if h_term_multiplier is not None:
+        per_step = per_step * h_term_multiplier.view(-1, 1, 1)
     per_step = torch.where(visited, per_step, unvisited_fraction(unv, cfg))
     if guessed is not None:
         guess = 1.0 if guess_reward is None else guess_reward.to(reward.dtype)
@@ -347,6 +356,17 @@ def novelty_rate(counts: torch.Tensor) -> torch.Tensor:
     return found / torch.where(again, n - 1, 0.0).sum((1, 2)).clamp_min(1.0)
 
 
+def reward_noise(stats: Stats) -> torch.Tensor:
+    """σ̂ [B] (ModelConfig.planner_noise_h_term): the run's pooled within-pair standard deviation of the rewards, over
+    the pairs of N >= 2 visits, sqrt(Σ(Σr² - (Σr)²/N) / Σ(N - 1)); 0 where no pair has two, and where the spread is
+    round-off (rewards that repeat exactly leave v2's bonus exactly as it was)."""
+    n = stats.counts.sum(-1)
+    again = n >= 2
+    spread = torch.where(again, stats.reward_sq_sum - stats.reward_sum**2 / n.clamp_min(1.0), 0.0).clamp_min(0.0)
+    var = spread.sum((1, 2)) / torch.where(again, n - 1, 0.0).sum((1, 2)).clamp_min(1.0)
+    return torch.where(var > 1e-12, var, 0.0).sqrt()
+
+
 def novelty_terms(counts: torch.Tensor, nu: float, pooled: bool = False):
     """(w [B,S,A], new [B,S]) for plan_terms from the counts [B,S,A,S]: new = the states where no action was tried;
     w = novelty_weight on tried pairs of runs that still have such a state, 0 elsewhere; with `pooled`, the
@@ -366,7 +386,7 @@ def guessed_pairs(n: torch.Tensor) -> torch.Tensor:
 
 def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | None = None,
          pessimistic: bool = False, successors: Callable[[tuple], torch.Tensor] | None = None, counts=None,
-         guess_reward: torch.Tensor | None = None):
+         guess_reward: torch.Tensor | None = None, h_term_multiplier: torch.Tensor | None = None):
     """Backward induction on the empirical model with UCB-VI's bonus, corrected: Q_h = min(H-h, r̂ + δ +
     e^α·b_h + P̂·V_{h+1}) on visited pairs, unvisited_fraction(u)·(H-h) on unvisited ones.
     `corrections` [B,S,A,3] = (α, δ, u); None = uncorrected UCB-VI. Differentiable in `corrections`.
@@ -396,7 +416,8 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
             where = guessed.nonzero(as_tuple=True)
             guess = (where, successors(where).to(DTYPE).exp())
     reward, per_step = planner_terms(r_hat, n, cfg, corrections, pessimistic, guessed,
-                                     None if guessed is None else guess_reward)
+                                     None if guessed is None else guess_reward,
+                                     None if pessimistic else h_term_multiplier)
     novelty = None
     if cfg.planner_novelty > 0 and not pessimistic:
         if counts is None:
@@ -624,8 +645,10 @@ class RLPFN(nn.Module):
             if self.cfg.planner_reward_quantile != 1.0:
                 level = REWARD_QUANTILES.index(self.cfg.planner_reward_quantile)
                 guess_reward = reward_quantiles[..., level].detach().to(DTYPE).clamp(0.0, 1.0)
+        noise = None if pessimistic or self.cfg.planner_noise_h_term == 0 else \
+            1.0 + self.cfg.planner_noise_h_term * reward_noise(ctx.stats)
         q_plan = plan(P_hat, r_hat, n, H, self.cfg, corrections, pessimistic, successors, ctx.stats.counts,
-                      guess_reward)  # [B,H,S,A] float64
+                      guess_reward, noise)  # [B,H,S,A] float64
         remaining = torch.arange(H, 0, -1, dtype=DTYPE, device=n.device).view(1, H, 1, 1)
         q_est = q_ce + remaining * out[..., 3].to(DTYPE).unsqueeze(1)
         rows = torch.arange(B, device=n.device)
@@ -640,4 +663,4 @@ class RLPFN(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-__all__ = ["REWARD_QUANTILES", "reward_stats", "ModelConfig", "Context", "Output", "RLPFN", "TransitionHead", "guessed_pairs", "novelty_rate", "novelty_terms", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]
+__all__ = ["REWARD_QUANTILES", "reward_stats", "ModelConfig", "Context", "Output", "RLPFN", "TransitionHead", "guessed_pairs", "novelty_rate", "novelty_terms", "reward_noise", "plan", "planner_terms", "plan_terms", "capped", "bonus_terms", "features", "ucb_bonus"]

@@ -10,7 +10,9 @@ the weight of the transition head's rows at tried pairs (ModelConfig.planner_tri
 TAU` how optimistically a guessed pair is valued (ModelConfig.planner_guess_temperature), `--reward-quantile Q` the
 reward head's level a guessed pair's reward is planned with (ModelConfig.planner_reward_quantile), `--uniform-rows` the
 ablation of the transition head's prediction (its query and graph weights zeroed, so every guessed row is uniform
-over the states), `--state-log` a bonus that grows with its state's visits (ModelConfig.planner_state_log), and `--offline-narrow BELOW MULTIPLIER` the offline penalty's multiplier on datasets of behaviour
+over the states), `--state-log` a bonus that grows with its state's visits (ModelConfig.planner_state_log),
+`--noise-h-term K` the 1/N part scaled by the run's reward noise (ModelConfig.planner_noise_h_term), and
+`--offline-narrow BELOW MULTIPLIER` the offline penalty's multiplier on datasets of behaviour
 entropy below BELOW (ModelConfig.offline_narrow_below, offline_narrow_multiplier); the features stay as they were. The
 copy's JSON records the variant, and the variant it was made from, if any.
 """
@@ -60,11 +62,15 @@ def main() -> None:
     parser.add_argument("--state-log", action="store_true",
                         help="let the bonus at (s, a) grow with the visits N_s of its state, by UCB1's log: flat part "
                              "× sqrt(1 + ln N_s), 1/N part × (1 + ln N_s) (ModelConfig.planner_state_log)")
+    parser.add_argument("--noise-h-term", type=NonNegativeFloat, default=None,
+                        help="multiply the 1/N part of a tried pair's bonus by 1 + K·σ̂, σ̂ the run's pooled "
+                             "within-pair reward standard deviation (ModelConfig.planner_noise_h_term)")
     parser.add_argument("--offline-narrow", type=float, nargs=2, metavar=("BELOW", "MULTIPLIER"), default=None,
                         help="offline, multiply the penalty by MULTIPLIER (> 0) on datasets whose behaviour entropy "
                              "is below BELOW (in [0, 1]; ModelConfig.offline_narrow_below and _multiplier)")
     args = parser.parse_args()
-    for key in ("scale", "h_term_scale", "novelty", "tried_strength", "guess_temperature", "reward_quantile"):
+    for key in ("scale", "h_term_scale", "novelty", "tried_strength", "guess_temperature", "reward_quantile",
+                "noise_h_term"):
         value = getattr(args, key)
         if value is not None and not math.isfinite(value):
             parser.error(f"argument {key}: must be finite, got {value}")
@@ -86,6 +92,7 @@ def main() -> None:
                                              ("planner_guess_temperature", args.guess_temperature),
                                              ("planner_reward_quantile", args.reward_quantile),
                                              ("planner_state_log", args.state_log or None),
+                                             ("planner_noise_h_term", args.noise_h_term),
                                              ("offline_narrow_below", narrow[0]),
                                              ("offline_narrow_multiplier", narrow[1])) if value is not None}
     if args.tried_strength and not (model.cfg.tried_below > 0 and model.cfg.transition_head):
@@ -114,7 +121,8 @@ def main() -> None:
                 model.transition.edge.weight.zero_()
                 model.transition.edge.bias.zero_()
     variant = {"of": args.checkpoint, "scale": args.scale}
-    for key in ("h_term_scale", "novelty", "tried_strength", "guess_temperature", "reward_quantile", "offline_narrow"):
+    for key in ("h_term_scale", "novelty", "tried_strength", "guess_temperature", "reward_quantile", "offline_narrow",
+                "noise_h_term"):
         if getattr(args, key) is not None:
             variant[key] = getattr(args, key)
     for flag in ("pooled", "uniform_rows", "state_log"):

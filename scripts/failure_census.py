@@ -31,21 +31,14 @@ def census(prior: str, batches: int, episodes: int, seed: int, agents: list[str]
     for b in range(batches):
         mdps, run_seed = held_out_batch(prior, batches, seed, b)
         sol, (P, _, mu0), H = mdps.solution, mdp_tensors(mdps), mdps.horizon
-        occupancy, d = torch.zeros_like(mu0), mu0.clone()  # expected visits per state of one optimal episode
-        for h in range(H):
-            occupancy += d
-            d = torch.einsum("ms,msa,msat->mt", d, sol.policy[:, h], P)
+        occupancy = optimal_occupancy(sol.policy, P, mu0)
         norm = torch.as_tensor(episodes * (sol.v_star - sol.v_random))
         per_agent = {}
         for label in agents:
             name, hp = parse_agent(label)
             trace = run_trace(mdps, make_agent(name, **hp), episodes, run_seed, n_runs=len(mdps))
             gap = path_gap(mdps, trace)  # [M, T]
-            tail = episodes - max(1, episodes // 5)
-            visited = torch.zeros(len(mdps), mdps.n_states, dtype=torch.bool).scatter_(1, trace.s, True)
-            per_agent[label] = (trace, gap, (gap.sum(1) / norm).numpy(),
-                                (trace.per_episode(gap)[:, tail:].sum(1) / norm * episodes / (episodes - tail)).numpy(),
-                                ((occupancy > 0.05 * H) & ~visited).any(1).numpy())
+            per_agent[label] = (trace, gap, *run_figures(trace.s, gap, norm, occupancy, episodes, H))
         for j in range(len(mdps)):
             rec = {"mdp": b * 8 + j, "family": str(mdps.meta["family"][j]) if "family" in mdps.meta else "?",
                    "S": mdps.n_states, "A": mdps.n_actions, "H": H}
@@ -57,9 +50,32 @@ def census(prior: str, batches: int, episodes: int, seed: int, agents: list[str]
     return records
 
 
-def _worst_pair(trace, gap, Q, j: int, episodes: int, H: int) -> dict:
+def optimal_occupancy(policy: torch.Tensor, P: torch.Tensor, mu0: torch.Tensor) -> torch.Tensor:
+    """[M,S] the expected visits to each state in one episode of the optimal policy (policy [M,H,S,A] one-hot)."""
+    occupancy, d = torch.zeros_like(mu0), mu0.clone()
+    for h in range(policy.shape[1]):
+        occupancy += d
+        d = torch.einsum("ms,msa,msat->mt", d, policy[:, h], P)
+    return occupancy
+
+
+def run_figures(states: torch.Tensor, gap: torch.Tensor, norm: torch.Tensor, occupancy: torch.Tensor, episodes: int,
+                H: int):
+    """Per run (states and per-step regret gap [M,T], T = episodes·H): the normalized regret; the same per episode
+    over the last fifth of the episodes, normalized like the whole (so that a run that learns nothing scores about
+    its whole regret); and whether it never visited a state that the optimal policy occupies for more than 5% of an
+    episode's steps."""
+    tail = max(1, episodes // 5)
+    per_episode = gap.view(gap.shape[0], episodes, H).sum(-1)
+    visited = torch.zeros_like(occupancy, dtype=torch.bool).scatter_(1, states, True)
+    return ((gap.sum(1) / norm).numpy(), (per_episode[:, -tail:].sum(1) / norm * episodes / tail).numpy(),
+            ((occupancy > 0.05 * H) & ~visited).any(1).numpy())
+
+
+def _worst_pair(trace, gap, Q, j: int, episodes: int, H: int) -> dict | None:
     """The (state, action) whose steps cost run j most over the last fifth of its episodes, and the visit counts of
-    that action and of the optimal one at that state over the whole run."""
+    that action and of the optimal one at that state (at the median stage of those steps) over the whole run; None
+    when those episodes cost nothing."""
     s, a = trace.s[j].numpy(), trace.a[j].numpy()
     S, A = Q.shape[1], Q.shape[2]
     counts = np.zeros((S, A), dtype=np.int64)
@@ -67,9 +83,11 @@ def _worst_pair(trace, gap, Q, j: int, episodes: int, H: int) -> dict:
     last = slice((episodes - max(1, episodes // 5)) * H, episodes * H)
     cost = np.zeros((S, A))
     np.add.at(cost, (s[last], a[last]), gap[j, last].numpy())
+    if not cost.max() > 0:
+        return None
     st, at = np.unravel_index(cost.argmax(), cost.shape)
     steps = np.tile(np.arange(H), episodes)[last][(s[last] == st) & (a[last] == at)]
-    best = int(Q[int(np.median(steps)) if len(steps) else 0, st].argmax())
+    best = int(Q[int(np.median(steps)), st].argmax())
     return {"cost": float(cost.max()), "of": float(gap[j, last].sum()), "taken": int(counts[st, at]),
             "optimal": int(counts[st, best]), "states_visited": int(len(set(s.tolist())))}
 
@@ -114,10 +132,11 @@ def main() -> None:
     print(f"- the {args.top} MDPs where {a} loses most (the pair that cost most in the last fifth of the episodes):")
     for r in sorted(records, key=lambda r: r[u]["regret"] - r[a]["regret"])[:args.top]:
         w = r["worst_pair"]
+        pair = "no cost in the last fifth" if w is None else (
+            f"that pair {w['cost'] / w['of']:.0%} of the late cost, taken {w['taken']} times, the optimal action "
+            f"there {w['optimal']}; states visited {w['states_visited']}/{r['S']}")
         print(f"  {r['mdp']:4d} {r['family']:10s} S={r['S']:3d} A={r['A']:2d} H={r['H']:3d}: {r[a]['regret']:.2f} "
-              f"against {r[u]['regret']:.2f}; that pair {w['cost'] / max(w['of'], 1e-12):.0%} of the late cost, "
-              f"taken {w['taken']} times, the optimal action there {w['optimal']}; "
-              f"states visited {w['states_visited']}/{r['S']}")
+              f"against {r[u]['regret']:.2f}; {pair}")
 
 
 if __name__ == "__main__":

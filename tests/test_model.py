@@ -132,6 +132,36 @@ def test_planner_state_log_grows_the_bonus_with_the_state_visits_online_only():
     assert torch.equal(features(ctx, P_hat, r_hat, n, logged)[0], features(ctx, P_hat, r_hat, n, base)[0])
 
 
+def test_planner_noise_h_term_scales_the_1_over_n_part_by_the_runs_reward_noise():
+    """reward_noise: the pooled within-pair standard deviation over pairs of two or more visits (0 when rewards
+    repeat exactly); planner_noise_h_term κ multiplies a tried pair's 1/N part by 1 + κ·σ̂, online only; the
+    features stay as they were."""
+    from rlpfn.model import features, reward_noise
+
+    S, A, H = 3, 2, 1
+    st = Stats.zeros(2, S, A)
+    s0, a0 = torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long)
+    for r in ([0.2, 0.5], [0.4, 0.5], [0.9, 0.5]):  # run 0: rewards 0.2, 0.4, 0.9 at one pair; run 1: 0.5 thrice
+        st.add(s0, a0, torch.tensor(r, dtype=torch.float64), s0)
+    st.add(s0 + 1, a0, torch.tensor([1.0, 1.0], dtype=torch.float64), s0)  # one visit: no spread to pool
+    sigma = reward_noise(st)
+    spread = float(torch.tensor([0.2, 0.4, 0.9], dtype=torch.float64).std())
+    assert sigma[0].item() == pytest.approx(spread, abs=1e-12) and sigma[1] == 0
+    ctx = Context.at(st, torch.zeros(2, dtype=torch.long), 0, H, 4)
+    base = dataclasses.replace(CFG, unvisited_logit=50.0)
+    gated = dataclasses.replace(base, planner_noise_h_term=5.0)
+    P_hat, r_hat, n = st.empirical()
+    bonus = CFG.ucb_scale / n.clamp_min(1).sqrt() + CFG.ucb_h_term * (1 + 5.0 * sigma).view(2, 1, 1) / n.clamp_min(1)
+    q = RLPFN(gated)(ctx).q_plan[:, 0]
+    visited = n > 0
+    torch.testing.assert_close(q[visited], (r_hat + bonus).clamp(max=1)[visited], atol=1e-12, rtol=0)
+    assert torch.equal(q[1], RLPFN(base)(ctx).q_plan[1, 0])  # rewards that repeat exactly: v2's plan to the bit
+    assert not torch.equal(q[0], RLPFN(base)(ctx).q_plan[0, 0])
+    torch.testing.assert_close(RLPFN(gated)(ctx, pessimistic=True).q_plan, RLPFN(base)(ctx, pessimistic=True).q_plan,
+                               atol=0, rtol=0)
+    assert torch.equal(features(ctx, P_hat, r_hat, n, gated)[0], features(ctx, P_hat, r_hat, n, base)[0])
+
+
 def test_planner_novelty_mixes_a_never_visited_successor_into_tried_pairs():
     """planner_novelty ν: a tried pair's P̂·V_{h+1} becomes (1-w)·P̂·V + w·V̄_new, w = min(1, ν·n1/N) (n1 successors
     seen once), V̄_new the mean V_{h+1} of the states where no action was tried; untried pairs, runs with no such

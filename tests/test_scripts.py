@@ -186,6 +186,9 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
     assert run(str(base), "0.5", str(tmp_path / "l"), "--state-log").returncode == 0
     logged = load(tmp_path / "l")
     assert logged.cfg.planner_state_log and logged.meta["training"]["bonus_variant"]["state_log"]
+    assert run(str(base), "1", str(tmp_path / "r"), "--noise-h-term", "5").returncode == 0
+    gated = load(tmp_path / "r")
+    assert gated.cfg.planner_noise_h_term == 5.0 and gated.meta["training"]["bonus_variant"]["noise_h_term"] == 5.0
     tried = save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True, tried_below=4)),
                  tmp_path / "t", {"name": "tiny"}, {"steps": 0})
     assert run(str(tried), "1", str(tmp_path / "k"), "--tried-strength", "0.5").returncode == 0
@@ -232,6 +235,7 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
                           ([str(tried), "1", str(tmp_path / "w"), "--reward-quantile", "0.9"], "reward_head is false"),
                           ([str(rewards), "1", str(tmp_path / "w"), "--reward-quantile", "0.8"], "got 0.8"),
                           ([str(rewards), "1", str(tmp_path / "w"), "--reward-quantile", "nan"], "must be finite"),
+                          ([str(base), "1", str(tmp_path / "w"), "--noise-h-term", "inf"], "must be finite"),
                           ([str(base), "-1", str(tmp_path / "w")], "invalid PositiveFloat value: '-1'"),
                           ([str(tmp_path / "nope"), "0.3", str(tmp_path / "w")], "nope.json: no such checkpoint"),
                           ([str(base), "0.3", str(tmp_path / "no" / "w")], "does not exist")):
@@ -581,3 +585,23 @@ def test_the_failure_census_reproduces_validate_and_finds_the_pair_a_run_is_stuc
     gap = (1.0 - Q[0, 0][a]).double()  # [1, T]: 1 per step on action 0
     worst = mod._worst_pair(trace, gap, Q, 0, episodes, H)
     assert worst == {"cost": float(H), "of": float(H), "taken": T - 1, "optimal": 1, "states_visited": 1}
+    Q[1:, 0] = torch.tensor([1.0, 0.0])  # action 0 optimal from stage 1 (the median of 0..3) on: read there
+    assert mod._worst_pair(trace, gap, Q, 0, episodes, H)["optimal"] == T - 1
+    assert mod._worst_pair(trace, torch.zeros(1, T, dtype=torch.float64), Q, 0, episodes, H) is None
+
+    # two states: the optimal policy moves 0 -> 1 and stays (occupancy H-1 of H steps at state 1)
+    P = torch.zeros(1, 2, 1, 2, dtype=torch.float64)
+    P[0, :, 0, 1] = 1.0
+    occupancy = mod.optimal_occupancy(torch.ones(1, H, 2, 1, dtype=torch.float64), P,
+                                      torch.tensor([[1.0, 0.0]], dtype=torch.float64))
+    assert torch.equal(occupancy, torch.tensor([[1.0, H - 1.0]], dtype=torch.float64))
+    # run 0 pays 1 a step in the last episode only and never leaves state 0; run 1 pays 1 a step throughout
+    gap = torch.zeros(2, T, dtype=torch.float64)
+    gap[0, -H:] = 1.0
+    gap[1] = 1.0
+    states = torch.zeros(2, T, dtype=torch.long)
+    states[1, 1:] = 1
+    regret, late, missed = mod.run_figures(states, gap, torch.full((2,), float(T)), occupancy.expand(2, 2), episodes,
+                                           H)
+    assert np.allclose(regret, [H / T, 1.0]) and np.allclose(late, [1.0, 1.0])  # per episode, as the whole run's
+    assert missed.tolist() == [True, False]

@@ -14,7 +14,7 @@ from rlpfn.checkpoint import CheckpointError, load, save, shipped_path
 from rlpfn.cli import main
 from rlpfn.experiments.evaluate import run_offline, run_online
 from rlpfn.benchmarks import make_benchmark
-from rlpfn.model import RLPFN, ModelConfig, novelty_rate
+from rlpfn.model import RLPFN, ModelConfig, novelty_rate, reward_noise
 from rlpfn.zero_shot import load_transitions, solve, solve_offline
 
 
@@ -338,22 +338,24 @@ def test_local_refresh_passes_once_per_episode():
     assert calls == [0, 0, 0, 0]
 
 
-@pytest.mark.parametrize("h_term_scale,novelty,kappa,pooled,state_log", [
-    (1.0, 0.0, 0.0, False, False), (10.0, 0.0, 0.0, False, False), (1.0, 0.3, 0.0, False, False),
-    (1.0, 0.0, 1.0, False, False), (1.0, 0.3, 0.5, False, False), (1.0, 3.0, 0.0, True, False),
-    (1.0, 0.0, 0.0, False, True)])
-def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kappa, pooled, state_log):
+@pytest.mark.parametrize("h_term_scale,novelty,kappa,pooled,state_log,noise", [
+    (1.0, 0.0, 0.0, False, False, 0.0), (10.0, 0.0, 0.0, False, False, 0.0), (1.0, 0.3, 0.0, False, False, 0.0),
+    (1.0, 0.0, 1.0, False, False, 0.0), (1.0, 0.3, 0.5, False, False, 0.0), (1.0, 3.0, 0.0, True, False, 0.0),
+    (1.0, 0.0, 0.0, False, True, 0.0), (1.0, 0.0, 0.0, False, False, 5.0)])
+def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kappa, pooled, state_log, noise):
     """Backing up a pair against the table that the planner produced leaves it unchanged (the table is a fixed
     point of the same backup); after a new transition it changes that pair's later steps and nothing else. With the
     planner's h_term scaled, its optimism ν about never-visited states (per pair, or pooled over the run's pairs),
-    its predicted rows for tried pairs (κ), or a bonus growing with the state's visits, the backup does alike."""
+    its predicted rows for tried pairs (κ), a bonus growing with the state's visits (which moves every tried action
+    of the state) or a 1/N part scaled by the run's reward noise (the pass's), the backup does alike."""
     from rlpfn.agents.rlpfn import RlpfnAgent
 
     # DeepSea and FrozenLake 8x8: states still untried after 3 episodes; the pooled rate needs slips (ρ = 0 on DeepSea)
     mdp = make_benchmark("frozenlake8x8" if pooled else "deepsea" if novelty else "sixarms")
     model = _perturbed_model(planner_h_term_scale=h_term_scale, planner_novelty=novelty, transition_head=kappa > 0,
                              tried_below=6 if kappa else 0, planner_tried_strength=kappa,
-                             planner_novelty_pooled=pooled, planner_state_log=state_log)
+                             planner_novelty_pooled=pooled, planner_state_log=state_log,
+                             planner_noise_h_term=noise)
     agent = RlpfnAgent.with_model(model, refresh="local")
     run_online(mdp, agent, 3, 2, seed=0)
     if novelty:  # what the backups read, kept up to date step by step, is what it would be computed afresh
@@ -368,8 +370,15 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
         few &= (agent.stats.counts == 1).any(-1)
     s = torch.stack([few[i].nonzero()[0] for i in range(2)])  # a pair each run has visited
     states, actions = s[:, 0], s[:, 1]
+    if noise:  # SixArms' rewards repeat exactly (σ̂ = 0): give the runs some spread first
+        gen = torch.Generator().manual_seed(0)
+        for _ in range(3):
+            agent.stats.add(states, actions, torch.rand(2, dtype=torch.float64, generator=gen), states)
     agent.episodes += 1
     agent._refresh(rows, states, 0)
+    if noise:
+        assert torch.equal(agent.h_term_multiplier[:, 0], 1 + noise * reward_noise(agent.stats))
+        assert (agent.h_term_multiplier > 1.1).all()
     if pooled:  # a pass reads ρ from the counts as they are
         assert torch.equal(agent.rho, novelty_rate(agent.stats.counts))
     q, v = agent.q.clone(), agent.v.clone()
@@ -387,8 +396,11 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
     changed = (agent.q != q).nonzero()
     assert len(changed) > 0
     assert ((changed[:, 0] == 0) | (changed[:, 0] == 1)).all()
-    for run, k, st, a in changed.tolist():
-        assert k > 5 and st == states[run] and a == actions[run]
+    for run, k, st, a in changed.tolist():  # with state_log, N_s moved every tried action's bonus at s
+        assert k > 5 and st == states[run] and (a == actions[run] or state_log)
+    if state_log:
+        assert {a for run, _, _, a in changed.tolist() if run == 0} == set(
+            agent.stats.visits[0, states[0]].nonzero().squeeze(1).tolist())
     # one entry by hand: min(H-k, r̂ + e^α·b_k(n) + P̂·V_{k+1}) with the table's V before the backup
     from rlpfn.model import bonus_terms
 
@@ -408,24 +420,35 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
         assert row >= 0 and n < 6  # the pair has a predicted row from the last pass
         expected = expected + kappa / (n + kappa) * (agent.successor_rows[row] @ v[0, :, k + 1] - pv)
     flat, per_step = bonus_terms(n, 1.0, agent.model.cfg, agent.stats.visits[0, s0].sum())  # N_s: with state_log
+    if noise:  # the pass's multiplier, though the counts moved σ̂ since
+        per_step = per_step * float(agent.h_term_multiplier[0])
     if state_log:
         L = 1 + math.log(float(agent.stats.visits[0, s0].sum()))
         assert L > 2 and flat == pytest.approx(agent.model.cfg.ucb_scale * (L / float(n)) ** 0.5, rel=1e-12)
     by_hand = min(H - k, float(agent.stats.reward_sum[0, s0, a0] / n + agent.corrections[0, s0, a0, 0].exp()
                                * (flat + per_step * (H - k)) + expected))
     assert agent.q[0, k, s0, a0].item() == pytest.approx(by_hand, abs=1e-12)
+    for b in agent.stats.visits[0, s0].nonzero().squeeze(1).tolist() if state_log else []:  # the state's others
+        nb = agent.stats.visits[0, s0, b]
+        flat, per_step = bonus_terms(nb, 1.0, agent.model.cfg, agent.stats.visits[0, s0].sum())
+        by_hand = min(H - k, float(agent.stats.reward_sum[0, s0, b] / nb + agent.corrections[0, s0, b, 0].exp()
+                                   * (flat + per_step * (H - k)) + agent.stats.counts[0, s0, b] / nb @ v[0, :, k + 1]))
+        assert agent.q[0, k, s0, b].item() == pytest.approx(by_hand, abs=1e-12)
 
 
-@pytest.mark.parametrize("novelty,kappa,state_log", [(0.0, 0.0, False), (0.3, 0.5, False), (0.0, 0.0, True)])
-def test_local_backup_on_tensors_equals_the_numpy_one(novelty, kappa, state_log):
+@pytest.mark.parametrize("novelty,kappa,state_log,noise", [(0.0, 0.0, False, 0.0), (0.3, 0.5, False, 0.0),
+                                                           (0.0, 0.0, True, 0.0), (0.0, 0.0, False, 5.0)])
+def test_local_backup_on_tensors_equals_the_numpy_one(novelty, kappa, state_log, noise):
     """The backup a GPU rollout runs (torch tensors, rlpfn/es.py's rollouts) is the CPU's numpy backup: to the bit as
-    shipped; with ν and κ, up to round-off (the two libraries sum in different orders)."""
+    shipped; with ν, κ, the state's log or the noise multiplier, up to round-off (the two libraries sum in different
+    orders)."""
     from rlpfn.agents.rlpfn import RlpfnAgent, local_backup
 
     mdp = make_benchmark("deepsea" if novelty else "sixarms")
     agent = RlpfnAgent.with_model(_perturbed_model(planner_novelty=novelty, transition_head=kappa > 0,
                                                    tried_below=6 if kappa else 0, planner_tried_strength=kappa,
-                                                   planner_state_log=state_log), refresh="local")
+                                                   planner_state_log=state_log, planner_noise_h_term=noise),
+                                  refresh="local")
     run_online(mdp, agent, 3, 4, seed=1)
     gen = torch.Generator().manual_seed(0)
     states = torch.randint(mdp.n_states, (4,), generator=gen)
@@ -435,11 +458,14 @@ def test_local_backup_on_tensors_equals_the_numpy_one(novelty, kappa, state_log)
     before = agent.q.clone()
     tables = [x.clone() for x in (agent.q, agent.v, agent.corrections)]
     args = (agent.rows, states, actions, *tables, st.counts, st.reward_sum, agent.remaining)
-    extra = ((agent.v_new, agent.nu) if novelty else None, (agent.row_index, agent.successor_rows) if kappa else None)
+    if noise:  # a multiplier per run, as a pass after noisy rewards leaves it
+        agent.h_term_multiplier = 1 + torch.rand(4, 1, dtype=torch.float64, generator=gen)
+    extra = ((agent.v_new, agent.nu) if novelty else None, (agent.row_index, agent.successor_rows) if kappa else None,
+             agent.h_term_multiplier if noise else None)
     local_backup(torch, 2, mdp.horizon, *args, cfg, *extra)
     agent._backup(states, actions, 2)  # numpy, in place on the agent's tables
     assert not torch.equal(before, agent.q)  # the new transitions moved the table
-    if novelty or kappa or state_log:
+    if novelty or kappa or state_log or noise:
         torch.testing.assert_close(tables[0], agent.q, atol=1e-12, rtol=0)
         torch.testing.assert_close(tables[1], agent.v, atol=1e-12, rtol=0)
     else:

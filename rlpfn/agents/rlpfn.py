@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..model import bonus_terms, capped, novelty_rate, novelty_weight
+from ..model import bonus_terms, capped, novelty_rate, novelty_weight, reward_noise
 from ..planning import DTYPE
 from ..stats import Stats
 from .base import Agent, AgentError, ModelAgent
@@ -80,6 +80,7 @@ class RlpfnAgent(ModelAgent):
         self.episodes = -1
         self.out = self.q = self.v = self.corrections = None
         self.v_new = self.nu = self.rho = None  # planner_novelty's V̄_new, ν and pooled ρ per run (`_novel_values`)
+        self.h_term_multiplier = None  # [N,1] the last pass's 1 + κ·σ̂ per run (planner_noise_h_term)
         self.new_pair = torch.zeros(n_runs, dtype=torch.bool, device=device)
         self.rows = torch.arange(n_runs, device=device)
         self.remaining = torch.arange(spec.horizon, 0, -1, dtype=DTYPE, device=device)  # H-h
@@ -115,6 +116,11 @@ class RlpfnAgent(ModelAgent):
                 if self.model.cfg.planner_novelty_pooled:  # the pass's ρ, which the backups until the next one read
                     self.rho = novelty_rate(self.stats.counts)
                 self._novel_values(self.rows)
+            if self.model.cfg.planner_noise_h_term > 0:  # the pass's multiplier of the 1/N part, for the backups
+                if self.h_term_multiplier is None:
+                    self.h_term_multiplier = torch.ones(self.n_runs, 1, dtype=DTYPE, device=self.device)
+                self.h_term_multiplier[runs] = 1.0 + self.model.cfg.planner_noise_h_term * reward_noise(st)[:, None].to(
+                    self.device)
             if self.model.cfg.planner_tried_strength > 0:  # the predicted rows this pass planned with, for the backups
                 (b, st, a), log_rows = self.out.successor_rows
                 self.row_index = torch.full(self.stats.visits.shape, -1, dtype=torch.long, device=self.device)
@@ -152,7 +158,8 @@ class RlpfnAgent(ModelAgent):
         """Re-plan each run's just-visited pair (s, a) for the rest of the episode (steps h+1..H-1), as the
         model's planner would with the last pass's corrections: Q_k(s,a) = min(H-k, r̂ + δ + e^α·b_k + P̂·V_{k+1}),
         V_{k+1} from the current table. The pair's row is all that the new transition changes in the
-        statistic; what the change would do to its predecessors waits for the next pass. With the head's rows at
+        statistic (with planner_state_log also its state's visits, which move the bonus of every tried action of
+        the state: all are backed up); what the change would do to its predecessors waits for the next pass. With the head's rows at
         tried pairs (planner_tried_strength), a pair uses its row of that pass: a guessed pair's once it is tried,
         and none for a pair of a state where nothing was tried then (the next pass gives it one). On the CPU it runs on
         numpy views of the agent's tensors (written in place): a backup is some twenty tiny operations, and numpy's
@@ -161,9 +168,10 @@ class RlpfnAgent(ModelAgent):
         xp, arr = (np, torch.Tensor.numpy) if on_cpu else (torch, lambda x: x)
         novelty = (arr(self.v_new), arr(self.nu)) if self.model.cfg.planner_novelty > 0 else None
         tried = (arr(self.row_index), arr(self.successor_rows)) if self.model.cfg.planner_tried_strength > 0 else None
+        noise = arr(self.h_term_multiplier) if self.model.cfg.planner_noise_h_term > 0 else None
         local_backup(xp, h, self.spec.horizon, arr(self.rows), arr(states), arr(actions), arr(self.q), arr(self.v),
                      arr(self.corrections), arr(self.stats.counts), arr(self.stats.reward_sum), arr(self.remaining),
-                     self.model.cfg, novelty, tried)
+                     self.model.cfg, novelty, tried, noise)
 
     # ---- offline -------------------------------------------------------------------------------
     def fit(self, spec, stats, seed=0):
@@ -184,16 +192,37 @@ class RlpfnAgent(ModelAgent):
 
 
 def local_backup(xp, h, H, rows, s, a, q, v, corrections, counts, reward_sum, remaining, cfg, novelty=None,
-                 tried=None) -> None:
+                 tried=None, h_term_multiplier=None) -> None:
     """RlpfnAgent._backup's arithmetic, in place on numpy arrays (xp = numpy) or tensors (xp = torch). `novelty`
     (V̄_new [N,H+1], ν [N,1], 0 for runs with no untried state left): ModelConfig.planner_novelty's terms. `tried`
     (row index [N,S,A], -1 for none; rows [K+1,S], the last a spare): the transition head's rows of the last pass,
-    which a pair of fewer than cfg.tried_below visits plans with (ModelConfig.planner_tried_strength)."""
-    state_visits = counts[rows, s].sum((-2, -1))[:, None] if cfg.planner_state_log else None  # [N,1]
+    which a pair of fewer than cfg.tried_below visits plans with (ModelConfig.planner_tried_strength).
+    `h_term_multiplier` [N,1]: the last pass's multiplier of the 1/N part (ModelConfig.planner_noise_h_term). With
+    cfg.planner_state_log the new visit moved N_s, and with it the bonus of every tried action of s: all of them are
+    backed up, not only a."""
+    if cfg.planner_state_log:
+        state_visits = counts[rows, s].sum((-2, -1))[:, None]  # [N,1]
+        for b in range(counts.shape[2]):
+            _backup_pair(xp, h, rows, s, xp.full_like(a, b), q, v, corrections, counts, reward_sum, remaining, cfg,
+                         novelty, tried, h_term_multiplier, state_visits)
+    else:
+        _backup_pair(xp, h, rows, s, a, q, v, corrections, counts, reward_sum, remaining, cfg, novelty, tried,
+                     h_term_multiplier)
+    v[rows, s, h + 1:H] = xp.amax(q[rows, h + 1:, s], -1)
+
+
+def _backup_pair(xp, h, rows, s, a, q, v, corrections, counts, reward_sum, remaining, cfg, novelty, tried,
+                 h_term_multiplier, state_visits=None) -> None:
+    """local_backup's re-planning of one pair per run, (s, a), for steps h+1..H-1; with `state_visits` (N_s), only
+    where the pair was tried (an untried one keeps the pass's value)."""
     counts = counts[rows, s, a]  # [N,S]
-    n = counts.sum(-1, keepdims=True)  # [N,1], at least 1 now
+    n = counts.sum(-1, keepdims=True)  # [N,1]: at least 1 for the pair just visited
+    if state_visits is not None:  # other actions of s too: an untried one's arithmetic is discarded below
+        n = n.clip(min=1.0)
     alpha, delta = corrections[rows, s, a, 0:1], corrections[rows, s, a, 1:2]  # [N,1] each
     flat, per_step = bonus_terms(n, xp.exp(alpha), cfg, state_visits)
+    if h_term_multiplier is not None:
+        per_step = per_step * h_term_multiplier[rows]
     expected = (counts[:, None] @ v[:, :, h + 2:])[:, 0]  # Σ_s' N(s,a,s')·V_{k+1}(s'), k = h+1..H-1: [N,K]
     if novelty is None and tried is None:
         backup = (reward_sum[rows, s, a, None] + expected) / n + delta + flat
@@ -211,5 +240,7 @@ def local_backup(xp, h, H, rows, s, a, q, v, corrections, counts, reward_sum, re
             w = xp.where((k[:, None] >= 0) & (n < cfg.tried_below), kappa / (n + kappa), 0.0)  # [N,1]
             predicted = (successor_rows[k][:, None] @ v[:, :, h + 2:])[:, 0]  # k = -1: the spare row of zeros
             backup = backup + w * (predicted - pv)
-    q[rows, h + 1:, s, a] = capped(backup, remaining[h + 1:], per_step)
-    v[rows, s, h + 1:H] = xp.amax(q[rows, h + 1:, s], -1)
+    value = capped(backup, remaining[h + 1:], per_step)
+    if state_visits is not None:
+        value = xp.where(counts.sum(-1, keepdims=True) > 0, value, q[rows, h + 1:, s, a])
+    q[rows, h + 1:, s, a] = value
