@@ -150,7 +150,8 @@ class ModelConfig:
     planner_noise_h_term: NonNegativeFloat = 0.0
     """κ: online, the 1/N part of a tried pair's bonus × (1 + κ·σ̂), σ̂ the run's pooled within-pair standard deviation
     of the rewards (`reward_noise`; 0 when every pair's rewards repeat exactly): with noisy rewards one visit says
-    less. Set by scripts/bonus_variant.py --noise-h-term; the features stay as they were"""
+    less. Measured on the training prior (docs/model/v2.md, "Where v2 loses, and a log term per state"; negative).
+    Set by scripts/bonus_variant.py --noise-h-term; the features stay as they were"""
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
