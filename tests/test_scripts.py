@@ -605,3 +605,26 @@ def test_the_failure_census_reproduces_validate_and_finds_the_pair_a_run_is_stuc
                                            H)
     assert np.allclose(regret, [H / T, 1.0]) and np.allclose(late, [1.0, 1.0])  # per episode, as the whole run's
     assert missed.tolist() == [True, False]
+
+
+def test_the_retry_probe_scores_and_writes_its_row():
+    """AUC is the share of (positive, negative) pairs ranked right; the logistic fit separates separable data; the α
+    row it writes multiplies a pair's bonus by exp(β·(logit - centre)), × 1 at the centre."""
+    import torch
+
+    from rlpfn.model import RLPFN, ModelConfig
+
+    mod = script("retry_probe")
+    y = torch.tensor([0.0, 1.0, 0.0, 1.0], dtype=torch.float64)
+    assert mod.auc(torch.tensor([0.1, 0.4, 0.5, 0.8], dtype=torch.float64), y) == 0.75
+    Z = torch.randn(200, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    labels = (Z[:, 0] - Z[:, 2] > 0).double()
+    score, (w, b) = mod.standardized_fit(Z, labels)
+    assert mod.auc(score(Z), labels) > 0.99 and torch.allclose(score(Z), Z @ w + b)
+    model = RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2))
+    x = torch.randn(5, 16, generator=torch.Generator().manual_seed(1))
+    before = model.head(x)[:, 0].detach()
+    w16 = torch.randn(16, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    mod.with_retry_row(model, w16, 0.5, 0.2, 2.0)
+    torch.testing.assert_close(model.head(x)[:, 0].detach().double(), before.double() + 2.0 * (x.double() @ w16 + 0.3),
+                               atol=1e-5, rtol=0)
