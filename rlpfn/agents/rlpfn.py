@@ -159,11 +159,12 @@ class RlpfnAgent(ModelAgent):
         model's planner would with the last pass's corrections: Q_k(s,a) = min(H-k, r̂ + δ + e^α·b_k + P̂·V_{k+1}),
         V_{k+1} from the current table. The pair's row is all that the new transition changes in the
         statistic (with planner_state_log also its state's visits, which move the bonus of every tried action of
-        the state: all are backed up); what the change would do to its predecessors waits for the next pass. With the head's rows at
-        tried pairs (planner_tried_strength), a pair uses its row of that pass: a guessed pair's once it is tried,
-        and none for a pair of a state where nothing was tried then (the next pass gives it one). On the CPU it runs on
-        numpy views of the agent's tensors (written in place): a backup is some twenty tiny operations, and numpy's
-        cost per operation is a fraction of torch's dispatch (`rlpfn latency`); on a GPU, on the tensors."""
+        the state: all are backed up); what the change would do to its predecessors waits for the next pass. With
+        the head's rows at tried pairs (planner_tried_strength), a pair uses its row of that pass: a guessed pair's
+        once it is tried, and none for a pair of a state where nothing was tried then (the next pass gives it one).
+        On the CPU it runs on numpy views of the agent's tensors (written in place): a backup is some twenty tiny
+        operations, and numpy's cost per operation is a fraction of torch's dispatch (`rlpfn latency`); on a GPU, on
+        the tensors."""
         on_cpu = self.device.type == "cpu"
         xp, arr = (np, torch.Tensor.numpy) if on_cpu else (torch, lambda x: x)
         novelty = (arr(self.v_new), arr(self.nu)) if self.model.cfg.planner_novelty > 0 else None
