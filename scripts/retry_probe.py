@@ -118,10 +118,21 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="prefix of the variants' checkpoints")
     parser.add_argument("--json", required=True, help="where to write the AUCs")
     args = parser.parse_args()
+    from rlpfn.errors import UserError
+    from rlpfn.files import check_output_file
+
     if args.variants and not args.out:
         parser.error("--variants needs --out")
+    if args.batches < 4:
+        parser.error(f"--batches {args.batches}: needs at least 4 (a quarter of them is held out)")
+    try:  # a bad checkpoint or output: refused before any work
+        model = load(args.checkpoint, "rlpfn").eval()
+        check_output_file(args.json, "--json")
+        for beta in args.variants:
+            check_output_file(f"{args.out}-b{beta:g}.json", "--out")
+    except UserError as e:
+        parser.error(str(e))
     torch.set_num_threads(2)
-    model = load(args.checkpoint, "rlpfn").eval()
     X, F, Y, G = probe_data(model, args.batches, args.seed)
     train = G < int(0.75 * args.batches)
     res = {"pairs": len(Y), "positives": int(Y.sum()), "batches": args.batches, "seed": args.seed}

@@ -273,7 +273,13 @@ def test_scripts_refuse_a_bad_predictor_prior_or_output_before_any_work(tmp_path
             ("failure_census", ["--prior", "nope", "--json", str(tmp_path / "o.json")], "nope: no such prior spec"),
             ("failure_census", ["--agents", "rlpfn", "vilcb", "--json", str(tmp_path / "o.json")],
              "not an online agent"),
-            ("failure_census", ["--json", str(tmp_path / "no" / "o.json")], "does not exist")):
+            ("failure_census", ["--json", str(tmp_path / "no" / "o.json")], "does not exist"),
+            ("retry_probe", ["--batches", "3", "--json", str(tmp_path / "o.json")], "--batches 3: needs at least 4"),
+            ("retry_probe", ["--checkpoint", str(tmp_path / "nope"), "--json", str(tmp_path / "o.json")],
+             "no such checkpoint"),
+            ("retry_probe", ["--variants", "1", "--out", str(tmp_path / "no" / "p"), "--json", str(tmp_path / "o.json")],
+             "does not exist"),
+            ("retry_probe", ["--variants", "1", "--json", str(tmp_path / "o.json")], "--variants needs --out")):
         res = subprocess.run([sys.executable, str(SCRIPTS / f"{script_name}.py"), *args], capture_output=True, text=True,
                              timeout=120)
         assert res.returncode == 2 and culprit in res.stderr.strip().splitlines()[-1], (script_name, res.stderr)
