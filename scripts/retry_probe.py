@@ -28,7 +28,6 @@ def probe_data(model, batches: int, seed: int):
     from rlpfn.agents import RlpfnAgent
     from rlpfn.model import Context
     from rlpfn.prior import load_spec, sample_sized_batch
-    from rlpfn.stats import Stats
     from rlpfn.traces import run_trace
 
     spec, rng = load_spec("wide"), np.random.default_rng(seed)
@@ -38,16 +37,11 @@ def probe_data(model, batches: int, seed: int):
     for b in range(batches):
         mdps = sample_sized_batch(spec, 8, rng)
         trace = run_trace(mdps, RlpfnAgent.with_model(model), EPISODES, seed=seed + b, n_runs=len(mdps))
-        H, S, A, M = mdps.horizon, mdps.n_states, mdps.n_actions, len(mdps)
+        H, A, M = mdps.horizon, mdps.n_actions, len(mdps)
         q_star = mdps.solution.Q[:, 0]  # [M,S,A]
         for k in SNAPSHOTS:
             T = k * H
-            st = Stats.zeros(M, S, A)
-            run = torch.arange(M).repeat_interleave(T)
-            s, a, r, s2 = (x[:, :T].reshape(-1) for x in (trace.s, trace.a, trace.r, trace.s_next))
-            st.counts.index_put_((run, s, a, s2), torch.ones_like(r), accumulate=True)
-            st.reward_sum.index_put_((run, s, a), r, accumulate=True)
-            st.reward_sq_sum.index_put_((run, s, a), r * r, accumulate=True)
+            st = trace.stats_at(torch.full((M,), T), torch.arange(M))  # each run's first k episodes
             tokens.clear()
             with torch.no_grad():
                 out = model(Context.at(st, trace.s[:, T], 0, H, k), transitions=False)
