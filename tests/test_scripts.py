@@ -244,7 +244,8 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
     assert not list(tmp_path.glob("w*")) and not (tmp_path / "no").exists()
 
 
-def test_scripts_refuse_a_bad_predictor_prior_or_output_before_any_work(tmp_path):
+def test_scripts_refuse_a_bad_predictor_prior_or_output_before_any_work(tmp_path, monkeypatch, capsys):
+    """Each refusal in the script's own process (one torch import for all), the first also as a command."""
     import subprocess
 
     import torch
@@ -280,10 +281,15 @@ def test_scripts_refuse_a_bad_predictor_prior_or_output_before_any_work(tmp_path
             ("retry_probe", ["--variants", "1", "--out", str(tmp_path / "no" / "p"), "--json", str(tmp_path / "o.json")],
              "does not exist"),
             ("retry_probe", ["--variants", "1", "--json", str(tmp_path / "o.json")], "--variants needs --out")):
-        res = subprocess.run([sys.executable, str(SCRIPTS / f"{script_name}.py"), *args], capture_output=True, text=True,
-                             timeout=120)
-        assert res.returncode == 2 and culprit in res.stderr.strip().splitlines()[-1], (script_name, res.stderr)
+        monkeypatch.setattr(sys, "argv", [f"{script_name}.py", *args])
+        with pytest.raises(SystemExit) as exit_:
+            script(script_name).main()
+        stderr = capsys.readouterr().err
+        assert exit_.value.code == 2 and culprit in stderr.strip().splitlines()[-1], (script_name, stderr)
     assert not (tmp_path / "no").exists() and not (tmp_path / "o.json").exists()
+    res = subprocess.run([sys.executable, str(SCRIPTS / "transition_probe.py"), "--prior", "nope"], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 2 and "nope: no such prior spec" in res.stderr.strip().splitlines()[-1], res.stderr
 
 
 def test_the_tried_pair_prior_scores_the_true_p_below_uniform():
