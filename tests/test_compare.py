@@ -113,3 +113,29 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys):
         main(["--random-head", "a", "b", str(tmp_path / "out"), "--seed", "-1"])
     assert e.value.code == 2 and "--seed: invalid NonNegativeInt value: '-1'" in capsys.readouterr().err
     assert not list(tmp_path.glob("out*"))
+
+
+def test_files_of_one_setting_are_compared_as_one(tmp_path, capsys):
+    """--base over several validate files of the same MDPs and seeds: their agents side by side; a file of another
+    setting, or an agent whose regrets differ between files, is refused with the file named."""
+    from rlpfn.experiments.compare import merged
+
+    config = {"prior": "tiny", "batches": 2, "seed": 0, "episodes": 100, "rollouts": 1, "checkpoint": None}
+    a = {"config": config, "regret": {"rlpfn": [0.4, 0.2], "x": [0.3, 0.3]}}
+    b = {"config": {**config, "checkpoint": "other"}, "regret": {"y": [0.2, 0.1], "rlpfn": [0.4, 0.2]}}
+    assert merged({"a": a, "b": b})["regret"] == {"rlpfn": [0.4, 0.2], "x": [0.3, 0.3], "y": [0.2, 0.1]}
+    with pytest.raises(UserError, match="^b: validated .*'episodes': 50.* not the same MDPs"):
+        merged({"a": a, "b": {**b, "config": {**config, "episodes": 50}}})
+    with pytest.raises(UserError, match="^b: its 'rlpfn' regrets differ"):
+        merged({"a": a, "b": {**b, "regret": {"rlpfn": [0.4, 0.3]}}})
+    with pytest.raises(UserError, match="^b: holds no regrets"):
+        merged({"a": a, "b": []})
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for path, doc in zip(paths, (a, b)):
+        path.write_text(json.dumps(doc))
+    assert main([*map(str, paths), "--base", "rlpfn"]) == 0
+    out = capsys.readouterr().out
+    assert "  y     0.150 ± " in out and "minus rlpfn -0.150 ± " in out and "(lower on 100%)" in out
+    with pytest.raises(SystemExit):
+        main(["--base", "rlpfn"])
+    assert "give at least one" in capsys.readouterr().err

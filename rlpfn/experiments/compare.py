@@ -8,12 +8,13 @@ such files on the same MDPs and seeds (their UCB-VI regrets must agree, which ch
 prints, per file, the rlpfn agent's regret, its paired difference to UCB-VI and to the first file's model (mean ±
 95% CI over MDPs) and the share of MDPs where it is lower.
 
-    python -m rlpfn.experiments.compare --base AGENT FILE.json
+    python -m rlpfn.experiments.compare --base AGENT FILE.json [MORE.json ...]
 
 prints every agent of one validate file (`--agents` may name several checkpoints: 'rlpfn[checkpoint=PATH]')
-against the agent named AGENT in it: regret, paired difference and share of MDPs where it is lower. With
-`--by-family`, also the paired difference within each of the prior's families (the MDPs are drawn again from the
-file's `config`: prior, batches, seed).
+against the agent named AGENT in it: regret, paired difference and share of MDPs where it is lower. Several files
+of one validate setting (the same prior, batches, seed, episodes and rollouts: the same MDPs and seeds) count as one:
+an agent scored in two of them must have the same regrets in both. With `--by-family`, also the paired difference
+within each of the prior's families (the MDPs are drawn again from the file's `config`: prior, batches, seed).
 
     python -m rlpfn.experiments.compare --random-head TRAINED BASE OUT [--seed 1]
 
@@ -71,6 +72,28 @@ def against(doc: dict, name: str, base: str) -> list[dict]:
         rows.append({"name": agent, "regret": mean_ci(r), "minus_base": mean_ci(r - b),
                      "below_base": float(np.mean(r < b))})
     return rows
+
+
+SETTING = ("prior", "batches", "seed", "episodes", "rollouts")  # what makes two validate files the same MDPs and seeds
+
+
+def merged(docs: dict[str, dict]) -> dict:
+    """One validate document from several of the same setting (SETTING of their configs): the agents of all of
+    them. A UserError names a file whose setting differs from the first's, or an agent two files disagree on."""
+    for name, d in docs.items():
+        if not (isinstance(d, dict) and isinstance(d.get("regret"), dict)):
+            raise UserError(f"{name}: holds no regrets (written by rlpfn validate --json)")
+    (first, doc), *rest = docs.items()
+    setting = lambda d: {k: (d.get("config") or {}).get(k) for k in SETTING}  # noqa: E731
+    out = {"config": doc.get("config"), "regret": dict(doc["regret"])}
+    for name, d in rest:
+        if setting(d) != setting(doc):
+            raise UserError(f"{name}: validated {setting(d)}, but {first} {setting(doc)}: not the same MDPs and seeds")
+        for agent, values in d["regret"].items():
+            if agent in out["regret"] and out["regret"][agent] != values:
+                raise UserError(f"{name}: its {agent!r} regrets differ from those in an earlier file")
+            out["regret"][agent] = values
+    return out
 
 
 def families(doc: dict, name: str) -> np.ndarray:
@@ -131,7 +154,8 @@ def main(argv=None) -> int:
     p.add_argument("--random-head", nargs=3, metavar=("TRAINED", "BASE", "OUT"),
                    help="instead: write the control checkpoint OUT (see the module's description)")
     p.add_argument("--seed", type=NonNegativeInt, default=1, help="seed of the random directions (default 1)")
-    p.add_argument("--base", metavar="AGENT", help="instead: every agent of one file against this one of it")
+    p.add_argument("--base", metavar="AGENT", help="instead: every agent of the files (one validate setting) "
+                   "against this one of them")
     p.add_argument("--by-family", action="store_true", help="with --base: also per family of the prior")
     args = p.parse_args(argv)
     fmt = lambda mc: f"{mc[0]:+.3f} ± {mc[1]:.3f}"  # noqa: E731
@@ -139,19 +163,20 @@ def main(argv=None) -> int:
         if args.by_family and not args.base:
             p.error("--by-family goes with --base")
         if args.base:
-            if len(args.files) != 1:
-                p.error("--base compares the agents of one validate JSON file: give exactly one")
-            rows = against(read_validation(args.files[0]), args.files[0], args.base)
-            print(f"{args.files[0]}: paired against {args.base}, mean ± 95% CI over MDPs")
+            if not args.files:
+                p.error("--base compares the agents of validate JSON files: give at least one")
+            name = " + ".join(args.files)
+            doc = merged({f: read_validation(f) for f in args.files})
+            rows = against(doc, name, args.base)
+            print(f"{name}: paired against {args.base}, mean ± 95% CI over MDPs")
             width = max(len(r["name"]) for r in rows)
             for r in rows:
                 print(f"  {r['name']:<{width}} {r['regret'][0]:.3f} ± {r['regret'][1]:.3f}; minus {args.base} "
                       f"{fmt(r['minus_base'])} (lower on {r['below_base']:.0%})")
             if args.by_family:
-                doc = read_validation(args.files[0])
-                fam, reg = families(doc, args.files[0]), doc["regret"]
+                fam, reg = families(doc, name), doc["regret"]
                 if len(fam) != len(reg[args.base]):
-                    raise UserError(f"{args.files[0]}: {len(reg[args.base])} regrets, but its config draws {len(fam)}")
+                    raise UserError(f"{name}: {len(reg[args.base])} regrets, but its config draws {len(fam)}")
                 for f in sorted(set(fam)):
                     sel = fam == f
                     print(f"{f} ({sel.sum()} MDPs), minus {args.base}:")
