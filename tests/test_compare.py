@@ -126,8 +126,12 @@ def test_files_of_one_setting_are_compared_as_one(tmp_path, capsys):
     assert merged({"a": a, "b": b})["regret"] == {"rlpfn": [0.4, 0.2], "x": [0.3, 0.3], "y": [0.2, 0.1]}
     with pytest.raises(UserError, match="^b: validated .*'episodes': 50.* not the same MDPs"):
         merged({"a": a, "b": {**b, "config": {**config, "episodes": 50}}})
-    with pytest.raises(UserError, match="^b: its 'rlpfn' regrets differ"):
+    with pytest.raises(UserError, match="^b: its 'rlpfn' regrets differ from those in a "):
         merged({"a": a, "b": {**b, "regret": {"rlpfn": [0.4, 0.3]}}})
+    older = {k: v for k, v in config.items() if k != "rollouts"}  # written before validate had --rollouts
+    assert "y" in merged({"a": a, "b": {**b, "config": older}})["regret"]
+    with pytest.raises(UserError, match="not the same MDPs"):
+        merged({"a": {**a, "config": {**config, "rollouts": 4}}, "b": {**b, "config": older}})
     with pytest.raises(UserError, match="^b: holds no regrets"):
         merged({"a": a, "b": []})
     paths = [tmp_path / "a.json", tmp_path / "b.json"]

@@ -246,12 +246,18 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
 
 def test_scripts_refuse_a_bad_predictor_prior_or_output_before_any_work(tmp_path, monkeypatch, capsys):
     """Each refusal in the script's own process (one torch import for all), the first also as a command."""
+    import signal
     import subprocess
 
     import torch
 
     from rlpfn.checkpoint import save
     from rlpfn.model import RLPFN, ModelConfig
+
+    def timeout(signum, frame):
+        raise TimeoutError("the script did not refuse within 120 s")
+
+    previous = signal.signal(signal.SIGALRM, timeout)
 
     torch.manual_seed(0)
     no_head = save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2)), tmp_path / "m", {"name": "tiny"}, {})
@@ -282,10 +288,15 @@ def test_scripts_refuse_a_bad_predictor_prior_or_output_before_any_work(tmp_path
              "does not exist"),
             ("retry_probe", ["--variants", "1", "--json", str(tmp_path / "o.json")], "--variants needs --out")):
         monkeypatch.setattr(sys, "argv", [f"{script_name}.py", *args])
-        with pytest.raises(SystemExit) as exit_:
-            script(script_name).main()
+        signal.alarm(120)  # a script that does not refuse would start its work: fail instead of waiting for it
+        try:
+            with pytest.raises(SystemExit) as exit_:
+                script(script_name).main()
+        finally:
+            signal.alarm(0)
         stderr = capsys.readouterr().err
         assert exit_.value.code == 2 and culprit in stderr.strip().splitlines()[-1], (script_name, stderr)
+    signal.signal(signal.SIGALRM, previous)
     assert not (tmp_path / "no").exists() and not (tmp_path / "o.json").exists()
     res = subprocess.run([sys.executable, str(SCRIPTS / "transition_probe.py"), "--prior", "nope"], capture_output=True,
                          text=True, timeout=120)

@@ -103,6 +103,13 @@ def test_benchmark_killed_then_rerun_resumes_from_its_saved_cells(tmp_path):
             "qlearning", "vilcb", "--episodes", "300", "--seeds", "2", "--workers", "1", "--quiet", "--out"]
     proc = subprocess.Popen([*argv, str(tmp_path / "a")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     whole = subprocess.Popen([*argv, str(tmp_path / "b")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _killed_then_rerun(argv, tmp_path, proc, whole)
+    finally:
+        whole.kill()
+
+
+def _killed_then_rerun(argv, tmp_path, proc, whole):
     cells = tmp_path / "a" / "cells"
     deadline = time.time() + 120
     while time.time() < deadline and len(list(cells.glob("*.json"))) < 3:
@@ -115,7 +122,8 @@ def test_benchmark_killed_then_rerun_resumes_from_its_saved_cells(tmp_path):
     assert res.returncode == 0, res.stderr
     assert f"resuming: {len(saved)} of 16 cells" in res.stderr
     assert all((cells / name).read_text() == text for name, text in saved.items())  # reused, not rerun
-    assert whole.wait(timeout=300) == 0, whole.stderr.read()  # the uninterrupted run, beside the others
+    err = whole.communicate(timeout=300)[1]  # the uninterrupted run, beside the others
+    assert whole.returncode == 0, err
     a, b = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("a", "b"))
     for kind, field in (("online", "regret"), ("offline", "scores")):
         assert [(e["benchmark"], e["agent"], e[field]) for e in a[kind]] == \

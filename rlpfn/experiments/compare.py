@@ -83,16 +83,20 @@ def merged(docs: dict[str, dict]) -> dict:
     for name, d in docs.items():
         if not (isinstance(d, dict) and isinstance(d.get("regret"), dict)):
             raise UserError(f"{name}: holds no regrets (written by rlpfn validate --json)")
+    # files written before validate had --rollouts hold no "rollouts": one rollout
+    setting = lambda d: {k: {"rollouts": 1, **(d.get("config") or {})}.get(k) for k in SETTING}  # noqa: E731
     (first, doc), *rest = docs.items()
-    setting = lambda d: {k: (d.get("config") or {}).get(k) for k in SETTING}  # noqa: E731
     out = {"config": doc.get("config"), "regret": dict(doc["regret"])}
+    source = dict.fromkeys(doc["regret"], first)
     for name, d in rest:
         if setting(d) != setting(doc):
             raise UserError(f"{name}: validated {setting(d)}, but {first} {setting(doc)}: not the same MDPs and seeds")
         for agent, values in d["regret"].items():
             if agent in out["regret"] and out["regret"][agent] != values:
-                raise UserError(f"{name}: its {agent!r} regrets differ from those in an earlier file")
+                raise UserError(f"{name}: its {agent!r} regrets differ from those in {source[agent]} (a plain 'rlpfn' "
+                                "is each file's --checkpoint)")
             out["regret"][agent] = values
+            source.setdefault(agent, name)
     return out
 
 
