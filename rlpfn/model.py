@@ -147,17 +147,25 @@ class ModelConfig:
     worse after one unlucky visit is never tried again however often its state is visited (docs/model/v2.md,
     "Where v2 loses, and a log term per state"; negative there). Set by scripts/bonus_variant.py --state-log; the
     features stay as they were. The agent's `monotone` would keep the older, smaller bonus"""
+    planner_state_log_from: PositiveFloat = 1.0
+    """N0: planner_state_log's L is 1 + ln max(1, N_s / N0), so the bonus is the plain one until a state has N0
+    visits: retries only for actions passed over at a state visited many times (scripts/bonus_variant.py
+    --state-log-from)"""
     planner_noise_h_term: NonNegativeFloat = 0.0
     """κ: online, the 1/N part of a tried pair's bonus × (1 + κ·σ̂), σ̂ the run's pooled within-pair standard deviation
     of the rewards (`reward_noise`; 0 when every pair's rewards repeat exactly): with noisy rewards one visit says
     less. Measured on the training prior (docs/model/v2.md, "Where v2 loses, and a log term per state"; negative).
     Set by scripts/bonus_variant.py --noise-h-term; the features stay as they were"""
+    planner_variance: NonNegativeFloat = 0.0
+    """c: online, a tried pair's Q_h gains c·sqrt(Var_P̂(V_{h+1}) / N), the leading term of UCBVI-BF's Bernstein bonus:
+    exploration where the successors seen differ in value, none at a pair whose visits all led to one place
+    (docs/model/v2.md, "A value-variance term"). Set by scripts/bonus_variant.py --variance"""
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads = {self.n_heads} does not divide d_model = {self.d_model}")
         for key in ("ucb_scale", "ucb_h_term", "planner_h_term_scale", "planner_novelty", "planner_tried_strength",
-                    "planner_noise_h_term",
+                    "planner_noise_h_term", "planner_variance", "planner_state_log_from",
                     "planner_guess_temperature", "unvisited_logit", "init_temperature", "offline_narrow_multiplier"):
             if not math.isfinite(getattr(self, key)):  # the config types let inf (and NaN) through
                 raise ValueError(f"model.{key} must be finite, got {getattr(self, key)}")
@@ -249,7 +257,7 @@ def bonus_terms(n: torch.Tensor, multiplier, cfg: ModelConfig, state_visits=None
                       multiplier * (cfg.ucb_h_term * cfg.planner_h_term_scale) * inv_n)
     if cfg.planner_state_log and state_visits is not None:
         log = np.log if isinstance(state_visits, np.ndarray) else torch.log
-        L = 1.0 + log(state_visits.clip(min=1.0))
+        L = 1.0 + log((state_visits / cfg.planner_state_log_from).clip(min=1.0))
         flat, per_step = flat * L**0.5, per_step * L
     return flat, per_step
 
@@ -292,21 +300,32 @@ def unvisited_fraction(u: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     return torch.sigmoid(cfg.unvisited_logit + u)
 
 
+# A spread of successor values below this (in squared value units, V <= H <= a few hundred) is round-off: one
+# successor, or equal values. Both the planner and the agent's per-step backup read it as zero.
+SPREAD_ROUND_OFF = 1e-9
+
+
 def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=1.0, guess=None, tried=None,
-               novelty=None, guess_temperature: float = 0.0):
+               novelty=None, guess_temperature: float = 0.0, variance=None):
     """Backward induction with Q_h = capped(reward + P̂·V_{h+1}, H-h, per_step, cap), clipped below at `floor`.
     `guess` ((b, s, a), rows [K,S]): predicted successors of K pairs whose P̂ row is zero, added to P̂ there. Only
     those rows are stored and multiplied: a dense [B,S,A,S] table costs S·A·S per step, which on Taxi was most of a
     forward pass. `tried` ((b, s, a), rows [K,S], w [K]): predicted successors of K tried pairs, P̂·V becoming
     (1-w)·P̂·V + w·P̃·V there. `novelty` (w [B,S,A], new [B,S]; `novelty_terms`): P̂·V becomes (1-w)·P̂·V + w·V̄_new,
     V̄_new the mean of V_{h+1} over the states `new`. `guess_temperature` τ > 0: a guessed pair's P̃·V becomes the
-    soft maximum t·log Σ P̃·exp(V/t), t = τ·(H-h) (ModelConfig.planner_guess_temperature)."""
+    soft maximum t·log Σ P̃·exp(V/t), t = τ·(H-h) (ModelConfig.planner_guess_temperature). `variance` (c, N [B,S,A]):
+    Q_h gains c·sqrt(Var_P̂(V_{h+1}) / N) at tried pairs (ModelConfig.planner_variance)."""
     B = reward.shape[0]
     tried_pv = None if tried is None else rows_times(tried[0][0], tried[1], B)
     guess_pv = None if guess is None else rows_times(guess[0][0], guess[1], B)
 
     def adjust(h, q, v_next):
-        pv = q - reward if novelty is not None or tried is not None else None  # P̂·V_{h+1}
+        pv = q - reward if novelty is not None or tried is not None or variance is not None else None  # P̂·V_{h+1}
+        if variance is not None:
+            c, n = variance
+            spread = expect(P_hat, v_next * v_next) - pv * pv  # zero rows (untried pairs) give 0
+            spread = torch.where(spread > SPREAD_ROUND_OFF, spread, 0.0)  # the root would magnify round-off
+            q = q + c * (spread / n.clamp_min(1.0)).sqrt()
         if novelty is not None:
             w, new = novelty
             v_new = (v_next * new).sum(-1) / new.sum(-1).clamp_min(1)  # [B]
@@ -424,8 +443,9 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
         if counts is None:
             raise ValueError("planner_novelty needs the counts (plan's `counts`)")
         novelty = novelty_terms(counts, cfg.planner_novelty, cfg.planner_novelty_pooled)
+    variance = (cfg.planner_variance, n) if cfg.planner_variance > 0 and not pessimistic else None
     return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None, guess=guess, tried=tried,
-                      novelty=novelty, guess_temperature=cfg.planner_guess_temperature)
+                      novelty=novelty, guess_temperature=cfg.planner_guess_temperature, variance=variance)
 
 
 def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):

@@ -62,15 +62,21 @@ def main() -> None:
     parser.add_argument("--state-log", action="store_true",
                         help="let the bonus at (s, a) grow with the visits N_s of its state, by UCB1's log: flat part "
                              "× sqrt(1 + ln N_s), 1/N part × (1 + ln N_s) (ModelConfig.planner_state_log)")
+    parser.add_argument("--state-log-from", type=PositiveFloat, default=None, metavar="N0",
+                        help="with --state-log (implied), L = 1 + ln max(1, N_s / N0): the bonus is the plain one until "
+                             "a state has N0 visits (ModelConfig.planner_state_log_from)")
     parser.add_argument("--noise-h-term", type=NonNegativeFloat, default=None,
                         help="multiply the 1/N part of a tried pair's bonus by 1 + K·σ̂, σ̂ the run's pooled "
                              "within-pair reward standard deviation (ModelConfig.planner_noise_h_term)")
+    parser.add_argument("--variance", type=NonNegativeFloat, default=None,
+                        help="add C·sqrt(Var_P̂(V_{h+1}) / N) to a tried pair's planned value at each step, UCBVI-BF's "
+                             "leading Bernstein term (ModelConfig.planner_variance)")
     parser.add_argument("--offline-narrow", type=float, nargs=2, metavar=("BELOW", "MULTIPLIER"), default=None,
                         help="offline, multiply the penalty by MULTIPLIER (> 0) on datasets whose behaviour entropy "
                              "is below BELOW (in [0, 1]; ModelConfig.offline_narrow_below and _multiplier)")
     args = parser.parse_args()
     for key in ("scale", "h_term_scale", "novelty", "tried_strength", "guess_temperature", "reward_quantile",
-                "noise_h_term"):
+                "noise_h_term", "variance", "state_log_from"):
         value = getattr(args, key)
         if value is not None and not math.isfinite(value):
             parser.error(f"argument {key}: must be finite, got {value}")
@@ -91,8 +97,10 @@ def main() -> None:
                                              ("planner_tried_strength", args.tried_strength),
                                              ("planner_guess_temperature", args.guess_temperature),
                                              ("planner_reward_quantile", args.reward_quantile),
-                                             ("planner_state_log", args.state_log or None),
+                                             ("planner_state_log", True if args.state_log or args.state_log_from else None),
+                                             ("planner_state_log_from", args.state_log_from),
                                              ("planner_noise_h_term", args.noise_h_term),
+                                             ("planner_variance", args.variance),
                                              ("offline_narrow_below", narrow[0]),
                                              ("offline_narrow_multiplier", narrow[1])) if value is not None}
     if args.tried_strength and not (model.cfg.tried_below > 0 and model.cfg.transition_head):
@@ -122,7 +130,7 @@ def main() -> None:
                 model.transition.edge.bias.zero_()
     variant = {"of": args.checkpoint, "scale": args.scale}
     for key in ("h_term_scale", "novelty", "tried_strength", "guess_temperature", "reward_quantile", "offline_narrow",
-                "noise_h_term"):
+                "noise_h_term", "variance", "state_log_from"):
         if getattr(args, key) is not None:
             variant[key] = getattr(args, key)
     for flag in ("pooled", "uniform_rows", "state_log"):

@@ -130,6 +130,16 @@ def test_planner_state_log_grows_the_bonus_with_the_state_visits_online_only():
     torch.testing.assert_close(RLPFN(logged)(ctx, pessimistic=True).q_plan, RLPFN(base)(ctx, pessimistic=True).q_plan,
                                atol=0, rtol=0)
     assert torch.equal(features(ctx, P_hat, r_hat, n, logged)[0], features(ctx, P_hat, r_hat, n, base)[0])
+    # planner_state_log_from N0: L = 1 + ln max(1, N_s / N0), the plain bonus at states of at most N0 visits
+    late = dataclasses.replace(logged, planner_state_log_from=20.0)
+    n_s = n.sum(-1, keepdim=True)
+    L = 1 + (n_s / 20).clamp_min(1).log()
+    bonus = CFG.ucb_scale * (L / n.clamp_min(1)).sqrt() + CFG.ucb_h_term * L / n.clamp_min(1)
+    q = RLPFN(late)(ctx).q_plan[:, 0]
+    torch.testing.assert_close(q[visited], (r_hat + bonus).clamp(max=1)[visited], atol=1e-9, rtol=0)
+    quiet = visited & (n_s <= 20)
+    assert quiet.any() and (visited & (n_s > 20)).any()
+    assert torch.equal(q[quiet], RLPFN(base)(ctx).q_plan[:, 0][quiet])
 
 
 def test_planner_noise_h_term_scales_the_1_over_n_part_by_the_runs_reward_noise():
@@ -160,6 +170,38 @@ def test_planner_noise_h_term_scales_the_1_over_n_part_by_the_runs_reward_noise(
     torch.testing.assert_close(RLPFN(gated)(ctx, pessimistic=True).q_plan, RLPFN(base)(ctx, pessimistic=True).q_plan,
                                atol=0, rtol=0)
     assert torch.equal(features(ctx, P_hat, r_hat, n, gated)[0], features(ctx, P_hat, r_hat, n, base)[0])
+
+
+def test_planner_variance_adds_the_spread_of_the_successors_values_at_tried_pairs():
+    """planner_variance c: a tried pair's Q_h gains c·sqrt(Var_P̂(V_{h+1}) / N); a pair whose visits all led to one
+    place, untried pairs, offline planning and the features stay as they were."""
+    from rlpfn.model import features
+
+    S, A, H, c = 3, 2, 4, 0.5
+    st = Stats.zeros(1, S, A)
+    for s_, a, s_next, r in ((0, 0, 1, 0.0), (0, 0, 2, 0.0), (0, 0, 2, 0.0), (0, 1, 1, 0.3), (0, 1, 1, 0.3),
+                             (1, 1, 2, 1.0)):  # (0,0): two successors; state 1's action 1 pays and leads to 2
+        st.add(*(torch.tensor([x]) for x in (s_, a)), torch.tensor([r], dtype=torch.float64), torch.tensor([s_next]))
+    ctx = Context.at(st, torch.zeros(1, dtype=torch.long), 0, H, 3)
+    base = dataclasses.replace(CFG, unvisited_logit=-50.0)  # untried pairs worth ~0: the successors' values differ
+    spread_model = dataclasses.replace(base, planner_variance=c)
+    with torch.no_grad():
+        q_base, q = RLPFN(base)(ctx).q_plan[0], RLPFN(spread_model)(ctx).q_plan[0]
+    v_base = q_base.amax(-1)  # [H,S]
+    # the last stage has no future: nothing to spread
+    torch.testing.assert_close(q[H - 1], q_base[H - 1], atol=1e-12, rtol=0)
+    # at H-2, V_{H-1} is v_base's own (the last stage did not move): (0,0) gains c·sqrt(Var/3); (1,1), one successor
+    p = torch.tensor([0.0, 1 / 3, 2 / 3], dtype=torch.float64)
+    var = p @ v_base[H - 1] ** 2 - (p @ v_base[H - 1]) ** 2
+    assert var > 1e-3
+    expected = min(2.0, float(q_base[H - 2, 0, 0] + c * (var / 3) ** 0.5))
+    assert q[H - 2, 0, 0].item() == pytest.approx(expected, abs=1e-12)
+    assert q[H - 2, 1, 1].item() == pytest.approx(q_base[H - 2, 1, 1].item(), abs=1e-12)
+    assert q[H - 2, 2].equal(q_base[H - 2, 2])  # untried pairs
+    torch.testing.assert_close(RLPFN(spread_model)(ctx, pessimistic=True).q_plan,
+                               RLPFN(base)(ctx, pessimistic=True).q_plan, atol=0, rtol=0)
+    P_hat, r_hat, n = st.empirical()
+    assert torch.equal(features(ctx, P_hat, r_hat, n, spread_model)[0], features(ctx, P_hat, r_hat, n, base)[0])
 
 
 def test_planner_novelty_mixes_a_never_visited_successor_into_tried_pairs():

@@ -186,9 +186,15 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
     assert run(str(base), "0.5", str(tmp_path / "l"), "--state-log").returncode == 0
     logged = load(tmp_path / "l")
     assert logged.cfg.planner_state_log and logged.meta["training"]["bonus_variant"]["state_log"]
+    assert run(str(base), "1", str(tmp_path / "l2"), "--state-log-from", "100").returncode == 0
+    late = load(tmp_path / "l2")
+    assert late.cfg.planner_state_log and late.cfg.planner_state_log_from == 100.0
     assert run(str(base), "1", str(tmp_path / "r"), "--noise-h-term", "5").returncode == 0
     gated = load(tmp_path / "r")
     assert gated.cfg.planner_noise_h_term == 5.0 and gated.meta["training"]["bonus_variant"]["noise_h_term"] == 5.0
+    assert run(str(base), "1", str(tmp_path / "s"), "--variance", "0.03").returncode == 0
+    spread = load(tmp_path / "s")
+    assert spread.cfg.planner_variance == 0.03 and spread.meta["training"]["bonus_variant"]["variance"] == 0.03
     tried = save(RLPFN(ModelConfig(d_model=16, n_layers=1, n_heads=2, transition_head=True, tried_below=4)),
                  tmp_path / "t", {"name": "tiny"}, {"steps": 0})
     assert run(str(tried), "1", str(tmp_path / "k"), "--tried-strength", "0.5").returncode == 0

@@ -338,16 +338,19 @@ def test_local_refresh_passes_once_per_episode():
     assert calls == [0, 0, 0, 0]
 
 
-@pytest.mark.parametrize("h_term_scale,novelty,kappa,pooled,state_log,noise", [
-    (1.0, 0.0, 0.0, False, False, 0.0), (10.0, 0.0, 0.0, False, False, 0.0), (1.0, 0.3, 0.0, False, False, 0.0),
-    (1.0, 0.0, 1.0, False, False, 0.0), (1.0, 0.3, 0.5, False, False, 0.0), (1.0, 3.0, 0.0, True, False, 0.0),
-    (1.0, 0.0, 0.0, False, True, 0.0), (1.0, 0.0, 0.0, False, False, 5.0)])
-def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kappa, pooled, state_log, noise):
+@pytest.mark.parametrize("h_term_scale,novelty,kappa,pooled,state_log,noise,variance", [
+    (1.0, 0.0, 0.0, False, False, 0.0, 0.0), (10.0, 0.0, 0.0, False, False, 0.0, 0.0),
+    (1.0, 0.3, 0.0, False, False, 0.0, 0.0), (1.0, 0.0, 1.0, False, False, 0.0, 0.0),
+    (1.0, 0.3, 0.5, False, False, 0.0, 0.0), (1.0, 3.0, 0.0, True, False, 0.0, 0.0),
+    (1.0, 0.0, 0.0, False, True, 0.0, 0.0), (1.0, 0.0, 0.0, False, False, 5.0, 0.0),
+    (1.0, 0.0, 0.0, False, False, 0.0, 0.3)])
+def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kappa, pooled, state_log, noise, variance):
     """Backing up a pair against the table that the planner produced leaves it unchanged (the table is a fixed
     point of the same backup); after a new transition it changes that pair's later steps and nothing else. With the
     planner's h_term scaled, its optimism ν about never-visited states (per pair, or pooled over the run's pairs),
     its predicted rows for tried pairs (κ), a bonus growing with the state's visits (which moves every tried action
-    of the state) or a 1/N part scaled by the run's reward noise (the pass's), the backup does alike."""
+    of the state), a 1/N part scaled by the run's reward noise (the pass's) or a term in the spread of the
+    successors' values, the backup does alike."""
     from rlpfn.agents.rlpfn import RlpfnAgent
 
     # DeepSea and FrozenLake 8x8: states still untried after 3 episodes; the pooled rate needs slips (ρ = 0 on DeepSea)
@@ -355,7 +358,7 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
     model = _perturbed_model(planner_h_term_scale=h_term_scale, planner_novelty=novelty, transition_head=kappa > 0,
                              tried_below=6 if kappa else 0, planner_tried_strength=kappa,
                              planner_novelty_pooled=pooled, planner_state_log=state_log,
-                             planner_noise_h_term=noise)
+                             planner_noise_h_term=noise, planner_variance=variance)
     agent = RlpfnAgent.with_model(model, refresh="local")
     run_online(mdp, agent, 3, 2, seed=0)
     if novelty:  # what the backups read, kept up to date step by step, is what it would be computed afresh
@@ -419,6 +422,10 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
         row = agent.row_index[0, s0, a0]
         assert row >= 0 and n < 6  # the pair has a predicted row from the last pass
         expected = expected + kappa / (n + kappa) * (agent.successor_rows[row] @ v[0, :, k + 1] - pv)
+    if variance:  # the new self-loop gives the pair two successors of different values
+        spread = float((counts / n) @ v[0, :, k + 1] ** 2 - pv**2)
+        assert spread > 1e-3
+        expected = expected + variance * (spread / float(n)) ** 0.5
     flat, per_step = bonus_terms(n, 1.0, agent.model.cfg, agent.stats.visits[0, s0].sum())  # N_s: with state_log
     if noise:  # the pass's multiplier, though the counts moved σ̂ since
         per_step = per_step * float(agent.h_term_multiplier[0])
@@ -436,9 +443,10 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
         assert agent.q[0, k, s0, b].item() == pytest.approx(by_hand, abs=1e-12)
 
 
-@pytest.mark.parametrize("novelty,kappa,state_log,noise", [(0.0, 0.0, False, 0.0), (0.3, 0.5, False, 0.0),
-                                                           (0.0, 0.0, True, 0.0), (0.0, 0.0, False, 5.0)])
-def test_local_backup_on_tensors_equals_the_numpy_one(novelty, kappa, state_log, noise):
+@pytest.mark.parametrize("novelty,kappa,state_log,noise,variance", [
+    (0.0, 0.0, False, 0.0, 0.0), (0.3, 0.5, False, 0.0, 0.0), (0.0, 0.0, True, 0.0, 0.0), (0.0, 0.0, False, 5.0, 0.0),
+    (0.0, 0.0, False, 0.0, 0.3)])
+def test_local_backup_on_tensors_equals_the_numpy_one(novelty, kappa, state_log, noise, variance):
     """The backup a GPU rollout runs (torch tensors, rlpfn/es.py's rollouts) is the CPU's numpy backup: to the bit as
     shipped; with ν, κ, the state's log or the noise multiplier, up to round-off (the two libraries sum in different
     orders)."""
@@ -447,7 +455,8 @@ def test_local_backup_on_tensors_equals_the_numpy_one(novelty, kappa, state_log,
     mdp = make_benchmark("deepsea" if novelty else "sixarms")
     agent = RlpfnAgent.with_model(_perturbed_model(planner_novelty=novelty, transition_head=kappa > 0,
                                                    tried_below=6 if kappa else 0, planner_tried_strength=kappa,
-                                                   planner_state_log=state_log, planner_noise_h_term=noise),
+                                                   planner_state_log=state_log, planner_noise_h_term=noise,
+                                                   planner_variance=variance),
                                   refresh="local")
     run_online(mdp, agent, 3, 4, seed=1)
     gen = torch.Generator().manual_seed(0)
@@ -465,7 +474,7 @@ def test_local_backup_on_tensors_equals_the_numpy_one(novelty, kappa, state_log,
     local_backup(torch, 2, mdp.horizon, *args, cfg, *extra)
     agent._backup(states, actions, 2)  # numpy, in place on the agent's tables
     assert not torch.equal(before, agent.q)  # the new transitions moved the table
-    if novelty or kappa or state_log or noise:
+    if novelty or kappa or state_log or noise or variance:
         torch.testing.assert_close(tables[0], agent.q, atol=1e-12, rtol=0)
         torch.testing.assert_close(tables[1], agent.v, atol=1e-12, rtol=0)
     else:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..model import bonus_terms, capped, novelty_rate, novelty_weight, reward_noise
+from ..model import SPREAD_ROUND_OFF, bonus_terms, capped, novelty_rate, novelty_weight, reward_noise
 from ..planning import DTYPE
 from ..stats import Stats
 from .base import Agent, AgentError, ModelAgent
@@ -225,6 +225,11 @@ def _backup_pair(xp, h, rows, s, a, q, v, corrections, counts, reward_sum, remai
     if h_term_multiplier is not None:
         per_step = per_step * h_term_multiplier[rows]
     expected = (counts[:, None] @ v[:, :, h + 2:])[:, 0]  # Σ_s' N(s,a,s')·V_{k+1}(s'), k = h+1..H-1: [N,K]
+    if cfg.planner_variance > 0:  # c·sqrt(Var_P̂(V_{k+1}) / N), as the planner's (plan_terms' `variance`)
+        second = (counts[:, None] @ v[:, :, h + 2:] ** 2)[:, 0] / n
+        spread = second - (expected / n) ** 2
+        spread = xp.where(spread > SPREAD_ROUND_OFF, spread, 0.0)
+        flat = flat + cfg.planner_variance * (spread / n) ** 0.5
     if novelty is None and tried is None:
         backup = (reward_sum[rows, s, a, None] + expected) / n + delta + flat
     else:
