@@ -56,6 +56,9 @@ def test_agent_offline_policy_is_a_distribution(ckpt):
 def test_bad_agent_options_are_refused():
     with pytest.raises(ValueError, match="refresh must be"):
         make_agent("rlpfn", refresh="sometimes")
+    for key, value in (("explore_every", -1), ("explore_scale", 0.0), ("explore_scale", float("inf"))):
+        with pytest.raises(ValueError, match=f"{key} must be.*got {value}"):
+            make_agent("rlpfn", **{key: value})
 
 
 # ---- checkpoints ---------------------------------------------------------------------------------------
@@ -336,6 +339,42 @@ def test_local_refresh_passes_once_per_episode():
                                                                                            episodes, **kw)
     run_online(make_benchmark("riverswim"), agent, 4, 3, seed=0)
     assert calls == [0, 0, 0, 0]
+
+
+def test_optimistic_episodes_raise_the_bonus_of_every_kth_pass_only():
+    """explore_every k, explore_scale M: episodes k-1, 2k-1, ... plan with α + ln M for every pair (so the bonus × M),
+    the others as without the option; k = 0 acts exactly as without it; offline planning is unchanged."""
+    from rlpfn.agents.rlpfn import RlpfnAgent
+    from rlpfn.stats import Stats
+
+    mdp = make_benchmark("riverswim")
+    agent = RlpfnAgent.with_model(_perturbed_model(), explore_every=3, explore_scale=10.0)
+    shifts, original = [], agent._forward
+
+    def recording(*args, **kwargs):  # each pass's α against the same pass without the option
+        out = original(*args, **kwargs)
+        agent.explore_every = 0
+        plain = original(*args, **kwargs)
+        agent.explore_every = 3
+        shifts.append(out.corrections[..., 0] - plain.corrections[..., 0])
+        return out
+
+    agent._forward = recording
+    run_online(mdp, agent, 7, 2, seed=0)
+    assert len(shifts) == 7
+    for episode, shift in enumerate(shifts):
+        torch.testing.assert_close(shift, torch.full_like(shift, math.log(10.0) if episode in (2, 5) else 0.0),
+                                   atol=1e-5, rtol=0)
+    plain = run_online(mdp, RlpfnAgent.with_model(_perturbed_model()), 7, 2, seed=0)
+    never = run_online(mdp, RlpfnAgent.with_model(_perturbed_model(), explore_every=0, explore_scale=10.0), 7, 2, seed=0)
+    boosted = run_online(mdp, RlpfnAgent.with_model(_perturbed_model(), explore_every=3, explore_scale=10.0), 7, 2,
+                         seed=0)
+    np.testing.assert_array_equal(never.regret, plain.regret)
+    np.testing.assert_array_equal(boosted.regret[:, :2], plain.regret[:, :2])  # the first optimistic episode is the 3rd
+    stats = Stats.zeros(1, mdp.n_states, mdp.n_actions)
+    stats.add(*(torch.tensor([x]) for x in (0, 1)), torch.tensor([0.5], dtype=torch.float64), torch.tensor([1]))
+    assert torch.equal(RlpfnAgent.with_model(_perturbed_model(), explore_every=1).fit(agent.spec, stats),
+                       RlpfnAgent.with_model(_perturbed_model()).fit(agent.spec, stats))
 
 
 @pytest.mark.parametrize("h_term_scale,novelty,kappa,pooled,state_log,noise,variance", [

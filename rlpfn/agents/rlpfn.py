@@ -46,6 +46,10 @@ class RlpfnAgent(ModelAgent):
     # Keep Q_plan monotone across refreshes, Q <- min(Q_previous, Q_new), as UCB-VI does with its optimistic Q
     # (each refresh's Q_plan is an upper estimate; the tightest so far is kept). Off: measured worse.
     monotone: bool = False
+    # Every explore_every-th episode (0: never) plans with the bonus × explore_scale: a run that passed over the
+    # better action after a few unlucky visits retries it now and then (docs/model/v2.md, "Optimistic episodes")
+    explore_every: int = 0
+    explore_scale: float = 3.0
 
     def __post_init__(self):
         if self.refresh not in REFRESH:
@@ -53,6 +57,11 @@ class RlpfnAgent(ModelAgent):
         for key in ("sample", "monotone"):
             if not isinstance(getattr(self, key), bool):
                 raise AgentError(f"rlpfn: {key} must be true or false, got {getattr(self, key)!r}")
+        if isinstance(self.explore_every, bool) or not isinstance(self.explore_every, int) or self.explore_every < 0:
+            raise AgentError(f"rlpfn: explore_every must be an integer >= 0, got {self.explore_every!r}")
+        if isinstance(self.explore_scale, bool) or not isinstance(self.explore_scale, (int, float)) or not (
+                0 < self.explore_scale < float("inf")):
+            raise AgentError(f"rlpfn: explore_scale must be a finite number > 0, got {self.explore_scale!r}")
         self._model = None
 
     def _forward(self, stats: Stats, state, step: int, episodes: int, pessimistic: bool = False, runs=None):
@@ -65,12 +74,22 @@ class RlpfnAgent(ModelAgent):
         if delta is not None:
             delta = delta.to(device)
             delta = delta if runs is None else delta[runs.to(device)]
+        if self._exploring(pessimistic):  # α, the bonus's log-multiplier, raised for every pair of every run
+            weight = self.model.head.weight
+            boost = weight.new_zeros(stats.n_runs, weight.shape[0], weight.shape[1] + 1)
+            boost[:, 0, -1] = float(np.log(self.explore_scale))
+            delta = boost if delta is None else delta + boost
         with torch.no_grad():
             out = self.model(ctx.to(device), pessimistic, head_delta=delta, transitions=False)
         if device != self.device:  # the runs live elsewhere (on the CPU, the model on a GPU)
             out.q_plan, out.q_est = out.q_plan.to(self.device), out.q_est.to(self.device)
             out.temperature, out.corrections = out.temperature.to(self.device), out.corrections.to(self.device)
         return out
+
+    def _exploring(self, pessimistic: bool) -> bool:
+        """Whether this online episode is one of the optimistic ones (episodes k-1, 2k-1, ...: never the first)."""
+        k = self.explore_every
+        return bool(k) and not pessimistic and self.episodes >= 0 and (self.episodes + 1) % k == 0
 
     # ---- online --------------------------------------------------------------------------------
     def reset(self, spec, n_runs, seed, mdp=None):
