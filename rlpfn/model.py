@@ -39,7 +39,7 @@ import torch
 from jsonargparse.typing import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from torch import nn
 
-from .planning import DTYPE, backward_induction, expect, repeat, with_dtype
+from .planning import DTYPE, backward_induction, expect, repeat, variance, with_dtype
 from .stats import Stats, behaviour_entropy
 
 N_FEATURES = 19
@@ -159,7 +159,8 @@ class ModelConfig:
     planner_variance: NonNegativeFloat = 0.0
     """c: online, a tried pair's Q_h gains c·sqrt(Var_P̂(V_{h+1}) / N), the leading term of UCBVI-BF's Bernstein bonus:
     exploration where the successors seen differ in value, none at a pair whose visits all led to one place
-    (docs/model/v2.md, "A value-variance term"). Set by scripts/bonus_variant.py --variance"""
+    (docs/model/v2.md, "A value-variance term, a late log term, ..."; negative). Set by scripts/bonus_variant.py
+    --variance"""
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
@@ -171,6 +172,11 @@ class ModelConfig:
                 raise ValueError(f"model.{key} must be finite, got {getattr(self, key)}")
         if not self.offline_narrow_multiplier > 0:
             raise ValueError(f"model.offline_narrow_multiplier must be > 0, got {self.offline_narrow_multiplier}")
+        if not self.planner_state_log_from > 0:
+            raise ValueError(f"model.planner_state_log_from must be > 0, got {self.planner_state_log_from}")
+        if self.planner_state_log_from != 1.0 and not self.planner_state_log:
+            raise ValueError(f"model.planner_state_log_from = {self.planner_state_log_from} delays the state's log term, "
+                             "but model.planner_state_log is off")
         if not 0.0 <= self.offline_narrow_below <= 1.0:
             raise ValueError(f"model.offline_narrow_below must lie between 0 and 1 (a behaviour entropy), got "
                              f"{self.offline_narrow_below}")
@@ -250,7 +256,8 @@ def bonus_terms(n: torch.Tensor, multiplier, cfg: ModelConfig, state_visits=None
     """UCB-VI's bonus scaled by `multiplier`, split so that the bonus with `remaining` steps to go is
     flat + per_step·remaining: the planner folds the flat part into the reward once, not at every stage.
     The per-step part is further scaled by planner_h_term_scale. With cfg.planner_state_log and `state_visits`
-    (N_s, broadcasting against n), flat × sqrt(L) and per_step × L, L = 1 + ln N_s. Tensors or numpy arrays alike
+    (N_s, broadcasting against n), flat × sqrt(L) and per_step × L, L = 1 + ln max(1, N_s / N0), N0 =
+    cfg.planner_state_log_from. Tensors or numpy arrays alike
     (the agent's per-step backup runs in numpy)."""
     inv_n = 1.0 / n.clip(min=1.0)
     flat, per_step = (multiplier * cfg.ucb_scale * inv_n**0.5,
@@ -306,24 +313,24 @@ SPREAD_ROUND_OFF = 1e-9
 
 
 def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=1.0, guess=None, tried=None,
-               novelty=None, guess_temperature: float = 0.0, variance=None):
+               novelty=None, guess_temperature: float = 0.0, value_spread=None):
     """Backward induction with Q_h = capped(reward + P̂·V_{h+1}, H-h, per_step, cap), clipped below at `floor`.
     `guess` ((b, s, a), rows [K,S]): predicted successors of K pairs whose P̂ row is zero, added to P̂ there. Only
     those rows are stored and multiplied: a dense [B,S,A,S] table costs S·A·S per step, which on Taxi was most of a
     forward pass. `tried` ((b, s, a), rows [K,S], w [K]): predicted successors of K tried pairs, P̂·V becoming
     (1-w)·P̂·V + w·P̃·V there. `novelty` (w [B,S,A], new [B,S]; `novelty_terms`): P̂·V becomes (1-w)·P̂·V + w·V̄_new,
     V̄_new the mean of V_{h+1} over the states `new`. `guess_temperature` τ > 0: a guessed pair's P̃·V becomes the
-    soft maximum t·log Σ P̃·exp(V/t), t = τ·(H-h) (ModelConfig.planner_guess_temperature). `variance` (c, N [B,S,A]):
+    soft maximum t·log Σ P̃·exp(V/t), t = τ·(H-h) (ModelConfig.planner_guess_temperature). `value_spread` (c, N [B,S,A]):
     Q_h gains c·sqrt(Var_P̂(V_{h+1}) / N) at tried pairs (ModelConfig.planner_variance)."""
     B = reward.shape[0]
     tried_pv = None if tried is None else rows_times(tried[0][0], tried[1], B)
     guess_pv = None if guess is None else rows_times(guess[0][0], guess[1], B)
 
     def adjust(h, q, v_next):
-        pv = q - reward if novelty is not None or tried is not None or variance is not None else None  # P̂·V_{h+1}
-        if variance is not None:
-            c, n = variance
-            spread = expect(P_hat, v_next * v_next) - pv * pv  # zero rows (untried pairs) give 0
+        pv = q - reward if novelty is not None or tried is not None or value_spread is not None else None  # P̂·V_{h+1}
+        if value_spread is not None:
+            c, n = value_spread
+            spread = variance(P_hat, v_next, pv)  # zero rows (untried pairs) give 0
             spread = torch.where(spread > SPREAD_ROUND_OFF, spread, 0.0)  # the root would magnify round-off
             q = q + c * (spread / n.clamp_min(1.0)).sqrt()
         if novelty is not None:
@@ -443,9 +450,9 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
         if counts is None:
             raise ValueError("planner_novelty needs the counts (plan's `counts`)")
         novelty = novelty_terms(counts, cfg.planner_novelty, cfg.planner_novelty_pooled)
-    variance = (cfg.planner_variance, n) if cfg.planner_variance > 0 and not pessimistic else None
+    spread = (cfg.planner_variance, n) if cfg.planner_variance > 0 and not pessimistic else None
     return plan_terms(P_hat, reward, per_step, H, 0.0 if pessimistic else None, guess=guess, tried=tried,
-                      novelty=novelty, guess_temperature=cfg.planner_guess_temperature, variance=variance)
+                      novelty=novelty, guess_temperature=cfg.planner_guess_temperature, value_spread=spread)
 
 
 def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
@@ -453,7 +460,8 @@ def features(ctx: Context, P_hat, r_hat, n, cfg: ModelConfig):
     B, S, A = n.shape
     H = ctx.horizon
     rows = torch.arange(B, device=n.device)
-    cfg = replace(cfg, planner_h_term_scale=1.0, planner_state_log=False)  # UCB-VI's own bonus, whatever the planner's
+    # UCB-VI's own bonus, whatever the planner's
+    cfg = replace(cfg, planner_h_term_scale=1.0, planner_state_log=False, planner_state_log_from=1.0)
     # Certainty equivalence is the same planner with reward r̂, no bonus and no cap (r̂ may exceed 1 under reward
     # noise): it and uncorrected UCB-VI in one pass over the batch doubled.
     reward, per_step = planner_terms(r_hat, n, cfg)

@@ -136,6 +136,8 @@ def main() -> None:
     for flag in ("pooled", "uniform_rows", "state_log"):
         if getattr(args, flag):
             variant[flag] = True
+    if args.state_log_from is not None:  # which implies the log term
+        variant["state_log"] = True
     training = model.meta.get("training", {})
     if "bonus_variant" in training:  # a variant of a variant: keep how its base was made
         variant["base_variant"] = training["bonus_variant"]

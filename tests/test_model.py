@@ -140,6 +140,10 @@ def test_planner_state_log_grows_the_bonus_with_the_state_visits_online_only():
     quiet = visited & (n_s <= 20)
     assert quiet.any() and (visited & (n_s > 20)).any()
     assert torch.equal(q[quiet], RLPFN(base)(ctx).q_plan[:, 0][quiet])
+    for bad, match in ((dict(planner_state_log_from=0.0), "must be > 0"), (dict(planner_state_log_from=5.0),
+                                                                         "planner_state_log is off")):
+        with pytest.raises(ValueError, match=match):
+            dataclasses.replace(base, **bad)
 
 
 def test_planner_noise_h_term_scales_the_1_over_n_part_by_the_runs_reward_noise():

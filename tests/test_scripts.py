@@ -189,6 +189,7 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
     assert run(str(base), "1", str(tmp_path / "l2"), "--state-log-from", "100").returncode == 0
     late = load(tmp_path / "l2")
     assert late.cfg.planner_state_log and late.cfg.planner_state_log_from == 100.0
+    assert late.meta["training"]["bonus_variant"]["state_log"]
     assert run(str(base), "1", str(tmp_path / "r"), "--noise-h-term", "5").returncode == 0
     gated = load(tmp_path / "r")
     assert gated.cfg.planner_noise_h_term == 5.0 and gated.meta["training"]["bonus_variant"]["noise_h_term"] == 5.0

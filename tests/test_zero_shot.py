@@ -59,6 +59,8 @@ def test_bad_agent_options_are_refused():
     for key, value in (("explore_every", -1), ("explore_scale", 0.0), ("explore_scale", float("inf"))):
         with pytest.raises(ValueError, match=f"{key} must be.*got {value}"):
             make_agent("rlpfn", **{key: value})
+    with pytest.raises(ValueError, match="explore_every and monotone"):
+        make_agent("rlpfn", explore_every=5, monotone=True)
 
 
 # ---- checkpoints ---------------------------------------------------------------------------------------
@@ -341,6 +343,20 @@ def test_local_refresh_passes_once_per_episode():
     assert calls == [0, 0, 0, 0]
 
 
+def test_a_log_term_from_beyond_any_visit_count_acts_exactly_as_without_it():
+    """planner_state_log_from N0: below N0 visits of a state its bonuses are the plain ones, and the per-step backup
+    re-plans only the pair just visited, as without the log term; with N0 = 1 the other tried actions move too."""
+    from rlpfn.agents.rlpfn import RlpfnAgent
+
+    mdp = make_benchmark("sixarms")
+    plain = run_online(mdp, RlpfnAgent.with_model(_perturbed_model()), 6, 3, seed=0)
+    late = run_online(mdp, RlpfnAgent.with_model(_perturbed_model(planner_state_log=True,
+                                                                  planner_state_log_from=1e9)), 6, 3, seed=0)
+    early = run_online(mdp, RlpfnAgent.with_model(_perturbed_model(planner_state_log=True)), 6, 3, seed=0)
+    np.testing.assert_array_equal(late.regret, plain.regret)
+    assert not np.array_equal(early.regret, plain.regret)
+
+
 def test_optimistic_episodes_raise_the_bonus_of_every_kth_pass_only():
     """explore_every k, explore_scale M: episodes k-1, 2k-1, ... plan with α + ln M for every pair (so the bonus × M),
     the others as without the option; k = 0 acts exactly as without it; offline planning is unchanged."""
@@ -410,6 +426,8 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
     few = (agent.stats.visits > 0) & (agent.stats.visits < (5 if kappa else 10**9))  # room for one more visit
     if novelty:  # a pair with a successor seen once, so that ν moves its value
         few &= (agent.stats.counts == 1).any(-1)
+    if variance:  # a pair with two successors, so that their values' spread is in the table the backup must keep
+        few &= (agent.stats.counts > 0).sum(-1) >= 2
     s = torch.stack([few[i].nonzero()[0] for i in range(2)])  # a pair each run has visited
     states, actions = s[:, 0], s[:, 1]
     if noise:  # SixArms' rewards repeat exactly (σ̂ = 0): give the runs some spread first
@@ -425,6 +443,10 @@ def test_local_backup_is_the_planners_bellman_backup(h_term_scale, novelty, kapp
         assert torch.equal(agent.rho, novelty_rate(agent.stats.counts))
     q, v = agent.q.clone(), agent.v.clone()
     assert (agent.corrections[..., 0] != 0).any()  # the corrections are live
+    if variance:  # the spread is there at the pair backed up (and the backup must reproduce it)
+        p = agent.stats.counts[rows, states, actions] / agent.stats.visits[rows, states, actions, None]  # [2,S]
+        spread = (p[:, :, None] * v[rows, :, 1:H] ** 2).sum(1) - ((p[:, :, None] * v[rows, :, 1:H]).sum(1)) ** 2
+        assert (spread > 1e-6).any(-1).all()  # far above SPREAD_ROUND_OFF
     agent._backup(states, actions, 0)
     torch.testing.assert_close(agent.q, q, atol=1e-9, rtol=0)
     torch.testing.assert_close(agent.v, v, atol=1e-9, rtol=0)

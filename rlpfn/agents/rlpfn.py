@@ -62,6 +62,8 @@ class RlpfnAgent(ModelAgent):
         if isinstance(self.explore_scale, bool) or not isinstance(self.explore_scale, (int, float)) or not (
                 0 < self.explore_scale < float("inf")):
             raise AgentError(f"rlpfn: explore_scale must be a finite number > 0, got {self.explore_scale!r}")
+        if self.explore_every and self.monotone:  # the min over refreshes would drop the raised Q at once
+            raise AgentError("rlpfn: explore_every and monotone do not go together (monotone keeps the smaller Q)")
         self._model = None
 
     def _forward(self, stats: Stats, state, step: int, episodes: int, pessimistic: bool = False, runs=None):
@@ -87,7 +89,7 @@ class RlpfnAgent(ModelAgent):
         return out
 
     def _exploring(self, pessimistic: bool) -> bool:
-        """Whether this online episode is one of the optimistic ones (episodes k-1, 2k-1, ...: never the first)."""
+        """Whether this online episode is one of the optimistic ones (episodes k-1, 2k-1, ...; every one for k = 1)."""
         k = self.explore_every
         return bool(k) and not pessimistic and self.episodes >= 0 and (self.episodes + 1) % k == 0
 
@@ -218,13 +220,15 @@ def local_backup(xp, h, H, rows, s, a, q, v, corrections, counts, reward_sum, re
     (row index [N,S,A], -1 for none; rows [K+1,S], the last a spare): the transition head's rows of the last pass,
     which a pair of fewer than cfg.tried_below visits plans with (ModelConfig.planner_tried_strength).
     `h_term_multiplier` [N,1]: the last pass's multiplier of the 1/N part (ModelConfig.planner_noise_h_term). With
-    cfg.planner_state_log the new visit moved N_s, and with it the bonus of every tried action of s: all of them are
-    backed up, not only a."""
+    cfg.planner_state_log the new visit moved N_s, and with it (once N_s > cfg.planner_state_log_from) the bonus of
+    every tried action of s: all of them are backed up, not only a; below that, a alone, as without the log term."""
     if cfg.planner_state_log:
         state_visits = counts[rows, s].sum((-2, -1))[:, None]  # [N,1]
+        moved = state_visits > cfg.planner_state_log_from  # [N,1]: runs whose L (and every bonus at s) moved
         for b in range(counts.shape[2]):
-            _backup_pair(xp, h, rows, s, xp.full_like(a, b), q, v, corrections, counts, reward_sum, remaining, cfg,
-                         novelty, tried, h_term_multiplier, state_visits)
+            other = xp.full_like(a, b)
+            _backup_pair(xp, h, rows, s, other, q, v, corrections, counts, reward_sum, remaining, cfg,
+                         novelty, tried, h_term_multiplier, state_visits, moved | (other == a)[:, None])
     else:
         _backup_pair(xp, h, rows, s, a, q, v, corrections, counts, reward_sum, remaining, cfg, novelty, tried,
                      h_term_multiplier)
@@ -232,9 +236,9 @@ def local_backup(xp, h, H, rows, s, a, q, v, corrections, counts, reward_sum, re
 
 
 def _backup_pair(xp, h, rows, s, a, q, v, corrections, counts, reward_sum, remaining, cfg, novelty, tried,
-                 h_term_multiplier, state_visits=None) -> None:
+                 h_term_multiplier, state_visits=None, write=None) -> None:
     """local_backup's re-planning of one pair per run, (s, a), for steps h+1..H-1; with `state_visits` (N_s), only
-    where the pair was tried (an untried one keeps the pass's value)."""
+    where the pair was tried and `write` [N,1] holds (elsewhere the pair keeps its value)."""
     counts = counts[rows, s, a]  # [N,S]
     n = counts.sum(-1, keepdims=True)  # [N,1]: at least 1 for the pair just visited
     if state_visits is not None:  # other actions of s too: an untried one's arithmetic is discarded below
@@ -267,5 +271,6 @@ def _backup_pair(xp, h, rows, s, a, q, v, corrections, counts, reward_sum, remai
             backup = backup + w * (predicted - pv)
     value = capped(backup, remaining[h + 1:], per_step)
     if state_visits is not None:
-        value = xp.where(counts.sum(-1, keepdims=True) > 0, value, q[rows, h + 1:, s, a])
+        keep = counts.sum(-1, keepdims=True) > 0
+        value = xp.where(keep if write is None else keep & write, value, q[rows, h + 1:, s, a])
     q[rows, h + 1:, s, a] = value
