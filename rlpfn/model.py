@@ -257,8 +257,7 @@ def bonus_terms(n: torch.Tensor, multiplier, cfg: ModelConfig, state_visits=None
     flat + per_step·remaining: the planner folds the flat part into the reward once, not at every stage.
     The per-step part is further scaled by planner_h_term_scale. With cfg.planner_state_log and `state_visits`
     (N_s, broadcasting against n), flat × sqrt(L) and per_step × L, L = 1 + ln max(1, N_s / N0), N0 =
-    cfg.planner_state_log_from. Tensors or numpy arrays alike
-    (the agent's per-step backup runs in numpy)."""
+    cfg.planner_state_log_from. Tensors or numpy arrays alike (the agent's per-step backup runs in numpy)."""
     inv_n = 1.0 / n.clip(min=1.0)
     flat, per_step = (multiplier * cfg.ucb_scale * inv_n**0.5,
                       multiplier * (cfg.ucb_h_term * cfg.planner_h_term_scale) * inv_n)
@@ -320,14 +319,15 @@ def plan_terms(P_hat, reward, per_step, H: int, floor: float | None = None, cap=
     forward pass. `tried` ((b, s, a), rows [K,S], w [K]): predicted successors of K tried pairs, P̂·V becoming
     (1-w)·P̂·V + w·P̃·V there. `novelty` (w [B,S,A], new [B,S]; `novelty_terms`): P̂·V becomes (1-w)·P̂·V + w·V̄_new,
     V̄_new the mean of V_{h+1} over the states `new`. `guess_temperature` τ > 0: a guessed pair's P̃·V becomes the
-    soft maximum t·log Σ P̃·exp(V/t), t = τ·(H-h) (ModelConfig.planner_guess_temperature). `value_spread` (c, N [B,S,A]):
-    Q_h gains c·sqrt(Var_P̂(V_{h+1}) / N) at tried pairs (ModelConfig.planner_variance)."""
+    soft maximum t·log Σ P̃·exp(V/t), t = τ·(H-h) (ModelConfig.planner_guess_temperature). `value_spread`
+    (c, N [B,S,A]): Q_h gains c·sqrt(Var_P̂(V_{h+1}) / N) at tried pairs (ModelConfig.planner_variance)."""
     B = reward.shape[0]
     tried_pv = None if tried is None else rows_times(tried[0][0], tried[1], B)
     guess_pv = None if guess is None else rows_times(guess[0][0], guess[1], B)
 
     def adjust(h, q, v_next):
-        pv = q - reward if novelty is not None or tried is not None or value_spread is not None else None  # P̂·V_{h+1}
+        needs_pv = novelty is not None or tried is not None or value_spread is not None
+        pv = q - reward if needs_pv else None  # P̂·V_{h+1}
         if value_spread is not None:
             c, n = value_spread
             spread = variance(P_hat, v_next, pv)  # zero rows (untried pairs) give 0

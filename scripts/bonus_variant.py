@@ -10,8 +10,10 @@ the weight of the transition head's rows at tried pairs (ModelConfig.planner_tri
 TAU` how optimistically a guessed pair is valued (ModelConfig.planner_guess_temperature), `--reward-quantile Q` the
 reward head's level a guessed pair's reward is planned with (ModelConfig.planner_reward_quantile), `--uniform-rows` the
 ablation of the transition head's prediction (its query and graph weights zeroed, so every guessed row is uniform
-over the states), `--state-log` a bonus that grows with its state's visits (ModelConfig.planner_state_log),
-`--noise-h-term K` the 1/N part scaled by the run's reward noise (ModelConfig.planner_noise_h_term), and
+over the states), `--state-log` a bonus that grows with its state's visits (ModelConfig.planner_state_log;
+`--state-log-from N0`: only past N0 visits, ModelConfig.planner_state_log_from), `--noise-h-term K` the 1/N part
+scaled by the run's reward noise (ModelConfig.planner_noise_h_term), `--variance C` a term in the spread of a tried
+pair's successors' values (ModelConfig.planner_variance), and
 `--offline-narrow BELOW MULTIPLIER` the offline penalty's multiplier on datasets of behaviour
 entropy below BELOW (ModelConfig.offline_narrow_below, offline_narrow_multiplier); the features stay as they were. The
 copy's JSON records the variant, and the variant it was made from, if any.
@@ -91,13 +93,14 @@ def main() -> None:
     except UserError as e:
         parser.error(str(e))
     narrow = args.offline_narrow or (None, None)
+    args.state_log = args.state_log or args.state_log_from is not None  # --state-log-from implies the log term
     planner = {key: value for key, value in (("planner_h_term_scale", args.h_term_scale),
                                              ("planner_novelty", args.novelty),
                                              ("planner_novelty_pooled", args.pooled or None),
                                              ("planner_tried_strength", args.tried_strength),
                                              ("planner_guess_temperature", args.guess_temperature),
                                              ("planner_reward_quantile", args.reward_quantile),
-                                             ("planner_state_log", True if args.state_log or args.state_log_from else None),
+                                             ("planner_state_log", args.state_log or None),
                                              ("planner_state_log_from", args.state_log_from),
                                              ("planner_noise_h_term", args.noise_h_term),
                                              ("planner_variance", args.variance),
@@ -136,8 +139,6 @@ def main() -> None:
     for flag in ("pooled", "uniform_rows", "state_log"):
         if getattr(args, flag):
             variant[flag] = True
-    if args.state_log_from is not None:  # which implies the log term
-        variant["state_log"] = True
     training = model.meta.get("training", {})
     if "bonus_variant" in training:  # a variant of a variant: keep how its base was made
         variant["base_variant"] = training["bonus_variant"]

@@ -248,7 +248,7 @@ def _backup_pair(xp, h, rows, s, a, q, v, corrections, counts, reward_sum, remai
     if h_term_multiplier is not None:
         per_step = per_step * h_term_multiplier[rows]
     expected = (counts[:, None] @ v[:, :, h + 2:])[:, 0]  # Σ_s' N(s,a,s')·V_{k+1}(s'), k = h+1..H-1: [N,K]
-    if cfg.planner_variance > 0:  # c·sqrt(Var_P̂(V_{k+1}) / N), as the planner's (plan_terms' `variance`)
+    if cfg.planner_variance > 0:  # c·sqrt(Var_P̂(V_{k+1}) / N), as the planner's (plan_terms' `value_spread`)
         second = (counts[:, None] @ v[:, :, h + 2:] ** 2)[:, 0] / n
         spread = second - (expected / n) ** 2
         spread = xp.where(spread > SPREAD_ROUND_OFF, spread, 0.0)
