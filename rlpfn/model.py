@@ -122,6 +122,10 @@ class ModelConfig:
     planner_tried_strength: NonNegativeFloat = 0.0
     """κ: online, a tried pair of fewer than tried_below visits plans with (N·P̂ + κ·P̃)/(N + κ), the head's P̃ as
     the mean of a Dirichlet prior of strength κ (0: P̂ alone)"""
+    planner_tried_known_only: bool = False
+    """online, the head's row at a tried pair (planner_tried_strength) keeps only its mass on states where some
+    action was tried, renormalized: a state never acted from is valued at H-h, and mass the head puts there would
+    make a tried pair look like a way to unexplored ground (docs/model/v2.md). Guessed pairs are untouched"""
     planner_guess_temperature: NonNegativeFloat = 0.0
     """τ: online, a guessed pair's next value is the soft maximum t·log Σ P̃(s')·exp(V(s')/t), t = τ·(H-h), instead
     of P̃·V (0): optimistic where the head puts some mass on a good successor, so that a confident wrong prediction
@@ -204,6 +208,9 @@ class ModelConfig:
         if self.planner_tried_strength > 0 and self.tried_below == 0:
             raise ValueError(f"model.planner_tried_strength = {self.planner_tried_strength} plans with the head's rows "
                              "at tried pairs, but model.tried_below is 0")
+        if self.planner_tried_known_only and self.planner_tried_strength == 0:
+            raise ValueError("model.planner_tried_known_only masks the head's rows at tried pairs, but "
+                             "model.planner_tried_strength is 0 (no such rows are planned with)")
 
     def to_dict(self) -> dict:
         from .config import to_dict
@@ -403,6 +410,17 @@ def novelty_terms(counts: torch.Tensor, nu: float, pooled: bool = False):
     live = (n > 0) & new.any(-1).view(-1, 1, 1)
     n1 = novelty_rate(counts).view(-1, 1, 1) if pooled else (counts == 1).sum(-1).to(n.dtype)
     return torch.where(live, novelty_weight(n, n1, nu), 0.0), new.to(n.dtype)
+
+
+def known_only(log_rows: torch.Tensor, pairs: tuple, n: torch.Tensor) -> torch.Tensor:
+    """log P̃ [K,S] of `pairs` (b, s, a), with the rows of tried pairs (n [B,S,A] > 0) restricted to the states of
+    their run where some action was tried and renormalized (ModelConfig.planner_tried_known_only); a tried pair's own
+    state is such a state, so no row is left empty."""
+    b, s, a = pairs
+    known = (n.sum(-1) > 0)[b]  # [K,S]
+    masked = log_rows.masked_fill(~known, -math.inf)
+    masked = masked - masked.logsumexp(-1, keepdim=True)
+    return torch.where((n[b, s, a] > 0)[:, None], masked, log_rows)
 
 
 def guessed_pairs(n: torch.Tensor) -> torch.Tensor:
@@ -658,15 +676,22 @@ class RLPFN(nn.Module):
             narrow = behaviour_entropy(n) < self.cfg.offline_narrow_below
             shift = narrow.to(corrections.dtype) * math.log(self.cfg.offline_narrow_multiplier)
             corrections = torch.cat([corrections[..., :1] + shift.view(B, 1, 1, 1), corrections[..., 1:]], -1)
-        log_p_next = successors = None
-        asked = {}  # the rows the planner asked the transition head for (acting's backups reuse them)
-        if self.transition is not None and transitions:
-            log_p_next = self.transition(h, counts=ctx.stats.counts)
-            successors = lambda pairs: log_p_next.detach()[pairs]  # noqa: E731 (trained by its own loss only)
-        elif self.transition is not None:
-            def successors(pairs):
-                asked["rows"] = (pairs, self.transition(h.detach(), pairs, ctx.stats.counts).detach())
-                return asked["rows"][1]
+        log_p_next = None
+        asked = {}  # the rows acting asked the transition head for (its backups reuse them)
+        if self.transition is None:
+            successors = None
+        else:
+            if transitions:  # the dense table, for the training loss
+                log_p_next = self.transition(h, counts=ctx.stats.counts)
+
+            def successors(pairs):  # the planner's rows are trained by the head's own loss only
+                rows = (self.transition(h.detach(), pairs, ctx.stats.counts) if log_p_next is None
+                        else log_p_next[pairs]).detach()
+                if self.cfg.planner_tried_known_only:
+                    rows = known_only(rows, pairs, n)
+                if log_p_next is None:
+                    asked["rows"] = (pairs, rows)
+                return rows
         reward_quantiles = guess_reward = None
         if self.reward is not None:  # trained by its own loss only, like the transition head
             reward_quantiles = self.reward(torch.cat([h, reward_stats(r_hat, n).to(h.dtype)], -1)

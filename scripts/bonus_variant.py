@@ -6,7 +6,8 @@ held-out split or the suite. `--h-term-scale X` also sets the planner's h_term m
 (ModelConfig.planner_h_term_scale, the 1/N part of the bonus) to X, and `--novelty NU` how much the planner
 believes a tried pair may lead to a never-visited state (ModelConfig.planner_novelty; `--pooled`: estimated from the
 run's other pairs, ModelConfig.planner_novelty_pooled), and `--tried-strength K`
-the weight of the transition head's rows at tried pairs (ModelConfig.planner_tried_strength), `--guess-temperature
+the weight of the transition head's rows at tried pairs (ModelConfig.planner_tried_strength; `--tried-known-only`: those
+rows kept on the states where some action was tried, ModelConfig.planner_tried_known_only), `--guess-temperature
 TAU` how optimistically a guessed pair is valued (ModelConfig.planner_guess_temperature), `--reward-quantile Q` the
 reward head's level a guessed pair's reward is planned with (ModelConfig.planner_reward_quantile), `--uniform-rows` the
 ablation of the transition head's prediction (its query and graph weights zeroed, so every guessed row is uniform
@@ -49,6 +50,9 @@ def main() -> None:
     parser.add_argument("--tried-strength", type=NonNegativeFloat, default=None,
                         help="set the weight κ of the transition head's rows at tried pairs of few visits "
                              "(ModelConfig.planner_tried_strength; the model needs tried_below > 0)")
+    parser.add_argument("--tried-known-only", action="store_true",
+                        help="keep the head's rows at tried pairs on the states where some action was tried, "
+                             "renormalized (ModelConfig.planner_tried_known_only; needs a tried strength)")
     parser.add_argument("--guess-temperature", type=NonNegativeFloat, default=None,
                         help="value a guessed pair by the soft maximum of its predicted successors' values at this "
                              "temperature, a fraction of the remaining steps: the smaller, the more optimistic "
@@ -98,6 +102,7 @@ def main() -> None:
                                              ("planner_novelty", args.novelty),
                                              ("planner_novelty_pooled", args.pooled or None),
                                              ("planner_tried_strength", args.tried_strength),
+                                             ("planner_tried_known_only", args.tried_known_only or None),
                                              ("planner_guess_temperature", args.guess_temperature),
                                              ("planner_reward_quantile", args.reward_quantile),
                                              ("planner_state_log", args.state_log or None),
@@ -136,7 +141,7 @@ def main() -> None:
                 "noise_h_term", "variance", "state_log_from"):
         if getattr(args, key) is not None:
             variant[key] = getattr(args, key)
-    for flag in ("pooled", "uniform_rows", "state_log"):
+    for flag in ("pooled", "uniform_rows", "state_log", "tried_known_only"):
         if getattr(args, flag):
             variant[flag] = True
     training = model.meta.get("training", {})

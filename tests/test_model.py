@@ -313,6 +313,39 @@ def test_planner_tried_strength_plans_a_few_times_tried_pair_with_the_heads_row(
     torch.testing.assert_close(model(ctx, pessimistic=True).q_plan, base(ctx, pessimistic=True).q_plan)
 
 
+def test_planner_tried_known_only_keeps_a_tried_pairs_row_on_states_acted_from():
+    """planner_tried_known_only: the head's row at a tried pair loses its mass on states where no action was tried
+    and is renormalized; a guessed pair's row is the head's as before; the
+    option needs the rows it masks."""
+    from rlpfn.model import known_only
+
+    S, A, H, kappa = 6, 3, 6, 1.0
+    ctx = random_context(2, S, A, H, seed=9, density=0.25)
+    ctx.stats.counts[:, 4:] = 0  # states 4 and 5: no action tried
+    cfg = dataclasses.replace(CFG, transition_head=True, tried_below=3, planner_tried_strength=kappa)
+    masked_cfg = dataclasses.replace(cfg, planner_tried_known_only=True)
+    model = perturbed(cfg)
+    masked = RLPFN(masked_cfg)
+    masked.load_state_dict(model.state_dict())
+    masked.eval()
+    with torch.no_grad():
+        out, ref = masked(ctx, transitions=False), model(ctx, transitions=False)
+    _, _, n = ctx.stats.empirical()
+    (b, s, a), rows = out.successor_rows
+    assert torch.equal(torch.stack([b, s, a]), torch.stack(ref.successor_rows[0]))
+    tried = n[b, s, a] > 0
+    assert tried.any() and (~tried).any()
+    p, p_ref = rows.double().exp(), ref.successor_rows[1].double().exp()
+    known = n.sum(-1)[b] > 0  # [K,S]
+    assert known[:, 4:].logical_not().all() and p[tried][:, 4:].eq(0).all()
+    torch.testing.assert_close(p[tried], p_ref[tried] * known[tried] / (p_ref[tried] * known[tried]).sum(-1, keepdim=True))
+    assert torch.equal(rows[~tried], ref.successor_rows[1][~tried])  # guessed pairs untouched
+    assert not torch.equal(out.q_plan, ref.q_plan)
+    torch.testing.assert_close(known_only(ref.successor_rows[1], (b, s, a), n), rows)
+    with pytest.raises(ValueError, match="planner_tried_strength is 0"):
+        dataclasses.replace(masked_cfg, planner_tried_strength=0.0)
+
+
 def test_rows_times_is_each_rows_product_with_its_runs_vector():
     """model.rows_times: rows of runs of unequal counts (run 1 has none), and no rows at all."""
     from rlpfn.model import rows_times
