@@ -2,7 +2,8 @@
 
 `make_benchmark(name, **kwargs)` builds one; `SUITE` is the default order; `BENCHMARKS` maps every
 name to its builder. Every builder takes `horizon`. The reference MDPs behind the measured
-baseline regrets (`rlberry-chain`, `rlberry-gridworld`) are in BENCHMARKS but not in SUITE.
+baseline regrets (`rlberry-chain`, `rlberry-gridworld`) and the classic MDPs of rlpfn/unseen.py
+are in BENCHMARKS but not in SUITE.
 
 Rewards are in each MDP's own units (agents rescale with r_min / r_max = the range of the mean
 rewards R). Terminal states are one absorbing zero-reward state, so every episode lasts H steps.
@@ -17,6 +18,7 @@ import numpy as np
 
 from .gym_import import from_gymnasium
 from .mdp import MDPError, Outcomes, TabularMDP
+from .unseen import UNSEEN
 
 # Grid moves as (d_row, d_col). Dark Room actions: up, down, left, right, stay.
 _UP, _DOWN, _LEFT, _RIGHT, _STAY = (-1, 0), (1, 0), (0, -1), (0, 1), (0, 0)
@@ -285,6 +287,7 @@ BENCHMARKS: dict[str, Callable[..., TabularMDP]] = {
     "darkroom10": darkroom10,
     "rlberry-chain": rlberry_chain,
     "rlberry-gridworld": rlberry_gridworld,
+    **UNSEEN,
 }
 BenchmarkName = Literal[tuple(BENCHMARKS)]  # a benchmark name, as a type: command-line options offer these as choices
 SUITE: list[str] = [

@@ -9,9 +9,10 @@ from rlpfn.benchmarks import (
 )
 from rlpfn.gym_import import from_gymnasium
 from rlpfn.mdp import MDPError
+from rlpfn.unseen import FOUR_ROOMS, UNSEEN
 from rlpfn.planning import solve
 
-REFERENCE_MDPS = ["rlberry-chain", "rlberry-gridworld"]
+REFERENCE_MDPS = ["rlberry-chain", "rlberry-gridworld", *UNSEEN]
 
 # (S, A, H) as documented in rlpfn/benchmarks.py; "+1" is the added absorbing state.
 SHAPES = {
@@ -27,6 +28,11 @@ SHAPES = {
     "darkroom10": (100, 5, 100),
     "rlberry-chain": (10, 2, 20),
     "rlberry-gridworld": (23, 4, 20),
+    "windy-gridworld": (70 + 1, 4, 100),
+    "windy-gridworld-king": (70 + 1, 8, 100),
+    "dyna-maze": (47 + 1, 4, 100),
+    "four-rooms": (104 + 1, 4, 100),
+    "loop": (9, 2, 20),
 }
 
 # V* from docs/reference.md, with a tolerance matching the printed digits; darkrooms: H - distance + 1.
@@ -42,6 +48,12 @@ V_STAR = {
     ("darkroom10", None): (83.0, 1e-9),
     ("rlberry-chain", None): (8.126, 1e-3),
     ("rlberry-gridworld", None): (10.855, 1e-3),
+    ("windy-gridworld", None): (-15.0, 1e-9),  # Sutton & Barto: 15 steps on the shortest path
+    ("dyna-maze", None): (1.0, 1e-9),
+    ("dyna-maze", 14): (1.0, 1e-9),  # the shortest path is 14 moves: one step fewer cannot reach the goal
+    ("dyna-maze", 13): (0.0, 1e-9),
+    ("loop", None): (8.0, 1e-9),  # four left loops of five steps
+    ("loop", 9): (2.0, 1e-9),  # one left loop (5 steps) beats a right one and a part of the next
 }
 
 _mdps, _solutions = {}, {}
@@ -206,3 +218,41 @@ def test_simulator_samples_gymnasium_outcomes_exactly():
     assert set(r.tolist()) == {0.0, 1.0}
     assert (nxt[r == 1] == 16).all() and (r[nxt == 16] == 1).all()
     assert r.mean().item() == pytest.approx(1 / 3, abs=0.03)
+
+
+def test_windy_gridworld_wind_pushes_up_from_the_column_moved_from():
+    """Sutton & Barto Example 6.5: moving right from (3, 6) (wind 2) lands on (1, 7); the king's-moves variant spreads
+    the push over wind - 1, wind, wind + 1 in windy columns and not in calm ones."""
+    mdp = build("windy-gridworld")
+    cell = lambda r, c: r * 10 + c  # noqa: E731 (row-major over the whole 7x10 grid)
+    assert mdp.P[0, cell(3, 6), 3, cell(1, 7)] == 1.0
+    assert mdp.P[0, cell(3, 0), 0, cell(2, 0)] == 1.0  # calm column: an ordinary move
+    assert mdp.P[0, cell(0, 4), 1, cell(0, 4)] == 1.0  # down against wind 1 at the top edge: stays
+    goal = cell(3, 7)  # never occupied: entering it ends the episode
+    assert np.all(np.delete(mdp.R[0, :70], goal, 0) == -1.0)
+    assert mdp.P[0, cell(4, 8), 2, 70] == 1.0  # left from (4, 8), wind 1: the goal, then the absorbing state
+    king = build("windy-gridworld-king")
+    assert king.P[0, cell(3, 6), 3].round(12).tolist().count(round(1 / 3, 12)) == 3  # pushes 1, 2, 3 up
+    assert king.P[0, cell(3, 6), 3, cell(0, 7)] == pytest.approx(1 / 3)
+    assert king.P[0, cell(3, 1), 0, cell(2, 1)] == 1.0
+
+
+def test_four_rooms_move_succeeds_two_times_in_three():
+    """Four Rooms: in an open cell the chosen move w.p. 2/3 and each other one w.p. 1/9; into a wall, stays."""
+    mdp = build("four-rooms")
+    free = [(r, c) for r, line in enumerate(FOUR_ROOMS.strip("\n").splitlines()) for c, ch in enumerate(line) if ch != "w"]
+    idx = {c: i for i, c in enumerate(free)}
+    s = idx[(2, 2)]  # open on all four sides
+    assert mdp.P[0, s, 0, idx[(1, 2)]] == pytest.approx(2 / 3)
+    assert [mdp.P[0, s, 0, idx[c]] for c in [(3, 2), (2, 1), (2, 3)]] == pytest.approx([1 / 9] * 3)
+    corner = idx[(1, 1)]  # up and left are walls: the up action stays w.p. 2/3 + 1/9
+    assert mdp.P[0, corner, 0, corner] == pytest.approx(2 / 3 + 1 / 9)
+    assert mdp.mu0[0, corner] == 1.0
+
+
+def test_loop_pays_for_each_completed_loop():
+    """Loop: b at every state of the left loop earns 2 each 5 steps; a there falls back to 0; the right loop pays 1."""
+    mdp = build("loop")
+    assert mdp.P[0, 0, 1, 5] == 1.0 and mdp.P[0, 6, 0, 0] == 1.0 and mdp.P[0, 6, 1, 7] == 1.0
+    assert mdp.P[0, 2, 1, 3] == 1.0 and mdp.P[0, 4, 0, 0] == 1.0
+    assert mdp.R[0].tolist() == [[0, 0]] * 4 + [[1, 1]] + [[0, 0]] * 3 + [[2, 2]]
