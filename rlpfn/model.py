@@ -125,7 +125,8 @@ class ModelConfig:
     planner_tried_known_only: bool = False
     """online, the head's row at a tried pair (planner_tried_strength) keeps only its mass on states where some
     action was tried, renormalized: a state never acted from is valued at H-h, and mass the head puts there would
-    make a tried pair look like a way to unexplored ground (docs/model/v2.md). Guessed pairs are untouched"""
+    make a tried pair look like a way to unexplored ground (docs/model/v2.md). Guessed pairs are untouched (and the
+    agent's backups use a pair's row of the last pass: one guessed then, and tried since, keeps its unmasked row)"""
     planner_guess_temperature: NonNegativeFloat = 0.0
     """τ: online, a guessed pair's next value is the soft maximum t·log Σ P̃(s')·exp(V(s')/t), t = τ·(H-h), instead
     of P̃·V (0): optimistic where the head puts some mass on a good successor, so that a confident wrong prediction

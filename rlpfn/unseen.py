@@ -1,7 +1,8 @@
-"""Classic tabular MDPs from outside the benchmark suite and the pretraining prior (docs/reference.md, "MDPs outside
-the suite and the prior"): the test of the claim that the model acts well on MDPs it was never shown and that no
-choice of the project was made on. They are in `benchmarks.BENCHMARKS` (so `rlpfn benchmark --benchmarks` runs them)
-but not in its SUITE.
+"""Classic tabular MDPs from outside the benchmark suite, never drawn from the pretraining prior (docs/reference.md,
+"MDPs outside the suite and the prior"): the test of the claim that the model acts well on MDPs it was never shown
+and that no choice of the project was made on. Dyna Maze and Four Rooms are gridworlds of the kind the prior's
+gridworld family draws; the wind and the loops are shapes it does not. They are in `benchmarks.BENCHMARKS` (so
+`rlpfn benchmark --benchmarks` runs them) but not in its SUITE.
 
 Conventions as in benchmarks.py: rewards in each MDP's own units, R[s, a] the mean reward for acting a in s, a goal
 is one absorbing zero-reward state, so every episode lasts H steps.

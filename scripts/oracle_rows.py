@@ -164,7 +164,8 @@ def oracle_agent(variant: str, checkpoint: str | None, strength: float = TOLD, m
 
         model.cfg = dataclasses.replace(model.cfg, reward_head=True, planner_reward_quantile=REWARD_QUANTILES[0])
     elif variant == "oracle-untried":  # untried pairs only, whatever the checkpoint plans tried pairs with
-        model.cfg = dataclasses.replace(model.cfg, tried_below=0, planner_tried_strength=0.0)
+        model.cfg = dataclasses.replace(model.cfg, tried_below=0, planner_tried_strength=0.0,
+                                        planner_tried_known_only=False)
     else:
         below = FEW if variant in ("oracle-few", "oracle-new", "pooled-support") else 2**62
         model.cfg = dataclasses.replace(model.cfg, tried_below=below, planner_tried_strength=strength)

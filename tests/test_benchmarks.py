@@ -221,8 +221,9 @@ def test_simulator_samples_gymnasium_outcomes_exactly():
 
 
 def test_windy_gridworld_wind_pushes_up_from_the_column_moved_from():
-    """Sutton & Barto Example 6.5: moving right from (3, 6) (wind 2) lands on (1, 7); the king's-moves variant spreads
-    the push over wind - 1, wind, wind + 1 in windy columns and not in calm ones."""
+    """Sutton & Barto Example 6.5: moving left from (4, 8) (wind 1) lands on the goal (3, 7), where column 7's wind (2)
+    would have given (2, 7); the king's-moves variant spreads the push over wind - 1, wind, wind + 1 in windy columns
+    and not in calm ones."""
     mdp = build("windy-gridworld")
     cell = lambda r, c: r * 10 + c  # noqa: E731 (row-major over the whole 7x10 grid)
     assert mdp.P[0, cell(3, 6), 3, cell(1, 7)] == 1.0
@@ -248,11 +249,31 @@ def test_four_rooms_move_succeeds_two_times_in_three():
     corner = idx[(1, 1)]  # up and left are walls: the up action stays w.p. 2/3 + 1/9
     assert mdp.P[0, corner, 0, corner] == pytest.approx(2 / 3 + 1 / 9)
     assert mdp.mu0[0, corner] == 1.0
+    for hallway, walls in [((3, 6), [(2, 6), (4, 6)]), ((6, 2), [(6, 1), (6, 3)]), ((7, 9), [(7, 8), (7, 10)]),
+                           ((10, 6), [(9, 6), (11, 6)])]:
+        assert hallway in idx and not any(w in idx for w in walls)
+    assert len(free) == 104
+    above = idx[(10, 11)]  # down into the goal w.p. 2/3: +1, then the absorbing state
+    assert mdp.R[0, above, 1] == pytest.approx(2 / 3) and mdp.P[0, above, 1, 104] == pytest.approx(2 / 3)
 
 
 def test_loop_pays_for_each_completed_loop():
     """Loop: b at every state of the left loop earns 2 each 5 steps; a there falls back to 0; the right loop pays 1."""
     mdp = build("loop")
-    assert mdp.P[0, 0, 1, 5] == 1.0 and mdp.P[0, 6, 0, 0] == 1.0 and mdp.P[0, 6, 1, 7] == 1.0
+    assert mdp.P[0, 0, 0, 1] == 1.0 and mdp.P[0, 0, 1, 5] == 1.0 and mdp.P[0, 8, 0, 0] == 1.0 and mdp.P[0, 8, 1, 0] == 1.0
+    assert mdp.P[0, 6, 0, 0] == 1.0 and mdp.P[0, 6, 1, 7] == 1.0
     assert mdp.P[0, 2, 1, 3] == 1.0 and mdp.P[0, 4, 0, 0] == 1.0
     assert mdp.R[0].tolist() == [[0, 0]] * 4 + [[1, 1]] + [[0, 0]] * 3 + [[2, 2]]
+
+
+def test_dyna_maze_obstacles_block():
+    """Dyna Maze: each of the seven obstacle cells is no state, and a move into one stays put."""
+    from rlpfn.unseen import DYNA_MAZE_OBSTACLES
+    mdp = build("dyna-maze")
+    cells = [(r, c) for r in range(6) for c in range(9) if (r, c) not in DYNA_MAZE_OBSTACLES]
+    idx = {c: i for i, c in enumerate(cells)}
+    assert sorted(DYNA_MAZE_OBSTACLES) == [(0, 7), (1, 2), (1, 7), (2, 2), (2, 7), (3, 2), (4, 5)]
+    up, right = 0, 3
+    for frm, a in [((4, 4), right), ((5, 5), up), ((2, 1), right), ((3, 1), right), ((0, 6), right), ((3, 7), up)]:
+        assert mdp.P[0, idx[frm], a, idx[frm]] == 1.0  # into (4, 5), (4, 5), (2, 2), (3, 2), (0, 7), (2, 7): stays
+    assert mdp.mu0[0, idx[(2, 0)]] == 1.0 and mdp.R[0, idx[(1, 8)], 0] == 1.0  # up from (1, 8): the goal
