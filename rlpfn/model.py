@@ -127,6 +127,10 @@ class ModelConfig:
     action was tried, renormalized: a state never acted from is valued at H-h, and mass the head puts there would
     make a tried pair look like a way to unexplored ground (docs/model/v2.md). Guessed pairs are untouched (and the
     agent's backups use a pair's row of the last pass: one guessed then, and tried since, keeps its unmasked row)"""
+    planner_guess_until: NonNegativeInt = 0
+    """N1: online, an untried pair of a tried state is valued by the head's prediction only while its state has fewer
+    than N1 visits; from then on it is an ordinary untried pair, worth H-h, so every action is tried in the end
+    (0: always the prediction, v2). Measured on the training prior (docs/model/v2.md)"""
     planner_guess_temperature: NonNegativeFloat = 0.0
     """τ: online, a guessed pair's next value is the soft maximum t·log Σ P̃(s')·exp(V(s')/t), t = τ·(H-h), instead
     of P̃·V (0): optimistic where the head puts some mass on a good successor, so that a confident wrong prediction
@@ -209,6 +213,9 @@ class ModelConfig:
         if self.planner_tried_strength > 0 and self.tried_below == 0:
             raise ValueError(f"model.planner_tried_strength = {self.planner_tried_strength} plans with the head's rows "
                              "at tried pairs, but model.tried_below is 0")
+        if self.planner_guess_until > 0 and not self.transition_head:
+            raise ValueError(f"model.planner_guess_until = {self.planner_guess_until} limits the transition head's "
+                             "guesses, but model.transition_head is false")
         if self.planner_tried_known_only and self.planner_tried_strength == 0:
             raise ValueError("model.planner_tried_known_only masks the head's rows at tried pairs, but "
                              "model.planner_tried_strength is 0 (no such rows are planned with)")
@@ -450,6 +457,8 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
     guessed = guess = tried = None
     if successors is not None and not pessimistic:
         guessed = guessed_pairs(n)
+        if cfg.planner_guess_until > 0:  # a state visited N1 times has its untried actions at H - h again
+            guessed = guessed & (n.sum(-1, keepdim=True) < cfg.planner_guess_until)
         if cfg.planner_tried_strength > 0:  # (the config ensures tried_below > 0) one request for both kinds of pair
             few = (n > 0) & (n < cfg.tried_below)
             where = (guessed | few).nonzero(as_tuple=True)

@@ -8,7 +8,8 @@ believes a tried pair may lead to a never-visited state (ModelConfig.planner_nov
 run's other pairs, ModelConfig.planner_novelty_pooled), and `--tried-strength K`
 the weight of the transition head's rows at tried pairs (ModelConfig.planner_tried_strength; `--tried-known-only`: those
 rows kept on the states where some action was tried, ModelConfig.planner_tried_known_only), `--guess-temperature
-TAU` how optimistically a guessed pair is valued (ModelConfig.planner_guess_temperature), `--reward-quantile Q` the
+TAU` how optimistically a guessed pair is valued (ModelConfig.planner_guess_temperature; `--guess-until N1`: guessed
+only while its state has fewer than N1 visits, ModelConfig.planner_guess_until), `--reward-quantile Q` the
 reward head's level a guessed pair's reward is planned with (ModelConfig.planner_reward_quantile), `--uniform-rows` the
 ablation of the transition head's prediction (its query and graph weights zeroed, so every guessed row is uniform
 over the states), `--state-log` a bonus that grows with its state's visits (ModelConfig.planner_state_log;
@@ -27,7 +28,7 @@ import math
 from pathlib import Path
 
 import torch
-from jsonargparse.typing import NonNegativeFloat, PositiveFloat
+from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
 
 
 def main() -> None:
@@ -53,6 +54,9 @@ def main() -> None:
     parser.add_argument("--tried-known-only", action="store_true",
                         help="keep the head's rows at tried pairs on the states where some action was tried, "
                              "renormalized (ModelConfig.planner_tried_known_only; needs a tried strength)")
+    parser.add_argument("--guess-until", type=PositiveInt, default=None, metavar="N1",
+                        help="value an untried pair by the head's prediction only while its state has fewer than N1 "
+                             "visits, then at H-h (ModelConfig.planner_guess_until; needs a transition head)")
     parser.add_argument("--guess-temperature", type=NonNegativeFloat, default=None,
                         help="value a guessed pair by the soft maximum of its predicted successors' values at this "
                              "temperature, a fraction of the remaining steps: the smaller, the more optimistic "
@@ -104,6 +108,7 @@ def main() -> None:
                                              ("planner_tried_strength", args.tried_strength),
                                              ("planner_tried_known_only", args.tried_known_only or None),
                                              ("planner_guess_temperature", args.guess_temperature),
+                                             ("planner_guess_until", args.guess_until),
                                              ("planner_reward_quantile", args.reward_quantile),
                                              ("planner_state_log", args.state_log or None),
                                              ("planner_state_log_from", args.state_log_from),
@@ -138,7 +143,7 @@ def main() -> None:
                 model.transition.edge.bias.zero_()
     variant = {"of": args.checkpoint, "scale": args.scale}
     for key in ("h_term_scale", "novelty", "tried_strength", "guess_temperature", "reward_quantile", "offline_narrow",
-                "noise_h_term", "variance", "state_log_from"):
+                "noise_h_term", "variance", "state_log_from", "guess_until"):
         if getattr(args, key) is not None:
             variant[key] = getattr(args, key)
     for flag in ("pooled", "uniform_rows", "state_log", "tried_known_only"):

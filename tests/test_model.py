@@ -546,6 +546,34 @@ def test_planner_values_untried_pairs_of_tried_states_by_the_predicted_successor
     torch.testing.assert_close(plan(P_hat, r_hat, n, H, CFG, pessimistic=True, successors=guess), pessimistic)
 
 
+def test_planner_guess_until_stops_guessing_at_a_state_of_n1_visits():
+    """planner_guess_until N1: an untried pair is valued by the prediction only while its state has fewer than N1
+    visits; at a state of N1 or more it is an ordinary untried pair, as without a head; the option needs a head."""
+    S, A, H = 4, 3, 6
+    ctx = random_context(1, S, A, H, seed=5, density=1.0)
+    counts = ctx.stats.counts
+    counts[:, :2, 1:] = 0  # states 0 and 1: only action 0 tried
+    counts[:, 0, 0] = 0
+    counts[:, 0, 0, 2] = 2.0  # state 0: 2 visits
+    counts[:, 1, 0, 3] = 9.0  # state 1: at least 9
+    ctx.stats.reward_sum[:, :2, 1:] = 0
+    P_hat, r_hat, n = ctx.stats.empirical(sparse=False)
+    assert n[0, 0].sum() == 2 and n[0, 1].sum() >= 9
+    p_next = torch.softmax(torch.randn(1, S, A, S, dtype=torch.float64, generator=torch.Generator().manual_seed(0)), -1)
+    guess = lambda pairs: p_next.log()[pairs]  # noqa: E731
+    cfg = dataclasses.replace(CFG, transition_head=True)
+    until = dataclasses.replace(cfg, planner_guess_until=5)
+    q, q_guess, q_none = (plan(P_hat, r_hat, n, H, until, successors=guess), plan(P_hat, r_hat, n, H, cfg, successors=guess),
+                          plan(P_hat, r_hat, n, H, cfg))
+    torch.testing.assert_close(q[0, :, 1, 1:], q_none[0, :, 1, 1:])  # state 1, 9+ visits: H - h again
+    assert not torch.allclose(q_guess[0, :, 1, 1:], q_none[0, :, 1, 1:])  # (the guess did lower them)
+    v = torch.cat([q.amax(-1), torch.zeros(1, 1, S, dtype=torch.float64)], 1)
+    for h in range(H):  # state 0, 2 visits: still guessed
+        torch.testing.assert_close(q[0, h, 0, 1:], (1 + p_next[0, 0, 1:] @ v[0, h + 1]).clamp(max=H - h))
+    with pytest.raises(ValueError, match="transition_head is false"):
+        dataclasses.replace(CFG, planner_guess_until=5)
+
+
 @pytest.mark.parametrize("tau", [0.05, 0.5])
 def test_guess_temperature_values_a_guessed_pair_by_the_soft_maximum_of_its_predicted_successors(tau):
     """min(H-h, 1 + t·log Σ P̃·exp(V_{h+1}/t)), t = τ·(H-h): between P̃·V and the best predicted successor's value."""
