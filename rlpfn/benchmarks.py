@@ -17,18 +17,12 @@ from typing import Callable, Literal
 import numpy as np
 
 from .gym_import import from_gymnasium
-from .mdp import MDPError, Outcomes, TabularMDP
+from .mdp import MDPError, Outcomes, TabularMDP, start_at
 from .unseen import UNSEEN
 
 # Grid moves as (d_row, d_col). Dark Room actions: up, down, left, right, stay.
 _UP, _DOWN, _LEFT, _RIGHT, _STAY = (-1, 0), (1, 0), (0, -1), (0, 1), (0, 0)
 DARKROOM_ACTIONS = ("up", "down", "left", "right", "stay")
-
-
-def _start(S: int, s0: int = 0) -> np.ndarray:
-    mu0 = np.zeros(S)
-    mu0[s0] = 1.0
-    return mu0
 
 
 def _grid_next(n_rows: int, n_cols: int, moves) -> np.ndarray:
@@ -96,7 +90,7 @@ def riverswim(horizon: int = 20) -> TabularMDP:
     P[S - 1, 1, [S - 1, S - 2]] = 0.6, 0.4
     R = np.zeros((S, 2))
     R[0, 0], R[S - 1, 1] = 0.005, 1.0
-    return TabularMDP(P, R, _start(S), horizon, name="riverswim",
+    return TabularMDP(P, R, start_at(S), horizon, name="riverswim",
                       meta={"source": "Osband, Russo & Van Roy 2013 (RiverSwim, their version)"})
 
 
@@ -130,7 +124,7 @@ def sixarms(horizon: int = 20) -> TabularMDP:
     P[arms[:, None], np.arange(A), arms[:, None]] = stays
     R = np.zeros((S, A))
     R[arms] = stays * (np.asarray(SIXARMS_PAY, dtype=float) / 6000.0)[:, None]
-    return TabularMDP(P, R, _start(S), horizon, name="sixarms",
+    return TabularMDP(P, R, start_at(S), horizon, name="sixarms",
                       meta={"source": "Strehl & Littman 2008", "reward_scale": 1 / 6000})
 
 
@@ -157,7 +151,7 @@ def chain(horizon: int = 20, slip: float = 0.2) -> TabularMDP:
         next_state=np.broadcast_to(P_exec.argmax(-1)[:, None, :], (S, 2, 2)).copy(),
         reward=np.broadcast_to(r_exec[:, None, :], (S, 2, 2)).copy(),
     )
-    return TabularMDP(P, R, _start(S), horizon, name="chain", outcomes=outcomes,
+    return TabularMDP(P, R, start_at(S), horizon, name="chain", outcomes=outcomes,
                       meta={"source": "Strens 2000", "slip": slip, "actions": ("forward", "backward")})
 
 
@@ -183,7 +177,7 @@ def deepsea(size: int = 10, seed: int = 0, horizon: int | None = None) -> Tabula
         P[np.arange(N * N), a, nxt] = 1.0
         R[:N * N, a] = right * (-0.01 / N + (col == N - 1))
     P[N * N, :, N * N] = 1.0
-    return TabularMDP(P, R, _start(S), H, name="deepsea",
+    return TabularMDP(P, R, start_at(S), H, name="deepsea",
                       meta={"source": "bsuite deep_sea (deterministic)", "size": N, "seed": seed,
                             "right_action": right_action.reshape(N, N)})
 
@@ -197,7 +191,7 @@ def _darkroom(n: int, start: tuple, goal: tuple, horizon: int, name: str, source
     S = n * n
     P = np.eye(S)[nxt]
     R = (nxt == goal[0] * n + goal[1]).astype(float)  # +1 for each step that ends on the goal
-    return TabularMDP(P, R, _start(S, start[0] * n + start[1]), horizon, name=name,
+    return TabularMDP(P, R, start_at(S, start[0] * n + start[1]), horizon, name=name,
                       meta={"source": source, "goal": goal, "start": tuple(start), "actions": DARKROOM_ACTIONS})
 
 
@@ -243,7 +237,7 @@ def rlberry_chain(L: int = 10, fail_prob: float = 0.1, horizon: int = 20) -> Tab
     np.add.at(P, (s, 1, left), fail_prob)
     R = np.zeros((L, 2))
     R[0], R[L - 1] = 0.05, 1.0
-    return TabularMDP(P, R, _start(L), horizon, name="rlberry-chain",
+    return TabularMDP(P, R, start_at(L), horizon, name="rlberry-chain",
                       meta={"source": "rlberry.envs.finite.Chain", "L": L, "fail_prob": fail_prob})
 
 
@@ -270,7 +264,7 @@ def rlberry_gridworld(horizon: int = 20, success_probability: float = 0.9) -> Ta
             P[i, a, others] = (1 - success_probability) / max(len(others), 1)
     R = np.zeros((S, 4))
     R[index[(n - 1, n - 1)]] = 1.0
-    return TabularMDP(P, R, _start(S, index[(0, 0)]), horizon, name="rlberry-gridworld",
+    return TabularMDP(P, R, start_at(S, index[(0, 0)]), horizon, name="rlberry-gridworld",
                       meta={"source": "rlberry.envs.finite.GridWorld", "cells": cells})
 
 

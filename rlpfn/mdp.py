@@ -319,6 +319,13 @@ class TabularMDP:
         return f"TabularMDP({self.name!r}, {batch}S={self.n_states}, A={self.n_actions}, H={self.horizon})"
 
 
+def start_at(S: int, s0: int = 0) -> np.ndarray:
+    """The initial-state distribution [S] that always starts in s0 (the benchmarks' fixed starts)."""
+    mu0 = np.zeros(S)
+    mu0[s0] = 1.0
+    return mu0
+
+
 def _idx(index) -> str:
     return "[" + ", ".join(str(int(i)) for i in index) + "]"
 

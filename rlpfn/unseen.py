@@ -13,17 +13,11 @@ from typing import Callable
 
 import numpy as np
 
-from .mdp import TabularMDP
+from .mdp import TabularMDP, start_at
 
 # Moves as (d_row, d_col), rows counted from the top.
 _UP, _DOWN, _LEFT, _RIGHT = (-1, 0), (1, 0), (0, -1), (0, 1)
 _KING = (_UP, _DOWN, _LEFT, _RIGHT, (-1, 1), (-1, -1), (1, 1), (1, -1))  # N, S, W, E, NE, NW, SE, SW
-
-
-def _start(S: int, s0: int) -> np.ndarray:
-    mu0 = np.zeros(S)
-    mu0[s0] = 1.0
-    return mu0
 
 
 def _grid_mdp(cells: list, step: Callable, n_actions: int, start, goal, step_reward: float, goal_reward: float,
@@ -43,7 +37,7 @@ def _grid_mdp(cells: list, step: Callable, n_actions: int, start, goal, step_rew
                 P[i, a, S - 1 if nxt == goal else index[nxt]] += prob
             R[i, a] = step_reward + goal_reward * P[i, a, S - 1]
     P[S - 1, :, S - 1] = 1.0
-    return TabularMDP(P, R, _start(S, index[start]), horizon, name=name, meta=meta)
+    return TabularMDP(P, R, start_at(S, index[start]), horizon, name=name, meta=meta)
 
 
 def _layout_cells(layout: str) -> tuple[list, set]:
@@ -156,7 +150,7 @@ def loop(horizon: int = 20) -> TabularMDP:
         P[s, 1, s + 1] = P[s, 0, 0] = 1.0
     P[8, :, 0] = 1.0
     R[4], R[8] = 1.0, 2.0
-    return TabularMDP(P, R, _start(9, 0), horizon, name="loop", meta={"source": "Strens 2000"})
+    return TabularMDP(P, R, start_at(9, 0), horizon, name="loop", meta={"source": "Strens 2000"})
 
 
 UNSEEN: dict[str, Callable[..., TabularMDP]] = {
