@@ -94,6 +94,10 @@ class ModelConfig:
     # Off (v1): offline reuses the online bonus's α, whose best scale is not the best penalty's (offline_head.md).
     offline_head: bool = False
     """a fifth head row β for offline acting: the pessimistic planner's penalty is e^β·b instead of e^α·b"""
+    offline_tried_strength: NonNegativeFloat = 0.0
+    """κ: offline, every tried pair plans with (N·P̂ + κ·P̃)/(N + κ), the transition head's P̃ as the mean of a
+    Dirichlet prior of strength κ; the mass it puts on states the data never acted from is worth 0 to the pessimistic
+    planner (0: P̂ alone, v2). Measured on the training prior (docs/model/offline_head.md)"""
     offline_narrow_below: ClosedUnitInterval = 0.0
     """offline: a dataset whose behaviour entropy (stats.behaviour_entropy: 0 when the data take one action per state,
     1 when they spread evenly) is below this is narrow, and its penalty is multiplied by offline_narrow_multiplier
@@ -176,7 +180,8 @@ class ModelConfig:
             raise ValueError(f"n_heads = {self.n_heads} does not divide d_model = {self.d_model}")
         for key in ("ucb_scale", "ucb_h_term", "planner_h_term_scale", "planner_novelty", "planner_tried_strength",
                     "planner_noise_h_term", "planner_variance", "planner_state_log_from",
-                    "planner_guess_temperature", "unvisited_logit", "init_temperature", "offline_narrow_multiplier"):
+                    "planner_guess_temperature", "unvisited_logit", "init_temperature", "offline_narrow_multiplier",
+                    "offline_tried_strength"):
             if not math.isfinite(getattr(self, key)):  # the config types let inf (and NaN) through
                 raise ValueError(f"model.{key} must be finite, got {getattr(self, key)}")
         if not self.offline_narrow_multiplier > 0:
@@ -213,6 +218,9 @@ class ModelConfig:
         if self.planner_tried_strength > 0 and self.tried_below == 0:
             raise ValueError(f"model.planner_tried_strength = {self.planner_tried_strength} plans with the head's rows "
                              "at tried pairs, but model.tried_below is 0")
+        if self.offline_tried_strength > 0 and not self.transition_head:
+            raise ValueError(f"model.offline_tried_strength = {self.offline_tried_strength} plans offline with the "
+                             "transition head's rows, but model.transition_head is false")
         if self.planner_guess_until > 0 and not self.transition_head:
             raise ValueError(f"model.planner_guess_until = {self.planner_guess_until} limits the transition head's "
                              "guesses, but model.transition_head is false")
@@ -446,11 +454,11 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
     `pessimistic`: the lower-confidence twin for offline use, Q_h = clip(r̂ - e^α·b_h + P̂·V_{h+1}, 0, H-h) on
     visited pairs and 0 on unvisited ones; no reward correction δ, which the quantile loss makes optimistic
     (README, "The pretrained model").
-    `successors` (online only): pairs (b, s, a) -> [K,S] their predicted log P̃(s'|s, a) (the transition head's,
+    `successors`: pairs (b, s, a) -> [K,S] their predicted log P̃(s'|s, a) (the transition head's,
     `TransitionHead`; a dense table T [B,S,A,S] is `lambda pairs: T[pairs]`); an unvisited pair of a state where
     some action was tried is then worth min(H-h, 1 + P̃·V_{h+1}). Only those pairs are asked for.
     With cfg.planner_tried_strength κ > 0 they are asked for the tried pairs of fewer than cfg.tried_below visits
-    too, planned with (N·P̂ + κ·P̃)/(N + κ).
+    too, planned with (N·P̂ + κ·P̃)/(N + κ). Offline, cfg.offline_tried_strength κ > 0 plans every tried pair so.
     Online, with cfg.planner_novelty ν > 0, a tried pair's P̂·V_{h+1} is (1-w)·P̂·V + w·V̄_new (`novelty_terms`, from
     `counts` [B,S,A,S]). `guess_reward` [B,S,A]: a guessed pair's one step of reward in place of 1 (the reward
     head's, ModelConfig.planner_reward_quantile)."""
@@ -470,6 +478,10 @@ def plan(P_hat, r_hat, n, H: int, cfg: ModelConfig, corrections: torch.Tensor | 
         else:
             where = guessed.nonzero(as_tuple=True)
             guess = (where, successors(where).to(DTYPE).exp())
+    elif successors is not None and cfg.offline_tried_strength > 0:  # offline: the head's rows as a prior at tried pairs
+        where = (n > 0).nonzero(as_tuple=True)
+        kappa = cfg.offline_tried_strength
+        tried = (where, successors(where).to(DTYPE).exp(), kappa / (n[where] + kappa))
     reward, per_step = planner_terms(r_hat, n, cfg, corrections, pessimistic, guessed,
                                      None if guessed is None else guess_reward,
                                      None if pessimistic else h_term_multiplier)

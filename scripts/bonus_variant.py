@@ -84,9 +84,12 @@ def main() -> None:
     parser.add_argument("--offline-narrow", type=float, nargs=2, metavar=("BELOW", "MULTIPLIER"), default=None,
                         help="offline, multiply the penalty by MULTIPLIER (> 0) on datasets whose behaviour entropy "
                              "is below BELOW (in [0, 1]; ModelConfig.offline_narrow_below and _multiplier)")
+    parser.add_argument("--offline-tried-strength", type=NonNegativeFloat, default=None, metavar="KAPPA",
+                        help="offline, plan every tried pair with the transition head's row as a Dirichlet prior of "
+                             "strength KAPPA (ModelConfig.offline_tried_strength)")
     args = parser.parse_args()
     for key in ("scale", "h_term_scale", "novelty", "tried_strength", "guess_temperature", "reward_quantile",
-                "noise_h_term", "variance", "state_log_from"):
+                "noise_h_term", "variance", "state_log_from", "offline_tried_strength"):
         value = getattr(args, key)
         if value is not None and not math.isfinite(value):
             parser.error(f"argument {key}: must be finite, got {value}")
@@ -114,6 +117,7 @@ def main() -> None:
                                              ("planner_state_log_from", args.state_log_from),
                                              ("planner_noise_h_term", args.noise_h_term),
                                              ("planner_variance", args.variance),
+                                             ("offline_tried_strength", args.offline_tried_strength),
                                              ("offline_narrow_below", narrow[0]),
                                              ("offline_narrow_multiplier", narrow[1])) if value is not None}
     if args.tried_strength and not (model.cfg.tried_below > 0 and model.cfg.transition_head):
@@ -143,7 +147,7 @@ def main() -> None:
                 model.transition.edge.bias.zero_()
     variant = {"of": args.checkpoint, "scale": args.scale}
     for key in ("h_term_scale", "novelty", "tried_strength", "guess_temperature", "reward_quantile", "offline_narrow",
-                "noise_h_term", "variance", "state_log_from", "guess_until"):
+                "noise_h_term", "variance", "state_log_from", "guess_until", "offline_tried_strength"):
         if getattr(args, key) is not None:
             variant[key] = getattr(args, key)
     for flag in ("pooled", "uniform_rows", "state_log", "tried_known_only"):

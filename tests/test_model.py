@@ -382,6 +382,34 @@ def test_a_narrow_dataset_multiplies_the_offline_penalty_and_nothing_else():
     assert torch.equal(rule(ctx).q_plan, base(ctx).q_plan)
 
 
+def test_offline_tried_strength_plans_each_tried_pair_on_the_heads_row_blended_with_the_counts():
+    """offline_tried_strength κ: offline, the planner equals the pessimistic planner of κ = 0 run on the rows
+    (N·P̂ + κ·P̃)/(N + κ) at every tried pair (untried rows stay zero, worth 0); online acting is unchanged."""
+    S, A, H, kappa = 5, 3, 6, 2.0
+    ctx = random_context(2, S, A, H, seed=9, density=0.25)
+    cfg = dataclasses.replace(CFG, transition_head=True, offline_tried_strength=kappa)
+    model = perturbed(cfg)
+    base = RLPFN(dataclasses.replace(cfg, offline_tried_strength=0.0))
+    base.load_state_dict(model.state_dict())
+    base.eval()
+    with torch.no_grad():
+        out, ref = model(ctx, pessimistic=True), base(ctx, pessimistic=True)
+    P_hat, r_hat, n = ctx.stats.empirical()
+    tried = n > 0
+    assert tried.any() and (~tried).any() and (n[tried] < 3).any()
+    rows = out.log_p_next.double().exp()
+    blend = torch.where(tried[..., None], (n[..., None] * P_hat + kappa * rows) / (n + kappa)[..., None], P_hat)
+    by_hand = plan(blend, r_hat, n, H, base.cfg, out.corrections, pessimistic=True)
+    torch.testing.assert_close(out.q_plan, by_hand)
+    assert not torch.equal(out.q_plan, ref.q_plan)
+    with torch.no_grad():
+        assert torch.equal(model(ctx).q_plan, base(ctx).q_plan)
+    with pytest.raises(ValueError, match="transition_head is false"):
+        dataclasses.replace(CFG, offline_tried_strength=1.0)
+    with pytest.raises(ValueError, match="finite"):
+        dataclasses.replace(cfg, offline_tried_strength=float("inf"))
+
+
 @pytest.mark.parametrize("key, value, message", [("offline_narrow_below", 1.5, "between 0 and 1"),
                                                  ("offline_narrow_multiplier", float("inf"), "finite"),
                                                  ("offline_narrow_multiplier", 0.0, "must be > 0")])

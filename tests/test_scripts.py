@@ -204,6 +204,9 @@ def test_a_bonus_variant_multiplies_the_bonus_and_refuses_bad_input_in_one_line(
     g = load(tmp_path / "g")
     assert g.cfg.planner_guess_temperature == 0.1 and (g.transition.query.weight == 0).all()
     assert (g.transition.query.bias == 0).all()
+    assert run(str(tried), "1", str(tmp_path / "o"), "--offline-tried-strength", "2").returncode == 0
+    assert load(tmp_path / "o").cfg.offline_tried_strength == 2.0
+    assert load(tmp_path / "o").meta["training"]["bonus_variant"]["offline_tried_strength"] == 2.0
     assert run(str(tried), "1", str(tmp_path / "z"), "--novelty", "0").returncode == 0
     assert load(tmp_path / "z").meta["training"]["bonus_variant"]["novelty"] == 0.0  # a 0 is recorded too
     assert (g.transition.key.weight == load(tried).transition.key.weight).all()
