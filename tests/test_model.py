@@ -38,6 +38,13 @@ def perturbed(cfg=CFG, seed=1):
     return m.eval()
 
 
+def twin(model, **changes):
+    """The same weights under a config with these settings changed."""
+    other = RLPFN(dataclasses.replace(model.cfg, **changes))
+    other.load_state_dict(model.state_dict())
+    return other.eval()
+
+
 def test_outputs_shapes_and_one_pass_policy_table():
     ctx = random_context(3, 5, 3, 7)
     out = perturbed()(ctx)
@@ -221,9 +228,7 @@ def test_planner_novelty_mixes_a_never_visited_successor_into_tried_pairs():
     ctx.stats.counts[0, 2, 0] = torch.tensor([0.0, 0, 3, 0, 0])  # one successor, thrice: nothing left unseen
     ctx.stats.reward_sum[0, 3:] = ctx.stats.reward_sq_sum[0, 3:] = 0
     model = perturbed()
-    novel = RLPFN(dataclasses.replace(CFG, planner_novelty=nu))
-    novel.load_state_dict(model.state_dict())
-    novel.eval()
+    novel = twin(model, planner_novelty=nu)
     with torch.no_grad():
         base, out = model(ctx), novel(ctx)
     assert torch.equal(out.q_plan[1], base.q_plan[1])  # no state left to discover
@@ -282,9 +287,7 @@ def test_planner_tried_strength_plans_a_few_times_tried_pair_with_the_heads_row(
     ctx = random_context(2, S, A, H, seed=9, density=0.25)
     cfg = dataclasses.replace(CFG, transition_head=True, tried_below=3, planner_tried_strength=kappa)
     model = perturbed(cfg)
-    base = RLPFN(dataclasses.replace(cfg, planner_tried_strength=0.0))
-    base.load_state_dict(model.state_dict())
-    base.eval()
+    base = twin(model, planner_tried_strength=0.0)
     with torch.no_grad():
         out, ref = model(ctx, transitions=False), base(ctx, transitions=False)
     P_hat, r_hat, n = ctx.stats.empirical()
@@ -325,9 +328,7 @@ def test_planner_tried_known_only_keeps_a_tried_pairs_row_on_states_acted_from()
     cfg = dataclasses.replace(CFG, transition_head=True, tried_below=3, planner_tried_strength=kappa)
     masked_cfg = dataclasses.replace(cfg, planner_tried_known_only=True)
     model = perturbed(cfg)
-    masked = RLPFN(masked_cfg)
-    masked.load_state_dict(model.state_dict())
-    masked.eval()
+    masked = twin(model, planner_tried_known_only=True)
     with torch.no_grad():
         out, ref = masked(ctx, transitions=False), model(ctx, transitions=False)
     _, _, n = ctx.stats.empirical()
@@ -389,9 +390,7 @@ def test_offline_tried_strength_plans_each_tried_pair_on_the_heads_row_blended_w
     ctx = random_context(2, S, A, H, seed=9, density=0.25)
     cfg = dataclasses.replace(CFG, transition_head=True, offline_tried_strength=kappa)
     model = perturbed(cfg)
-    base = RLPFN(dataclasses.replace(cfg, offline_tried_strength=0.0))
-    base.load_state_dict(model.state_dict())
-    base.eval()
+    base = twin(model, offline_tried_strength=0.0)
     with torch.no_grad():
         out, ref = model(ctx, pessimistic=True), base(ctx, pessimistic=True)
     P_hat, r_hat, n = ctx.stats.empirical()
