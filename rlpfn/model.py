@@ -709,7 +709,7 @@ class RLPFN(nn.Module):
             def successors(pairs):  # the planner's rows are trained by the head's own loss only
                 rows = (self.transition(h.detach(), pairs, ctx.stats.counts) if log_p_next is None
                         else log_p_next[pairs]).detach()
-                if self.cfg.planner_tried_known_only:
+                if self.cfg.planner_tried_known_only and not pessimistic:  # an online rule (offline: worth 0)
                     rows = known_only(rows, pairs, n)
                 if log_p_next is None:
                     asked["rows"] = (pairs, rows)

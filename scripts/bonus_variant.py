@@ -17,7 +17,9 @@ over the states), `--state-log` a bonus that grows with its state's visits (Mode
 scaled by the run's reward noise (ModelConfig.planner_noise_h_term), `--variance C` a term in the spread of a tried
 pair's successors' values (ModelConfig.planner_variance), and
 `--offline-narrow BELOW MULTIPLIER` the offline penalty's multiplier on datasets of behaviour
-entropy below BELOW (ModelConfig.offline_narrow_below, offline_narrow_multiplier); the features stay as they were. The
+entropy below BELOW (ModelConfig.offline_narrow_below, offline_narrow_multiplier), and `--offline-tried-strength K`
+the weight of the transition head's rows at every tried pair offline (ModelConfig.offline_tried_strength); the
+features stay as they were. The
 copy's JSON records the variant, and the variant it was made from, if any.
 """
 from __future__ import annotations
@@ -68,7 +70,7 @@ def main() -> None:
     parser.add_argument("--uniform-rows", action="store_true",
                         help="zero the transition head's query, so that a guessed pair's predicted successors are "
                              "uniform over the states: the planner's rule without the learned prediction (an ablation; "
-                             "with --tried-strength, the tried pairs' rows are uniform too)")
+                             "with --tried-strength or --offline-tried-strength, the tried pairs' rows are uniform too)")
     parser.add_argument("--state-log", action="store_true",
                         help="let the bonus at (s, a) grow with the visits N_s of its state, by UCB1's log: flat part "
                              "× sqrt(1 + ln N_s), 1/N part × (1 + ln N_s) (ModelConfig.planner_state_log)")

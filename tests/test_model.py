@@ -388,6 +388,8 @@ def test_offline_tried_strength_plans_each_tried_pair_on_the_heads_row_blended_w
     (N·P̂ + κ·P̃)/(N + κ) at every tried pair (untried rows stay zero, worth 0); online acting is unchanged."""
     S, A, H, kappa = 5, 3, 6, 2.0
     ctx = random_context(2, S, A, H, seed=9, density=0.25)
+    ctx.stats.counts[:, 4] = 0  # state 4: no action tried (the head's mass there is worth 0)
+    ctx.stats.reward_sum[:, 4] = ctx.stats.reward_sq_sum[:, 4] = 0
     cfg = dataclasses.replace(CFG, transition_head=True, offline_tried_strength=kappa)
     model = perturbed(cfg)
     base = twin(model, offline_tried_strength=0.0)
@@ -402,6 +404,10 @@ def test_offline_tried_strength_plans_each_tried_pair_on_the_heads_row_blended_w
     torch.testing.assert_close(out.q_plan, by_hand)
     assert not torch.equal(out.q_plan, ref.q_plan)
     with torch.no_grad():
+        # as acting asks (only the rows planned with), and with the online mask of tried rows, which offline ignores
+        torch.testing.assert_close(model(ctx, pessimistic=True, transitions=False).q_plan, by_hand)
+        masked = twin(model, tried_below=3, planner_tried_strength=1.0, planner_tried_known_only=True)
+        torch.testing.assert_close(masked(ctx, pessimistic=True, transitions=False).q_plan, by_hand)
         assert torch.equal(model(ctx).q_plan, base(ctx).q_plan)
     with pytest.raises(ValueError, match="transition_head is false"):
         dataclasses.replace(CFG, offline_tried_strength=1.0)
