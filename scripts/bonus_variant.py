@@ -94,7 +94,8 @@ def main() -> None:
                 "noise_h_term", "variance", "state_log_from", "offline_tried_strength"):
         value = getattr(args, key)
         if value is not None and not math.isfinite(value):
-            parser.error(f"argument {key}: must be finite, got {value}")
+            name = key if key == "scale" else "--" + key.replace("_", "-")  # as the user typed it
+            parser.error(f"argument {name}: must be finite, got {value}")
     if args.offline_narrow is not None:
         below, multiplier = args.offline_narrow
         if not (0.0 <= below <= 1.0 and math.isfinite(multiplier) and multiplier > 0):
