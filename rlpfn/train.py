@@ -707,6 +707,39 @@ def resume_step(out: Path, kind: str = "rlpfn") -> int:
     return step
 
 
+# Options a resumed run may change: how long and where it runs, and how many processes feed it. Anything else
+# changes what is trained, and a different model does not even load its weights.
+RESUMABLE_CHANGES = ("trainer.", "data.num_workers", "es.workers")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def check_same_run(out: Path, config: dict) -> None:
+    """Before a resume: the options of this command against those the run in `out` was started with (its
+    model.json, written with every checkpoint). A ConfigError names the first keys that differ, other than
+    RESUMABLE_CHANGES. Keys one side lacks (a field added since the run began) are not compared; nor is a run
+    whose model.json holds no config."""
+    try:
+        saved = json.loads((out / "model.json").read_text())["training"]["config"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+        return
+    if not isinstance(saved, dict):
+        return
+    before, now = _flat(saved), _flat(config)
+    differ = [k for k in before if k in now and before[k] != now[k] and not k.startswith(RESUMABLE_CHANGES)]
+    if differ:
+        shown = ", ".join(f"{k} {before[k]!r} (this command: {now[k]!r})" for k in differ[:4])
+        more = f" and {len(differ) - 4} more" if len(differ) > 4 else ""
+        raise ConfigError(f"--resume: {out} was started with {shown}{more}; resume it with the options it was "
+                          f"started with (the same --config and overrides; {out / 'model.json'} holds them "
+                          "under training.config)")
+
+
 class StepCounter(torch.utils.data.IterableDataset):
     """0, 1, 2, ...: the training loop's batches when no supervised loss needs prior batches."""
 
@@ -740,6 +773,7 @@ def pretrain(cfg, resume: bool = False, command: str = "") -> Path:
     out.mkdir(parents=True, exist_ok=True)
     start = resume_step(out, cfg.kind) if resume else 0
     if resume:
+        check_same_run(out, cfg.to_dict())
         _set_aside_log(out, start)
     L.seed_everything(cfg.data.seed, workers=True, verbose=False)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)

@@ -189,6 +189,16 @@ def test_the_report_refuses_an_unwritable_output_before_any_work(tmp_path):
     assert res.returncode == 2 and "exists and is not a directory" in res.stderr and afile.read_text() == ""
 
 
+def test_the_fit_probe_explains_itself_and_names_a_checkpoint_it_cannot_use(capsys):
+    from rlpfn.experiments.ad_fit import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0 and "CKPT" in capsys.readouterr().out
+    assert main(["no/such/run"]) == 2 and "no/such/run.json: no such checkpoint" in capsys.readouterr().err
+    assert main(["rlpfn-v2"]) == 2 and "not an 'ad' one" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("episode_feature", [False, True])
 def test_the_agent_builds_the_tokens_training_shows_it(episode_feature):
     """Fed a source's trace step by step, the agent scores each decision exactly as the model scores the training

@@ -9,6 +9,7 @@ reaches in 10^6 steps), built with each checkpoint's own data config.
 """
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 
@@ -16,6 +17,7 @@ import torch
 
 from ..ad.data import ADDataConfig, ad_batch
 from ..ad.model import ADModel
+from ..errors import UserError
 
 
 def fit(model: ADModel, data: ADDataConfig, batches: int = 6) -> dict:
@@ -34,12 +36,19 @@ def fit(model: ADModel, data: ADDataConfig, batches: int = 6) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from ..checkpoint import load, shipped_path
 
+    p = argparse.ArgumentParser(prog="python -m rlpfn.experiments.ad_fit", description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoints", nargs="*", metavar="CKPT",
+                   help="AD checkpoints (a path without .json / .safetensors, or a shipped name); default: ad-v1")
+    args = p.parse_args(argv)
     torch.set_num_threads(1)
-    paths = (sys.argv[1:] if argv is None else argv) or [str(shipped_path("ad"))]
-    models = {}
-    for p in paths:
-        m = load(p, "ad").eval()
-        models[p] = (m, ADDataConfig(**m.meta["training"]["config"]["data"]))
+    try:
+        models = {}
+        for path in args.checkpoints or [str(shipped_path("ad"))]:
+            m = load(path, "ad").eval()
+            models[path] = (m, ADDataConfig(**m.meta["training"]["config"]["data"]))
+    except UserError as e:
+        print(f"ad_fit: error: {e}", file=sys.stderr)
+        return 2
     first_model, first_data = next(iter(models.values()))
     torch.manual_seed(0)
     models = {"untrained": (ADModel(first_model.cfg).eval(), first_data), **models}
@@ -49,7 +58,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name[-40:]:<40} {r['relative_ce']:>8.3f} {r['accuracy']:>9.3f} {r['relative_ce_first_32']:>9.3f} "
               f"{r['relative_ce_last_32']:>8.3f}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
