@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import sys
 import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -707,9 +708,10 @@ def resume_step(out: Path, kind: str = "rlpfn") -> int:
     return step
 
 
-# Options a resumed run may change: how long and where it runs, and how many processes feed it. Anything else
-# changes what is trained, and a different model does not even load its weights.
-RESUMABLE_CHANGES = ("trainer.", "data.num_workers", "es.workers")
+# Options that do not change what a resumed run trains: how long and where it runs, how many processes feed it,
+# and its validation. A change of any other option is said when the run resumes, not refused: continuing a run with
+# its optimiser state under another loss or prior is how docs/model/ fine-tunes (e.g. v2.md's blend arms).
+QUIET_CHANGES = ("trainer.", "data.num_workers", "data.val_", "es.workers")
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -719,25 +721,40 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def check_same_run(out: Path, config: dict) -> None:
-    """Before a resume: the options of this command against those the run in `out` was started with (its
-    model.json, written with every checkpoint). A ConfigError names the first keys that differ, other than
-    RESUMABLE_CHANGES. Keys one side lacks (a field added since the run began) are not compared; nor is a run
-    whose model.json holds no config."""
+def check_same_run(out: Path, config: dict, module) -> list[str]:
+    """Before a resume: refuses (ConfigError) a command whose model cannot take the run's saved weights (other
+    parameter names or shapes: a traceback inside Lightning before) or freezes other parameters (optim.new_only,
+    and trainer.init_from with it). Returns the other options that differ from those the run began with (its
+    model.json, written with every checkpoint), as 'key: before -> now', for the caller to say, QUIET_CHANGES left
+    out; a field added since the run began counts at its default there."""
     try:
         saved = json.loads((out / "model.json").read_text())["training"]["config"]
+        before = _flat(saved) if isinstance(saved, dict) else {}
     except (OSError, json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-        return
-    if not isinstance(saved, dict):
-        return
-    before, now = _flat(saved), _flat(config)
-    differ = [k for k in before if k in now and before[k] != now[k] and not k.startswith(RESUMABLE_CHANGES)]
-    if differ:
-        shown = ", ".join(f"{k} {before[k]!r} (this command: {now[k]!r})" for k in differ[:4])
-        more = f" and {len(differ) - 4} more" if len(differ) > 4 else ""
-        raise ConfigError(f"--resume: {out} was started with {shown}{more}; resume it with the options it was "
-                          f"started with (the same --config and overrides; {out / 'model.json'} holds them "
-                          "under training.config)")
+        before = {}
+    if before:  # a field added since the run began has its default there: the behaviour it kept
+        before = {**_flat(config_classes()[config["kind"]]().to_dict()), **before}
+    now = _flat(config)
+    differ = [k for k in before if k in now and before[k] != now[k]]
+    frozen = [k for k in differ if k == "optim.new_only" or (k == "trainer.init_from" and now.get("optim.new_only"))]
+    try:
+        weights = torch.load(out / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    except Exception as e:  # a truncated or foreign file: pickle, zip and key errors alike
+        raise ConfigError(f"{out / 'last.ckpt'}: unreadable resume state ({one_line(e)}); rerun without --resume into "
+                          "a new trainer.out") from None
+    mine = module.state_dict()
+    misfit = sorted(set(weights) ^ set(mine)) + [k for k in weights if k in mine and weights[k].shape != mine[k].shape]
+    if misfit or frozen:
+        keys = frozen + [k for k in differ if not k.startswith(QUIET_CHANGES) and k not in frozen]
+        said = ", ".join(f"{k} {before[k]!r} (this command: {now[k]!r})" for k in keys[:4])
+        said += f" and {len(keys) - 4} more" if len(keys) > 4 else ""
+        what = (f"its saved weights do not fit this command's model ({', '.join(misfit[:3])}"
+                f"{f' and {len(misfit) - 3} more' if len(misfit) > 3 else ''})") if misfit else "it froze other parameters"
+        fresh = f", or start a new trainer.out with --trainer.init_from {out / 'model'}" if now.get("kind") == "rlpfn" else ""
+        raise ConfigError(f"--resume: {out} cannot continue under these options: {what}"
+                          f"{f'; it began with {said}' if said else ''}. Resume it with the options it began with "
+                          f"({out / 'model.json'}, training.config){fresh}")
+    return [f"{k}: {before[k]!r} -> {now[k]!r}" for k in differ if not k.startswith(QUIET_CHANGES)]
 
 
 class StepCounter(torch.utils.data.IterableDataset):
@@ -772,9 +789,6 @@ def pretrain(cfg, resume: bool = False, command: str = "") -> Path:
                           "or choose another trainer.out")
     out.mkdir(parents=True, exist_ok=True)
     start = resume_step(out, cfg.kind) if resume else 0
-    if resume:
-        check_same_run(out, cfg.to_dict())
-        _set_aside_log(out, start)
     L.seed_everything(cfg.data.seed, workers=True, verbose=False)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -791,6 +805,12 @@ def pretrain(cfg, resume: bool = False, command: str = "") -> Path:
         module_cls = _lightning_module(cfg)
     module = module_cls()
     cfg_dict = cfg.to_dict()
+    if resume:  # nothing is written before these checks
+        changed = check_same_run(out, cfg_dict, module)
+        if changed:
+            print(f"rlpfn pretrain: resuming {out} under other options than it began with (its optimiser state "
+                  f"goes on): {'; '.join(changed)}", file=sys.stderr)
+        _set_aside_log(out, start)
 
     class Data(L.LightningDataModule):
         def train_dataloader(self):

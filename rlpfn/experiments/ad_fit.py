@@ -36,7 +36,7 @@ def fit(model: ADModel, data: ADDataConfig, batches: int = 6) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from ..checkpoint import load, shipped_path
 
-    p = argparse.ArgumentParser(prog="python -m rlpfn.experiments.ad_fit", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m rlpfn.experiments.ad_fit", description=__doc__.split("\n\n")[1].replace("\n", " "))
     p.add_argument("checkpoints", nargs="*", metavar="CKPT",
                    help="AD checkpoints (a path without .json / .safetensors, or a shipped name); default: ad-v1")
     args = p.parse_args(argv)
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name[-40:]:<40} {r['relative_ce']:>8.3f} {r['accuracy']:>9.3f} {r['relative_ce_first_32']:>9.3f} "
               f"{r['relative_ce_last_32']:>8.3f}")
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
