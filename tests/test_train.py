@@ -147,6 +147,25 @@ def test_resume_refuses_a_model_its_weights_do_not_fit_and_says_other_changed_op
     assert "last.ckpt: unreadable resume state" in capsys.readouterr().err
 
 
+def test_resume_refuses_to_freeze_other_parameters(tmp_path):
+    """optim.new_only (with trainer.init_from) sets which parameters the saved optimiser state belongs to."""
+    from rlpfn.train import _lightning_module, check_same_run, parse_pretrain_args
+
+    cfg, _ = parse_pretrain_args(["--config", str(tiny_config(tmp_path))])
+    module = _lightning_module(cfg)()
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"state_dict": module.state_dict()}, run / "last.ckpt")
+    config = cfg.to_dict()
+    (run / "model.json").write_text(json.dumps({"training": {"config": config}}))
+    assert check_same_run(run, config, module) == []
+    frozen = {**config, "optim": {**config["optim"], "new_only": True}}
+    with pytest.raises(ConfigError, match="froze other parameters; it began with optim.new_only False"):
+        check_same_run(run, frozen, module)
+    lr = {**config, "optim": {**config["optim"], "lr": 0.5}}
+    assert check_same_run(run, lr, module) == [f"optim.lr: {config['optim']['lr']!r} -> 0.5"]
+
+
 def test_ddp_on_two_cpu_processes(tmp_path):
     cfg = tiny_config(tmp_path, max_steps=4, val_every=2)
     res = rlpfn_cli("pretrain", "--config", str(cfg), "--trainer.devices", "2", timeout=300)
