@@ -56,11 +56,14 @@ def test_agent_offline_policy_is_a_distribution(ckpt):
 def test_bad_agent_options_are_refused():
     with pytest.raises(ValueError, match="refresh must be"):
         make_agent("rlpfn", refresh="sometimes")
-    for key, value in (("explore_every", -1), ("explore_scale", 0.0), ("explore_scale", float("inf"))):
+    for key, value in (("explore_every", -1), ("explore_scale", 0.0), ("explore_scale", float("inf")),
+                       ("retry_rate", -1.0), ("retry_rate", float("nan")), ("retry_rate", float("inf"))):
         with pytest.raises(ValueError, match=f"{key} must be.*got {value}"):
             make_agent("rlpfn", **{key: value})
     with pytest.raises(ValueError, match="explore_every and monotone"):
         make_agent("rlpfn", explore_every=5, monotone=True)
+    with pytest.raises(ValueError, match="retry_rate.*True"):
+        make_agent("rlpfn", retry_rate=True)
 
 
 # ---- checkpoints ---------------------------------------------------------------------------------------
@@ -355,6 +358,32 @@ def test_a_log_term_from_beyond_any_visit_count_acts_exactly_as_without_it():
     early = run_online(mdp, RlpfnAgent.with_model(_perturbed_model(planner_state_log=True)), 6, 3, seed=0)
     np.testing.assert_array_equal(late.regret, plain.regret)
     assert not np.array_equal(early.regret, plain.regret)
+
+
+def test_a_retry_rate_takes_random_actions_ever_more_rarely_and_zero_changes_nothing():
+    """retry_rate c: at a state of N_s visits a uniformly random action w.p. min(1, c / N_s); 0 draws nothing, so
+    the run is v2's to the bit; seeded."""
+    from rlpfn.agents.base import AgentSpec
+    from rlpfn.agents.rlpfn import RlpfnAgent
+    from rlpfn.traces import run_trace
+
+    mdp = make_benchmark("sixarms")
+    plain = run_online(mdp, RlpfnAgent.with_model(_perturbed_model()), 6, 3, seed=0)
+    zero = run_online(mdp, RlpfnAgent.with_model(_perturbed_model(), retry_rate=0.0), 6, 3, seed=0)
+    np.testing.assert_array_equal(zero.regret, plain.regret)
+    runs = [run_trace(mdp, RlpfnAgent.with_model(_perturbed_model(), retry_rate=c), 30, 0, n_runs=4) for c in (0, 3, 3)]
+    assert torch.equal(runs[1].a, runs[2].a) and not torch.equal(runs[0].a, runs[1].a)
+    agent = RlpfnAgent.with_model(_perturbed_model(), retry_rate=3.0)
+    n, A = 4000, mdp.n_actions
+    agent.reset(AgentSpec.of(mdp), n, seed=0)
+    agent.out, agent.q = object(), torch.zeros(n, mdp.horizon, mdp.n_states, A, dtype=torch.float64)
+    agent.q[..., 2] = 1.0  # the greedy action everywhere
+    zeros = torch.zeros(n, dtype=torch.long)
+    for visits in (10, 100):  # N_s: the share of random actions that are not the greedy one is (c / N_s)(A - 1) / A
+        while agent.stats.visits[0, 0].sum() < visits:
+            agent.stats.add(zeros, zeros, torch.zeros(n, dtype=torch.float64), zeros)
+        share = (agent.act(zeros, 1) != 2).double().mean().item()
+        assert abs(share - 3.0 / visits * (A - 1) / A) < (0.03 if visits == 10 else 0.01), (visits, share)
 
 
 def test_optimistic_episodes_raise_the_bonus_of_every_kth_pass_only():

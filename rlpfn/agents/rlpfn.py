@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..model import SPREAD_ROUND_OFF, bonus_terms, capped, novelty_rate, novelty_weight, reward_noise
+from ..env import draw
 from ..planning import DTYPE
 from ..stats import Stats
 from .base import Agent, AgentError, ModelAgent
@@ -50,6 +51,10 @@ class RlpfnAgent(ModelAgent):
     # better action after a few unlucky visits retries it now and then (docs/model/v2.md, "Optimistic episodes")
     explore_every: int = 0
     explore_scale: float = 3.0
+    # c > 0: at a state visited N_s times in this run, a uniformly random action with probability min(1, c / N_s), so
+    # c·ln N_s random tries at a state in all: a passed-over action is retried, ever more rarely (docs/model/v2.md,
+    # "Retries at the suite's horizon"; negative). 0: never (v2 as shipped)
+    retry_rate: float = 0.0
 
     def __post_init__(self):
         if self.refresh not in REFRESH:
@@ -62,6 +67,9 @@ class RlpfnAgent(ModelAgent):
         if isinstance(self.explore_scale, bool) or not isinstance(self.explore_scale, (int, float)) or not (
                 0 < self.explore_scale < float("inf")):
             raise AgentError(f"rlpfn: explore_scale must be a finite number > 0, got {self.explore_scale!r}")
+        if isinstance(self.retry_rate, bool) or not isinstance(self.retry_rate, (int, float)) or not (
+                0 <= self.retry_rate < float("inf")):
+            raise AgentError(f"rlpfn: retry_rate must be a finite number >= 0, got {self.retry_rate!r}")
         if self.explore_every and self.monotone:  # the min over refreshes would drop the raised Q at once
             raise AgentError("rlpfn: explore_every and monotone do not go together (monotone keeps the smaller Q)")
         self._model = None
@@ -115,10 +123,19 @@ class RlpfnAgent(ModelAgent):
             self._refresh(self.new_pair.nonzero().squeeze(1), states, h)  # only the runs that met a new pair
         q = self.q[self.rows, h, states]  # [N,A]
         if not self.sample:
-            return self.argmax_random_ties(q)
-        logits = q / ((self.spec.horizon - h) * self.out.temperature.to(DTYPE))
-        probs = torch.softmax(logits, -1).cpu()  # drawn with the CPU's generator, as everything random
-        return torch.multinomial(probs, 1, generator=self.gen).squeeze(1).to(self.device)
+            actions = self.argmax_random_ties(q)
+        else:
+            logits = q / ((self.spec.horizon - h) * self.out.temperature.to(DTYPE))
+            probs = torch.softmax(logits, -1).cpu()  # drawn with the CPU's generator, as everything random
+            actions = torch.multinomial(probs, 1, generator=self.gen).squeeze(1).to(self.device)
+        if self.retry_rate > 0:  # (nothing drawn otherwise: v2's random stream stays as it was)
+            visits = self.stats.visits[self.rows, states].sum(-1)  # [N] N_s
+            u = draw(lambda n: torch.rand(n, 2, dtype=DTYPE, generator=self.gen), q.shape[0], self.streams,
+                     self.device)
+            retry = u[:, 0] < self.retry_rate / visits.clamp_min(1.0)
+            other = (u[:, 1] * q.shape[1]).long().clamp(max=q.shape[1] - 1)
+            actions = torch.where(retry, other, actions)
+        return actions
 
     def _refresh(self, runs: torch.Tensor, states, h: int) -> None:
         """Ask the model for a new policy table for `runs` (all runs, or the subset that needs one)."""
