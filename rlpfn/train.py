@@ -748,9 +748,12 @@ def check_same_run(out: Path, config: dict, module) -> list[str]:
         keys = frozen + [k for k in differ if not k.startswith(QUIET_CHANGES) and k not in frozen]
         said = ", ".join(f"{k} {before[k]!r} (this command: {now[k]!r})" for k in keys[:4])
         said += f" and {len(keys) - 4} more" if len(keys) > 4 else ""
-        what = (f"its saved weights do not fit this command's model ({', '.join(misfit[:3])}"
-                f"{f' and {len(misfit) - 3} more' if len(misfit) > 3 else ''})") if misfit else "it froze other parameters"
-        fresh = f", or start a new trainer.out with --trainer.init_from {out / 'model'}" if now.get("kind") == "rlpfn" else ""
+        more = f" and {len(misfit) - 3} more" if len(misfit) > 3 else ""
+        what = (f"its saved weights do not fit this command's model ({', '.join(misfit[:3])}{more})" if misfit
+                else "it froze other parameters")
+        fresh = ""
+        if now.get("kind") == "rlpfn":  # AD runs take no warm start
+            fresh = f", or start a new trainer.out with --trainer.init_from {out / 'model'}"
         raise ConfigError(f"--resume: {out} cannot continue under these options: {what}"
                           f"{f'; it began with {said}' if said else ''}. Resume it with the options it began with "
                           f"({out / 'model.json'}, training.config){fresh}")

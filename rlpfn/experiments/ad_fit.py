@@ -36,7 +36,8 @@ def fit(model: ADModel, data: ADDataConfig, batches: int = 6) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from ..checkpoint import load, shipped_path
 
-    p = argparse.ArgumentParser(prog="python -m rlpfn.experiments.ad_fit", description=__doc__.split("\n\n")[1].replace("\n", " "))
+    p = argparse.ArgumentParser(prog="python -m rlpfn.experiments.ad_fit",
+                                description=__doc__.split("\n\n")[1].replace("\n", " "))
     p.add_argument("checkpoints", nargs="*", metavar="CKPT",
                    help="AD checkpoints (a path without .json / .safetensors, or a shipped name); default: ad-v1")
     args = p.parse_args(argv)
