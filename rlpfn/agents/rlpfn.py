@@ -64,12 +64,11 @@ class RlpfnAgent(ModelAgent):
                 raise AgentError(f"rlpfn: {key} must be true or false, got {getattr(self, key)!r}")
         if isinstance(self.explore_every, bool) or not isinstance(self.explore_every, int) or self.explore_every < 0:
             raise AgentError(f"rlpfn: explore_every must be an integer >= 0, got {self.explore_every!r}")
-        if isinstance(self.explore_scale, bool) or not isinstance(self.explore_scale, (int, float)) or not (
-                0 < self.explore_scale < float("inf")):
-            raise AgentError(f"rlpfn: explore_scale must be a finite number > 0, got {self.explore_scale!r}")
-        if isinstance(self.retry_rate, bool) or not isinstance(self.retry_rate, (int, float)) or not (
-                0 <= self.retry_rate < float("inf")):
-            raise AgentError(f"rlpfn: retry_rate must be a finite number >= 0, got {self.retry_rate!r}")
+        for key, zero_ok in (("explore_scale", False), ("retry_rate", True)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    (0 <= value if zero_ok else 0 < value) and value < float("inf")):
+                raise AgentError(f"rlpfn: {key} must be a finite number {'>=' if zero_ok else '>'} 0, got {value!r}")
         if self.explore_every and self.monotone:  # the min over refreshes would drop the raised Q at once
             raise AgentError("rlpfn: explore_every and monotone do not go together (monotone keeps the smaller Q)")
         self._model = None
