@@ -21,7 +21,8 @@
 # ES_PRIOR=wide trains on v2's prior instead of `default` (a new run only; the timing always uses `default`'s
 # sizes, and a wide-prior step with H up to 200 is slower: see docs/baselines/ucbvi_wide.md for its own baseline).
 # Environment overrides, for a smoke run on CPU: ES_EPISODES, ES_PAIRS (the CPU timing's pairs), TOTAL_SECONDS,
-# CHECKPOINT_EVERY, PYTHON, RESUME_DIR. Exit status 0 when a model came back.
+# CHECKPOINT_EVERY, PYTHON, RESUME_DIR, STOP_GRACE (seconds between SIGINT and SIGKILL at the time limit, default
+# 30). Exit status 0 when a model came back.
 OUT=${OUT:-/tmp/device-es-out}
 TOTAL=${TOTAL_SECONDS:-420}
 . scripts/device_setup.sh  # shell options, START, PY, $OUT made, the wheels, CORES, what the machine holds
@@ -49,8 +50,9 @@ else
 fi
 LEFT=$(( TOTAL - (SECONDS - START) ))
 echo "main run for $LEFT s, options: $O"
-if [ "$LEFT" -gt 20 ]; then  # SIGINT first: the run saves the steps it finished; SIGKILL 10 s later if it hangs
-  timeout --signal=INT --kill-after=10 $(( LEFT - 10 )) $PY -m rlpfn.cli pretrain $RESUMING --trainer.out "$OUT/run" \
+GRACE=${STOP_GRACE:-30}  # on the device (2026-11-29) a run stopped with 14 workers had not saved 10 s later (gpu.md)
+if [ "$LEFT" -gt $(( 2 * GRACE )) ]; then  # SIGINT first: the run saves the steps it finished; SIGKILL GRACE s later
+  timeout --signal=INT --kill-after=$GRACE $(( LEFT - GRACE )) $PY -m rlpfn.cli pretrain $RESUMING --trainer.out "$OUT/run" \
     $O --trainer.max_steps 100000 >"$OUT/main.log" 2>&1
 fi
 # what the device tool brings back: at most 8 files; a kill mid-write leaves temporary files

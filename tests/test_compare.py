@@ -128,6 +128,10 @@ def test_files_of_one_setting_are_compared_as_one(tmp_path, capsys):
         merged({"a": a, "b": {**b, "config": {**config, "episodes": 50}}})
     with pytest.raises(UserError, match="^b: its 'rlpfn' regrets differ from those in a "):
         merged({"a": a, "b": {**b, "regret": {"rlpfn": [0.4, 0.3]}}})
+    # the last bits that summation order moves are not a difference; a missing MDP is
+    assert merged({"a": a, "b": {**b, "regret": {"rlpfn": [0.4 + 3e-15, 0.2]}}})["regret"]["rlpfn"] == [0.4, 0.2]
+    with pytest.raises(UserError, match="regrets differ"):
+        merged({"a": a, "b": {**b, "regret": {"rlpfn": [0.4]}}})
     older = {k: v for k, v in config.items() if k != "rollouts"}  # written before validate had --rollouts
     assert "y" in merged({"a": a, "b": {**b, "config": older}})["regret"]
     with pytest.raises(UserError, match="not the same MDPs"):

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(out: Path, resume: Path, seconds: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "ES_EPISODES": "2", "ES_PAIRS": "1",
-           "TOTAL_SECONDS": str(seconds), "CHECKPOINT_EVERY": "1", "RESUME_DIR": str(resume), "ES_PRIOR": "tiny"}
+           "TOTAL_SECONDS": str(seconds), "CHECKPOINT_EVERY": "1", "RESUME_DIR": str(resume), "ES_PRIOR": "tiny",
+           "STOP_GRACE": "10"}
     res = subprocess.run(["bash", "scripts/device_es.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=300)
     assert res.returncode == 0, res.stderr
@@ -51,7 +52,7 @@ def test_device_transitions_script_trains_a_small_head_and_a_later_call_resumes_
     def run(out: Path, seconds: int) -> subprocess.CompletedProcess:
         env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "TOTAL_SECONDS": str(seconds),
                "D_MODEL": "16", "N_LAYERS": "1", "BATCH": "2", "PRIOR": "tiny", "MAX_STEPS": "1000", "CHECKPOINT_EVERY": "1",
-               "RESUME_DIR": str(tmp_path / "resume")}
+               "RESUME_DIR": str(tmp_path / "resume"), "STOP_GRACE": "10"}
         res = subprocess.run(["bash", "scripts/device_transitions.sh"], cwd=ROOT, env=env, capture_output=True,
                              text=True, timeout=300)
         assert res.returncode == 0, res.stdout + res.stderr  # 0: a model that trained in this call came back

@@ -77,6 +77,12 @@ def against(doc: dict, name: str, base: str) -> list[dict]:
 SETTING = ("prior", "batches", "seed", "episodes", "rollouts")  # what makes two validate files the same MDPs and seeds
 
 
+def same_regrets(a: list, b: list) -> bool:
+    """One agent's regrets from two runs of the same setting: equal up to the last bits that summation order moves
+    (a run that went another way differs by far more than 1e-9)."""
+    return len(a) == len(b) and all(abs(x - y) <= 1e-9 for x, y in zip(a, b))
+
+
 def merged(docs: dict[str, dict]) -> dict:
     """One validate document from several of the same setting (SETTING of their configs): the agents of all of
     them. A UserError names a file whose setting differs from the first's, or an agent two files disagree on."""
@@ -92,10 +98,11 @@ def merged(docs: dict[str, dict]) -> dict:
         if setting(d) != setting(doc):
             raise UserError(f"{name}: validated {setting(d)}, but {first} {setting(doc)}: not the same MDPs and seeds")
         for agent, values in d["regret"].items():
-            if agent in out["regret"] and out["regret"][agent] != values:
+            if agent in out["regret"] and not same_regrets(out["regret"][agent], values):
                 raise UserError(f"{name}: its {agent!r} regrets differ from those in {source[agent]} (a plain 'rlpfn' "
-                                "is each file's --checkpoint)")
-            out["regret"][agent] = values
+                                "is each file's --checkpoint; or the CPU kernels rounded differently: the committed files "
+                                "reproduce with ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2, docs/reproducibility.md)")
+            out["regret"].setdefault(agent, values)  # the first file's, where two agree
             source.setdefault(agent, name)
     return out
 
