@@ -50,10 +50,9 @@ else
 fi
 LEFT=$(( TOTAL - (SECONDS - START) ))
 echo "main run for $LEFT s, options: $O"
-GRACE=${STOP_GRACE:-30}  # on the device (2026-11-29) a run stopped with 14 workers had not saved 10 s later (gpu.md)
-if [ "$LEFT" -gt $(( 2 * GRACE )) ]; then  # SIGINT first: the run saves the steps it finished; SIGKILL GRACE s later
-  timeout --signal=INT --kill-after=$GRACE $(( LEFT - GRACE )) $PY -m rlpfn.cli pretrain $RESUMING --trainer.out "$OUT/run" \
-    $O --trainer.max_steps 100000 >"$OUT/main.log" 2>&1
+if [ "$LEFT" -gt $(( 2 * GRACE )) ]; then
+  stop_after "$LEFT" $PY -m rlpfn.cli pretrain $RESUMING --trainer.out "$OUT/run" $O --trainer.max_steps 100000 \
+    >"$OUT/main.log" 2>&1
 fi
 # what the device tool brings back: at most 8 files; a kill mid-write leaves temporary files
 rm -f "$OUT/run/hparams.yaml" "$OUT/run/last.ckpt.tmp" "$OUT"/run/.*.tmp*

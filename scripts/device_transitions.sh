@@ -59,11 +59,9 @@ else
 fi
 LEFT=$(( TOTAL - (SECONDS - START) ))
 echo "main run for $LEFT s, options: $O"
-GRACE=${STOP_GRACE:-30}  # on the device (2026-11-29) a run stopped with 14 workers had not saved 10 s later (gpu.md)
-if [ "$LEFT" -gt $(( 2 * GRACE )) ]; then  # SIGINT first: the run saves the steps it finished; SIGKILL GRACE s later
+if [ "$LEFT" -gt $(( 2 * GRACE )) ]; then
   # (--trainer.out after $O: the --config in $O sets every key it names where it stands)
-  timeout --signal=INT --kill-after=$GRACE $(( LEFT - GRACE )) $PY -m rlpfn.cli pretrain $RESUMING $O \
-    --trainer.out "$OUT/run" >"$OUT/main.log" 2>&1
+  stop_after "$LEFT" $PY -m rlpfn.cli pretrain $RESUMING $O --trainer.out "$OUT/run" >"$OUT/main.log" 2>&1
   echo "pretrain exit status $? (124: stopped at the time limit)"
   # a resumed run stopped early keeps its earlier rows in metrics.previous.csv: join them (one file less to bring back)
   $PY -c "import sys, pathlib; from rlpfn.train import _join_log; _join_log(pathlib.Path(sys.argv[1]))" "$OUT/run"

@@ -128,10 +128,14 @@ def test_files_of_one_setting_are_compared_as_one(tmp_path, capsys):
         merged({"a": a, "b": {**b, "config": {**config, "episodes": 50}}})
     with pytest.raises(UserError, match="^b: its 'rlpfn' regrets differ from those in a "):
         merged({"a": a, "b": {**b, "regret": {"rlpfn": [0.4, 0.3]}}})
-    # the last bits that summation order moves are not a difference; a missing MDP is
+    # the last bits that summation order moves are not a difference; 1e-8, or a missing MDP, is
     assert merged({"a": a, "b": {**b, "regret": {"rlpfn": [0.4 + 3e-15, 0.2]}}})["regret"]["rlpfn"] == [0.4, 0.2]
-    with pytest.raises(UserError, match="regrets differ"):
-        merged({"a": a, "b": {**b, "regret": {"rlpfn": [0.4]}}})
+    for other in ([0.4 + 1e-8, 0.2], [0.4]):
+        with pytest.raises(UserError, match="regrets differ"):
+            merged({"a": a, "b": {**b, "regret": {"rlpfn": other}}})
+    for bad in (["x", 0.2], [None, 0.2], [[0.4], [0.2]], 0.4, [float("nan"), 0.2]):  # named, not a traceback
+        with pytest.raises(UserError, match="^b: the 'rlpfn' regrets are not a list of finite numbers"):
+            merged({"a": a, "b": {**b, "regret": {"rlpfn": bad}}})
     older = {k: v for k, v in config.items() if k != "rollouts"}  # written before validate had --rollouts
     assert "y" in merged({"a": a, "b": {**b, "config": older}})["regret"]
     with pytest.raises(UserError, match="not the same MDPs"):
@@ -147,3 +151,10 @@ def test_files_of_one_setting_are_compared_as_one(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--base", "rlpfn"])
     assert "give at least one" in capsys.readouterr().err
+
+
+def test_lower_on_ignores_round_off():
+    """Two agents whose runs went the same way differ only in the last bits: neither is 'lower' there."""
+    doc = {"regret": {"base": [0.3, 0.2, 0.1], "x": [0.3 - 1e-15, 0.1, 0.1 + 1e-15]}}
+    rows = {r["name"]: r for r in against(doc, "f", "base")}
+    assert rows["x"]["below_base"] == pytest.approx(1 / 3)

@@ -72,3 +72,13 @@ def test_device_transitions_script_trains_a_small_head_and_a_later_call_resumes_
     assert "resuming" in res.stdout
     assert (tmp_path / "second" / "run" / "options").read_text() == options
     assert _step(tmp_path / "second" / "run") > before
+
+
+def test_device_scripts_refuse_a_stop_grace_that_would_never_kill(tmp_path):
+    """STOP_GRACE=0 would turn timeout's SIGKILL off, and a word would silently skip training: both refused."""
+    for script in ("scripts/device_transitions.sh", "scripts/device_es.sh"):
+        for bad in ("0", "ten", "-5"):
+            env = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable, "STOP_GRACE": bad,
+                   "RESUME_DIR": str(tmp_path / "none")}
+            res = subprocess.run(["bash", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+            assert res.returncode == 1 and f"STOP_GRACE must be a positive whole number of seconds, got '{bad}'" in res.stderr

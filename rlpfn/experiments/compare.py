@@ -13,7 +13,7 @@ prints, per file, the rlpfn agent's regret, its paired difference to UCB-VI and 
 prints every agent of one validate file (`--agents` may name several checkpoints: 'rlpfn[checkpoint=PATH]')
 against the agent named AGENT in it: regret, paired difference and share of MDPs where it is lower. Several files
 of one validate setting (the same prior, batches, seed, episodes and rollouts: the same MDPs and seeds) count as one:
-an agent scored in two of them must have the same regrets in both. With `--by-family`, also the paired difference
+an agent scored in two of them must have the same regrets in both (to 1e-9). With `--by-family`, also the paired difference
 within each of the prior's families (the MDPs are drawn again from the file's `config`: prior, batches, seed).
 
     python -m rlpfn.experiments.compare --random-head TRAINED BASE OUT [--seed 1]
@@ -35,6 +35,19 @@ from jsonargparse.typing import NonNegativeInt
 from ..errors import UserError
 from ..metrics import mean_ci
 
+# Two runs of the same MDPs and seeds agree to the last bits that summation order moves; a run that went another
+# way differs by far more. Below this, two regrets are the same (for "lower on" shares, and for merging files).
+SAME = 1e-9
+
+
+def lower(r: np.ndarray, b: np.ndarray) -> float:
+    """The share of MDPs where r is lower than b by more than round-off."""
+    return float(np.mean(r < b - SAME))
+
+
+def same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.all(np.abs(a - b) <= SAME))
+
 
 def paired_table(docs: dict[str, dict], agent: str = "rlpfn") -> list[dict]:
     """{name: validate JSON} -> per name: mean ± CI of `agent`'s regret, its paired difference to UCB-VI and to the
@@ -49,11 +62,11 @@ def paired_table(docs: dict[str, dict], agent: str = "rlpfn") -> list[dict]:
             raise UserError(f"{name}: {len(r)} {agent!r} regrets but {len(u)} 'ucbvi' ones")
         if base is None:
             base, ref, first = r, u, name
-        elif u.shape != ref.shape or not np.allclose(u, ref):
+        elif not same(u, ref):
             raise UserError(f"{name}: its UCB-VI regrets differ from {first}'s: not the same MDPs and seeds")
         rows.append({"name": name, "regret": mean_ci(r), "minus_ucbvi": mean_ci(r - u),
-                     "below_ucbvi": float(np.mean(r < u)), "minus_first": mean_ci(r - base),
-                     "below_first": float(np.mean(r < base)), "ucbvi": mean_ci(u)})
+                     "below_ucbvi": lower(r, u), "minus_first": mean_ci(r - base),
+                     "below_first": lower(r, base), "ucbvi": mean_ci(u)})
     return rows
 
 
@@ -70,17 +83,11 @@ def against(doc: dict, name: str, base: str) -> list[dict]:
         if r.shape != b.shape:
             raise UserError(f"{name}: {len(r)} {agent!r} regrets but {len(b)} {base!r} ones")
         rows.append({"name": agent, "regret": mean_ci(r), "minus_base": mean_ci(r - b),
-                     "below_base": float(np.mean(r < b))})
+                     "below_base": lower(r, b)})
     return rows
 
 
 SETTING = ("prior", "batches", "seed", "episodes", "rollouts")  # what makes two validate files the same MDPs and seeds
-
-
-def same_regrets(a: list, b: list) -> bool:
-    """One agent's regrets from two runs of the same setting: equal up to the last bits that summation order moves
-    (a run that went another way differs by far more than 1e-9)."""
-    return len(a) == len(b) and all(abs(x - y) <= 1e-9 for x, y in zip(a, b))
 
 
 def merged(docs: dict[str, dict]) -> dict:
@@ -98,10 +105,11 @@ def merged(docs: dict[str, dict]) -> dict:
         if setting(d) != setting(doc):
             raise UserError(f"{name}: validated {setting(d)}, but {first} {setting(doc)}: not the same MDPs and seeds")
         for agent, values in d["regret"].items():
-            if agent in out["regret"] and not same_regrets(out["regret"][agent], values):
+            if agent in out["regret"] and not same(_regrets(name, agent, values),
+                                                   _regrets(source[agent], agent, out["regret"][agent])):
                 raise UserError(f"{name}: its {agent!r} regrets differ from those in {source[agent]} (a plain 'rlpfn' "
-                                "is each file's --checkpoint; or the CPU kernels rounded differently: the committed files "
-                                "reproduce with ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2, docs/reproducibility.md)")
+                                "is each file's --checkpoint; or the code or the CPU kernels rounded differently: "
+                                "docs/reproducibility.md)")
             out["regret"].setdefault(agent, values)  # the first file's, where two agree
             source.setdefault(agent, name)
     return out
