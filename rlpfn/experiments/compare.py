@@ -108,7 +108,7 @@ def merged(docs: dict[str, dict]) -> dict:
             if agent in out["regret"] and not same(_regrets(name, agent, values),
                                                    _regrets(source[agent], agent, out["regret"][agent])):
                 raise UserError(f"{name}: its {agent!r} regrets differ from those in {source[agent]} (a plain 'rlpfn' "
-                                "is each file's --checkpoint; or the machines' CPU kernels rounded differently: "
+                                "is each file's --checkpoint; or the runs' code or CPU kernels differed: "
                                 "docs/reproducibility.md)")
             out["regret"].setdefault(agent, values)  # the first file's, where two agree
             source.setdefault(agent, name)
