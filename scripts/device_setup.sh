@@ -10,7 +10,9 @@ mkdir -p "$OUT"
 # SIGKILL GRACE seconds later if it has not ended. On the device (2026-11-29) a run stopped with 14 data workers had
 # not saved 10 s after SIGINT (docs/model/gpu.md); the callers run CMD only when LEFT > 2 GRACE.
 GRACE=${STOP_GRACE:-30}
-case $GRACE in ''|*[!0-9]*|0) echo "STOP_GRACE must be a positive whole number of seconds, got '$GRACE'" >&2; exit 1;; esac
+case $GRACE in
+  ''|*[!0-9]*|0) echo "STOP_GRACE must be a positive whole number of seconds, got '$GRACE'" >&2; exit 1 ;;
+esac
 stop_after() { local left=$1; shift; timeout --signal=INT --kill-after="$GRACE" $(( left - GRACE )) "$@"; }
 command -v timeout >/dev/null || { echo "no 'timeout' command on this machine" >&2; exit 1; }
 if ls .whl/*.whl >/dev/null 2>&1; then

@@ -25,11 +25,11 @@
 # Measured on the CPU since (docs/model/v2.md, "A wider, deeper transition head"): neither d128 x 4 nor 64 contexts
 # a step helps alone; D_MODEL=64 N_LAYERS=3 with a larger MAX_STEPS puts the device's minutes into steps instead.
 # Measured on the device (2026-11-29, docs/model/gpu.md): v2's size (D_MODEL=64 N_LAYERS=3 N_HEADS=4 BATCH=16
-# TARGET=p) trains about 6 steps a second there, launch-bound, against 1.2-1.7 on 2 cores: a call buys about 2000
+# TARGET=p) trains about 6 steps a second there, launch-bound, against 1.2-1.8 on 2 cores: a call buys about 2000
 # steps. Set MAX_STEPS to what the calls will reach (a schedule left at its peak rate is not a finished run).
-# Environment overrides, for a smoke run on CPU: TOTAL_SECONDS, MAX_STEPS, D_MODEL, N_LAYERS, N_HEADS, BATCH, TARGET, PRIOR,
-# CHECKPOINT_EVERY (these for a new run only: a resumed run keeps its options), PYTHON, RESUME_DIR, OUT, STOP_GRACE
-# (seconds between SIGINT and SIGKILL at the time limit, default 30).
+# Environment overrides, for a smoke run on CPU: TOTAL_SECONDS, MAX_STEPS, D_MODEL, N_LAYERS, N_HEADS, BATCH,
+# TARGET, PRIOR, CHECKPOINT_EVERY (these for a new run only: a resumed run keeps its options), PYTHON, RESUME_DIR,
+# OUT, STOP_GRACE (seconds between SIGINT and SIGKILL at the time limit, default 30).
 # Exit status 0 when a model came back that trained in this call.
 OUT=${OUT:-/tmp/device-transitions-out}
 TOTAL=${TOTAL_SECONDS:-480}
@@ -49,7 +49,8 @@ else
   DEVICE=$($PY -c "import torch; print('gpu' if torch.cuda.is_available() else 'cpu')")
   WORKERS=$(( CORES > 3 ? CORES - 2 : 1 ))
   D=${D_MODEL:-128}
-  O="--config transitions-tried --model.d_model $D --model.n_layers ${N_LAYERS:-4} --model.n_heads ${N_HEADS:-$(( D % 8 ? 4 : 8 ))}"
+  O="--config transitions-tried --model.d_model $D --model.n_layers ${N_LAYERS:-4}"
+  O="$O --model.n_heads ${N_HEADS:-$(( D % 8 ? 4 : 8 ))}"
   O="$O --model.planner_tried_strength 1 --loss.transition_target ${TARGET:-support}"
   O="$O --data.prior ${PRIOR:-wide} --data.batch_size ${BATCH:-64} --data.num_workers $WORKERS --trainer.accelerator $DEVICE --trainer.threads 2"
   O="$O --trainer.max_steps ${MAX_STEPS:-20000} --trainer.val_every 100000 --trainer.log_every 10"

@@ -81,4 +81,5 @@ def test_device_scripts_refuse_a_stop_grace_that_would_never_kill(tmp_path):
             env = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable, "STOP_GRACE": bad,
                    "RESUME_DIR": str(tmp_path / "none")}
             res = subprocess.run(["bash", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-            assert res.returncode == 1 and f"STOP_GRACE must be a positive whole number of seconds, got '{bad}'" in res.stderr
+            assert res.returncode == 1
+            assert f"STOP_GRACE must be a positive whole number of seconds, got '{bad}'" in res.stderr

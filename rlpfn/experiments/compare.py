@@ -13,8 +13,9 @@ prints, per file, the rlpfn agent's regret, its paired difference to UCB-VI and 
 prints every agent of one validate file (`--agents` may name several checkpoints: 'rlpfn[checkpoint=PATH]')
 against the agent named AGENT in it: regret, paired difference and share of MDPs where it is lower. Several files
 of one validate setting (the same prior, batches, seed, episodes and rollouts: the same MDPs and seeds) count as one:
-an agent scored in two of them must have the same regrets in both (to 1e-9). With `--by-family`, also the paired difference
-within each of the prior's families (the MDPs are drawn again from the file's `config`: prior, batches, seed).
+an agent scored in two of them must have the same regrets in both (to 1e-9). With `--by-family`, also the paired
+difference within each of the prior's families (the MDPs are drawn again from the file's `config`: prior, batches,
+seed).
 
     python -m rlpfn.experiments.compare --random-head TRAINED BASE OUT [--seed 1]
 
